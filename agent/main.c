@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The stevedore command: one program, one verb per concern (see docs/architecture.md). */
+#include <getopt.h>
+
+#include "config.h"
+#include "log.h"
+#include "verbs.h"
+
+typedef struct Verb {
+        const char *name;
+        int (*run)(int argc, char **argv, const GlobalOptions *opts);
+        const char *summary;
+} Verb;
+
+static int verb_version(int argc, char **argv, const GlobalOptions *opts);
+
+static const Verb verbs[] = {
+        { "status", verb_status, "show this node as the agent reports it" },
+        { "version", verb_version, "print the version" },
+};
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "Usage: stevedore [--root DIR] [--run-dir DIR] [--log-level LEVEL] VERB [ARGS…]\n"
+                "\nVerbs:\n");
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+        fprintf(f, "\nOptions:\n"
+                   "  --root DIR        persistent state (default " DEFAULT_ROOT_DIR ")\n"
+                   "  --run-dir DIR     volatile state (default " DEFAULT_RUN_DIR ")\n"
+                   "  --log-level LVL   error, warning, notice, info or debug\n");
+}
+
+static int verb_version(int argc, char **argv, const GlobalOptions *opts) {
+        (void) argc, (void) argv, (void) opts;
+        printf("stevedore version %s\n", STEVEDORE_VERSION);
+        return 0;
+}
+
+static int set_log_level(const char *s, const char *source) {
+        int level = log_parse_level(s);
+
+        if (level < 0) {
+                log_error("invalid log level '%s' in %s (want error, warning, notice, info or debug)",
+                          s, source);
+                return level;
+        }
+        log_set_max_level(level);
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        static const struct option options[] = {
+                { "root", required_argument, NULL, 'r' },
+                { "run-dir", required_argument, NULL, 'R' },
+                { "log-level", required_argument, NULL, 'l' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'v' },
+                {},
+        };
+        GlobalOptions opts = { .root_dir = DEFAULT_ROOT_DIR, .run_dir = DEFAULT_RUN_DIR };
+        const char *env_level = getenv("STEVEDORE_LOG_LEVEL");
+        int c;
+
+        if (env_level && set_log_level(env_level, "$STEVEDORE_LOG_LEVEL") < 0)
+                return 2;
+
+        /* "+" stops at the verb: what follows belongs to it. */
+        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
+                switch (c) {
+                case 'r':
+                        opts.root_dir = optarg;
+                        break;
+                case 'R':
+                        opts.run_dir = optarg;
+                        break;
+                case 'l':
+                        if (set_log_level(optarg, "--log-level") < 0)
+                                return 2;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                case 'v':
+                        return verb_version(0, NULL, &opts);
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+
+        if (optind >= argc) {
+                usage(stderr);
+                return 2;
+        }
+
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(argv[optind], verbs[i].name)) {
+                        int verb_argc = argc - optind;
+                        char **verb_argv = argv + optind;
+
+                        optind = 0; /* the verb parses its own options afresh */
+                        return verbs[i].run(verb_argc, verb_argv, &opts);
+                }
+
+        log_error("unknown verb '%s'; see 'stevedore --help'", argv[optind]);
+        return 2;
+}

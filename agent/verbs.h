@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Options every verb of the stevedore command shares. */
+typedef struct GlobalOptions {
+        const char *root_dir; /* persistent state, default /var/lib/stevedore */
+        const char *run_dir;  /* volatile state, default /run/stevedore */
+} GlobalOptions;
+
+/* Each verb parses its own arguments (argv[0] is the verb) and returns an exit code. */
+int verb_status(int argc, char **argv, const GlobalOptions *opts);

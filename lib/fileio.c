@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "fileio.h"
+#include "macro.h"
+
+int read_full_file(const char *path, size_t max_size, char **ret_content, size_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, allocated = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+
+        for (;;) {
+                if (allocated - size < 4096) {
+                        size_t n = allocated ? allocated * 2 : 4096;
+                        char *p;
+
+                        if (n > max_size + 1)
+                                n = max_size + 1;
+                        if (n <= size)
+                                return -EFBIG;
+                        p = realloc(buf, n + 1);
+                        if (!p)
+                                return -ENOMEM;
+                        buf = p;
+                        allocated = n;
+                }
+
+                ssize_t k = read(fd, buf + size, allocated - size);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+                if (size > max_size)
+                        return -EFBIG;
+        }
+
+        buf[size] = 0;
+        *ret_content = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = size;
+        return 0;
+}
+
+int read_one_line_file(const char *path, char **ret_line) {
+        _cleanup_free_ char *content = NULL;
+        int r;
+
+        r = read_full_file(path, 64 * 1024, &content, NULL);
+        if (r < 0)
+                return r;
+        content[strcspn(content, "\n")] = 0;
+        *ret_line = TAKE_PTR(content);
+        return 0;
+}
+
+static int write_all(int fd, const void *data, size_t size) {
+        const char *p = data;
+
+        while (size > 0) {
+                ssize_t k = write(fd, p, size);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += k;
+                size -= (size_t) k;
+        }
+        return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t size, unsigned mode) {
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (asprintf(&tmp, "%s.tmp-%d", path, (int) getpid()) < 0)
+                return -ENOMEM;
+
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return negative_errno();
+
+        r = write_all(fd, data, size);
+        if (r >= 0 && fchmod(fd, mode) < 0)
+                r = negative_errno();
+        if (r >= 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = negative_errno();
+        if (r < 0)
+                (void) unlink(tmp);
+        return r;
+}
+
+/* Appends the unquoted, unescaped value starting at p (up to the end of the line). */
+static char *env_value_unquote(const char *p) {
+        size_t n = strcspn(p, "\n");
+        char *out = malloc(n + 1), *o = out;
+        char quote = 0;
+
+        if (!out)
+                return NULL;
+
+        for (const char *end = p + n; p < end; p++) {
+                if (!quote && (*p == '"' || *p == '\''))
+                        quote = *p;
+                else if (quote && *p == quote)
+                        quote = 0;
+                else if (*p == '\\' && quote != '\'' && p + 1 < end)
+                        *o++ = *++p;
+                else if (!quote && (*p == ' ' || *p == '\t' || *p == '#'))
+                        break;
+                else
+                        *o++ = *p;
+        }
+        *o = 0;
+        return out;
+}
+
+int env_file_get(const char *content, const char *key, char **ret_value) {
+        size_t key_len = strlen(key);
+
+        for (const char *line = content; line && *line;) {
+                line += strspn(line, " \t");
+                if (strneq(line, key, key_len) && line[key_len] == '=') {
+                        char *v = env_value_unquote(line + key_len + 1);
+                        if (!v)
+                                return -ENOMEM;
+                        *ret_value = v;
+                        return 0;
+                }
+                line = strchr(line, '\n');
+                if (line)
+                        line++;
+        }
+        return -ENOENT;
+}

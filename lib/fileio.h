@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <stddef.h>
+
+/* Reads a whole file, at most max_size bytes (-EFBIG beyond), NUL-terminated. */
+int read_full_file(const char *path, size_t max_size, char **ret_content, size_t *ret_size);
+
+/* Reads the first line of a file without its newline. */
+int read_one_line_file(const char *path, char **ret_line);
+
+/* Writes a file crash-safely: a temporary beside it, fsync, rename over the target. */
+int write_file_atomic(const char *path, const void *data, size_t size, unsigned mode);
+
+/* Looks key up in an environment-style file (os-release(5) syntax: KEY=value, values may
+ * be single- or double-quoted with backslash escapes). -ENOENT if absent. */
+int env_file_get(const char *content, const char *key, char **ret_value);

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <stdint.h>
+
+#include "cgroup-mode.h"
+
+/* The facts a node reports about itself: the Node object's status.nodeInfo and
+ * status.capacity, and what `stevedore status` shows. */
+typedef struct NodeInfo {
+        char *hostname;
+        char *kernel_version;   /* uname -r */
+        char *os_image;         /* os-release PRETTY_NAME */
+        char *operating_system; /* "linux" */
+        char *architecture;     /* GOARCH spelling: amd64, arm64 … */
+        char *machine_id;
+        char *system_uuid; /* DMI product_uuid, or the machine ID where there is none */
+        char *boot_id;
+        long cpus;
+        uint64_t memory_bytes;
+        CgroupMode cgroup_mode;
+} NodeInfo;
+
+/* Collects the facts from files under sysroot ("/" normally; tests pass a fake tree). */
+int node_info_collect(const char *sysroot, NodeInfo *ret);
+void node_info_done(NodeInfo *info);
+
+/* Maps a uname machine to the Go/Kubernetes architecture name. */
+const char *node_architecture_from_machine(const char *machine);
+
+/* Parses MemTotal out of /proc/meminfo content, in bytes. */
+int meminfo_total_bytes(const char *content, uint64_t *ret);

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "log.h"
+#include "tests.h"
+
+TEST(errno_returns) {
+        errno = EPERM;
+        /* The error passed in is what comes back, negative, and errno is untouched. */
+        check_int(log_error_errno(ENOENT, "open /x: %m"), ==, -ENOENT);
+        check_int(log_error_errno(-EEXIST, "mkdir /y: %m"), ==, -EEXIST);
+        check_int(errno, ==, EPERM);
+        check_int(log_info("no error"), ==, 0);
+}
+
+TEST(filtered_levels_still_return) {
+        log_set_max_level(LOG_ERR);
+        check_int(log_debug_errno(EAGAIN, "not shown"), ==, -EAGAIN);
+        log_set_max_level(LOG_INFO);
+}
+
+TEST(parse_level) {
+        check_int(log_parse_level("debug"), ==, LOG_DEBUG);
+        check_int(log_parse_level("error"), ==, LOG_ERR);
+        check_int(log_parse_level("warning"), ==, LOG_WARNING);
+        check_int(log_parse_level("loud"), ==, -EINVAL);
+        check_int(log_parse_level(""), ==, -EINVAL);
+}
+
+int main(void) {
+        RUN(errno_returns);
+        RUN(filtered_levels_still_return);
+        RUN(parse_level);
+        return 0;
+}
