@@ -1,0 +1,195 @@
+"""Fixtures for stevedore's integration tests: they run as root, make their own network
+namespaces, veth links and root directories, and start the real parts (kube-apiserver +
+etcd, Debian's docker-registry) on loopback. Every fixture removes what it made, and the
+autouse `no_leaks` fixture fails a test that leaves anything behind."""
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from hoststate import HostState, kill_netns_pids, remove_leaks, run
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "cluster"))
+from cluster import Cluster, free_port  # noqa: E402
+
+
+def pytest_sessionstart(session):
+    if os.geteuid() != 0:
+        pytest.exit("integration tests run as root (namespaces, mounts, nftables)", 2)
+
+
+@pytest.fixture(scope="session")
+def session_dir():
+    d = Path(tempfile.mkdtemp(prefix="stevedore-it-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(request):
+    """Fails the test if it left a netns, veth, mount, nft table or process behind."""
+    before = HostState()
+    yield
+    leaks = HostState().leaks_since(before)
+    if leaks:
+        remove_leaks(leaks)
+        pytest.fail(f"{request.node.nodeid} leaked: {leaks}")
+
+
+# --- the built program -----------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def stevedore_bin():
+    path = Path(os.environ.get("STEVEDORE_BIN", ROOT / "build" / "agent" / "stevedore"))
+    if not path.exists():
+        pytest.fail(f"{path} not built; run scripts/test or set STEVEDORE_BIN")
+    return path
+
+
+# --- namespaces, links, directories ----------------------------------------------------
+
+@pytest.fixture
+def netns():
+    """netns() makes a network namespace with lo up and returns its name."""
+    made = []
+
+    def make(prefix="sdt"):
+        name = f"{prefix}-{secrets.token_hex(3)}"
+        run("ip", "netns", "add", name)
+        made.append(name)
+        run("ip", "-n", name, "link", "set", "lo", "up")
+        return name
+
+    yield make
+    for name in reversed(made):
+        kill_netns_pids(name)
+        run("ip", "netns", "del", name, check=False)
+
+
+@pytest.fixture
+def veth():
+    """veth(ns_a, addr_a, ns_b, addr_b) links two namespaces (None = the host) with a veth
+    pair, addresses in CIDR form, both ends up. Returns the two link names."""
+    made = []
+
+    def make(ns_a, addr_a, ns_b, addr_b):
+        tag = secrets.token_hex(3)
+        a, b = f"sda{tag}", f"sdb{tag}"
+        run("ip", "link", "add", a, "type", "veth", "peer", "name", b)
+        made.append(a)
+        for link, ns, addr in ((a, ns_a, addr_a), (b, ns_b, addr_b)):
+            prefix = ["ip"] + (["-n", ns] if ns else [])
+            if ns:
+                run("ip", "link", "set", link, "netns", ns)
+            if addr:
+                run(*prefix, "addr", "add", addr, "dev", link)
+            run(*prefix, "link", "set", link, "up")
+        return a, b
+
+    yield make
+    for a in made:
+        # Deleting one end removes both; it is already gone if its namespace went first.
+        run("ip", "link", "del", a, check=False)
+
+
+@pytest.fixture
+def root_dir(tmp_path):
+    """A fresh directory for a test's state; whatever is mounted beneath it is unmounted."""
+    d = tmp_path / "root"
+    d.mkdir()
+    yield d
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f]
+    for m in sorted((m for m in mounts if m.startswith(str(d))), key=len, reverse=True):
+        run("umount", "-l", m, check=False)
+
+
+# --- test images and the registry ------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def images(session_dir):
+    """OCI image layouts built offline: {"busybox": Path, "kubia": Path, "layered": Path}."""
+    out = session_dir / "images"
+    run(sys.executable, ROOT / "tests" / "images" / "build-images", out)
+    return {name: out / name for name in ("busybox", "kubia", "layered")}
+
+
+class Registry:
+    def __init__(self, workdir):
+        self.dir = workdir
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self):
+        config = self.dir / "config.yml"
+        config.write_text(f"""version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {self.dir / 'data'}
+  delete:
+    enabled: true
+http:
+  addr: {self.host}
+""")
+        log = open(self.dir / "registry.log", "wb")
+        self.proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("docker-registry exited: "
+                                   + (self.dir / "registry.log").read_text())
+            try:
+                self.get("/v2/")
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError("docker-registry did not answer on " + self.host)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def get(self, path):
+        with urllib.request.urlopen(f"http://{self.host}{path}", timeout=5) as r:
+            return json.loads(r.read() or b"null")
+
+    def push(self, layout, repo, tag="latest"):
+        """Pushes an OCI layout's `latest` with skopeo; returns the reference pushed."""
+        ref = f"{self.host}/{repo}:{tag}"
+        run("skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+            f"oci:{layout}:latest", f"docker://{ref}")
+        return ref
+
+
+@pytest.fixture(scope="session")
+def registry(session_dir):
+    d = session_dir / "registry"
+    d.mkdir()
+    r = Registry(d).start()
+    yield r
+    r.stop()
+
+
+# --- the control plane -----------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def cluster(session_dir):
+    """etcd + kube-apiserver on loopback, with a kubeconfig for node `node-a`."""
+    with Cluster(session_dir / "cluster", nodes=["node-a"]) as c:
+        yield c
