@@ -190,6 +190,7 @@ def registry(session_dir):
 
 @pytest.fixture(scope="session")
 def cluster(session_dir):
-    """etcd + kube-apiserver on loopback, with a kubeconfig for node `node-a`."""
-    with Cluster(session_dir / "cluster", nodes=["node-a"]) as c:
+    """etcd, kube-apiserver, kube-controller-manager and kube-scheduler on loopback, with
+    a kubeconfig for node `node-a`."""
+    with Cluster(session_dir / "cluster", controllers=True, nodes=["node-a"]) as c:
         yield c

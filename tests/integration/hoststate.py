@@ -27,8 +27,11 @@ def veth_names():
 
 
 def mount_points():
+    """Mount points, less iproute2's /run/netns (made once, shared by every `ip netns`)
+    and the namespaces bound below it, which netns_names() accounts for."""
     with open("/proc/self/mountinfo") as f:
-        return {line.split()[4] for line in f}
+        points = {line.split()[4] for line in f}
+    return {p for p in points if p != "/run/netns" and not p.startswith("/run/netns/")}
 
 
 def nft_tables():
@@ -96,7 +99,7 @@ def remove_leaks(leaks):
         kill_netns_pids(name)
         run("ip", "netns", "del", name, check=False)
     for table in leaks.get("nft table", []):
-        run("nft", "delete", *table.split()[1:], check=False)
+        run("nft", "delete", *table.split(), check=False)
 
 
 def kill_netns_pids(name):

@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from conftest import ROOT
+
 from hoststate import HostState, remove_leaks, run
 
 
@@ -70,6 +72,21 @@ def test_node_credentials_are_held_to_their_own_node(cluster):
         cluster.kubectl("delete", "node", "node-a", "--ignore-not-found")
 
 
+@pytest.mark.cluster
+def test_walkthrough_manifests_are_accepted_by_the_api_server(cluster):
+    """examples/ holds what the walkthrough applies; the real API server (with its
+    admission chain, once the controller manager has made the default ServiceAccount)
+    accepts every one."""
+    deadline = time.monotonic() + 30
+    while cluster.kubectl("get", "serviceaccount", "default", check=False).returncode != 0:
+        assert time.monotonic() < deadline, "the controller manager made no default ServiceAccount"
+        time.sleep(0.5)
+    out = cluster.kubectl("apply", "--dry-run=server", "-f", ROOT / "examples").stdout
+    assert "replicationcontroller/kubia created (server dry run)" in out
+    assert "service/kubia-http created (server dry run)" in out
+    assert "pod/hello created (server dry run)" in out
+
+
 # --- registry and images ---------------------------------------------------------------
 
 def test_skopeo_pushes_kubia_and_registry_lists_it(registry, images):
@@ -110,7 +127,7 @@ def test_kubia_answers_with_its_hostname_across_namespaces(images, netns, veth, 
     log = root_dir / "kubia.log"
     with open(log, "wb") as out:
         server = subprocess.Popen(
-            ["ip", "netns", "exec", server_ns, "unshare", "--uts", "--fork", "sh", "-c",
+            ["ip", "netns", "exec", server_ns, "unshare", "--uts", "sh", "-c",
              f"hostname kubia-7x2qp && exec chroot {rootfs} /app/kubia"],
             stdout=out, stderr=subprocess.STDOUT)
     try:
