@@ -102,6 +102,19 @@ int write_file_atomic(const char *path, const void *data, size_t size, unsigned 
         return r;
 }
 
+int write_string_file(const char *path, const char *value) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        size_t n = strlen(value);
+        ssize_t k;
+
+        if (fd < 0)
+                return negative_errno();
+        k = write(fd, value, n);
+        if (k < 0)
+                return negative_errno();
+        return (size_t) k == n ? 0 : -EIO;
+}
+
 /* Appends the unquoted, unescaped value starting at p (up to the end of the line). */
 static char *env_value_unquote(const char *p) {
         size_t n = strcspn(p, "\n");

@@ -12,6 +12,9 @@ int read_one_line_file(const char *path, char **ret_line);
 /* Writes a file crash-safely: a temporary beside it, fsync, rename over the target. */
 int write_file_atomic(const char *path, const void *data, size_t size, unsigned mode);
 
+/* Writes value to an existing file in one write(2), as /proc/sys and /sys want it. */
+int write_string_file(const char *path, const char *value);
+
 /* Looks key up in an environment-style file (os-release(5) syntax: KEY=value, values may
  * be single- or double-quoted with backslash escapes). -ENOENT if absent. */
 int env_file_get(const char *content, const char *key, char **ret_value);

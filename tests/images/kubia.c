@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The walkthrough's kubia app (Kubernetes in Action, ch. 2) as a small static program:
  * HTTP on :8080 (or $PORT), answers "You've hit <hostname>\n", logs each request. */
+#define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -13,10 +14,18 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t listen_fd = -1;
 
+/* Shutting the listener down wakes a blocked accept() even if the signal landed just
+ * before it, so SIGTERM always stops the server at once. */
 static void on_signal(int sig) {
+        int saved = errno;
+
         (void) sig;
         stopping = 1;
+        if (listen_fd >= 0)
+                shutdown(listen_fd, SHUT_RDWR);
+        errno = saved;
 }
 
 /* Reads the request head (up to the blank line or 8 KiB); the body is not needed. */
@@ -63,7 +72,7 @@ int main(void) {
         const char *port = getenv("PORT");
         int one = 1, fd;
 
-        /* No SA_RESTART: accept() returns EINTR so SIGTERM stops the server at once. */
+        /* No SA_RESTART: a blocked read() or accept() returns EINTR on SIGTERM. */
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
@@ -76,6 +85,8 @@ int main(void) {
                 return 1;
         }
 
+        listen_fd = fd;
+
         printf("Kubia server starting...\n");
         fflush(stdout);
 
@@ -85,6 +96,8 @@ int main(void) {
                 int conn = accept4(fd, (struct sockaddr *) &peer, &len, SOCK_CLOEXEC);
 
                 if (conn < 0) {
+                        if (stopping)
+                                break;
                         if (errno == EINTR || errno == ECONNABORTED)
                                 continue;
                         perror("kubia: accept");

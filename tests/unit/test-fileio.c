@@ -55,6 +55,18 @@ TEST(write_file_atomic_refuses_missing_dir) {
         check_int(write_file_atomic("/nonexistent-dir/x", "a", 1, 0644), ==, -ENOENT);
 }
 
+TEST(write_string_file_needs_an_existing_file) {
+        _cleanup_free_ char *dir = test_mkdtemp(), *path = NULL, *line = NULL;
+
+        check(asprintf(&path, "%s/knob", dir) >= 0);
+        check_int(write_string_file(path, "1"), ==, -ENOENT);
+        check_int(write_file_atomic(path, "0\n", 2, 0644), ==, 0);
+        check_int(write_string_file(path, "1"), ==, 0);
+        check_int(read_one_line_file(path, &line), ==, 0);
+        check_streq(line, "1");
+        test_rm_rf(dir);
+}
+
 TEST(env_file_get) {
         const char *os_release = "NAME=\"Debian GNU/Linux\"\n"
                                  "  # PRETTY_NAME=commented\n"
@@ -86,6 +98,7 @@ int main(void) {
         RUN(read_full_file_grows_past_one_page);
         RUN(write_file_atomic_replaces_and_sets_mode);
         RUN(write_file_atomic_refuses_missing_dir);
+        RUN(write_string_file_needs_an_existing_file);
         RUN(env_file_get);
         return 0;
 }
