@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from hoststate import HostState, kill_netns_pids, remove_leaks, run
+from oci import unpack_layout
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
@@ -84,7 +85,7 @@ def veth():
 
     def make(ns_a, addr_a, ns_b, addr_b):
         tag = secrets.token_hex(3)
-        a, b = f"sda{tag}", f"sdb{tag}"
+        a, b = f"tva{tag}", f"tvb{tag}"
         run("ip", "link", "add", a, "type", "veth", "peer", "name", b)
         made.append(a)
         for link, ns, addr in ((a, ns_a, addr_a), (b, ns_b, addr_b)):
@@ -122,6 +123,60 @@ def images(session_dir):
     out = session_dir / "images"
     run(sys.executable, ROOT / "tests" / "images" / "build-images", out)
     return {name: out / name for name in ("busybox", "kubia", "layered")}
+
+
+@pytest.fixture(scope="session")
+def kubia_bin(images, session_dir):
+    """The walkthrough's kubia server (static), unpacked from the kubia test image."""
+    rootfs = session_dir / "kubia-rootfs"
+    unpack_layout(images["kubia"], rootfs)
+    return rootfs / "app" / "kubia"
+
+
+class Kubia:
+    """A kubia server in a network namespace (a path), with its own hostname."""
+
+    def __init__(self, kubia_bin, netns_path, hostname, log_path):
+        self.log_path = log_path
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                ["nsenter", f"--net={netns_path}", "unshare", "--uts", "sh", "-c",
+                 f"hostname {hostname} && exec {kubia_bin}"],
+                stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while "Kubia server starting..." not in self.log():
+            assert self.proc.poll() is None, f"kubia exited: {self.log()}"
+            assert time.monotonic() < deadline, "kubia did not start"
+            time.sleep(0.02)
+
+    def log(self):
+        return self.log_path.read_text()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def kubia(kubia_bin, tmp_path):
+    """kubia(netns_path, hostname) starts a kubia server there; all stop after the test."""
+    servers = []
+
+    def start(netns_path, hostname):
+        k = Kubia(kubia_bin, netns_path, hostname, tmp_path / f"kubia-{len(servers)}.log")
+        servers.append(k)
+        return k
+
+    yield start
+    for k in servers:
+        k.stop()
+
+
+def http_get(netns_path, url, timeout=5):
+    """curl from inside a network namespace; returns the body, or None on failure."""
+    r = run("nsenter", f"--net={netns_path}", "curl", "-s", "--max-time", str(timeout), url,
+            check=False)
+    return r.stdout if r.returncode == 0 else None
 
 
 class Registry:

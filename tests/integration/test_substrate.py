@@ -1,11 +1,8 @@
 """The test substrate itself works: real control plane, real registry, test images that
 run, namespaces that carry traffic, and a leak check that catches leaks."""
 
-import gzip
-import io
 import json
 import subprocess
-import tarfile
 import time
 
 import pytest
@@ -13,28 +10,7 @@ import pytest
 from conftest import ROOT
 
 from hoststate import HostState, remove_leaks, run
-
-
-def layout_manifest(layout):
-    index = json.loads((layout / "index.json").read_text())
-    digest = index["manifests"][0]["digest"]
-    return digest, json.loads((layout / "blobs" / "sha256" / digest.split(":")[1]).read_text())
-
-
-def unpack_layout(layout, dest):
-    """Applies an OCI layout's layers in order (no whiteout handling: test images only)."""
-    _, manifest = layout_manifest(layout)
-    for layer in manifest["layers"]:
-        blob = layout / "blobs" / "sha256" / layer["digest"].split(":")[1]
-        with tarfile.open(blob, "r:gz") as t:
-            t.extractall(dest, filter="tar")
-
-
-def layer_entries(layout, index):
-    _, manifest = layout_manifest(layout)
-    blob = layout / "blobs" / "sha256" / manifest["layers"][index]["digest"].split(":")[1]
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob.read_bytes()))) as t:
-        return set(t.getnames())
+from oci import layer_entries, layout_manifest, unpack_layout
 
 
 # --- control plane ---------------------------------------------------------------------

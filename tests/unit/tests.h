@@ -4,6 +4,8 @@
 /* A minimal harness: each test-*.c runs its TEST()s from main(); a failed check prints
  * where and exits 1, exit 77 tells meson the test was skipped. */
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
