@@ -115,6 +115,23 @@ int write_string_file(const char *path, const char *value) {
         return (size_t) k == n ? 0 : -EIO;
 }
 
+int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *copy = strdup(path);
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *p = copy + 1; *p; p++)
+                if (*p == '/') {
+                        *p = 0;
+                        if (mkdir(copy, mode) < 0 && errno != EEXIST)
+                                return negative_errno();
+                        *p = '/';
+                }
+        if (mkdir(copy, mode) < 0 && errno != EEXIST)
+                return negative_errno();
+        return 0;
+}
+
 /* Appends the unquoted, unescaped value starting at p (up to the end of the line). */
 static char *env_value_unquote(const char *p) {
         size_t n = strcspn(p, "\n");

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Reads a whole file, at most max_size bytes (-EFBIG beyond), NUL-terminated. */
 int read_full_file(const char *path, size_t max_size, char **ret_content, size_t *ret_size);
@@ -11,6 +12,9 @@ int read_one_line_file(const char *path, char **ret_line);
 
 /* Writes a file crash-safely: a temporary beside it, fsync, rename over the target. */
 int write_file_atomic(const char *path, const void *data, size_t size, unsigned mode);
+
+/* Creates path and any missing parents; 0 also when it exists. */
+int mkdir_p(const char *path, mode_t mode);
 
 /* Writes value to an existing file in one write(2), as /proc/sys and /sys want it. */
 int write_string_file(const char *path, const char *value);

@@ -99,23 +99,6 @@ static int load(Ipam *ipam) {
         return 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode) {
-        _cleanup_free_ char *copy = strdup(path);
-
-        if (!copy)
-                return -ENOMEM;
-        for (char *p = copy + 1; *p; p++)
-                if (*p == '/') {
-                        *p = 0;
-                        if (mkdir(copy, mode) < 0 && errno != EEXIST)
-                                return negative_errno();
-                        *p = '/';
-                }
-        if (mkdir(copy, mode) < 0 && errno != EEXIST)
-                return negative_errno();
-        return 0;
-}
-
 int ipam_open(const char *state_dir, const Ipv4Prefix *prefix, Ipam **ret) {
         _cleanup_(ipam_freep) Ipam *ipam = NULL;
         char net[INET_ADDRSTRLEN];

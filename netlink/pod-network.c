@@ -91,9 +91,9 @@ int pod_network_new(const PodNetworkConfig *config, PodNetwork **ret) {
         if (asprintf(&net->netns_dir, "%s/netns", config->run_dir) < 0 ||
             asprintf(&ipam_dir, "%s/ipam", config->state_dir) < 0)
                 return log_oom();
-        if ((mkdir(config->run_dir, 0755) < 0 && errno != EEXIST) ||
-            (mkdir(net->netns_dir, 0755) < 0 && errno != EEXIST))
-                return log_error_errno(errno, "pod network: create %s: %m", net->netns_dir);
+        r = mkdir_p(net->netns_dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "pod network: create %s: %m", net->netns_dir);
 
         r = ipam_open(ipam_dir, &config->pod_cidr, &net->ipam);
         if (r == -ERANGE)

@@ -67,6 +67,18 @@ TEST(write_string_file_needs_an_existing_file) {
         test_rm_rf(dir);
 }
 
+TEST(mkdir_p_makes_parents) {
+        _cleanup_free_ char *dir = test_mkdtemp(), *deep = NULL;
+        struct stat st;
+
+        check(asprintf(&deep, "%s/a/b/c", dir) >= 0);
+        check_int(mkdir_p(deep, 0700), ==, 0);
+        check_int(mkdir_p(deep, 0700), ==, 0);
+        check(stat(deep, &st) == 0 && S_ISDIR(st.st_mode));
+        check_int(mkdir_p("/proc/version/x", 0700), ==, -ENOTDIR);
+        test_rm_rf(dir);
+}
+
 TEST(env_file_get) {
         const char *os_release = "NAME=\"Debian GNU/Linux\"\n"
                                  "  # PRETTY_NAME=commented\n"
@@ -99,6 +111,7 @@ int main(void) {
         RUN(write_file_atomic_replaces_and_sets_mode);
         RUN(write_file_atomic_refuses_missing_dir);
         RUN(write_string_file_needs_an_existing_file);
+        RUN(mkdir_p_makes_parents);
         RUN(env_file_get);
         return 0;
 }
