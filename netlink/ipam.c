@@ -2,7 +2,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 
 #include "fileio.h"
@@ -58,14 +57,6 @@ static int read_owner(int dir_fd, const char *name, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-/* A temporary left by a writer that died: ".tmp-<pid>-<address>". */
-static void remove_stale_temporary(Ipam *ipam, const char *name) {
-        int pid;
-
-        if (sscanf(name, ".tmp-%d-", &pid) == 1 && pid > 0 && kill(pid, 0) < 0 && errno == ESRCH)
-                (void) unlinkat(ipam->dir_fd, name, 0);
-}
-
 static int load(Ipam *ipam) {
         _cleanup_close_ int fd = dup(ipam->dir_fd);
         DIR *d;
@@ -82,10 +73,8 @@ static int load(Ipam *ipam) {
                 uint32_t off;
                 int r;
 
-                if (de->d_name[0] == '.') {
-                        remove_stale_temporary(ipam, de->d_name);
+                if (de->d_name[0] == '.')
                         continue;
-                }
                 if (inet_pton(AF_INET, de->d_name, &a) != 1 || offset_of(ipam, a, &off) < 0) {
                         log_warning("ipam %s: ignoring unexpected entry '%s'", ipam->dir, de->d_name);
                         continue;
@@ -151,24 +140,23 @@ static void address_name(const Ipam *ipam, uint32_t off, char buf[static INET_AD
 }
 
 /* Claims one address file for owner: -EEXIST if another process got there first. The
- * file is written in full under a temporary name, then linked into place. */
+ * file is written in full as an unnamed O_TMPFILE and then linked into place, so a crash
+ * at any point leaves either nothing or the whole claim. */
 static int claim(Ipam *ipam, uint32_t off, const char *owner) {
-        char name[INET_ADDRSTRLEN], tmp[INET_ADDRSTRLEN + 32];
+        char name[INET_ADDRSTRLEN], proc_path[64];
         _cleanup_close_ int fd = -EBADF;
         size_t len = strlen(owner);
-        int r = 0;
 
         address_name(ipam, off, name);
-        snprintf(tmp, sizeof(tmp), ".tmp-%d-%s", (int) getpid(), name);
-        fd = openat(ipam->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        fd = openat(ipam->dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
         if (fd < 0)
                 return negative_errno();
         if (write(fd, owner, len) != (ssize_t) len || write(fd, "\n", 1) != 1)
-                r = -EIO;
-        else if (linkat(ipam->dir_fd, tmp, ipam->dir_fd, name, 0) < 0)
-                r = negative_errno();
-        (void) unlinkat(ipam->dir_fd, tmp, 0);
-        return r;
+                return -EIO;
+        snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", fd);
+        if (linkat(AT_FDCWD, proc_path, ipam->dir_fd, name, AT_SYMLINK_FOLLOW) < 0)
+                return negative_errno();
+        return 0;
 }
 
 int ipam_find(Ipam *ipam, const char *owner, struct in_addr *ret) {

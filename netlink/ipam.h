@@ -7,9 +7,10 @@
 
 /* Addresses of a node's pod CIDR handed to pods. State is one file per allocated
  * address, <state_dir>/<network>_<prefixlen>/<address>, holding the owner (the pod UID);
- * files are claimed with link(2), so a claim is atomic even between processes and a
- * crash never leaves a half-written one. The network address, the first address (the
- * bridge's, the pods' gateway) and the broadcast address are never handed out. */
+ * files are written unnamed and then linked into place, so a claim is atomic even
+ * between processes and a crash never leaves a half-written one. The network address,
+ * the first address (the bridge's, the pods' gateway) and the broadcast address are
+ * never handed out. */
 typedef struct Ipam Ipam;
 
 int ipam_open(const char *state_dir, const Ipv4Prefix *prefix, Ipam **ret);
