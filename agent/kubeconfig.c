@@ -161,7 +161,6 @@ static int read_cluster(Parser *p, const char *name, KubeConfig *c) {
 }
 
 static int read_user(Parser *p, const char *name, KubeConfig *c) {
-        _cleanup_free_ char *token_file = NULL;
         yaml_node_t *user;
         char path[64];
         int r;
