@@ -20,6 +20,7 @@ static const Verb verbs[] = {
         { "network", verb_network, "set up pod networks on this node by hand" },
         { "status", verb_status, "show this node as the agent reports it" },
         { "version", verb_version, "print the version" },
+        { "watch", verb_watch, "list and watch a resource as this node sees it" },
 };
 
 static void usage(FILE *f) {

@@ -2,13 +2,10 @@
 /* `stevedore network`: the pod network of this node by hand, as the agent drives it. */
 #include <arpa/inet.h>
 #include <getopt.h>
-#include <json-c/json.h>
-
+#include "json-util.h"
 #include "log.h"
 #include "pod-network.h"
 #include "verbs.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
 static void usage(FILE *f) {
         fprintf(f, "Usage: stevedore network --pod-cidr CIDR [--cluster-cidr CIDR]… [--bridge NAME]\n"

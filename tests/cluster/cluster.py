@@ -119,11 +119,13 @@ current-context: {user}@stevedore-test
 
 
 class Cluster:
-    def __init__(self, workdir, controllers=False, nodes=()):
+    def __init__(self, workdir, controllers=False, nodes=(), on_spawn=None):
         self.dir = Path(workdir)
         self.controllers = controllers
         self.node_names = list(nodes)
         self.procs = []
+        self.argv = {}
+        self.on_spawn = on_spawn  # told the pid of every process started
         self.etcd_port = free_port()
         self.etcd_peer_port = free_port()
         self.port = free_port()
@@ -167,12 +169,15 @@ class Cluster:
     # --- processes ----------------------------------------------------------------------
 
     def _spawn(self, name, argv):
-        log = open(self.dir / f"{name}.log", "wb")
+        self.argv[name] = argv
+        log = open(self.dir / f"{name}.log", "ab")
         proc = subprocess.Popen([str(a) for a in argv], stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         proc.name = name
         self.procs.append(proc)
+        if self.on_spawn:
+            self.on_spawn(proc.pid)
         return proc
 
     def _ssl_context(self):
@@ -265,6 +270,16 @@ class Cluster:
             bin_dir / "kube-scheduler",
             f"--kubeconfig={self.dir / 'scheduler.kubeconfig'}",
             "--secure-port=0", "--leader-elect=false"])
+
+    def restart_apiserver(self):
+        """Kills kube-apiserver, as a crash would (every client connection drops at
+        once), and starts it again."""
+        proc = next(p for p in self.procs if p.name == "kube-apiserver")
+        proc.kill()
+        proc.wait(timeout=30)
+        self.procs.remove(proc)
+        self._spawn("kube-apiserver", self.argv["kube-apiserver"])
+        self._wait_ready()
 
     def stop(self):
         for p in reversed(self.procs):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hoststate import HostState, kill_netns_pids, remove_leaks, run
+from hoststate import HostState, infrastructure_pids, kill_netns_pids, remove_leaks, run
 from oci import unpack_layout
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,6 +202,7 @@ http:
         log = open(self.dir / "registry.log", "wb")
         self.proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
+        infrastructure_pids.add(self.proc.pid)
         log.close()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -247,5 +248,6 @@ def registry(session_dir):
 def cluster(session_dir):
     """etcd, kube-apiserver, kube-controller-manager and kube-scheduler on loopback, with
     a kubeconfig for node `node-a`."""
-    with Cluster(session_dir / "cluster", controllers=True, nodes=["node-a"]) as c:
+    with Cluster(session_dir / "cluster", controllers=True, nodes=["node-a"],
+                 on_spawn=infrastructure_pids.add) as c:
         yield c

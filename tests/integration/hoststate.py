@@ -39,6 +39,11 @@ def nft_tables():
     return {line.strip() for line in out.splitlines() if line.startswith("table ")}
 
 
+# Long-lived processes of session fixtures (the control plane, the registry): not leaks,
+# even when one is restarted during a test.
+infrastructure_pids = set()
+
+
 def descendants(pid=None):
     """PIDs of all live descendants of pid (default: this process)."""
     pid = pid or os.getpid()
@@ -69,7 +74,7 @@ class HostState:
     veths: set = field(default_factory=veth_names)
     mounts: set = field(default_factory=mount_points)
     tables: set = field(default_factory=nft_tables)
-    procs: set = field(default_factory=descendants)
+    procs: set = field(default_factory=lambda: descendants() - infrastructure_pids)
 
     def leaks_since(self, before):
         """What exists now that did not exist in `before`, as {kind: sorted list}."""

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <curl/curl.h>
+
+#include "config.h"
+#include "json-util.h"
+#include "kube-client.h"
+#include "log.h"
+#include "macro.h"
+
+#define RESPONSE_MAX_SIZE (256 * 1024 * 1024)
+#define LINE_MAX_SIZE (64 * 1024 * 1024)
+
+struct KubeRequest {
+        KubeClient *client;
+        CURL *easy;
+        struct curl_slist *headers;
+        char *body;
+        char *buf; /* the response, or the unfinished line of a stream */
+        size_t size, allocated;
+        bool too_large;
+        bool stopped;
+        KubeResponseHandler done;
+        KubeLineHandler on_line;
+        void *userdata;
+        char error[CURL_ERROR_SIZE];
+        KubeRequest *next;
+};
+
+struct KubeClient {
+        sd_event *event;
+        sd_event_source *timer;
+        CURLM *multi;
+        char *server;
+        struct curl_blob ca, cert, key;
+        char *authorization; /* "Authorization: Bearer …" */
+        KubeRequest *requests;
+};
+
+const char *kube_client_server(const KubeClient *client) {
+        return client->server;
+}
+
+sd_event *kube_client_event(const KubeClient *client) {
+        return client->event;
+}
+
+const char *kube_status_message(json_object *body) {
+        json_object *m;
+
+        if (body && json_object_object_get_ex(body, "message", &m))
+                return json_object_get_string(m);
+        return NULL;
+}
+
+static void request_free(KubeRequest *r) {
+        KubeClient *c = r->client;
+
+        for (KubeRequest **p = &c->requests; *p; p = &(*p)->next)
+                if (*p == r) {
+                        *p = r->next;
+                        break;
+                }
+        curl_multi_remove_handle(c->multi, r->easy);
+        curl_easy_cleanup(r->easy);
+        curl_slist_free_all(r->headers);
+        free(r->body);
+        free(r->buf);
+        free(r);
+}
+
+void kube_request_cancel(KubeRequest *request) {
+        if (request)
+                request_free(request);
+}
+
+static bool buf_append(KubeRequest *r, const char *data, size_t n, size_t max) {
+        if (r->size + n > max) {
+                r->too_large = true;
+                return false;
+        }
+        if (r->size + n + 1 > r->allocated) {
+                size_t a = MAX(r->allocated * 2, r->size + n + 1);
+                char *p = realloc(r->buf, a);
+                if (!p)
+                        return false;
+                r->buf = p;
+                r->allocated = a;
+        }
+        memcpy(r->buf + r->size, data, n);
+        r->size += n;
+        r->buf[r->size] = 0;
+        return true;
+}
+
+static size_t on_body(char *data, size_t one, size_t n, void *userdata) {
+        KubeRequest *r = userdata;
+
+        return buf_append(r, data, one * n, RESPONSE_MAX_SIZE) ? n : 0;
+}
+
+/* Splits a stream into lines and hands each parsed line on. */
+static size_t on_stream(char *data, size_t one, size_t n, void *userdata) {
+        KubeRequest *r = userdata;
+        char *start, *nl;
+
+        if (!buf_append(r, data, one * n, LINE_MAX_SIZE))
+                return 0;
+        start = r->buf;
+        while ((nl = memchr(start, '\n', r->size - (size_t) (start - r->buf)))) {
+                json_object *line;
+
+                *nl = 0;
+                line = json_tokener_parse(start);
+                if (line) {
+                        int stop = r->on_line(r->client, line, r->userdata);
+                        json_object_put(line);
+                        if (stop < 0) {
+                                r->stopped = true;
+                                return 0; /* aborts the transfer; done reports -ECANCELED */
+                        }
+                } else
+                        log_warning("%s: ignoring a watch event that is not JSON", r->client->server);
+                start = nl + 1;
+        }
+        r->size -= (size_t) (start - r->buf);
+        memmove(r->buf, start, r->size);
+        return n;
+}
+
+static void finish(KubeRequest *r, CURLcode code) {
+        KubeClient *c = r->client;
+        _cleanup_(json_object_putp) json_object *body = NULL;
+        long status = 0;
+        int error = 0;
+        const char *message = NULL;
+
+        if (code != CURLE_OK) {
+                error = r->stopped                       ? -ECANCELED
+                        : code == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
+                        : code == CURLE_COULDNT_CONNECT  ? -ECONNREFUSED
+                        : code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CONNECT_ERROR ? -EPROTO
+                        : r->too_large ? -EFBIG
+                                       : -ECONNRESET;
+                message = *r->error ? r->error : curl_easy_strerror(code);
+        } else {
+                curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+                if (!r->on_line && r->buf)
+                        body = json_tokener_parse(r->buf);
+        }
+        if (r->done)
+                r->done(c, error, message, status, body, r->userdata);
+        request_free(r);
+}
+
+static void check_finished(KubeClient *c) {
+        CURLMsg *m;
+        int left;
+
+        while ((m = curl_multi_info_read(c->multi, &left)))
+                if (m->msg == CURLMSG_DONE) {
+                        KubeRequest *r = NULL;
+
+                        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &r);
+                        finish(r, m->data.result);
+                }
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        KubeClient *c = userdata;
+        int action = (revents & EPOLLIN ? CURL_CSELECT_IN : 0) | (revents & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                     (revents & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+        int running;
+
+        curl_multi_socket_action(c->multi, fd, action, &running);
+        check_finished(c);
+        return 0;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        KubeClient *c = userdata;
+        int running;
+
+        curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        check_finished(c);
+        return 0;
+}
+
+/* libcurl tells which sockets to watch for what; one sd-event I/O source each. */
+static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userdata, void *socketp) {
+        KubeClient *c = userdata;
+        sd_event_source *s = socketp;
+        uint32_t events = (what == CURL_POLL_IN || what == CURL_POLL_INOUT ? EPOLLIN : 0) |
+                          (what == CURL_POLL_OUT || what == CURL_POLL_INOUT ? EPOLLOUT : 0);
+
+        if (what == CURL_POLL_REMOVE) {
+                sd_event_source_disable_unref(s);
+                curl_multi_assign(c->multi, fd, NULL);
+                return 0;
+        }
+        if (s)
+                return sd_event_source_set_io_events(s, events) < 0 ? -1 : 0;
+        if (sd_event_add_io(c->event, &s, fd, events, on_io, c) < 0)
+                return -1;
+        curl_multi_assign(c->multi, fd, s);
+        return 0;
+}
+
+static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userdata) {
+        KubeClient *c = userdata;
+        uint64_t now;
+
+        if (timeout_ms < 0)
+                return sd_event_source_set_enabled(c->timer, SD_EVENT_OFF) < 0 ? -1 : 0;
+        sd_event_now(c->event, CLOCK_MONOTONIC, &now);
+        if (sd_event_source_set_time(c->timer, now + (uint64_t) timeout_ms * 1000) < 0 ||
+            sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT) < 0)
+                return -1;
+        return 0;
+}
+
+static bool blob_set(struct curl_blob *b, const char *data, size_t size) {
+        if (!data)
+                return true;
+        b->data = malloc(size);
+        if (!b->data)
+                return false;
+        memcpy(b->data, data, size);
+        b->len = size;
+        b->flags = CURL_BLOB_NOCOPY; /* the client owns it and outlives every handle */
+        return true;
+}
+
+int kube_client_new(sd_event *event, const KubeConfig *config, KubeClient **ret) {
+        _cleanup_(kube_client_freep) KubeClient *c = calloc(1, sizeof(KubeClient));
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                free(TAKE_PTR(c));
+                return -EIO;
+        }
+        c->event = sd_event_ref(event);
+        c->server = strdup(config->server);
+        c->multi = curl_multi_init();
+        if (!c->server || !c->multi || !blob_set(&c->ca, config->ca, config->ca_size) ||
+            !blob_set(&c->cert, config->client_cert, config->client_cert_size) ||
+            !blob_set(&c->key, config->client_key, config->client_key_size))
+                return -ENOMEM;
+        /* Servers end in no slash: paths are appended as they are. */
+        if (*c->server && c->server[strlen(c->server) - 1] == '/')
+                c->server[strlen(c->server) - 1] = 0;
+        if (config->token && asprintf(&c->authorization, "Authorization: Bearer %s", config->token) < 0)
+                return -ENOMEM;
+
+        r = sd_event_add_time(event, &c->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_timer, c);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(c->timer, "kube-client-timer");
+        curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+        curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+void kube_client_free(KubeClient *c) {
+        if (!c)
+                return;
+        while (c->requests)
+                request_free(c->requests);
+        if (c->multi)
+                curl_multi_cleanup(c->multi);
+        sd_event_source_disable_unref(c->timer);
+        sd_event_unref(c->event);
+        free(c->server);
+        free(c->ca.data);
+        free(c->cert.data);
+        free(c->key.data);
+        if (c->authorization)
+                explicit_bzero(c->authorization, strlen(c->authorization));
+        free(c->authorization);
+        free(c);
+        curl_global_cleanup();
+}
+
+static int request_new(KubeClient *c, const char *method, const char *path, KubeRequest **ret) {
+        _cleanup_free_ char *url = NULL;
+        KubeRequest *r = calloc(1, sizeof(KubeRequest));
+
+        if (!r || asprintf(&url, "%s%s", c->server, path) < 0) {
+                free(r);
+                return -ENOMEM;
+        }
+        r->client = c;
+        r->easy = curl_easy_init();
+        if (!r->easy) {
+                free(r);
+                return -ENOMEM;
+        }
+        r->headers = curl_slist_append(NULL, "Accept: application/json");
+        if (c->authorization)
+                r->headers = curl_slist_append(r->headers, c->authorization);
+
+        curl_easy_setopt(r->easy, CURLOPT_URL, url);
+        curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+        curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->error);
+        curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "stevedore/" STEVEDORE_VERSION);
+        curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "https");
+        curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+        curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+        /* A dead peer on an idle watch is noticed by keepalive, not by waiting forever. */
+        curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPIDLE, 30L);
+        curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPINTVL, 10L);
+        if (c->ca.data)
+                curl_easy_setopt(r->easy, CURLOPT_CAINFO_BLOB, &c->ca);
+        if (c->cert.data) {
+                curl_easy_setopt(r->easy, CURLOPT_SSLCERT_BLOB, &c->cert);
+                curl_easy_setopt(r->easy, CURLOPT_SSLCERTTYPE, "PEM");
+                curl_easy_setopt(r->easy, CURLOPT_SSLKEY_BLOB, &c->key);
+                curl_easy_setopt(r->easy, CURLOPT_SSLKEYTYPE, "PEM");
+        }
+        *ret = r;
+        return 0;
+}
+
+static int request_start(KubeRequest *r) {
+        KubeClient *c = r->client;
+
+        if (!r->headers) {
+                request_free(r);
+                return -ENOMEM;
+        }
+        curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+        if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
+                request_free(r);
+                return -EIO;
+        }
+        r->next = c->requests;
+        c->requests = r;
+        return 0;
+}
+
+int kube_client_request(KubeClient *c, const char *method, const char *path, const char *body,
+                        const char *content_type, KubeResponseHandler done, void *userdata, KubeRequest **ret) {
+        KubeRequest *r;
+        int e;
+
+        e = request_new(c, method, path, &r);
+        if (e < 0)
+                return e;
+        r->done = done;
+        r->userdata = userdata;
+        curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+        curl_easy_setopt(r->easy, CURLOPT_ACCEPT_ENCODING, "");
+        if (body) {
+                _cleanup_free_ char *header = NULL;
+
+                r->body = strdup(body);
+                if (!r->body || asprintf(&header, "Content-Type: %s", content_type ? content_type : "application/json") < 0) {
+                        request_free(r);
+                        return -ENOMEM;
+                }
+                r->headers = curl_slist_append(r->headers, header);
+                curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
+                curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, (long) strlen(r->body));
+        }
+        e = request_start(r);
+        if (e >= 0 && ret)
+                *ret = r;
+        return e;
+}
+
+int kube_client_stream(KubeClient *c, const char *path, KubeLineHandler on_line, KubeResponseHandler done,
+                       void *userdata, KubeRequest **ret) {
+        KubeRequest *r;
+        int e;
+
+        e = request_new(c, "GET", path, &r);
+        if (e < 0)
+                return e;
+        r->on_line = on_line;
+        r->done = done;
+        r->userdata = userdata;
+        curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_stream);
+        curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+        e = request_start(r);
+        if (e >= 0 && ret)
+                *ret = r;
+        return e;
+}
