@@ -17,6 +17,7 @@ typedef struct Verb {
 static int verb_version(int argc, char **argv, const GlobalOptions *opts);
 
 static const Verb verbs[] = {
+        { "agent", verb_agent, "register this node and keep its status current" },
         { "network", verb_network, "set up pod networks on this node by hand" },
         { "status", verb_status, "show this node as the agent reports it" },
         { "version", verb_version, "print the version" },

@@ -22,16 +22,21 @@ const char *node_architecture_from_machine(const char *machine) {
         return machine;
 }
 
-int meminfo_total_bytes(const char *content, uint64_t *ret) {
-        const char *p = strstr(content, "MemTotal:");
+int meminfo_get_bytes(const char *content, const char *field, uint64_t *ret) {
+        size_t n = strlen(field);
         uint64_t kib;
+        char unit[3];
 
-        if (!p || (p != content && p[-1] != '\n'))
-                return -ENOENT;
-        if (sscanf(p, "MemTotal: %" SCNu64 " kB", &kib) != 1 || kib > UINT64_MAX / 1024)
-                return -EINVAL;
-        *ret = kib * 1024;
-        return 0;
+        for (const char *p = content; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+                if (!strneq(p, field, n) || p[n] != ':')
+                        continue;
+                if (sscanf(p + n + 1, " %" SCNu64 " %2s", &kib, unit) != 2 || !streq(unit, "kB") ||
+                    kib > UINT64_MAX / 1024)
+                        return -EINVAL;
+                *ret = kib * 1024;
+                return 0;
+        }
+        return -ENOENT;
 }
 
 static char *path_join(const char *sysroot, const char *path) {
@@ -85,7 +90,7 @@ static int read_memory(const char *sysroot, uint64_t *ret) {
         r = read_full_file(path, 1024 * 1024, &content, NULL);
         if (r < 0)
                 return r;
-        return meminfo_total_bytes(content, ret);
+        return meminfo_get_bytes(content, "MemTotal", ret);
 }
 
 int node_info_collect(const char *sysroot, NodeInfo *ret) {

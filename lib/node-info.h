@@ -28,5 +28,5 @@ void node_info_done(NodeInfo *info);
 /* Maps a uname machine to the Go/Kubernetes architecture name. */
 const char *node_architecture_from_machine(const char *machine);
 
-/* Parses MemTotal out of /proc/meminfo content, in bytes. */
-int meminfo_total_bytes(const char *content, uint64_t *ret);
+/* Parses a field ("MemTotal", "MemAvailable") out of /proc/meminfo content, in bytes. */
+int meminfo_get_bytes(const char *content, const char *field, uint64_t *ret);

@@ -16,6 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 _cleanup_free_ char *value = NULL;
                 (void) env_file_get(text, keys[i], &value);
         }
-        (void) meminfo_total_bytes(text, &bytes);
+        (void) meminfo_get_bytes(text, "MemTotal", &bytes);
+        (void) meminfo_get_bytes(text, "MemAvailable", &bytes);
         return 0;
 }

@@ -70,13 +70,17 @@ TEST(collect_from_host) {
 TEST(meminfo) {
         uint64_t b;
 
-        check_int(meminfo_total_bytes("MemTotal:   16 kB\n", &b), ==, 0);
+        check_int(meminfo_get_bytes("MemTotal:   16 kB\n", "MemTotal", &b), ==, 0);
         check_int(b, ==, 16384);
-        check_int(meminfo_total_bytes("MemFree: 1 kB\nMemTotal: 3 kB\n", &b), ==, 0);
+        check_int(meminfo_get_bytes("MemFree: 1 kB\nMemTotal: 3 kB\n", "MemTotal", &b), ==, 0);
         check_int(b, ==, 3072);
-        check_int(meminfo_total_bytes("XMemTotal: 3 kB\n", &b), ==, -ENOENT);
-        check_int(meminfo_total_bytes("MemTotal: lots\n", &b), ==, -EINVAL);
-        check_int(meminfo_total_bytes("MemTotal: 99999999999999999999 kB\n", &b), ==, -EINVAL);
+        check_int(meminfo_get_bytes("XMemTotal: 3 kB\n", "MemTotal", &b), ==, -ENOENT);
+        check_int(meminfo_get_bytes("MemTotal: lots\n", "MemTotal", &b), ==, -EINVAL);
+        check_int(meminfo_get_bytes("MemTotal: 3 MB\n", "MemTotal", &b), ==, -EINVAL);
+        check_int(meminfo_get_bytes("MemTotal: 99999999999999999999 kB\n", "MemTotal", &b), ==, -EINVAL);
+        check_int(meminfo_get_bytes("MemTotal: 8 kB\nMemAvailable: 5 kB\n", "MemAvailable", &b), ==, 0);
+        check_int(b, ==, 5120);
+        check_int(meminfo_get_bytes("MemAvailable: 5 kB\n", "MemAvail", &b), ==, -ENOENT);
 }
 
 TEST(architecture_names) {

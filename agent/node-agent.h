@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include "kube-client.h"
+
+/* Keeps this machine registered as a Node: creates the Node object (or finds it), reports
+ * its status on change and at least every 5 minutes (checked every 10 s), and renews its
+ * Lease in kube-node-lease every 10 s (leaseDurationSeconds 40), as the kubelet does.
+ * Failed requests are logged and retried at the next tick. */
+typedef struct NodeAgent NodeAgent;
+
+typedef struct NodeAgentConfig {
+        const char *name;
+        const char *internal_ip; /* NULL: none reported */
+        const char *root_dir;    /* its file system is the node's ephemeral storage */
+} NodeAgentConfig;
+
+int node_agent_new(KubeClient *client, const NodeAgentConfig *config, NodeAgent **ret);
+void node_agent_free(NodeAgent *a);
+static inline void node_agent_freep(NodeAgent **a) {
+        node_agent_free(*a);
+}
