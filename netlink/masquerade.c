@@ -14,20 +14,13 @@
 #include "log.h"
 #include "macro.h"
 #include "masquerade.h"
+#include "nft-batch.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_table *, nftnl_table_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_chain *, nftnl_chain_free)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_rule *, nftnl_rule_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct mnl_socket *, mnl_socket_close)
 
 #define NAT_CHAIN "postrouting"
-#define BATCH_SIZE 16384
-
-typedef struct Batch {
-        char buf[BATCH_SIZE];
-        struct mnl_nlmsg_batch *b;
-        uint32_t seq;
-} Batch;
 
 static struct nftnl_table *table_new(void) {
         struct nftnl_table *t = nftnl_table_alloc();
@@ -37,13 +30,6 @@ static struct nftnl_table *table_new(void) {
                 nftnl_table_set_str(t, NFTNL_TABLE_NAME, MASQUERADE_TABLE);
         }
         return t;
-}
-
-static void batch_table(Batch *batch, uint16_t type, const struct nftnl_table *t, uint16_t flags) {
-        struct nlmsghdr *nlh = nftnl_table_nlmsg_build_hdr(mnl_nlmsg_batch_current(batch->b), type,
-                                                           NFPROTO_IPV4, flags | NLM_F_ACK, batch->seq++);
-        nftnl_table_nlmsg_build_payload(nlh, t);
-        mnl_nlmsg_batch_next(batch->b);
 }
 
 static struct nftnl_expr *payload_load(uint32_t offset) {
@@ -120,66 +106,15 @@ static struct nftnl_rule *masquerade_rule(const Ipv4Prefix *pod_cidr, const Ipv4
         return TAKE_PTR(r);
 }
 
-/* Sends a batch and collects the kernel's answers. nf_tables handles the batch within
- * sendmsg(), so every ack and error is already queued when it returns. */
-static int batch_send(Batch *batch) {
-        _cleanup_(mnl_socket_closep) struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
-        char buf[MNL_SOCKET_BUFFER_SIZE];
-        int first_error = 0;
-
-        if (!nl)
-                return negative_errno();
-        if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
-                return negative_errno();
-        if (mnl_socket_sendto(nl, mnl_nlmsg_batch_head(batch->b), mnl_nlmsg_batch_size(batch->b)) < 0)
-                return negative_errno();
-
-        for (;;) {
-                ssize_t n = recv(mnl_socket_get_fd(nl), buf, sizeof(buf), MSG_DONTWAIT);
-
-                if (n < 0) {
-                        if (errno == EAGAIN)
-                                break;
-                        return negative_errno();
-                }
-                for (const struct nlmsghdr *nlh = (const struct nlmsghdr *) buf; mnl_nlmsg_ok(nlh, (int) n);
-                     nlh = mnl_nlmsg_next(nlh, (int *) &n)) {
-                        const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
-
-                        if (nlh->nlmsg_type == NLMSG_ERROR && err->error < 0 && first_error == 0)
-                                first_error = err->error;
-                }
-        }
-        return first_error;
-}
-
-static void batch_begin(Batch *batch) {
-        batch->seq = 1;
-        batch->b = mnl_nlmsg_batch_start(batch->buf, sizeof(batch->buf));
-        nftnl_batch_begin(mnl_nlmsg_batch_current(batch->b), batch->seq++);
-        mnl_nlmsg_batch_next(batch->b);
-}
-
-static int batch_end_and_send(Batch *batch) {
-        int r;
-
-        nftnl_batch_end(mnl_nlmsg_batch_current(batch->b), batch->seq++);
-        mnl_nlmsg_batch_next(batch->b);
-        r = batch_send(batch);
-        mnl_nlmsg_batch_stop(batch->b);
-        return r;
-}
-
 int masquerade_apply(const Ipv4Prefix *pod_cidr, const Ipv4Prefix *cluster_cidrs, size_t n_cluster_cidrs) {
         _cleanup_(nftnl_table_freep) struct nftnl_table *t = table_new();
         _cleanup_(nftnl_chain_freep) struct nftnl_chain *c = nftnl_chain_alloc();
         _cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = masquerade_rule(pod_cidr, cluster_cidrs,
                                                                               n_cluster_cidrs);
-        _cleanup_free_ Batch *batch = malloc(sizeof(Batch));
-        struct nlmsghdr *nlh;
+        _cleanup_(nft_batch_freep) NftBatch *batch = NULL;
         int r;
 
-        if (!t || !c || !rule || !batch)
+        if (!t || !c || !rule || nft_batch_new(NFPROTO_IPV4, &batch) < 0)
                 return -ENOMEM;
 
         nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_IPV4);
@@ -190,20 +125,13 @@ int masquerade_apply(const Ipv4Prefix *pod_cidr, const Ipv4Prefix *cluster_cidrs
         nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 100 /* srcnat */);
 
         /* add + delete + add: replaces the table whether or not it existed. */
-        batch_begin(batch);
-        batch_table(batch, NFT_MSG_NEWTABLE, t, NLM_F_CREATE);
-        batch_table(batch, NFT_MSG_DELTABLE, t, 0);
-        batch_table(batch, NFT_MSG_NEWTABLE, t, NLM_F_CREATE);
-        nlh = nftnl_chain_nlmsg_build_hdr(mnl_nlmsg_batch_current(batch->b), NFT_MSG_NEWCHAIN, NFPROTO_IPV4,
-                                          NLM_F_CREATE | NLM_F_ACK, batch->seq++);
-        nftnl_chain_nlmsg_build_payload(nlh, c);
-        mnl_nlmsg_batch_next(batch->b);
-        nlh = nftnl_rule_nlmsg_build_hdr(mnl_nlmsg_batch_current(batch->b), NFT_MSG_NEWRULE, NFPROTO_IPV4,
-                                         NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, batch->seq++);
-        nftnl_rule_nlmsg_build_payload(nlh, rule);
-        mnl_nlmsg_batch_next(batch->b);
-
-        r = batch_end_and_send(batch);
+        if (nft_batch_table(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, t) < 0 ||
+            nft_batch_table(batch, NFT_MSG_DELTABLE, 0, t) < 0 ||
+            nft_batch_table(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, t) < 0 ||
+            nft_batch_chain(batch, NFT_MSG_NEWCHAIN, NLM_F_CREATE, c) < 0 ||
+            nft_batch_rule(batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, rule) < 0)
+                return -ENOMEM;
+        r = nft_batch_commit(batch);
         if (r < 0)
                 return log_error_errno(r, "nftables: replace table ip %s: %m", MASQUERADE_TABLE);
         return 0;
@@ -211,15 +139,15 @@ int masquerade_apply(const Ipv4Prefix *pod_cidr, const Ipv4Prefix *cluster_cidrs
 
 int masquerade_remove(void) {
         _cleanup_(nftnl_table_freep) struct nftnl_table *t = table_new();
-        _cleanup_free_ Batch *batch = malloc(sizeof(Batch));
+        _cleanup_(nft_batch_freep) NftBatch *batch = NULL;
         int r;
 
-        if (!t || !batch)
+        if (!t || nft_batch_new(NFPROTO_IPV4, &batch) < 0)
                 return -ENOMEM;
-        batch_begin(batch);
-        batch_table(batch, NFT_MSG_NEWTABLE, t, NLM_F_CREATE);
-        batch_table(batch, NFT_MSG_DELTABLE, t, 0);
-        r = batch_end_and_send(batch);
+        if (nft_batch_table(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, t) < 0 ||
+            nft_batch_table(batch, NFT_MSG_DELTABLE, 0, t) < 0)
+                return -ENOMEM;
+        r = nft_batch_commit(batch);
         if (r < 0)
                 return log_error_errno(r, "nftables: delete table ip %s: %m", MASQUERADE_TABLE);
         return 0;

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+
+#include "macro.h"
+#include "nft-batch.h"
+
+/* Room every message may need; element messages are chunked by their callers well below. */
+#define MESSAGE_ROOM (256 * 1024)
+
+struct NftBatch {
+        char *buf;
+        size_t size, allocated;
+        uint32_t seq, messages;
+        uint16_t family;
+};
+
+static char *reserve(NftBatch *b) {
+        if (b->allocated - b->size < MESSAGE_ROOM) {
+                size_t n = MAX(b->allocated * 2, b->size + MESSAGE_ROOM);
+                char *p = realloc(b->buf, n);
+
+                if (!p)
+                        return NULL;
+                b->buf = p;
+                b->allocated = n;
+        }
+        memset(b->buf + b->size, 0, MESSAGE_ROOM);
+        return b->buf + b->size;
+}
+
+static void advance(NftBatch *b, const struct nlmsghdr *nlh) {
+        b->size += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+int nft_batch_new(uint16_t family, NftBatch **ret) {
+        NftBatch *b = calloc(1, sizeof(NftBatch));
+        char *p;
+
+        if (!b)
+                return -ENOMEM;
+        b->family = family;
+        b->seq = 1;
+        p = reserve(b);
+        if (!p) {
+                free(b);
+                return -ENOMEM;
+        }
+        advance(b, nftnl_batch_begin(p, b->seq++));
+        *ret = b;
+        return 0;
+}
+
+void nft_batch_free(NftBatch *b) {
+        if (!b)
+                return;
+        free(b->buf);
+        free(b);
+}
+
+uint32_t nft_batch_count(const NftBatch *b) {
+        return b->messages;
+}
+
+#define DEFINE_BATCH_ADD(kind, object_type, build_hdr, build_payload)                                          \
+        int nft_batch_##kind(NftBatch *b, uint16_t type, uint16_t flags, object_type *o) {                \
+                char *p = reserve(b);                                                                           \
+                struct nlmsghdr *nlh;                                                                           \
+                                                                                                                \
+                if (!p)                                                                                         \
+                        return -ENOMEM;                                                                         \
+                nlh = build_hdr(p, type, b->family, flags, b->seq++);                                           \
+                build_payload(nlh, o);                                                                          \
+                advance(b, nlh);                                                                                \
+                b->messages++;                                                                                  \
+                return 0;                                                                                       \
+        }
+
+DEFINE_BATCH_ADD(table, struct nftnl_table, nftnl_table_nlmsg_build_hdr, nftnl_table_nlmsg_build_payload)
+DEFINE_BATCH_ADD(chain, struct nftnl_chain, nftnl_chain_nlmsg_build_hdr, nftnl_chain_nlmsg_build_payload)
+DEFINE_BATCH_ADD(rule, struct nftnl_rule, nftnl_rule_nlmsg_build_hdr, nftnl_rule_nlmsg_build_payload)
+DEFINE_BATCH_ADD(set, struct nftnl_set, nftnl_set_nlmsg_build_hdr, nftnl_set_nlmsg_build_payload)
+DEFINE_BATCH_ADD(set_elems, struct nftnl_set, nftnl_set_elem_nlmsg_build_hdr, nftnl_set_elems_nlmsg_build_payload)
+
+int nft_batch_commit(NftBatch *b) {
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+        char buf[MNL_SOCKET_BUFFER_SIZE];
+        int first_error = 0, sndbuf;
+        char *p = reserve(b);
+
+        if (!p)
+                return -ENOMEM;
+        advance(b, nftnl_batch_end(p, b->seq++));
+
+        fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+        if (fd < 0)
+                return negative_errno();
+        /* One sendmsg() must hold the whole transaction. */
+        sndbuf = (int) MIN(b->size + 4096, (size_t) INT32_MAX);
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0 &&
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0)
+                return negative_errno();
+        if (sendto(fd, b->buf, b->size, 0, (struct sockaddr *) &kernel, sizeof(kernel)) < 0)
+                return negative_errno();
+
+        for (;;) {
+                ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+                int len;
+
+                if (n < 0) {
+                        if (errno == EAGAIN)
+                                break;
+                        return negative_errno();
+                }
+                len = (int) n;
+                for (const struct nlmsghdr *nlh = (const struct nlmsghdr *) buf; mnl_nlmsg_ok(nlh, len);
+                     nlh = mnl_nlmsg_next(nlh, &len)) {
+                        const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
+
+                        if (nlh->nlmsg_type == NLMSG_ERROR && err->error < 0 && first_error == 0)
+                                first_error = err->error;
+                }
+        }
+        return first_error;
+}

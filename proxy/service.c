@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <arpa/inet.h>
+#include <stdarg.h>
+
+#include "macro.h"
+#include "service.h"
+
+#define MAX_PORTS 256
+#define MAX_ENDPOINTS 1000 /* the API's own limit per slice */
+
+static int invalid(char **ret_error, const char *kind, const char *key, const char *format, ...) _printf_(4, 5);
+static int invalid(char **ret_error, const char *kind, const char *key, const char *format, ...) {
+        _cleanup_free_ char *what = NULL;
+        va_list ap;
+
+        va_start(ap, format);
+        if (vasprintf(&what, format, ap) < 0)
+                what = NULL;
+        va_end(ap);
+        if (!what || asprintf(ret_error, "%s %s: %s", kind, key, what) < 0)
+                *ret_error = NULL;
+        return -EINVAL;
+}
+
+static json_object *get(json_object *o, const char *key) {
+        json_object *v;
+
+        return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+static const char *get_str(json_object *o, const char *key) {
+        json_object *v = get(o, key);
+
+        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+int protocol_from_string(const char *s) {
+        if (!s || streq(s, "TCP")) /* the API's default */
+                return IPPROTO_TCP;
+        if (streq(s, "UDP"))
+                return IPPROTO_UDP;
+        if (streq(s, "SCTP"))
+                return IPPROTO_SCTP;
+        return -EPROTONOSUPPORT;
+}
+
+const char *protocol_to_string(uint8_t protocol) {
+        return protocol == IPPROTO_UDP ? "UDP" : protocol == IPPROTO_SCTP ? "SCTP" : "TCP";
+}
+
+/* A port number field: absent is 0 when optional; anything else must be 1-65535. */
+static int get_port(json_object *o, const char *key, bool optional, uint16_t *ret) {
+        json_object *v = get(o, key);
+        int64_t n;
+
+        if (!v) {
+                *ret = 0;
+                return optional ? 0 : -ENOENT;
+        }
+        if (!json_object_is_type(v, json_type_int))
+                return -EINVAL;
+        n = json_object_get_int64(v);
+        if (n < 1 || n > 65535)
+                return -ERANGE;
+        *ret = (uint16_t) n;
+        return 0;
+}
+
+static int object_key(json_object *o, char key[static SERVICE_NAME_MAX]) {
+        const char *ns = get_str(get(o, "metadata"), "namespace"), *name = get_str(get(o, "metadata"), "name");
+
+        if (!name)
+                return -EINVAL;
+        snprintf(key, SERVICE_NAME_MAX, "%s/%s", ns ? ns : "default", name);
+        return 0;
+}
+
+static int parse_service_port(json_object *p, size_t i, ServicePort *sp, const char *key, char **ret_error) {
+        const char *name = get_str(p, "name"), *proto = get_str(p, "protocol");
+        json_object *target = get(p, "targetPort");
+        int r;
+
+        snprintf(sp->name, sizeof(sp->name), "%s", name ? name : "");
+        r = protocol_from_string(proto);
+        if (r < 0)
+                return invalid(ret_error, "service", key, "spec.ports[%zu].protocol: '%s' is not TCP, UDP or SCTP", i, proto);
+        sp->protocol = (uint8_t) r;
+        if (get_port(p, "port", false, &sp->port) < 0)
+                return invalid(ret_error, "service", key, "spec.ports[%zu].port: missing or not a port (1-65535)", i);
+        if (get_port(p, "nodePort", true, &sp->node_port) < 0)
+                return invalid(ret_error, "service", key, "spec.ports[%zu].nodePort: not a port (1-65535)", i);
+
+        /* targetPort: a number, a port name, or absent (= port). */
+        if (!target)
+                sp->target_port = sp->port;
+        else if (json_object_is_type(target, json_type_string)) {
+                const char *s = json_object_get_string(target);
+                char *end;
+                long n = strtol(s, &end, 10);
+
+                if (*s && !*end && n >= 1 && n <= 65535)
+                        sp->target_port = (uint16_t) n;
+                else if (*s && strlen(s) < sizeof(sp->target_port_name))
+                        snprintf(sp->target_port_name, sizeof(sp->target_port_name), "%s", s);
+                else
+                        return invalid(ret_error, "service", key, "spec.ports[%zu].targetPort: '%s' is neither a port nor a name",
+                                       i, s);
+        } else if (get_port(p, "targetPort", false, &sp->target_port) < 0)
+                return invalid(ret_error, "service", key, "spec.ports[%zu].targetPort: not a port (1-65535)", i);
+        return 0;
+}
+
+int service_parse(json_object *o, Service **ret, char **ret_error) {
+        Service *s = calloc(1, sizeof(Service));
+        json_object *spec = get(o, "spec"), *ports = get(spec, "ports");
+        const char *ip = get_str(spec, "clusterIP");
+        int r = 0;
+
+        *ret_error = NULL;
+        if (!s)
+                return -ENOMEM;
+        if (object_key(o, s->key) < 0) {
+                r = invalid(ret_error, "service", "(unnamed)", "metadata.name: missing");
+                goto fail;
+        }
+        if (!ip || streq(ip, "None") || !*ip) {
+                s->headless = true;
+                *ret = s;
+                return 0;
+        }
+        if (inet_pton(AF_INET, ip, &s->cluster_ip) != 1) {
+                r = strchr(ip, ':') ? -EAFNOSUPPORT : invalid(ret_error, "service", s->key, "spec.clusterIP: '%s' is not an IP address", ip);
+                goto fail;
+        }
+        if (ports && !json_object_is_type(ports, json_type_array)) {
+                r = invalid(ret_error, "service", s->key, "spec.ports: not a list");
+                goto fail;
+        }
+        s->n_ports = ports ? MIN(json_object_array_length(ports), (size_t) MAX_PORTS) : 0;
+        s->ports = calloc(s->n_ports + 1, sizeof(ServicePort));
+        if (!s->ports) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        for (size_t i = 0; i < s->n_ports; i++) {
+                r = parse_service_port(json_object_array_get_idx(ports, i), i, &s->ports[i], s->key, ret_error);
+                if (r < 0)
+                        goto fail;
+        }
+        *ret = s;
+        return 0;
+fail:
+        service_free(s);
+        return r;
+}
+
+void service_free(Service *s) {
+        if (!s)
+                return;
+        free(s->ports);
+        free(s);
+}
+
+static bool condition(json_object *conditions, const char *key, bool missing) {
+        json_object *v = get(conditions, key);
+
+        /* The API: a nil "ready" means ready; nil serving means as ready; nil terminating, no. */
+        return v ? json_object_get_boolean(v) : missing;
+}
+
+static int parse_endpoints(json_object *list, EndpointSlice *e, char **ret_error) {
+        size_t n = list ? MIN(json_object_array_length(list), (size_t) MAX_ENDPOINTS) : 0;
+
+        e->endpoints = calloc(n * 4 + 1, sizeof(Endpoint)); /* up to 4 addresses each, usually 1 */
+        if (!e->endpoints)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                json_object *ep = json_object_array_get_idx(list, i), *addrs = get(ep, "addresses"),
+                            *conds = get(ep, "conditions");
+                bool ready = condition(conds, "ready", true);
+                size_t n_addrs = addrs && json_object_is_type(addrs, json_type_array) ? json_object_array_length(addrs) : 0;
+
+                for (size_t j = 0; j < MIN(n_addrs, (size_t) 4); j++) {
+                        const char *a = json_object_get_string(json_object_array_get_idx(addrs, j));
+                        Endpoint *out = &e->endpoints[e->n_endpoints];
+
+                        if (!a || inet_pton(AF_INET, a, &out->address) != 1)
+                                return invalid(ret_error, "endpointslice", e->key, "endpoints[%zu].addresses[%zu]: '%s' is not an IPv4 address",
+                                               i, j, a ? a : "");
+                        out->ready = ready;
+                        out->serving = condition(conds, "serving", ready);
+                        out->terminating = condition(conds, "terminating", false);
+                        e->n_endpoints++;
+                }
+        }
+        return 0;
+}
+
+int endpoint_slice_parse(json_object *o, EndpointSlice **ret, char **ret_error) {
+        EndpointSlice *e = calloc(1, sizeof(EndpointSlice));
+        json_object *ports = get(o, "ports");
+        const char *family = get_str(o, "addressType"), *service;
+        int r = 0;
+
+        *ret_error = NULL;
+        if (!e)
+                return -ENOMEM;
+        if (object_key(o, e->key) < 0) {
+                r = invalid(ret_error, "endpointslice", "(unnamed)", "metadata.name: missing");
+                goto fail;
+        }
+        if (family && !streq(family, "IPv4")) {
+                r = -EAFNOSUPPORT;
+                goto fail;
+        }
+        service = get_str(get(get(o, "metadata"), "labels"), "kubernetes.io/service-name");
+        if (!service) {
+                r = invalid(ret_error, "endpointslice", e->key, "metadata.labels: no kubernetes.io/service-name");
+                goto fail;
+        }
+        snprintf(e->service, sizeof(e->service), "%.*s/%s", (int) strcspn(e->key, "/"), e->key, service);
+
+        e->n_ports = ports && json_object_is_type(ports, json_type_array) ? MIN(json_object_array_length(ports), (size_t) MAX_PORTS) : 0;
+        e->ports = calloc(e->n_ports + 1, sizeof(EndpointSlicePort));
+        if (!e->ports) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        for (size_t i = 0; i < e->n_ports; i++) {
+                json_object *p = json_object_array_get_idx(ports, i);
+                const char *name = get_str(p, "name");
+
+                snprintf(e->ports[i].name, sizeof(e->ports[i].name), "%s", name ? name : "");
+                r = protocol_from_string(get_str(p, "protocol"));
+                if (r < 0) {
+                        r = invalid(ret_error, "endpointslice", e->key, "ports[%zu].protocol: not TCP, UDP or SCTP", i);
+                        goto fail;
+                }
+                e->ports[i].protocol = (uint8_t) r;
+                if (get_port(p, "port", false, &e->ports[i].port) < 0) {
+                        r = invalid(ret_error, "endpointslice", e->key, "ports[%zu].port: missing or not a port (1-65535)", i);
+                        goto fail;
+                }
+        }
+        r = parse_endpoints(get(o, "endpoints"), e, ret_error);
+        if (r < 0)
+                goto fail;
+        *ret = e;
+        return 0;
+fail:
+        endpoint_slice_free(e);
+        return r;
+}
+
+void endpoint_slice_free(EndpointSlice *e) {
+        if (!e)
+                return;
+        free(e->ports);
+        free(e->endpoints);
+        free(e);
+}
