@@ -19,6 +19,7 @@ static int verb_version(int argc, char **argv, const GlobalOptions *opts);
 static const Verb verbs[] = {
         { "agent", verb_agent, "register this node and keep its status current" },
         { "network", verb_network, "set up pod networks on this node by hand" },
+        { "proxy", verb_proxy, "program Services into nftables (kube-proxy's job)" },
         { "status", verb_status, "show this node as the agent reports it" },
         { "version", verb_version, "print the version" },
         { "watch", verb_watch, "list and watch a resource as this node sees it" },

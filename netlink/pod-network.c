@@ -46,6 +46,13 @@ static int setup_node(PodNetwork *net) {
         r = write_string_file("/proc/sys/net/ipv4/ip_forward", "1");
         if (r < 0)
                 return log_error_errno(r, "pod network: enable net.ipv4.ip_forward: %m");
+        /* A pod reaching another pod on the same bridge through a Service gets the reply
+         * bridged, not routed: conntrack must see it to undo the DNAT. */
+        r = write_string_file("/proc/sys/net/bridge/bridge-nf-call-iptables", "1");
+        if (r == -ENOENT)
+                log_warning("pod network: no br_netfilter; Services answering pods on this node's bridge need it");
+        else if (r < 0)
+                return log_error_errno(r, "pod network: enable net.bridge.bridge-nf-call-iptables: %m");
 
         r = bridge_ensure(net->sk, c->bridge, ipam_gateway(net->ipam), c->pod_cidr.prefixlen,
                           &net->bridge_ifindex, conflict);

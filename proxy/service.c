@@ -66,10 +66,12 @@ static int get_port(json_object *o, const char *key, bool optional, uint16_t *re
         return 0;
 }
 
+/* Kubernetes names are DNS labels or subdomains; the lengths bound nftables chain names. */
 static int object_key(json_object *o, char key[static SERVICE_NAME_MAX]) {
         const char *ns = get_str(get(o, "metadata"), "namespace"), *name = get_str(get(o, "metadata"), "name");
 
-        if (!name)
+        if (!name || !*name || strlen(name) > 63 || (ns && strlen(ns) > 63) || strpbrk(name, " \t\n\"") ||
+            (ns && strpbrk(ns, " \t\n\"")))
                 return -EINVAL;
         snprintf(key, SERVICE_NAME_MAX, "%s/%s", ns ? ns : "default", name);
         return 0;
@@ -80,6 +82,8 @@ static int parse_service_port(json_object *p, size_t i, ServicePort *sp, const c
         json_object *target = get(p, "targetPort");
         int r;
 
+        if (name && (strlen(name) > 15 || strpbrk(name, " /\t\n\"")))
+                return invalid(ret_error, "service", key, "spec.ports[%zu].name: '%s' is not a port name", i, name);
         snprintf(sp->name, sizeof(sp->name), "%s", name ? name : "");
         r = protocol_from_string(proto);
         if (r < 0)
@@ -120,7 +124,7 @@ int service_parse(json_object *o, Service **ret, char **ret_error) {
         if (!s)
                 return -ENOMEM;
         if (object_key(o, s->key) < 0) {
-                r = invalid(ret_error, "service", "(unnamed)", "metadata.name: missing");
+                r = invalid(ret_error, "service", "(unnamed)", "metadata: missing or invalid name or namespace");
                 goto fail;
         }
         if (!ip || streq(ip, "None") || !*ip) {
@@ -206,7 +210,7 @@ int endpoint_slice_parse(json_object *o, EndpointSlice **ret, char **ret_error) 
         if (!e)
                 return -ENOMEM;
         if (object_key(o, e->key) < 0) {
-                r = invalid(ret_error, "endpointslice", "(unnamed)", "metadata.name: missing");
+                r = invalid(ret_error, "endpointslice", "(unnamed)", "metadata: missing or invalid name or namespace");
                 goto fail;
         }
         if (family && !streq(family, "IPv4")) {
@@ -214,8 +218,8 @@ int endpoint_slice_parse(json_object *o, EndpointSlice **ret, char **ret_error) 
                 goto fail;
         }
         service = get_str(get(get(o, "metadata"), "labels"), "kubernetes.io/service-name");
-        if (!service) {
-                r = invalid(ret_error, "endpointslice", e->key, "metadata.labels: no kubernetes.io/service-name");
+        if (!service || !*service || strlen(service) > 63) {
+                r = invalid(ret_error, "endpointslice", e->key, "metadata.labels: no valid kubernetes.io/service-name");
                 goto fail;
         }
         snprintf(e->service, sizeof(e->service), "%.*s/%s", (int) strcspn(e->key, "/"), e->key, service);

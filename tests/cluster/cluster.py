@@ -131,6 +131,7 @@ class Cluster:
         self.port = free_port()
         self.server = f"https://127.0.0.1:{self.port}"
         self.admin_kubeconfig = self.dir / "admin.kubeconfig"
+        self.proxy_kubeconfig = self.dir / "kube-proxy.kubeconfig"
         self.node_kubeconfigs = {}
 
     # --- certificates and kubeconfigs -------------------------------------------------
@@ -155,6 +156,9 @@ class Cluster:
         kubeconfig(self.dir / "controller-manager.kubeconfig", "controller-manager",
                    "/CN=system:kube-controller-manager")
         kubeconfig(self.dir / "scheduler.kubeconfig", "scheduler", "/CN=system:kube-scheduler")
+        # The identity RBAC's bootstrap policy gives system:node-proxier (Services,
+        # EndpointSlices, Nodes, Events): what kube-proxy, and stevedore's proxy, run as.
+        kubeconfig(self.proxy_kubeconfig, "kube-proxy", "/CN=system:kube-proxy")
         for node in self.node_names:
             self.add_node_kubeconfig(node)
 

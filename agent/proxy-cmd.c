@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `stevedore proxy`: the Service proxy on its own, fed by list+watch of Services and
+ * EndpointSlices. Syncs once both lists are complete, after every burst of changes, and
+ * every --sync-period in full (which also restores a table someone deleted or flushed). */
+#include <getopt.h>
+#include <signal.h>
+
+#include "kube-watch.h"
+#include "log.h"
+#include "proxy.h"
+#include "verbs.h"
+
+#define DEFAULT_SYNC_PERIOD_SEC 30 /* kube-proxy's syncPeriod */
+
+typedef struct ProxyCommand {
+        sd_event *event;
+        Proxy *proxy;
+        KubeWatch *services, *slices;
+        bool services_synced, slices_synced;
+        bool dump;
+        sd_event_source *defer, *resync;
+        uint64_t sync_period_usec;
+} ProxyCommand;
+
+static int sync_now(ProxyCommand *c) {
+        int r;
+
+        if (!c->services_synced || !c->slices_synced)
+                return 0;
+        if (c->dump) {
+                r = proxy_sync(c->proxy, false, stdout);
+                sd_event_exit(c->event, r < 0 ? 1 : 0);
+                return r;
+        }
+        r = proxy_sync(c->proxy, true, NULL);
+        if (r < 0)
+                log_error_errno(r, "proxy: sync failed, the previous rules stay; retrying at the next sync: %m");
+        return r;
+}
+
+static int on_defer(sd_event_source *s, void *userdata) {
+        ProxyCommand *c = userdata;
+
+        (void) sync_now(c);
+        return 0;
+}
+
+static int on_resync(sd_event_source *s, uint64_t usec, void *userdata) {
+        ProxyCommand *c = userdata;
+
+        (void) sync_now(c);
+        (void) sd_event_source_set_time(s, usec + c->sync_period_usec);
+        return 0;
+}
+
+/* Changes arriving together are programmed together, once the loop is idle. */
+static void schedule_sync(ProxyCommand *c) {
+        (void) sd_event_source_set_enabled(c->defer, SD_EVENT_ONESHOT);
+}
+
+static void on_event(KubeWatch *w, KubeEvent event, json_object *object, void *userdata) {
+        ProxyCommand *c = userdata;
+        bool services = w == c->services;
+        int changed = 0;
+
+        switch (event) {
+        case KUBE_ADDED:
+        case KUBE_MODIFIED:
+                changed = services ? proxy_service_update(c->proxy, object) : proxy_slice_update(c->proxy, object);
+                break;
+        case KUBE_DELETED:
+                changed = services ? proxy_service_delete(c->proxy, object) : proxy_slice_delete(c->proxy, object);
+                break;
+        case KUBE_SYNCED:
+                if (services)
+                        c->services_synced = true;
+                else
+                        c->slices_synced = true;
+                changed = 1;
+                break;
+        case KUBE_FAILED:
+                /* --dump answers now or not at all; the proxy itself keeps retrying. */
+                if (c->dump)
+                        sd_event_exit(c->event, 1);
+                return;
+        }
+        if (changed != 0)
+                schedule_sync(c);
+}
+
+int verb_proxy(int argc, char **argv, const GlobalOptions *opts) {
+        static const struct option options[] = {
+                { "kubeconfig", required_argument, NULL, 'k' },
+                { "cluster-cidr", required_argument, NULL, 'c' },
+                { "sync-period", required_argument, NULL, 's' },
+                { "dump", no_argument, NULL, 'd' },
+                { "cleanup", no_argument, NULL, 'C' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        _cleanup_(kubeconfig_freep) KubeConfig *config = NULL;
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(kube_client_freep) KubeClient *client = NULL;
+        _cleanup_(kube_watch_freep) KubeWatch *services = NULL, *slices = NULL;
+        _cleanup_(proxy_freep) Proxy *proxy = NULL;
+        _cleanup_free_ char *error = NULL;
+        ProxyConfig proxy_config = {};
+        ProxyCommand cmd = { .sync_period_usec = DEFAULT_SYNC_PERIOD_SEC * 1000000ULL };
+        const char *kubeconfig_path = getenv("KUBECONFIG");
+        bool cleanup = false;
+        sigset_t mask;
+        uint64_t now;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'k':
+                        kubeconfig_path = optarg;
+                        break;
+                case 'c':
+                        if (ipv4_prefix_parse(optarg, &proxy_config.cluster_cidr) < 0) {
+                                log_error("proxy: --cluster-cidr '%s' is not an IPv4 network in CIDR form", optarg);
+                                return 2;
+                        }
+                        proxy_config.have_cluster_cidr = true;
+                        break;
+                case 's': {
+                        char *end;
+                        unsigned long s = strtoul(optarg, &end, 10);
+                        if (*end || s == 0 || s > 86400) {
+                                log_error("proxy: --sync-period '%s' is not a number of seconds (1-86400)", optarg);
+                                return 2;
+                        }
+                        cmd.sync_period_usec = s * 1000000ULL;
+                        break;
+                }
+                case 'd':
+                        cmd.dump = true;
+                        break;
+                case 'C':
+                        cleanup = true;
+                        break;
+                case 'h':
+                        printf("Usage: stevedore proxy --kubeconfig FILE [--cluster-cidr CIDR] [--sync-period SECONDS]\n"
+                               "                       [--dump | --cleanup]\n"
+                               "Programs Services (ClusterIP, NodePort) into nftables table ip " PROXY_TABLE ".\n"
+                               "--dump prints the ruleset it would program, in nft syntax; --cleanup removes it.\n");
+                        return 0;
+                default:
+                        return 2;
+                }
+        if (cleanup) {
+                r = proxy_ruleset_remove();
+                if (r < 0)
+                        return log_error_errno(r, "proxy: remove table ip %s: %m", PROXY_TABLE), 1;
+                return 0;
+        }
+        if (optind != argc || !kubeconfig_path) {
+                log_error("proxy: --kubeconfig is required");
+                return 2;
+        }
+        r = kubeconfig_load(kubeconfig_path, NULL, &config, &error);
+        if (r < 0) {
+                log_error("kubeconfig %s", error ?: strerror(-r));
+                return 1;
+        }
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        r = sd_event_default(&event);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_defer(event, &cmd.defer, on_defer, &cmd);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(cmd.defer, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_now(event, CLOCK_MONOTONIC, &now);
+        if (r >= 0)
+                r = sd_event_add_time(event, &cmd.resync, CLOCK_MONOTONIC, now + cmd.sync_period_usec, 0, on_resync, &cmd);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(cmd.resync, SD_EVENT_ON);
+        if (r >= 0)
+                r = proxy_new(&proxy_config, &proxy);
+        if (r < 0)
+                return log_error_errno(r, "proxy: set up: %m"), 1;
+        cmd.event = event;
+        cmd.proxy = proxy;
+
+        r = kube_client_new(event, config, &client);
+        if (r >= 0)
+                r = kube_watch_new(client, "/api/v1/services", NULL, on_event, &cmd, &services);
+        cmd.services = services;
+        if (r >= 0)
+                r = kube_watch_new(client, "/apis/discovery.k8s.io/v1/endpointslices", NULL, on_event, &cmd, &slices);
+        cmd.slices = slices;
+        if (r < 0)
+                return log_error_errno(r, "proxy: watch: %m"), 1;
+
+        r = sd_event_loop(event);
+        sd_event_source_disable_unref(cmd.defer);
+        sd_event_source_disable_unref(cmd.resync);
+        (void) opts;
+        return r != 0 ? 1 : 0;
+}
