@@ -678,7 +678,8 @@ int proxy_ruleset_apply(const ProxyConfig *config, Service *const *services, siz
         sorted = malloc((n_slices + 1) * sizeof(EndpointSlice *));
         if (!sorted)
                 return -ENOMEM;
-        memcpy(sorted, slices, n_slices * sizeof(EndpointSlice *));
+        if (n_slices > 0)
+                memcpy(sorted, slices, n_slices * sizeof(EndpointSlice *));
         qsort(sorted, n_slices, sizeof(EndpointSlice *), slice_cmp);
 
         for (size_t i = 0; i < n_services && b.error >= 0; i++) {
