@@ -2,15 +2,14 @@
 /* `stevedore agent`: the node agent. Today it registers the node and keeps its status
  * and Lease current; pods arrive with the pod workers (docs/architecture.md). */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <getopt.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/utsname.h>
 
 #include "fileio.h"
 #include "log.h"
 #include "node-agent.h"
+#include "node-info.h"
 #include "verbs.h"
 
 /* The source address the kernel would use towards the default route, as the node's
@@ -26,17 +25,6 @@ static char *default_route_source_address(void) {
             getsockname(fd, (struct sockaddr *) &from, &len) < 0)
                 return NULL;
         return strdup(inet_ntop(AF_INET, &from.sin_addr, buf, sizeof(buf)));
-}
-
-static char *default_node_name(void) {
-        struct utsname u;
-        char *name;
-
-        if (uname(&u) < 0 || !(name = strdup(u.nodename)))
-                return NULL;
-        for (char *p = name; *p; p++) /* like the kubelet */
-                *p = (char) tolower((unsigned char) *p);
-        return name;
 }
 
 int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
@@ -89,7 +77,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 log_error("agent: --kubeconfig is required (standalone mode arrives with the pod workers)");
                 return 2;
         }
-        if (!name && !(name = default_node_name()))
+        if (!name && !(name = node_name_default()))
                 return log_oom(), 1;
         if (!node_ip)
                 node_ip = default_route_source_address();

@@ -7,6 +7,7 @@
 
 #include "kube-watch.h"
 #include "log.h"
+#include "node-info.h"
 #include "proxy.h"
 #include "verbs.h"
 
@@ -93,6 +94,7 @@ int verb_proxy(int argc, char **argv, const GlobalOptions *opts) {
                 { "kubeconfig", required_argument, NULL, 'k' },
                 { "cluster-cidr", required_argument, NULL, 'c' },
                 { "sync-period", required_argument, NULL, 's' },
+                { "hostname-override", required_argument, NULL, 'H' },
                 { "dump", no_argument, NULL, 'd' },
                 { "cleanup", no_argument, NULL, 'C' },
                 { "help", no_argument, NULL, 'h' },
@@ -107,6 +109,7 @@ int verb_proxy(int argc, char **argv, const GlobalOptions *opts) {
         ProxyConfig proxy_config = {};
         ProxyCommand cmd = { .sync_period_usec = DEFAULT_SYNC_PERIOD_SEC * 1000000ULL };
         const char *kubeconfig_path = getenv("KUBECONFIG");
+        _cleanup_free_ char *node_name = NULL;
         bool cleanup = false;
         sigset_t mask;
         uint64_t now;
@@ -134,6 +137,12 @@ int verb_proxy(int argc, char **argv, const GlobalOptions *opts) {
                         cmd.sync_period_usec = s * 1000000ULL;
                         break;
                 }
+                case 'H':
+                        free(node_name);
+                        node_name = strdup(optarg);
+                        if (!node_name)
+                                return log_oom(), 1;
+                        break;
                 case 'd':
                         cmd.dump = true;
                         break;
@@ -142,8 +151,9 @@ int verb_proxy(int argc, char **argv, const GlobalOptions *opts) {
                         break;
                 case 'h':
                         printf("Usage: stevedore proxy --kubeconfig FILE [--cluster-cidr CIDR] [--sync-period SECONDS]\n"
-                               "                       [--dump | --cleanup]\n"
-                               "Programs Services (ClusterIP, NodePort) into nftables table ip " PROXY_TABLE ".\n"
+                               "                       [--hostname-override NAME] [--dump | --cleanup]\n"
+                               "Programs Services (ClusterIP, NodePort, externalIPs, LoadBalancer) into nftables\n"
+                               "table ip " PROXY_TABLE "; endpoints on node NAME (default: the hostname) are local.\n"
                                "--dump prints the ruleset it would program, in nft syntax; --cleanup removes it.\n");
                         return 0;
                 default:
@@ -159,6 +169,14 @@ int verb_proxy(int argc, char **argv, const GlobalOptions *opts) {
                 log_error("proxy: --kubeconfig is required");
                 return 2;
         }
+        if (!node_name && !(node_name = node_name_default()))
+                return log_oom(), 1;
+        if (strlen(node_name) >= sizeof(proxy_config.node_name)) {
+                log_error("proxy: --hostname-override '%s' is longer than a node name can be", node_name);
+                return 2;
+        }
+        strcpy(proxy_config.node_name, node_name);
+
         r = kubeconfig_load(kubeconfig_path, NULL, &config, &error);
         if (r < 0) {
                 log_error("kubeconfig %s", error ?: strerror(-r));

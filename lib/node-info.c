@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <ctype.h>
 #include <inttypes.h>
 #include <sys/utsname.h>
 
@@ -166,4 +167,15 @@ void node_info_done(NodeInfo *info) {
         free(info->system_uuid);
         free(info->boot_id);
         *info = (NodeInfo) {};
+}
+
+char *node_name_default(void) {
+        struct utsname u;
+        char *name;
+
+        if (uname(&u) < 0 || !(name = strdup(u.nodename)))
+                return NULL;
+        for (char *p = name; *p; p++)
+                *p = (char) tolower((unsigned char) *p);
+        return name;
 }

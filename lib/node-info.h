@@ -30,3 +30,7 @@ const char *node_architecture_from_machine(const char *machine);
 
 /* Parses a field ("MemTotal", "MemAvailable") out of /proc/meminfo content, in bytes. */
 int meminfo_get_bytes(const char *content, const char *field, uint64_t *ret);
+
+/* The node's name when none is given: the lowercased hostname, as the kubelet and
+ * kube-proxy default it. NULL when out of memory. */
+char *node_name_default(void);

@@ -21,11 +21,13 @@
 #define MASQ_MARK 0x4000u
 #define ELEMENTS_PER_MESSAGE 500
 
-/* nft's datatype numbers, so that `nft list` prints our maps' keys properly. */
-#define TYPE_INTEGER 4
+/* nft's datatype numbers, so that `nft list` prints our maps' keys properly. Each part
+ * of a concatenated key needs a fixed-size type (nft cannot list `integer . integer`),
+ * hence mark for the 32-bit numbers of the endpoints map. */
 #define TYPE_IPADDR 7
 #define TYPE_INET_PROTOCOL 12
 #define TYPE_INET_SERVICE 13
+#define TYPE_MARK 19
 #define CONCAT2(a, b) ((a) << 6 | (b))
 #define CONCAT3(a, b, c) (CONCAT2(a, b) << 6 | (c))
 
@@ -52,7 +54,7 @@ static const struct {
                                        "ipv4_addr . inet_proto . inet_service" },
         [SET_NO_ENDPOINT_NODEPORTS] = { "no-endpoint-nodeports", CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8,
                                         "inet_proto . inet_service" },
-        [SET_ENDPOINTS] = { "endpoints", CONCAT2(TYPE_INTEGER, TYPE_INTEGER), 8, "integer . integer" },
+        [SET_ENDPOINTS] = { "endpoints", CONCAT2(TYPE_MARK, TYPE_MARK), 8, "mark . mark" },
 };
 
 /* What one sync builds: the batch, the dump, and the elements of each map. */
@@ -61,6 +63,7 @@ typedef struct Builder {
         FILE *dump;
         struct nftnl_set *elements[_SET_MAX];
         size_t n_elements[_SET_MAX];
+        uint32_t next_id; /* ids of selection chains in @endpoints, and of affinity sets */
         int error;
 } Builder;
 
@@ -452,6 +455,7 @@ static void base_chains(Builder *b) {
 typedef struct Target {
         struct in_addr address;
         uint16_t port;
+        bool local; /* on this node */
 } Target;
 
 static int slice_cmp(const void *a, const void *b) {
@@ -460,7 +464,8 @@ static int slice_cmp(const void *a, const void *b) {
 
 /* The endpoints of one Service port across its slices: the ready ones, else the serving
  * and terminating ones. Returns how many were written to out (at most max). */
-static size_t resolve_endpoints(const ServicePort *sp, EndpointSlice *const *slices, size_t n, Target *out, size_t max) {
+static size_t resolve_endpoints(const ProxyConfig *config, const ServicePort *sp, EndpointSlice *const *slices,
+                                size_t n, Target *out, size_t max) {
         size_t found = 0;
 
         for (int fallback = 0; fallback < 2 && found == 0; fallback++)
@@ -484,7 +489,11 @@ static size_t resolve_endpoints(const ServicePort *sp, EndpointSlice *const *sli
                                 for (size_t k = 0; k < found; k++)
                                         dup = dup || (out[k].address.s_addr == ep->address.s_addr && out[k].port == port);
                                 if (usable && !dup)
-                                        out[found++] = (Target) { .address = ep->address, .port = port };
+                                        out[found++] = (Target) {
+                                                .address = ep->address,
+                                                .port = port,
+                                                .local = *config->node_name && streq(ep->node_name, config->node_name),
+                                        };
                         }
                 }
         return found;
@@ -512,16 +521,114 @@ static void lower(char *s) {
                 *s = (char) (*s >= 'A' && *s <= 'Z' ? *s + 32 : *s);
 }
 
-static void endpoint_chain(Builder *b, const char *service_chain, const ServicePort *sp, const Target *t,
-                           char name[static 512]) {
-        char ip[INET_ADDRSTRLEN], text[200];
+/* A dynamic set of client addresses with a timeout, for sessionAffinity ClientIP. */
+static void declare_affinity_set(Builder *b, const char *name, uint32_t id, uint32_t timeout_sec) {
+        struct nftnl_set *s = nftnl_set_alloc();
+
+        if (!s) {
+                b->error = -ENOMEM;
+                return;
+        }
+        nftnl_set_set_str(s, NFTNL_SET_TABLE, PROXY_TABLE);
+        nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+        nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_IPV4);
+        nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+        nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_TIMEOUT | NFT_SET_EVAL);
+        nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, TYPE_IPADDR);
+        nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 4);
+        nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, (uint64_t) timeout_sec * 1000);
+        if (b->batch && nft_batch_set(b->batch, NFT_MSG_NEWSET, NLM_F_CREATE, s) < 0)
+                b->error = -ENOMEM;
+        nftnl_set_free(s);
+        if (b->dump)
+                fprintf(b->dump, "\tadd set ip %s %s { type ipv4_addr; flags dynamic,timeout; timeout %us; }\n",
+                        PROXY_TABLE, name, timeout_sec);
+}
+
+static void lookup_saddr_in(Builder *b, struct nftnl_rule *r, const char *set, uint32_t set_id) {
+        struct nftnl_expr *e = expr("lookup");
+
+        payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, saddr), 4, NFT_REG_1);
+        if (e) {
+                nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+                nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+                nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+        }
+        add(r, e, b);
+}
+
+static void update_saddr_in(Builder *b, struct nftnl_rule *r, const char *set, uint32_t set_id) {
+        struct nftnl_expr *e = expr("dynset");
+
+        payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, saddr), 4, NFT_REG_1);
+        if (e) {
+                nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+                nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
+                nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set);
+                nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SET_ID, set_id);
+        }
+        add(r, e, b);
+}
+
+/* `fib saddr type local`: from this node itself. */
+static void match_from_local(Builder *b, struct nftnl_rule *r) {
+        struct nftnl_expr *e = expr("fib");
+        uint32_t local = RTN_LOCAL;
+
+        if (e) {
+                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR);
+                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+        }
+        add(r, e, b);
+        cmp(b, r, NFT_CMP_EQ, &local, sizeof(local));
+}
+
+/* Adds `key : drop` (Local policy, no local endpoint) to a map. */
+static void element_drop(Builder *b, int set, const void *key, uint32_t len, const char *dump_key) {
+        struct nftnl_set_elem *e;
+
+        if (b->dump)
+                fprintf(b->dump, "\tadd element ip %s %s { %s : drop }\n", PROXY_TABLE, sets[set].name, dump_key);
+        if (!b->batch)
+                return;
+        if (!b->elements[set] && !(b->elements[set] = set_new(set))) {
+                b->error = -ENOMEM;
+                return;
+        }
+        e = nftnl_set_elem_alloc();
+        if (!e) {
+                b->error = -ENOMEM;
+                return;
+        }
+        nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len);
+        nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NF_DROP);
+        nftnl_set_elem_add(b->elements[set], e);
+        if (++b->n_elements[set] >= ELEMENTS_PER_MESSAGE)
+                flush_elements(b, set);
+}
+
+/* Names of one endpoint's objects: its chain, and its affinity set. */
+static void endpoint_names(const char *suffix, const Target *t, char chain_name[static 512], char set_name[static 512]) {
+        char ip[INET_ADDRSTRLEN];
+
+        inet_ntop(AF_INET, &t->address, ip, sizeof(ip));
+        snprintf(chain_name, 512, "endpoint-%s__%s/%u", suffix, ip, t->port);
+        snprintf(set_name, 512, "affinity-%s__%s/%u", suffix, ip, t->port);
+}
+
+static void endpoint_chain(Builder *b, const char *suffix, const ServicePort *sp, const Target *t, uint32_t affinity_id,
+                           uint32_t affinity_timeout) {
+        char ip[INET_ADDRSTRLEN], text[700], name[512], set_name[512];
         struct nftnl_rule *r;
         Ipv4Prefix self = { .addr = t->address, .prefixlen = 32 };
         uint16_t port_be = htons(t->port);
 
         inet_ntop(AF_INET, &t->address, ip, sizeof(ip));
-        snprintf(name, 512, "endpoint-%s__%s/%u", service_chain + strlen("service-"), ip, t->port);
+        endpoint_names(suffix, t, name, set_name);
         chain(b, name, NULL, 0, 0);
+        if (affinity_timeout)
+                declare_affinity_set(b, set_name, affinity_id, affinity_timeout);
 
         /* Hairpin: a pod reaching itself through the Service must see the reply come
          * from the Service, so it is masqueraded. */
@@ -532,6 +639,14 @@ static void endpoint_chain(Builder *b, const char *service_chain, const ServiceP
         }
         snprintf(text, sizeof(text), "ip saddr %s jump mark-for-masquerade", ip);
         rule_end(b, r, name, text);
+
+        if (affinity_timeout) {
+                r = rule_new(b, name);
+                if (r)
+                        update_saddr_in(b, r, set_name, affinity_id);
+                snprintf(text, sizeof(text), "update @%s { ip saddr }", set_name);
+                rule_end(b, r, name, text);
+        }
 
         r = rule_new(b, name);
         if (r) {
@@ -553,57 +668,45 @@ static void endpoint_chain(Builder *b, const char *service_chain, const ServiceP
         rule_end(b, r, name, text);
 }
 
-static void service_port(Builder *b, const ProxyConfig *config, const Service *svc, const ServicePort *sp, uint32_t id,
-                         EndpointSlice *const *slices, size_t n_slices, ProxyStats *stats) {
-        char name[400], proto[8], ip[INET_ADDRSTRLEN], dump_key[64], text[600];
-        Target targets[1024];
-        size_t n = resolve_endpoints(sp, slices, n_slices, targets, ELEMENTSOF(targets));
-        uint8_t key12[12], key8[8];
+/* A chain choosing among targets (those with local set, if only_local): sticky clients
+ * first (affinity), then `<id> . numgen random mod N vmap @endpoints`. */
+static void selection_chain(Builder *b, const char *name, const char *suffix, const Target *targets, size_t n,
+                            bool only_local, uint32_t affinity_timeout, const uint32_t *affinity_ids, uint32_t id,
+                            const char *masquerade_unless_from) {
+        char text[1200], ep_name[512], set_name[512], ep_key[32];
         struct nftnl_rule *r;
+        size_t count = 0;
 
-        snprintf(proto, sizeof(proto), "%s", protocol_to_string(sp->protocol));
-        lower(proto);
-        inet_ntop(AF_INET, &svc->cluster_ip, ip, sizeof(ip));
-        key_ip_proto_port(key12, svc->cluster_ip, sp->protocol, sp->port);
-        key_proto_port(key8, sp->protocol, sp->node_port);
-        stats->service_ports++;
-
-        if (n == 0) {
-                stats->without_endpoints++;
-                snprintf(dump_key, sizeof(dump_key), "%s . %s . %u", ip, proto, sp->port);
-                element(b, SET_NO_ENDPOINT_SERVICES, key12, 12, "reject-chain", dump_key);
-                if (sp->node_port) {
-                        snprintf(dump_key, sizeof(dump_key), "%s . %u", proto, sp->node_port);
-                        element(b, SET_NO_ENDPOINT_NODEPORTS, key8, 8, "reject-chain", dump_key);
-                }
-                return;
-        }
-        stats->endpoints += n;
-
-        if (*sp->name)
-                snprintf(name, sizeof(name), "service-%s/%s/%s", svc->key, proto, sp->name);
-        else
-                snprintf(name, sizeof(name), "service-%s/%s/%u", svc->key, proto, sp->port);
         chain(b, name, NULL, 0, 0);
-        for (size_t i = 0; i < n; i++) {
-                char ep_name[512], ep_key[32];
-                uint32_t k[2] = { id, (uint32_t) i };
-
-                endpoint_chain(b, name, sp, &targets[i], ep_name);
-                snprintf(ep_key, sizeof(ep_key), "%u . %zu", id, i);
-                element(b, SET_ENDPOINTS, k, sizeof(k), ep_name, ep_key);
-        }
-
-        if (config->have_cluster_cidr) {
-                char cidr[IPV4_PREFIX_STRLEN];
+        if (masquerade_unless_from) {
                 r = rule_new(b, name);
                 if (r) {
-                        match_prefix(b, r, offsetof(struct iphdr, saddr), NFT_CMP_NEQ, &config->cluster_cidr);
+                        Ipv4Prefix cidr;
+                        (void) ipv4_prefix_parse(masquerade_unless_from, &cidr);
+                        match_prefix(b, r, offsetof(struct iphdr, saddr), NFT_CMP_NEQ, &cidr);
                         verdict(b, r, NFT_JUMP, "mark-for-masquerade");
                 }
-                snprintf(text, sizeof(text), "ip saddr != %s jump mark-for-masquerade",
-                         ipv4_prefix_to_string(&config->cluster_cidr, cidr));
+                snprintf(text, sizeof(text), "ip saddr != %s jump mark-for-masquerade", masquerade_unless_from);
                 rule_end(b, r, name, text);
+        }
+        for (size_t i = 0; i < n; i++) {
+                uint32_t k[2] = { id, (uint32_t) count };
+
+                if (only_local && !targets[i].local)
+                        continue;
+                endpoint_names(suffix, &targets[i], ep_name, set_name);
+                if (affinity_timeout) {
+                        r = rule_new(b, name);
+                        if (r) {
+                                lookup_saddr_in(b, r, set_name, affinity_ids[i]);
+                                verdict(b, r, NFT_GOTO, ep_name);
+                        }
+                        snprintf(text, sizeof(text), "ip saddr @%s goto %s", set_name, ep_name);
+                        rule_end(b, r, name, text);
+                }
+                snprintf(ep_key, sizeof(ep_key), "%u . %zu", id, count);
+                element(b, SET_ENDPOINTS, k, sizeof(k), ep_name, ep_key);
+                count++;
         }
         r = rule_new(b, name);
         if (r) {
@@ -611,30 +714,163 @@ static void service_port(Builder *b, const ProxyConfig *config, const Service *s
                 immediate(b, r, NFT_REG32_00, &id, sizeof(id));
                 if (ng) {
                         nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_DREG, NFT_REG32_01);
-                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_MODULUS, (uint32_t) n);
+                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_MODULUS, (uint32_t) count);
                         nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
                         nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_OFFSET, 0);
                 }
                 add(r, ng, b);
                 vmap_lookup(b, r, SET_ENDPOINTS, NFT_REG32_00);
         }
-        snprintf(text, sizeof(text), "%u . numgen random mod %zu vmap @endpoints", id, n);
+        snprintf(text, sizeof(text), "%u . numgen random mod %zu vmap @endpoints", id, count);
         rule_end(b, r, name, text);
+}
 
-        snprintf(dump_key, sizeof(dump_key), "%s . %s . %u", ip, proto, sp->port);
-        element(b, SET_SERVICE_IPS, key12, 12, name, dump_key);
+/* The chain that traffic from outside the Service's cluster IP enters (NodePort,
+ * externalIPs, LoadBalancer): Cluster policy masquerades and uses every endpoint; Local
+ * keeps the client address and uses this node's endpoints only, except for traffic from
+ * this node or its pods, which takes the cluster-wide path. */
+static void external_chain(Builder *b, const ProxyConfig *config, const Service *svc, const char *name,
+                           const char *cluster_chain, const char *local_chain) {
+        char cidr[IPV4_PREFIX_STRLEN], text[1200];
+        struct nftnl_rule *r;
 
-        if (sp->node_port) {
-                char external[420];
-                /* Traffic from outside through a NodePort is masqueraded, so replies come back
-                 * through this node (externalTrafficPolicy: Cluster). */
-                snprintf(external, sizeof(external), "external-%s", name + strlen("service-"));
-                chain(b, external, NULL, 0, 0);
-                rule_jump(b, external, NFT_JUMP, "mark-for-masquerade");
-                rule_jump(b, external, NFT_GOTO, name);
-                snprintf(dump_key, sizeof(dump_key), "%s . %u", proto, sp->node_port);
-                element(b, SET_SERVICE_NODEPORTS, key8, 8, external, dump_key);
+        chain(b, name, NULL, 0, 0);
+        if (!svc->external_local) {
+                rule_jump(b, name, NFT_JUMP, "mark-for-masquerade");
+                rule_jump(b, name, NFT_GOTO, cluster_chain);
+                return;
         }
+        if (config->have_cluster_cidr) {
+                r = rule_new(b, name);
+                if (r) {
+                        match_prefix(b, r, offsetof(struct iphdr, saddr), NFT_CMP_EQ, &config->cluster_cidr);
+                        verdict(b, r, NFT_GOTO, cluster_chain);
+                }
+                snprintf(text, sizeof(text), "ip saddr %s goto %s", ipv4_prefix_to_string(&config->cluster_cidr, cidr),
+                         cluster_chain);
+                rule_end(b, r, name, text);
+        }
+        r = rule_new(b, name);
+        if (r) {
+                match_from_local(b, r);
+                verdict(b, r, NFT_JUMP, "mark-for-masquerade");
+        }
+        rule_end(b, r, name, "fib saddr type local jump mark-for-masquerade");
+        r = rule_new(b, name);
+        if (r) {
+                match_from_local(b, r);
+                verdict(b, r, NFT_GOTO, cluster_chain);
+        }
+        snprintf(text, sizeof(text), "fib saddr type local goto %s", cluster_chain);
+        rule_end(b, r, name, text);
+        rule_jump(b, name, NFT_GOTO, local_chain);
+}
+
+/* loadBalancerSourceRanges: only those sources reach the Service through its LB IPs. */
+static void firewall_chain(Builder *b, const Service *svc, const char *name, const char *external) {
+        char cidr[IPV4_PREFIX_STRLEN], text[1200];
+
+        chain(b, name, NULL, 0, 0);
+        for (size_t i = 0; i < svc->n_source_ranges; i++) {
+                struct nftnl_rule *r = rule_new(b, name);
+                if (r) {
+                        match_prefix(b, r, offsetof(struct iphdr, saddr), NFT_CMP_EQ, &svc->source_ranges[i]);
+                        verdict(b, r, NFT_GOTO, external);
+                }
+                snprintf(text, sizeof(text), "ip saddr %s goto %s", ipv4_prefix_to_string(&svc->source_ranges[i], cidr),
+                         external);
+                rule_end(b, r, name, text);
+        }
+        struct nftnl_rule *r = rule_new(b, name);
+        if (r)
+                verdict(b, r, NF_DROP, NULL);
+        rule_end(b, r, name, "drop");
+}
+
+/* Sends one destination (cluster IP, external IP, LB IP: ip set; NodePort: ip NULL) to
+ * `target` chain, or to drop/reject when there is nothing to send it to. */
+static void route_destination(Builder *b, const struct in_addr *ip, const ServicePort *sp, uint16_t port,
+                              const char *target, bool no_endpoints) {
+        char proto[8], dump_key[64], a[INET_ADDRSTRLEN];
+        uint8_t key12[12], key8[8];
+        bool with_ip = ip != NULL;
+        const void *key = with_ip ? (const void *) key12 : (const void *) key8;
+        uint32_t len = with_ip ? 12 : 8;
+
+        snprintf(proto, sizeof(proto), "%s", protocol_to_string(sp->protocol));
+        lower(proto);
+        if (with_ip) {
+                key_ip_proto_port(key12, *ip, sp->protocol, port);
+                inet_ntop(AF_INET, ip, a, sizeof(a));
+                snprintf(dump_key, sizeof(dump_key), "%s . %s . %u", a, proto, port);
+        } else {
+                key_proto_port(key8, sp->protocol, port);
+                snprintf(dump_key, sizeof(dump_key), "%s . %u", proto, port);
+        }
+        if (target)
+                element(b, with_ip ? SET_SERVICE_IPS : SET_SERVICE_NODEPORTS, key, len, target, dump_key);
+        else if (no_endpoints)
+                element(b, with_ip ? SET_NO_ENDPOINT_SERVICES : SET_NO_ENDPOINT_NODEPORTS, key, len, "reject-chain",
+                        dump_key);
+        else
+                element_drop(b, with_ip ? SET_NO_ENDPOINT_SERVICES : SET_NO_ENDPOINT_NODEPORTS, key, len, dump_key);
+}
+
+static void service_port(Builder *b, const ProxyConfig *config, const Service *svc, const ServicePort *sp,
+                         EndpointSlice *const *slices, size_t n_slices, ProxyStats *stats) {
+        char suffix[340], proto[8], cluster[400], local[400], external[420], firewall[420];
+        char cidr[IPV4_PREFIX_STRLEN];
+        Target targets[1024];
+        uint32_t affinity_ids[1024] = {};
+        size_t n = resolve_endpoints(config, sp, slices, n_slices, targets, ELEMENTSOF(targets)), n_local = 0;
+        bool has_external = sp->node_port || svc->n_external_ips || svc->n_lb_ips;
+        const char *internal_target, *external_target;
+
+        for (size_t i = 0; i < n; i++)
+                n_local += targets[i].local;
+        snprintf(proto, sizeof(proto), "%s", protocol_to_string(sp->protocol));
+        lower(proto);
+        snprintf(suffix, sizeof(suffix), "%s/%s/%s", svc->key, proto, *sp->name ? sp->name : "");
+        if (!*sp->name)
+                snprintf(suffix + strlen(suffix), sizeof(suffix) - strlen(suffix), "%u", sp->port);
+        snprintf(cluster, sizeof(cluster), "service-%s", suffix);
+        snprintf(local, sizeof(local), "local-%s", suffix);
+        snprintf(external, sizeof(external), "external-%s", suffix);
+        snprintf(firewall, sizeof(firewall), "firewall-%s", suffix);
+        stats->service_ports++;
+        stats->endpoints += n;
+        if (n == 0)
+                stats->without_endpoints++;
+
+        /* Endpoint chains (and affinity sets), shared by the cluster and local chains. */
+        for (size_t i = 0; i < n; i++) {
+                affinity_ids[i] = ++b->next_id;
+                endpoint_chain(b, suffix, sp, &targets[i], affinity_ids[i], svc->affinity_timeout);
+        }
+        if (n > 0)
+                selection_chain(b, cluster, suffix, targets, n, false, svc->affinity_timeout, affinity_ids, ++b->next_id,
+                                config->have_cluster_cidr ? ipv4_prefix_to_string(&config->cluster_cidr, cidr) : NULL);
+        if (n_local > 0 && (svc->internal_local || svc->external_local))
+                selection_chain(b, local, suffix, targets, n, true, svc->affinity_timeout, affinity_ids, ++b->next_id,
+                                NULL);
+
+        internal_target = n == 0 ? NULL : svc->internal_local ? (n_local ? local : NULL) : cluster;
+        route_destination(b, &svc->cluster_ip, sp, sp->port, internal_target, n == 0);
+        if (!has_external)
+                return;
+
+        external_target = n == 0 || (svc->external_local && n_local == 0) ? NULL : external;
+        if (external_target)
+                external_chain(b, config, svc, external, cluster, local);
+        if (sp->node_port)
+                route_destination(b, NULL, sp, sp->node_port, external_target, n == 0);
+        for (size_t i = 0; i < svc->n_external_ips; i++)
+                route_destination(b, &svc->external_ips[i], sp, sp->port, external_target, n == 0);
+        if (svc->n_lb_ips && svc->n_source_ranges && external_target)
+                firewall_chain(b, svc, firewall, external);
+        for (size_t i = 0; i < svc->n_lb_ips; i++)
+                route_destination(b, &svc->lb_ips[i], sp, sp->port,
+                                  external_target && svc->n_source_ranges ? firewall : external_target, n == 0);
 }
 
 int proxy_ruleset_apply(const ProxyConfig *config, Service *const *services, size_t n_services,
@@ -642,9 +878,8 @@ int proxy_ruleset_apply(const ProxyConfig *config, Service *const *services, siz
         _cleanup_(nft_batch_freep) NftBatch *batch = NULL;
         _cleanup_free_ EndpointSlice **sorted = NULL;
         struct nftnl_table *t = table_new();
-        Builder b = { .dump = dump };
+        Builder b = { .dump = dump, .next_id = _SET_MAX };
         ProxyStats stats = {};
-        uint32_t id = 0;
         int r;
 
         if (!t)
@@ -699,7 +934,7 @@ int proxy_ruleset_apply(const ProxyConfig *config, Service *const *services, siz
                 while (hi < n_slices && streq(sorted[hi]->service, svc->key))
                         hi++;
                 for (size_t p = 0; p < svc->n_ports; p++)
-                        service_port(&b, config, svc, &svc->ports[p], ++id, sorted + first, hi - first, &stats);
+                        service_port(&b, config, svc, &svc->ports[p], sorted + first, hi - first, &stats);
         }
         for (int s = 1; s < _SET_MAX; s++)
                 flush_elements(&b, s);

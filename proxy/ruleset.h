@@ -23,6 +23,14 @@
  *   `no-endpoint-nodeports`, consulted from filter hooks, and rejected at once.
  * - `masquerading` (nat postrouting) masquerades what was marked (0x4000), fully random.
  *
+ * - NodePorts, externalIPs and LoadBalancer ingress IPs enter an `external-` chain:
+ *   masqueraded to every endpoint (externalTrafficPolicy Cluster), or to this node's
+ *   endpoints with the client address kept (Local; dropped if none is local);
+ *   loadBalancerSourceRanges admit only those sources through a `firewall-` chain.
+ * - internalTrafficPolicy Local: ClusterIP traffic to this node's endpoints only.
+ * - sessionAffinity ClientIP: a dynamic set with the timeout per endpoint; a client in it
+ *   goes back to the same endpoint.
+ *
  * Endpoints: the ready ones; if none is ready, the serving+terminating ones (as
  * kube-proxy); a named targetPort is resolved through the EndpointSlice's ports. */
 
@@ -31,6 +39,7 @@
 typedef struct ProxyConfig {
         Ipv4Prefix cluster_cidr; /* traffic from outside it to a ClusterIP is masqueraded */
         bool have_cluster_cidr;
+        char node_name[254]; /* endpoints with this nodeName are local (Local policies) */
 } ProxyConfig;
 
 typedef struct ProxyStats {

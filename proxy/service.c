@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <stdarg.h>
 
 #include "macro.h"
@@ -114,6 +115,67 @@ static int parse_service_port(json_object *p, size_t i, ServicePort *sp, const c
         return 0;
 }
 
+/* Up to SERVICE_MAX_EXTERNAL IPv4 addresses from a list of strings (or of objects with
+ * an "ip" field, as status.loadBalancer.ingress); IPv6 ones are left to an IPv6 proxy. */
+static int parse_ip_list(json_object *list, const char *field, struct in_addr *out, size_t *n, const char *key,
+                         char **ret_error) {
+        size_t len = list && json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+
+        for (size_t i = 0; i < len && *n < SERVICE_MAX_EXTERNAL; i++) {
+                json_object *item = json_object_array_get_idx(list, i);
+                const char *ip = json_object_is_type(item, json_type_object) ? get_str(item, "ip")
+                                                                              : json_object_get_string(item);
+
+                if (!ip || strchr(ip, ':')) /* hostname-only ingress, or IPv6 */
+                        continue;
+                if (inet_pton(AF_INET, ip, &out[*n]) != 1)
+                        return invalid(ret_error, "service", key, "%s[%zu]: '%s' is not an IP address", field, i, ip);
+                (*n)++;
+        }
+        return 0;
+}
+
+static int parse_external(json_object *o, Service *s, char **ret_error) {
+        json_object *spec = get(o, "spec"), *ranges = get(spec, "loadBalancerSourceRanges");
+        const char *affinity = get_str(spec, "sessionAffinity"), *etp = get_str(spec, "externalTrafficPolicy"),
+                   *itp = get_str(spec, "internalTrafficPolicy");
+        json_object *timeout = get(get(get(spec, "sessionAffinityConfig"), "clientIP"), "timeoutSeconds");
+        size_t len = ranges && json_object_is_type(ranges, json_type_array) ? json_object_array_length(ranges) : 0;
+        int r;
+
+        if (affinity && streq(affinity, "ClientIP")) {
+                int64_t t = timeout ? json_object_get_int64(timeout) : 10800; /* the API's default: 3 hours */
+                if (t < 1 || t > 86400)
+                        return invalid(ret_error, "service", s->key,
+                                       "spec.sessionAffinityConfig.clientIP.timeoutSeconds: %" PRId64 " is not 1-86400", t);
+                s->affinity_timeout = (uint32_t) t;
+        }
+        s->external_local = etp && streq(etp, "Local");
+        s->internal_local = itp && streq(itp, "Local");
+
+        r = parse_ip_list(get(spec, "externalIPs"), "spec.externalIPs", s->external_ips, &s->n_external_ips, s->key,
+                          ret_error);
+        if (r < 0)
+                return r;
+        r = parse_ip_list(get(get(get(o, "status"), "loadBalancer"), "ingress"), "status.loadBalancer.ingress",
+                          s->lb_ips, &s->n_lb_ips, s->key, ret_error);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < len && s->n_source_ranges < SERVICE_MAX_EXTERNAL; i++) {
+                const char *range = json_object_get_string(json_object_array_get_idx(ranges, i));
+                char trimmed[64];
+
+                if (!range || strchr(range, ':'))
+                        continue;
+                snprintf(trimmed, sizeof(trimmed), "%.*s", (int) strcspn(range, " "), range);
+                if (ipv4_prefix_parse(trimmed, &s->source_ranges[s->n_source_ranges]) < 0)
+                        return invalid(ret_error, "service", s->key, "spec.loadBalancerSourceRanges[%zu]: '%s' is not a CIDR",
+                                       i, range);
+                s->n_source_ranges++;
+        }
+        return 0;
+}
+
 int service_parse(json_object *o, Service **ret, char **ret_error) {
         Service *s = calloc(1, sizeof(Service));
         json_object *spec = get(o, "spec"), *ports = get(spec, "ports");
@@ -151,6 +213,9 @@ int service_parse(json_object *o, Service **ret, char **ret_error) {
                 if (r < 0)
                         goto fail;
         }
+        r = parse_external(o, s, ret_error);
+        if (r < 0)
+                goto fail;
         *ret = s;
         return 0;
 fail:
@@ -182,6 +247,7 @@ static int parse_endpoints(json_object *list, EndpointSlice *e, char **ret_error
                 json_object *ep = json_object_array_get_idx(list, i), *addrs = get(ep, "addresses"),
                             *conds = get(ep, "conditions");
                 bool ready = condition(conds, "ready", true);
+                const char *node = get_str(ep, "nodeName");
                 size_t n_addrs = addrs && json_object_is_type(addrs, json_type_array) ? json_object_array_length(addrs) : 0;
 
                 for (size_t j = 0; j < MIN(n_addrs, (size_t) 4); j++) {
@@ -194,6 +260,7 @@ static int parse_endpoints(json_object *list, EndpointSlice *e, char **ret_error
                         out->ready = ready;
                         out->serving = condition(conds, "serving", ready);
                         out->terminating = condition(conds, "terminating", false);
+                        snprintf(out->node_name, sizeof(out->node_name), "%s", node ? node : "");
                         e->n_endpoints++;
                 }
         }

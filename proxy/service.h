@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cidr.h"
+
 /* The parts of Services and EndpointSlices (discovery.k8s.io/v1) the proxy programs,
  * parsed from their API JSON. A field that cannot be programmed (a bad IP, port 0, an
  * unknown protocol) makes the whole object invalid, with a message naming the object and
@@ -22,17 +24,29 @@ typedef struct ServicePort {
         char target_port_name[64];
 } ServicePort;
 
+#define SERVICE_MAX_EXTERNAL 16
+
 typedef struct Service {
         char key[SERVICE_NAME_MAX]; /* "namespace/name" */
         struct in_addr cluster_ip;
         bool headless; /* clusterIP None: nothing to program */
         ServicePort *ports;
         size_t n_ports;
+        uint32_t affinity_timeout; /* seconds of sessionAffinity ClientIP; 0: none */
+        bool external_local;       /* externalTrafficPolicy: Local */
+        bool internal_local;       /* internalTrafficPolicy: Local */
+        struct in_addr external_ips[SERVICE_MAX_EXTERNAL]; /* spec.externalIPs */
+        size_t n_external_ips;
+        struct in_addr lb_ips[SERVICE_MAX_EXTERNAL]; /* status.loadBalancer.ingress[].ip */
+        size_t n_lb_ips;
+        Ipv4Prefix source_ranges[SERVICE_MAX_EXTERNAL]; /* spec.loadBalancerSourceRanges */
+        size_t n_source_ranges;
 } Service;
 
 typedef struct Endpoint {
         struct in_addr address;
         bool ready, serving, terminating;
+        char node_name[254]; /* "" when the slice does not say */
 } Endpoint;
 
 typedef struct EndpointSlicePort {

@@ -20,6 +20,7 @@ POD_CIDR = "10.244.1.0/24"
 NODE_IP = "198.51.100.1"
 OUTSIDE_IP = "198.51.100.2"
 PODS = ("pod-a", "pod-b", "pod-c")
+NODE_NAME = "proxy-node"
 
 
 class ProxyNode:
@@ -39,7 +40,7 @@ class ProxyNode:
             self.proxy = subprocess.Popen(
                 [str(stevedore_bin), "--netns", f"/run/netns/{ns}", "--log-level", "debug", "proxy",
                  "--kubeconfig", str(cluster.proxy_kubeconfig), "--cluster-cidr", "10.244.0.0/16",
-                 "--sync-period", "2"], stdout=log, stderr=subprocess.STDOUT)
+                 "--sync-period", "2", "--hostname-override", NODE_NAME], stdout=log, stderr=subprocess.STDOUT)
 
     def stevedore(self, *args, check=True):
         return run(self.bin, "--root", self.root / "lib", "--run-dir", self.root / "run",
@@ -62,6 +63,7 @@ def node(stevedore_bin, cluster, netns, veth, root_dir, kubia):
     node_ns, outside_ns = netns("pxnode"), netns("pxout")
     veth(node_ns, f"{NODE_IP}/24", outside_ns, f"{OUTSIDE_IP}/24")
     run("ip", "-n", outside_ns, "route", "add", "10.244.0.0/16", "via", NODE_IP)
+    run("ip", "-n", node_ns, "route", "add", "default", "via", OUTSIDE_IP)
     n = ProxyNode(stevedore_bin, cluster, node_ns, outside_ns, root_dir, kubia)
     yield n
     n.stop()
@@ -70,13 +72,15 @@ def node(stevedore_bin, cluster, netns, veth, root_dir, kubia):
 @pytest.fixture
 def services(cluster):
     """services(name, ports, endpoints) creates a selector-less Service and its
-    EndpointSlice (as the endpoint controller would); all are deleted after the test."""
+    EndpointSlice (as the endpoint controller would); all are deleted after the test.
+    ports: (name, port, targetPort); endpoints: IPs on this node, or (IP, nodeName)."""
     made = []
 
-    def create(name, ports, endpoints, node_port=None):
+    def create(name, ports, endpoints, node_port=None, protocol="TCP", **spec):
+        kind = spec.pop("type", "NodePort" if node_port else "ClusterIP")
         svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-               "spec": {"type": "NodePort" if node_port else "ClusterIP",
-                        "ports": [{"name": n, "port": p, "targetPort": n,
+               "spec": {"type": kind, **spec,
+                        "ports": [{"name": n, "port": p, "targetPort": n, "protocol": protocol,
                                    **({"nodePort": node_port} if node_port else {})}
                                   for n, p, _ in ports]}}
         cluster.kubectl("apply", "-f", "-", input=json.dumps(svc))
@@ -85,10 +89,13 @@ def services(cluster):
                                "labels": {"kubernetes.io/service-name": name,
                                           "endpointslice.kubernetes.io/managed-by": "test"}},
                   "addressType": "IPv4",
-                  "ports": [{"name": n, "port": t, "protocol": "TCP"} for n, _, t in ports],
-                  "endpoints": [{"addresses": [ip]} for ip in endpoints]}
+                  "ports": [{"name": n, "port": t, "protocol": protocol} for n, _, t in ports],
+                  "endpoints": [{"addresses": [ep], "nodeName": NODE_NAME} if isinstance(ep, str)
+                                else {"addresses": [ep[0]], "nodeName": ep[1]}
+                                for ep in endpoints]}
         cluster.kubectl("apply", "-f", "-", input=json.dumps(slice_))
-        made.append(name)
+        if name not in made:
+            made.append(name)
         return json.loads(cluster.kubectl("get", "service", name, "-o", "json").stdout)["spec"]["clusterIP"]
 
     yield create
@@ -124,6 +131,8 @@ def test_cluster_ip_balances_over_every_endpoint(node, services):
     assert counts[None] == 0
     # Uniform over three: each near 200 of 600; 120 is far outside random variation.
     assert set(counts) == set(PODS) and min(counts.values()) > 120, counts
+    # An admin can read what was programmed with the nft tool.
+    assert f"{ip} . tcp . 80 : goto service-default/kubia/tcp/http" in node.nft("list", "ruleset").stdout
 
 
 def test_node_port_answers_from_outside_masqueraded(node, services):
@@ -178,3 +187,122 @@ def test_flushed_table_is_restored_and_foreign_tables_untouched(node, services):
     node.nft("flush", "table", "ip", "stevedore-proxy")
     assert wait_answer(client, f"http://{ip}/", timeout=10) == "You've hit pod-b\n"
     assert "tcp dport 22 accept" in node.nft("list", "table", "inet", "firewall").stdout
+
+
+def refused_or_dropped(client_netns, url):
+    """curl's verdict on a connection: 'refused' (exit 7), 'timeout' (28) or 'answered'."""
+    r = run("nsenter", f"--net={client_netns}", "curl", "-s", "--max-time", "2", url, check=False)
+    return {0: "answered", 7: "refused", 28: "timeout"}.get(r.returncode, r.returncode)
+
+
+def wait_until(predicate, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.2)
+
+
+def test_session_affinity_sticks_to_one_endpoint(node, services):
+    ip = services("sticky", [("http", 80, 8080)], [p["ip"] for p in node.pods.values()],
+                  sessionAffinity="ClientIP", sessionAffinityConfig={"clientIP": {"timeoutSeconds": 60}})
+    client = node.pods["pod-a"]["netns"]
+    wait_answer(client, f"http://{ip}/")
+    counts = hits(node, client, f"http://{ip}/", 40)
+    assert len(counts) == 1 and None not in counts, counts
+    # Another client is balanced on its own: over 3 endpoints, it is not forced to the first's.
+    assert hits(node, f"/run/netns/{node.ns}", f"http://{ip}/", 20)[None] == 0
+
+
+def test_external_traffic_policy_local_keeps_client_ip_and_local_endpoints(node, services):
+    remote = [(node.pods["pod-b"]["ip"], "other-node"), (node.pods["pod-c"]["ip"], "other-node")]
+    services("etp-local", [("http", 80, 8080)], [node.pods["pod-a"]["ip"], *remote],
+             node_port=30081, externalTrafficPolicy="Local")
+    outside = f"/run/netns/{node.outside_ns}"
+    wait_answer(outside, f"http://{NODE_IP}:30081/")
+    counts = hits(node, outside, f"http://{NODE_IP}:30081/", 30)
+    assert counts == {"pod-a": 30}, counts
+    assert f"Received request from {OUTSIDE_IP}" in node.pods["pod-a"]["server"].log()
+    # From a pod, the NodePort still reaches every endpoint (kube-proxy's short-circuit).
+    counts = hits(node, node.pods["pod-b"]["netns"], f"http://{NODE_IP}:30081/", 60)
+    assert set(counts) == set(PODS), counts
+
+    # No endpoint on this node: dropped, as kube-proxy does, not sent elsewhere.
+    services("etp-local", [("http", 80, 8080)], remote, node_port=30081, externalTrafficPolicy="Local")
+    wait_until(lambda: refused_or_dropped(outside, f"http://{NODE_IP}:30081/") == "timeout")
+
+
+def test_internal_traffic_policy_local_uses_this_nodes_endpoints(node, services):
+    ip = services("itp-local", [("http", 80, 8080)],
+                  [node.pods["pod-b"]["ip"], (node.pods["pod-c"]["ip"], "other-node")],
+                  internalTrafficPolicy="Local")
+    client = node.pods["pod-a"]["netns"]
+    wait_answer(client, f"http://{ip}/")
+    assert hits(node, client, f"http://{ip}/", 30) == {"pod-b": 30}
+
+
+def test_external_ip_answers_from_outside(node, services):
+    run("ip", "-n", node.outside_ns, "route", "add", "203.0.113.10/32", "via", NODE_IP)
+    services("ext-ip", [("http", 8000, 8080)], [node.pods["pod-c"]["ip"]], externalIPs=["203.0.113.10"])
+    outside = f"/run/netns/{node.outside_ns}"
+    assert wait_answer(outside, "http://203.0.113.10:8000/") == "You've hit pod-c\n"
+
+
+def test_load_balancer_ingress_ip_with_source_ranges(node, services, cluster):
+    run("ip", "-n", node.outside_ns, "route", "add", "203.0.113.20/32", "via", NODE_IP)
+    spec = {"type": "LoadBalancer", "loadBalancerSourceRanges": [f"{OUTSIDE_IP}/32"]}
+    services("lb", [("http", 80, 8080)], [node.pods["pod-b"]["ip"]], **spec)
+    # No cloud controller here: the test plays its part and sets the ingress IP.
+    cluster.kubectl("patch", "service", "lb", "--subresource=status", "--type=merge", "-p",
+                    json.dumps({"status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.20"}]}}}))
+    outside = f"/run/netns/{node.outside_ns}"
+    assert wait_answer(outside, "http://203.0.113.20/") == "You've hit pod-b\n"
+
+    cluster.kubectl("patch", "service", "lb", "--type=merge", "-p",
+                    json.dumps({"spec": {"loadBalancerSourceRanges": ["192.0.2.0/24"]}}))
+    wait_until(lambda: refused_or_dropped(outside, "http://203.0.113.20/") == "timeout")
+
+
+class UdpServer:
+    """Answers every datagram on port 5353 with its name, in a network namespace."""
+
+    def __init__(self, netns_path, name):
+        code = ("import socket\n"
+                "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                "s.bind(('0.0.0.0', 5353))\n"
+                "while True:\n"
+                "    data, peer = s.recvfrom(100)\n"
+                f"    s.sendto(b'{name}', peer)\n")
+        self.proc = subprocess.Popen(["nsenter", f"--net={netns_path}", "python3", "-c", code])
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def udp_ask(netns_path, ip, port, source_port=40000):
+    """One datagram from a fixed source port (the same conntrack entry each time): who answered."""
+    code = ("import socket, sys\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+            f"s.bind(('0.0.0.0', {source_port}))\n"
+            "s.settimeout(0.5)\n"
+            f"s.sendto(b'who', ('{ip}', {port}))\n"
+            "try:\n"
+            "    print(s.recv(100).decode())\n"
+            "except socket.timeout:\n"
+            "    print('')\n")
+    return run("nsenter", f"--net={netns_path}", "python3", "-c", code).stdout.strip() or None
+
+
+def test_udp_follows_an_endpoint_change_on_the_same_flow(node, services):
+    servers = [UdpServer(node.pods[name]["netns"], name) for name in ("pod-b", "pod-c")]
+    try:
+        ip = services("dns", [("dns", 53, 5353)], [node.pods["pod-b"]["ip"]], protocol="UDP")
+        client = node.pods["pod-a"]["netns"]
+        wait_until(lambda: udp_ask(client, ip, 53) == "pod-b")
+        # pod-b keeps running and answering; only the conntrack entry would still lead there.
+        services("dns", [("dns", 53, 5353)], [node.pods["pod-c"]["ip"]], protocol="UDP")
+        wait_until(lambda: udp_ask(client, ip, 53) == "pod-c", timeout=10)
+    finally:
+        for s in servers:
+            s.stop()
