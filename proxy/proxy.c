@@ -13,6 +13,7 @@ struct Proxy {
         ProxyConfig config;
         List services; /* Service * */
         List slices;   /* EndpointSlice * */
+        UdpFlows udp;  /* as last committed */
 };
 
 static const char *service_key(const void *s) {
@@ -88,6 +89,7 @@ void proxy_free(Proxy *p) {
                 endpoint_slice_free(p->slices.items[i]);
         free(p->services.items);
         free(p->slices.items);
+        udp_flows_done(&p->udp);
         free(p);
 }
 
@@ -157,15 +159,34 @@ int proxy_slice_delete(Proxy *p, json_object *o) {
 }
 
 int proxy_sync(Proxy *p, bool commit, FILE *dump) {
+        UdpFlows udp = {};
         ProxyStats stats;
         int r;
 
         r = proxy_ruleset_apply(&p->config, (Service *const *) p->services.items, p->services.n,
-                                (EndpointSlice *const *) p->slices.items, p->slices.n, commit, dump, &stats);
-        if (r < 0)
+                                (EndpointSlice *const *) p->slices.items, p->slices.n, commit, dump, &stats,
+                                commit ? &udp : NULL);
+        if (r < 0) {
+                udp_flows_done(&udp);
                 return r;
-        if (commit)
-                log_debug("proxy: synced %zu service ports (%zu without endpoints), %zu endpoints, %zu messages",
-                          stats.service_ports, stats.without_endpoints, stats.endpoints, stats.messages);
+        }
+        if (!commit)
+                return 0;
+        log_debug("proxy: synced %zu service ports (%zu without endpoints), %zu endpoints, %zu messages",
+                  stats.service_ports, stats.without_endpoints, stats.endpoints, stats.messages);
+
+        udp_flows_finish(&udp);
+        r = conntrack_clear_stale_udp(&p->udp, &udp);
+        if (r < 0)
+                /* Kept as before, so that the next sync tries these entries again. */
+                log_warning_errno(r, "proxy: delete stale UDP conntrack entries: %m");
+        else {
+                if (r > 0)
+                        log_debug("proxy: deleted %d stale UDP conntrack entries", r);
+                udp_flows_done(&p->udp);
+                p->udp = udp;
+                udp = (UdpFlows) {};
+        }
+        udp_flows_done(&udp);
         return 0;
 }

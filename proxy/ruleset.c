@@ -64,6 +64,7 @@ typedef struct Builder {
         struct nftnl_set *elements[_SET_MAX];
         size_t n_elements[_SET_MAX];
         uint32_t next_id; /* ids of selection chains in @endpoints, and of affinity sets */
+        UdpFlows *udp;    /* what UDP Services were programmed, for conntrack (may be NULL) */
         int error;
 } Builder;
 
@@ -816,6 +817,28 @@ static void route_destination(Builder *b, const struct in_addr *ip, const Servic
                 element_drop(b, with_ip ? SET_NO_ENDPOINT_SERVICES : SET_NO_ENDPOINT_NODEPORTS, key, len, dump_key);
 }
 
+static void note_udp(Builder *b, const Service *svc, const ServicePort *sp, const Target *targets, size_t n) {
+        struct in_addr any = {};
+        int r = 0;
+
+        if (!b->udp)
+                return;
+        for (size_t i = 0; i < n && r >= 0; i++)
+                r = udp_flows_add_endpoint(b->udp, udp_flow_key(targets[i].address, targets[i].port));
+        if (n > 0) {
+                if (r >= 0)
+                        r = udp_flows_add_destination(b->udp, udp_flow_key(svc->cluster_ip, sp->port));
+                if (r >= 0 && sp->node_port)
+                        r = udp_flows_add_destination(b->udp, udp_flow_key(any, sp->node_port));
+                for (size_t i = 0; i < svc->n_external_ips && r >= 0; i++)
+                        r = udp_flows_add_destination(b->udp, udp_flow_key(svc->external_ips[i], sp->port));
+                for (size_t i = 0; i < svc->n_lb_ips && r >= 0; i++)
+                        r = udp_flows_add_destination(b->udp, udp_flow_key(svc->lb_ips[i], sp->port));
+        }
+        if (r < 0)
+                b->error = r;
+}
+
 static void service_port(Builder *b, const ProxyConfig *config, const Service *svc, const ServicePort *sp,
                          EndpointSlice *const *slices, size_t n_slices, ProxyStats *stats) {
         char suffix[340], proto[8], cluster[400], local[400], external[420], firewall[420];
@@ -854,6 +877,9 @@ static void service_port(Builder *b, const ProxyConfig *config, const Service *s
                 selection_chain(b, local, suffix, targets, n, true, svc->affinity_timeout, affinity_ids, ++b->next_id,
                                 NULL);
 
+        if (sp->protocol == IPPROTO_UDP)
+                note_udp(b, svc, sp, targets, n);
+
         internal_target = n == 0 ? NULL : svc->internal_local ? (n_local ? local : NULL) : cluster;
         route_destination(b, &svc->cluster_ip, sp, sp->port, internal_target, n == 0);
         if (!has_external)
@@ -874,11 +900,12 @@ static void service_port(Builder *b, const ProxyConfig *config, const Service *s
 }
 
 int proxy_ruleset_apply(const ProxyConfig *config, Service *const *services, size_t n_services,
-                        EndpointSlice *const *slices, size_t n_slices, bool commit, FILE *dump, ProxyStats *ret_stats) {
+                        EndpointSlice *const *slices, size_t n_slices, bool commit, FILE *dump, ProxyStats *ret_stats,
+                        UdpFlows *ret_udp) {
         _cleanup_(nft_batch_freep) NftBatch *batch = NULL;
         _cleanup_free_ EndpointSlice **sorted = NULL;
         struct nftnl_table *t = table_new();
-        Builder b = { .dump = dump, .next_id = _SET_MAX };
+        Builder b = { .dump = dump, .next_id = _SET_MAX, .udp = ret_udp };
         ProxyStats stats = {};
         int r;
 

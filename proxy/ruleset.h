@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "cidr.h"
+#include "conntrack.h"
 #include "service.h"
 
 /* Services and their endpoints as kube-proxy's nftables mode programs them, in one table
@@ -50,9 +51,11 @@ typedef struct ProxyStats {
 } ProxyStats;
 
 /* Programs the table for these Services and slices (commit), and/or writes it in nft
- * syntax to dump. */
+ * syntax to dump. ret_udp (optional, empty on entry) receives the UDP flows programmed;
+ * the caller finishes and frees it. */
 int proxy_ruleset_apply(const ProxyConfig *config, Service *const *services, size_t n_services,
-                        EndpointSlice *const *slices, size_t n_slices, bool commit, FILE *dump, ProxyStats *ret_stats);
+                        EndpointSlice *const *slices, size_t n_slices, bool commit, FILE *dump, ProxyStats *ret_stats,
+                        UdpFlows *ret_udp);
 
 /* Removes the table; 0 when there was none. */
 int proxy_ruleset_remove(void);

@@ -2,6 +2,7 @@
 #include <netinet/in.h>
 
 #include "macro.h"
+#include "conntrack.h"
 #include "service.h"
 #include "tests.h"
 
@@ -85,10 +86,51 @@ TEST(endpoint_slice_conditions) {
         json_object_put(o);
 }
 
+TEST(external_addresses_and_policies) {
+        Service *s = parse_service(
+                "{\"metadata\":{\"name\":\"lb\"},\"spec\":{\"clusterIP\":\"10.96.0.20\",\"type\":\"LoadBalancer\","
+                "\"ports\":[{\"port\":80}],\"externalIPs\":[\"203.0.113.10\",\"2001:db8::1\"],"
+                "\"loadBalancerSourceRanges\":[\"198.51.100.0/24 \"],\"externalTrafficPolicy\":\"Local\","
+                "\"sessionAffinity\":\"ClientIP\"},"
+                "\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"203.0.113.20\"},{\"hostname\":\"lb.example\"}]}}}",
+                0, NULL);
+
+        check_int(s->n_external_ips, ==, 1); /* the IPv6 one is for an IPv6 proxy */
+        check_int(s->n_lb_ips, ==, 1);
+        check_int(s->n_source_ranges, ==, 1);
+        check_int(s->source_ranges[0].prefixlen, ==, 24);
+        check(s->external_local && !s->internal_local);
+        check_int(s->affinity_timeout, ==, 10800); /* the API's default */
+        service_free(s);
+
+        check(!parse_service("{\"metadata\":{\"name\":\"e\"},\"spec\":{\"clusterIP\":\"10.96.0.1\","
+                             "\"externalIPs\":[\"nope\"]}}",
+                             -EINVAL, "service default/e: spec.externalIPs[0]: 'nope' is not an IP address"));
+        check(!parse_service("{\"metadata\":{\"name\":\"f\"},\"spec\":{\"clusterIP\":\"10.96.0.1\","
+                             "\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":0}}}}",
+                             -EINVAL, "timeoutSeconds: 0 is not 1-86400"));
+}
+
+TEST(udp_flows_sorted_and_unique) {
+        struct in_addr a = { htonl(0x0af40102) }, b = { htonl(0x0af40103) };
+        UdpFlows f = {};
+
+        check_int(udp_flows_add_endpoint(&f, udp_flow_key(b, 53)), ==, 0);
+        check_int(udp_flows_add_endpoint(&f, udp_flow_key(a, 53)), ==, 0);
+        check_int(udp_flows_add_endpoint(&f, udp_flow_key(b, 53)), ==, 0);
+        udp_flows_finish(&f);
+        check_int(f.n_endpoints, ==, 2);
+        check(f.endpoints[0] == udp_flow_key(a, 53) && f.endpoints[1] == udp_flow_key(b, 53));
+        check_int(f.n_destinations, ==, 0);
+        udp_flows_done(&f);
+}
+
 int main(void) {
         RUN(service_ports_and_named_target);
         RUN(headless_and_ipv6);
         RUN(bad_services_name_the_field);
+        RUN(external_addresses_and_policies);
+        RUN(udp_flows_sorted_and_unique);
         RUN(endpoint_slice_conditions);
         return 0;
 }
