@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `stevedore proxy`: the Service proxy on its own, fed by list+watch of Services and
- * EndpointSlices. Syncs once both lists are complete, after every burst of changes, and
- * every --sync-period in full (which also restores a table someone deleted or flushed). */
+ * EndpointSlices. Syncs once both lists are complete (in full), after every burst of
+ * changes (only what changed), and every --sync-period: in full when the table was
+ * deleted or flushed by someone else, and every FULL_RESYNC_EVERY periods regardless. */
 #include <getopt.h>
 #include <signal.h>
 
@@ -12,6 +13,7 @@
 #include "verbs.h"
 
 #define DEFAULT_SYNC_PERIOD_SEC 30 /* kube-proxy's syncPeriod */
+#define FULL_RESYNC_EVERY 10
 
 typedef struct ProxyCommand {
         sd_event *event;
@@ -21,19 +23,22 @@ typedef struct ProxyCommand {
         bool dump;
         sd_event_source *defer, *resync;
         uint64_t sync_period_usec;
+        unsigned resyncs;
+        bool programmed; /* the table was programmed once */
 } ProxyCommand;
 
-static int sync_now(ProxyCommand *c) {
+static int sync_now(ProxyCommand *c, ProxySyncMode mode) {
         int r;
 
         if (!c->services_synced || !c->slices_synced)
                 return 0;
         if (c->dump) {
-                r = proxy_sync(c->proxy, false, stdout);
+                r = proxy_sync(c->proxy, PROXY_SYNC_DUMP, stdout);
                 sd_event_exit(c->event, r < 0 ? 1 : 0);
                 return r;
         }
-        r = proxy_sync(c->proxy, true, NULL);
+        r = proxy_sync(c->proxy, mode, NULL);
+        c->programmed = c->programmed || r >= 0;
         if (r < 0)
                 log_error_errno(r, "proxy: sync failed, the previous rules stay; retrying at the next sync: %m");
         return r;
@@ -42,14 +47,19 @@ static int sync_now(ProxyCommand *c) {
 static int on_defer(sd_event_source *s, void *userdata) {
         ProxyCommand *c = userdata;
 
-        (void) sync_now(c);
+        (void) sync_now(c, PROXY_SYNC_CHANGES);
         return 0;
 }
 
 static int on_resync(sd_event_source *s, uint64_t usec, void *userdata) {
         ProxyCommand *c = userdata;
+        bool full = ++c->resyncs % FULL_RESYNC_EVERY == 0;
 
-        (void) sync_now(c);
+        if (!full && c->programmed && proxy_ruleset_intact() <= 0) {
+                log_warning("proxy: table ip %s was deleted or flushed by someone else; restoring it", PROXY_TABLE);
+                full = true;
+        }
+        (void) sync_now(c, full ? PROXY_SYNC_FULL : PROXY_SYNC_CHANGES);
         (void) sd_event_source_set_time(s, usec + c->sync_period_usec);
         return 0;
 }

@@ -23,5 +23,10 @@ int proxy_service_delete(Proxy *p, json_object *service);
 int proxy_slice_update(Proxy *p, json_object *slice);
 int proxy_slice_delete(Proxy *p, json_object *slice);
 
-/* Programs everything (commit) and/or writes it in nft syntax to dump. */
-int proxy_sync(Proxy *p, bool commit, FILE *dump);
+typedef enum ProxySyncMode {
+        PROXY_SYNC_DUMP,    /* write the whole ruleset in nft syntax to dump, program nothing */
+        PROXY_SYNC_CHANGES, /* program what changed since the last sync (all of it the first time) */
+        PROXY_SYNC_FULL,    /* replace the whole table */
+} ProxySyncMode;
+
+int proxy_sync(Proxy *p, ProxySyncMode mode, FILE *dump);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
+#include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
+#include <libnftnl/common.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
@@ -15,6 +17,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "committed.h"
 #include "nft-batch.h"
 #include "ruleset.h"
 
@@ -57,14 +60,36 @@ static const struct {
         [SET_ENDPOINTS] = { "endpoints", CONCAT2(TYPE_MARK, TYPE_MARK), 8, "mark . mark" },
 };
 
-/* What one sync builds: the batch, the dump, and the elements of each map. */
+/* What one sync builds: the batch, the dump, and the elements of each map to add.
+ *
+ * Per Service, the chains are built into `now` and compared with what is committed for
+ * that Service (`old`): a chain's rules are held back until the chain is complete, then
+ * sent if the chain is new or its rules changed (flush + rules), or dropped if unchanged.
+ * Map elements are compared with the committed ones by key. A full sync (partial false)
+ * sends everything into a replaced table. */
 typedef struct Builder {
         NftBatch *batch;
         FILE *dump;
         struct nftnl_set *elements[_SET_MAX];
         size_t n_elements[_SET_MAX];
-        uint32_t next_id; /* ids of selection chains in @endpoints, and of affinity sets */
-        UdpFlows *udp;    /* what UDP Services were programmed, for conntrack (may be NULL) */
+        Committed *committed; /* NULL when only dumping */
+        bool partial;
+        uint64_t generation;
+        const Fragment *old; /* the Service's committed fragment, or NULL */
+        Fragment *now;       /* the Service's fragment being built */
+        uint64_t owner;      /* hash of the Service's key */
+        struct {
+                char name[512];
+                uint64_t hash;
+                uint32_t id;
+                struct nftnl_rule **rules;
+                size_t n_rules, allocated;
+                bool active;
+        } pending;
+        uint32_t next_id;     /* selection ids when only dumping */
+        uint32_t next_set_id; /* ids of the sets created in this transaction */
+        UdpFlows *udp;        /* what UDP Services were programmed, for conntrack (may be NULL) */
+        ProxyStats *stats;
         int error;
 } Builder;
 
@@ -249,33 +274,94 @@ static void flush_elements(Builder *b, int set) {
         b->n_elements[set] = 0;
 }
 
-/* Adds `key : goto chain` to a map; dump_key is the key in nft syntax. */
-static void element(Builder *b, int set, const void *key, uint32_t len, const char *chain, const char *dump_key) {
-        struct nftnl_set_elem *e;
+static void send_element(Builder *b, uint16_t type, int set, const void *key, uint32_t len, const char *chain) {
+        struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+        struct nftnl_set *container;
 
-        if (b->dump)
-                fprintf(b->dump, "\tadd element ip %s %s { %s : goto %s }\n", PROXY_TABLE, sets[set].name, dump_key,
-                        chain);
-        if (!b->batch)
-                return;
-        if (!b->elements[set] && !(b->elements[set] = set_new(set))) {
-                b->error = -ENOMEM;
-                return;
-        }
-        e = nftnl_set_elem_alloc();
         if (!e) {
                 b->error = -ENOMEM;
                 return;
         }
         nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len);
-        nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
-        nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
+        if (type == NFT_MSG_NEWSETELEM) {
+                nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, chain ? NFT_GOTO : NF_DROP);
+                if (chain)
+                        nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
+        }
+        if (type == NFT_MSG_DELSETELEM) {
+                container = set_new(set);
+                if (!container) {
+                        nftnl_set_elem_free(e);
+                        b->error = -ENOMEM;
+                        return;
+                }
+                nftnl_set_elem_add(container, e);
+                if (nft_batch_set_elems(b->batch, NFT_MSG_DELSETELEM, 0, container) < 0)
+                        b->error = -ENOMEM;
+                nftnl_set_free(container);
+                return;
+        }
+        if (!b->elements[set] && !(b->elements[set] = set_new(set))) {
+                nftnl_set_elem_free(e);
+                b->error = -ENOMEM;
+                return;
+        }
         nftnl_set_elem_add(b->elements[set], e);
         if (++b->n_elements[set] >= ELEMENTS_PER_MESSAGE)
                 flush_elements(b, set);
 }
 
-static void chain(Builder *b, const char *name, const char *type, int hook, int priority) {
+/* Adds `key : goto chain` (or `: drop` without chain) to a map unless it is there
+ * already; dump_key is the key in nft syntax. A key another Service claimed in this
+ * sync stays with that Service. */
+static void element(Builder *b, int set, const void *key, uint32_t len, const char *chain, const char *dump_key) {
+        char name[600], verdict_text[520];
+        CommittedElement *e;
+        uint64_t verdict;
+        int r;
+
+        if (b->dump)
+                fprintf(b->dump, "\tadd element ip %s %s { %s : %s%s }\n", PROXY_TABLE, sets[set].name, dump_key,
+                        chain ? "goto " : "drop", chain ?: "");
+        if (!b->batch)
+                return;
+        snprintf(name, sizeof(name), "%s %s", sets[set].name, dump_key);
+        snprintf(verdict_text, sizeof(verdict_text), "%s", chain ?: "");
+        verdict = committed_hash(COMMITTED_HASH_INIT, verdict_text);
+        e = committed_element(b->committed, name);
+        if (e && e->generation == b->generation && e->owner != b->owner) {
+                log_warning("proxy: %s is claimed by two Services; the first keeps it", dump_key);
+                return;
+        }
+        if (fragment_add_element(b->now, name) < 0) {
+                b->error = -ENOMEM;
+                return;
+        }
+        if (e && e->verdict == verdict) {
+                e->owner = b->owner;
+                e->generation = b->generation;
+                return;
+        }
+        if (e) /* the same key with another verdict: replaced within the transaction */
+                send_element(b, NFT_MSG_DELSETELEM, set, e->key, e->key_len, NULL);
+        else {
+                r = committed_add_element(b->committed, name, &e);
+                if (r < 0) {
+                        b->error = r;
+                        return;
+                }
+                e->set = set;
+                memcpy(e->key, key, len);
+                e->key_len = len;
+        }
+        e->verdict = verdict;
+        e->owner = b->owner;
+        e->generation = b->generation;
+        send_element(b, NFT_MSG_NEWSETELEM, set, key, len, chain);
+        b->stats->elements_sent++;
+}
+
+static void send_chain(Builder *b, uint16_t type, const char *name, const char *hook_type, int hook, int priority) {
         struct nftnl_chain *c = nftnl_chain_alloc();
 
         if (!c) {
@@ -285,14 +371,74 @@ static void chain(Builder *b, const char *name, const char *type, int hook, int 
         nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_IPV4);
         nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, PROXY_TABLE);
         nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
-        if (type) {
-                nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type);
+        if (hook_type) {
+                nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, hook_type);
                 nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, (uint32_t) hook);
                 nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, priority);
         }
-        if (b->batch && nft_batch_chain(b->batch, NFT_MSG_NEWCHAIN, NLM_F_CREATE, c) < 0)
+        if (nft_batch_chain(b->batch, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0, c) < 0)
                 b->error = -ENOMEM;
         nftnl_chain_free(c);
+}
+
+/* Deletes every rule of a chain (NFT_MSG_DELRULE naming only the chain). */
+static void flush_chain(Builder *b, const char *name) {
+        struct nftnl_rule *r = nftnl_rule_alloc();
+
+        if (!r) {
+                b->error = -ENOMEM;
+                return;
+        }
+        nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_IPV4);
+        nftnl_rule_set_str(r, NFTNL_RULE_TABLE, PROXY_TABLE);
+        nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, name);
+        if (nft_batch_rule(b->batch, NFT_MSG_DELRULE, 0, r) < 0)
+                b->error = -ENOMEM;
+        nftnl_rule_free(r);
+}
+
+static void send_rule(Builder *b, struct nftnl_rule *r) {
+        if (b->error >= 0 && nft_batch_rule(b->batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, r) < 0)
+                b->error = -ENOMEM;
+        nftnl_rule_free(r);
+}
+
+/* The Service chain being built is complete: sent if new or changed, else dropped. */
+static void chain_finish(Builder *b) {
+        const CommittedChain *old;
+        bool send = true;
+
+        if (!b->pending.active)
+                return;
+        b->pending.active = false;
+        old = b->partial ? fragment_find_chain(b->old, b->pending.name) : NULL;
+        if (!old)
+                send_chain(b, NFT_MSG_NEWCHAIN, b->pending.name, NULL, 0, 0);
+        else if (old->hash != b->pending.hash)
+                flush_chain(b, b->pending.name);
+        else
+                send = false;
+        for (size_t i = 0; i < b->pending.n_rules; i++) {
+                if (send)
+                        send_rule(b, b->pending.rules[i]);
+                else
+                        nftnl_rule_free(b->pending.rules[i]);
+        }
+        b->pending.n_rules = 0;
+        b->stats->chains_sent += send;
+        if (fragment_add_chain(b->now, b->pending.name, b->pending.hash, b->pending.id) < 0)
+                b->error = -ENOMEM;
+}
+
+static void chain(Builder *b, const char *name, const char *type, int hook, int priority) {
+        if (b->now && b->batch) {
+                chain_finish(b);
+                snprintf(b->pending.name, sizeof(b->pending.name), "%s", name);
+                b->pending.hash = COMMITTED_HASH_INIT;
+                b->pending.id = 0;
+                b->pending.active = true;
+        } else if (b->batch)
+                send_chain(b, NFT_MSG_NEWCHAIN, name, type, hook, priority);
         if (b->dump) {
                 if (type)
                         fprintf(b->dump, "\tadd chain ip %s %s { type %s hook %s priority %d; }\n", PROXY_TABLE, name,
@@ -321,15 +467,34 @@ static struct nftnl_rule *rule_new(Builder *b, const char *chain_name) {
         return r;
 }
 
-/* Sends rule r (text is its nft form, for the dump) and frees it. */
+/* Sends rule r, or holds it back with the Service chain being built (text is its nft
+ * form: for the dump, and hashed to tell whether the chain changed). */
 static void rule_end(Builder *b, struct nftnl_rule *r, const char *chain_name, const char *text) {
-        if (!r)
-                return;
-        if (b->batch && b->error >= 0 && nft_batch_rule(b->batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, r) < 0)
-                b->error = -ENOMEM;
-        nftnl_rule_free(r);
         if (b->dump)
                 fprintf(b->dump, "\tadd rule ip %s %s %s\n", PROXY_TABLE, chain_name, text);
+        if (!r)
+                return;
+        if (!b->batch) {
+                nftnl_rule_free(r);
+                return;
+        }
+        if (!b->pending.active) {
+                send_rule(b, r);
+                return;
+        }
+        b->pending.hash = committed_hash(committed_hash(b->pending.hash, text), "\n");
+        if (b->pending.n_rules == b->pending.allocated) {
+                size_t a = MAX(b->pending.allocated * 2, (size_t) 8);
+                struct nftnl_rule **p = realloc(b->pending.rules, a * sizeof(*p));
+                if (!p) {
+                        nftnl_rule_free(r);
+                        b->error = -ENOMEM;
+                        return;
+                }
+                b->pending.rules = p;
+                b->pending.allocated = a;
+        }
+        b->pending.rules[b->pending.n_rules++] = r;
 }
 
 static void rule_jump(Builder *b, const char *from, int code, const char *to) {
@@ -524,8 +689,20 @@ static void lower(char *s) {
 
 /* A dynamic set of client addresses with a timeout, for sessionAffinity ClientIP. */
 static void declare_affinity_set(Builder *b, const char *name, uint32_t id, uint32_t timeout_sec) {
-        struct nftnl_set *s = nftnl_set_alloc();
+        struct nftnl_set *s;
 
+        if (b->dump)
+                fprintf(b->dump, "\tadd set ip %s %s { type ipv4_addr; flags dynamic,timeout; timeout %us; }\n",
+                        PROXY_TABLE, name, timeout_sec);
+        if (!b->batch)
+                return;
+        if (fragment_add_set(b->now, name) < 0) {
+                b->error = -ENOMEM;
+                return;
+        }
+        if (b->partial && fragment_has_set(b->old, name))
+                return;
+        s = nftnl_set_alloc();
         if (!s) {
                 b->error = -ENOMEM;
                 return;
@@ -538,12 +715,9 @@ static void declare_affinity_set(Builder *b, const char *name, uint32_t id, uint
         nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, TYPE_IPADDR);
         nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 4);
         nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, (uint64_t) timeout_sec * 1000);
-        if (b->batch && nft_batch_set(b->batch, NFT_MSG_NEWSET, NLM_F_CREATE, s) < 0)
+        if (nft_batch_set(b->batch, NFT_MSG_NEWSET, NLM_F_CREATE, s) < 0)
                 b->error = -ENOMEM;
         nftnl_set_free(s);
-        if (b->dump)
-                fprintf(b->dump, "\tadd set ip %s %s { type ipv4_addr; flags dynamic,timeout; timeout %us; }\n",
-                        PROXY_TABLE, name, timeout_sec);
 }
 
 static void lookup_saddr_in(Builder *b, struct nftnl_rule *r, const char *set, uint32_t set_id) {
@@ -585,37 +759,27 @@ static void match_from_local(Builder *b, struct nftnl_rule *r) {
         cmp(b, r, NFT_CMP_EQ, &local, sizeof(local));
 }
 
-/* Adds `key : drop` (Local policy, no local endpoint) to a map. */
-static void element_drop(Builder *b, int set, const void *key, uint32_t len, const char *dump_key) {
-        struct nftnl_set_elem *e;
-
-        if (b->dump)
-                fprintf(b->dump, "\tadd element ip %s %s { %s : drop }\n", PROXY_TABLE, sets[set].name, dump_key);
-        if (!b->batch)
-                return;
-        if (!b->elements[set] && !(b->elements[set] = set_new(set))) {
-                b->error = -ENOMEM;
-                return;
-        }
-        e = nftnl_set_elem_alloc();
-        if (!e) {
-                b->error = -ENOMEM;
-                return;
-        }
-        nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len);
-        nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NF_DROP);
-        nftnl_set_elem_add(b->elements[set], e);
-        if (++b->n_elements[set] >= ELEMENTS_PER_MESSAGE)
-                flush_elements(b, set);
-}
-
-/* Names of one endpoint's objects: its chain, and its affinity set. */
-static void endpoint_names(const char *suffix, const Target *t, char chain_name[static 512], char set_name[static 512]) {
+/* Names of one endpoint's objects: its chain, and its affinity set (named with its
+ * timeout, so that a new timeout is a new set rather than a changed one). */
+static void endpoint_names(const char *suffix, const Target *t, uint32_t timeout, char chain_name[static 512],
+                           char set_name[static 512]) {
         char ip[INET_ADDRSTRLEN];
 
         inet_ntop(AF_INET, &t->address, ip, sizeof(ip));
         snprintf(chain_name, 512, "endpoint-%s__%s/%u", suffix, ip, t->port);
-        snprintf(set_name, 512, "affinity-%s__%s/%u", suffix, ip, t->port);
+        snprintf(set_name, 512, "affinity-%s__%s/%u-%us", suffix, ip, t->port, timeout);
+}
+
+/* The `<id>` of a selection chain in @endpoints: kept from the committed chain of that
+ * name, so that an unchanged chain stays unchanged. */
+static uint32_t selection_id(Builder *b, const char *name) {
+        const CommittedChain *old;
+
+        if (!b->batch)
+                return ++b->next_id;
+        old = b->partial ? fragment_find_chain(b->old, name) : NULL;
+        b->pending.id = old && old->id ? old->id : committed_next_id(b->committed);
+        return b->pending.id;
 }
 
 static void endpoint_chain(Builder *b, const char *suffix, const ServicePort *sp, const Target *t, uint32_t affinity_id,
@@ -626,7 +790,7 @@ static void endpoint_chain(Builder *b, const char *suffix, const ServicePort *sp
         uint16_t port_be = htons(t->port);
 
         inet_ntop(AF_INET, &t->address, ip, sizeof(ip));
-        endpoint_names(suffix, t, name, set_name);
+        endpoint_names(suffix, t, affinity_timeout, name, set_name);
         chain(b, name, NULL, 0, 0);
         if (affinity_timeout)
                 declare_affinity_set(b, set_name, affinity_id, affinity_timeout);
@@ -672,13 +836,15 @@ static void endpoint_chain(Builder *b, const char *suffix, const ServicePort *sp
 /* A chain choosing among targets (those with local set, if only_local): sticky clients
  * first (affinity), then `<id> . numgen random mod N vmap @endpoints`. */
 static void selection_chain(Builder *b, const char *name, const char *suffix, const Target *targets, size_t n,
-                            bool only_local, uint32_t affinity_timeout, const uint32_t *affinity_ids, uint32_t id,
+                            bool only_local, uint32_t affinity_timeout, const uint32_t *affinity_ids,
                             const char *masquerade_unless_from) {
         char text[1200], ep_name[512], set_name[512], ep_key[32];
         struct nftnl_rule *r;
         size_t count = 0;
+        uint32_t id;
 
         chain(b, name, NULL, 0, 0);
+        id = selection_id(b, name);
         if (masquerade_unless_from) {
                 r = rule_new(b, name);
                 if (r) {
@@ -695,7 +861,7 @@ static void selection_chain(Builder *b, const char *name, const char *suffix, co
 
                 if (only_local && !targets[i].local)
                         continue;
-                endpoint_names(suffix, &targets[i], ep_name, set_name);
+                endpoint_names(suffix, &targets[i], affinity_timeout, ep_name, set_name);
                 if (affinity_timeout) {
                         r = rule_new(b, name);
                         if (r) {
@@ -814,33 +980,35 @@ static void route_destination(Builder *b, const struct in_addr *ip, const Servic
                 element(b, with_ip ? SET_NO_ENDPOINT_SERVICES : SET_NO_ENDPOINT_NODEPORTS, key, len, "reject-chain",
                         dump_key);
         else
-                element_drop(b, with_ip ? SET_NO_ENDPOINT_SERVICES : SET_NO_ENDPOINT_NODEPORTS, key, len, dump_key);
+                element(b, with_ip ? SET_NO_ENDPOINT_SERVICES : SET_NO_ENDPOINT_NODEPORTS, key, len, NULL, dump_key);
 }
 
 static void note_udp(Builder *b, const Service *svc, const ServicePort *sp, const Target *targets, size_t n) {
         struct in_addr any = {};
+        UdpFlows *udp = b->now ? &b->now->udp : NULL;
         int r = 0;
 
-        if (!b->udp)
+        if (!udp)
                 return;
         for (size_t i = 0; i < n && r >= 0; i++)
-                r = udp_flows_add_endpoint(b->udp, udp_flow_key(targets[i].address, targets[i].port));
+                r = udp_flows_add_endpoint(udp, udp_flow_key(targets[i].address, targets[i].port));
         if (n > 0) {
                 if (r >= 0)
-                        r = udp_flows_add_destination(b->udp, udp_flow_key(svc->cluster_ip, sp->port));
+                        r = udp_flows_add_destination(udp, udp_flow_key(svc->cluster_ip, sp->port));
                 if (r >= 0 && sp->node_port)
-                        r = udp_flows_add_destination(b->udp, udp_flow_key(any, sp->node_port));
+                        r = udp_flows_add_destination(udp, udp_flow_key(any, sp->node_port));
                 for (size_t i = 0; i < svc->n_external_ips && r >= 0; i++)
-                        r = udp_flows_add_destination(b->udp, udp_flow_key(svc->external_ips[i], sp->port));
+                        r = udp_flows_add_destination(udp, udp_flow_key(svc->external_ips[i], sp->port));
                 for (size_t i = 0; i < svc->n_lb_ips && r >= 0; i++)
-                        r = udp_flows_add_destination(b->udp, udp_flow_key(svc->lb_ips[i], sp->port));
+                        r = udp_flows_add_destination(udp, udp_flow_key(svc->lb_ips[i], sp->port));
         }
         if (r < 0)
                 b->error = r;
 }
 
 static void service_port(Builder *b, const ProxyConfig *config, const Service *svc, const ServicePort *sp,
-                         EndpointSlice *const *slices, size_t n_slices, ProxyStats *stats) {
+                         EndpointSlice *const *slices, size_t n_slices) {
+        ProxyStats *stats = b->stats;
         char suffix[340], proto[8], cluster[400], local[400], external[420], firewall[420];
         char cidr[IPV4_PREFIX_STRLEN];
         Target targets[1024];
@@ -867,15 +1035,14 @@ static void service_port(Builder *b, const ProxyConfig *config, const Service *s
 
         /* Endpoint chains (and affinity sets), shared by the cluster and local chains. */
         for (size_t i = 0; i < n; i++) {
-                affinity_ids[i] = ++b->next_id;
+                affinity_ids[i] = ++b->next_set_id;
                 endpoint_chain(b, suffix, sp, &targets[i], affinity_ids[i], svc->affinity_timeout);
         }
         if (n > 0)
-                selection_chain(b, cluster, suffix, targets, n, false, svc->affinity_timeout, affinity_ids, ++b->next_id,
+                selection_chain(b, cluster, suffix, targets, n, false, svc->affinity_timeout, affinity_ids,
                                 config->have_cluster_cidr ? ipv4_prefix_to_string(&config->cluster_cidr, cidr) : NULL);
         if (n_local > 0 && (svc->internal_local || svc->external_local))
-                selection_chain(b, local, suffix, targets, n, true, svc->affinity_timeout, affinity_ids, ++b->next_id,
-                                NULL);
+                selection_chain(b, local, suffix, targets, n, true, svc->affinity_timeout, affinity_ids, NULL);
 
         if (sp->protocol == IPPROTO_UDP)
                 note_udp(b, svc, sp, targets, n);
@@ -899,42 +1066,158 @@ static void service_port(Builder *b, const ProxyConfig *config, const Service *s
                                   external_target && svc->n_source_ranges ? firewall : external_target, n == 0);
 }
 
-int proxy_ruleset_apply(const ProxyConfig *config, Service *const *services, size_t n_services,
-                        EndpointSlice *const *slices, size_t n_slices, bool commit, FILE *dump, ProxyStats *ret_stats,
-                        UdpFlows *ret_udp) {
-        _cleanup_(nft_batch_freep) NftBatch *batch = NULL;
-        _cleanup_free_ EndpointSlice **sorted = NULL;
-        struct nftnl_table *t = table_new();
-        Builder b = { .dump = dump, .next_id = _SET_MAX, .udp = ret_udp };
-        ProxyStats stats = {};
+static void send_set_delete(Builder *b, const char *name) {
+        struct nftnl_set *s = nftnl_set_alloc();
+
+        if (!s) {
+                b->error = -ENOMEM;
+                return;
+        }
+        nftnl_set_set_str(s, NFTNL_SET_TABLE, PROXY_TABLE);
+        nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+        nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_IPV4);
+        if (nft_batch_set(b->batch, NFT_MSG_DELSET, 0, s) < 0)
+                b->error = -ENOMEM;
+        nftnl_set_free(s);
+}
+
+/* Removes what the Service had and no longer has: its elements no one claimed again in
+ * this sync, then its chains and sets (nothing refers to them any more). */
+static void retire(Builder *b) {
+        const Fragment *old = b->old;
+
+        for (size_t i = 0; i < old->n_elements; i++) {
+                CommittedElement *e = committed_element(b->committed, old->elements[i]);
+                if (!e || e->owner != b->owner || e->generation == b->generation)
+                        continue;
+                send_element(b, NFT_MSG_DELSETELEM, e->set, e->key, e->key_len, NULL);
+                committed_remove_element(b->committed, old->elements[i]);
+        }
+        for (size_t i = 0; i < old->n_chains; i++)
+                if (!fragment_find_chain(b->now, old->chains[i].name)) {
+                        flush_chain(b, old->chains[i].name);
+                        send_chain(b, NFT_MSG_DELCHAIN, old->chains[i].name, NULL, 0, 0);
+                        b->stats->chains_sent++;
+                }
+        for (size_t i = 0; i < old->n_sets; i++)
+                if (!fragment_has_set(b->now, old->sets[i]))
+                        send_set_delete(b, old->sets[i]);
+}
+
+/* Builds one Service (NULL: it is gone) and records what it now owns. */
+static void build_service(Builder *b, const ProxyConfig *config, const char *key, const Service *svc,
+                          EndpointSlice *const *slices, size_t n_slices, UdpFlows *before, UdpFlows *after) {
+        _cleanup_(fragment_freep) Fragment *now = NULL;
         int r;
 
-        if (!t)
-                return -ENOMEM;
-        if (commit) {
-                r = nft_batch_new(NFPROTO_IPV4, &batch);
+        b->old = b->committed && b->partial ? committed_fragment(b->committed, key) : NULL;
+        if (b->batch) {
+                r = fragment_new(key, &now);
                 if (r < 0) {
-                        nftnl_table_free(t);
-                        return r;
+                        b->error = r;
+                        return;
                 }
-                b.batch = batch;
-                /* add + delete + add: the whole table replaced in this one transaction. */
-                if (nft_batch_table(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, t) < 0 ||
-                    nft_batch_table(batch, NFT_MSG_DELTABLE, 0, t) < 0 ||
-                    nft_batch_table(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, t) < 0)
-                        b.error = -ENOMEM;
         }
+        b->now = now;
+        b->owner = committed_hash(COMMITTED_HASH_INIT, key);
+        if (svc && !svc->headless)
+                for (size_t p = 0; p < svc->n_ports; p++)
+                        service_port(b, config, svc, &svc->ports[p], slices, n_slices);
+        if (!b->batch)
+                return;
+        chain_finish(b);
+        fragment_finish(now);
+        if (b->old) {
+                retire(b);
+                if (before && udp_flows_append(before, &b->old->udp) < 0)
+                        b->error = -ENOMEM;
+        }
+        if (after && udp_flows_append(after, &now->udp) < 0)
+                b->error = -ENOMEM;
+        b->old = b->now = NULL;
+        if (b->error >= 0)
+                b->error = committed_put_fragment(b->committed, key, svc ? TAKE_PTR(now) : NULL);
+}
+
+/* The slices of one Service, from slices sorted by Service. */
+static EndpointSlice *const *slices_of(const char *key, EndpointSlice *const *sorted, size_t n, size_t *ret_n) {
+        size_t lo = 0, hi = n, first;
+
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (strcmp(sorted[mid]->service, key) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        first = lo;
+        while (hi < n && streq(sorted[hi]->service, key))
+                hi++;
+        *ret_n = hi - first;
+        return sorted + first;
+}
+
+/* The fixed part of a new table: the table replaced, its maps, its base chains. */
+static void table_prelude(Builder *b) {
+        struct nftnl_table *t = table_new();
+
+        if (!t) {
+                b->error = -ENOMEM;
+                return;
+        }
+        /* add + delete + add: the whole table replaced in this one transaction. */
+        if (b->batch && (nft_batch_table(b->batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, t) < 0 ||
+                         nft_batch_table(b->batch, NFT_MSG_DELTABLE, 0, t) < 0 ||
+                         nft_batch_table(b->batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, t) < 0))
+                b->error = -ENOMEM;
         nftnl_table_free(t);
-        if (dump)
-                fprintf(dump, "add table ip %s\ndelete table ip %s\nadd table ip %s\n", PROXY_TABLE, PROXY_TABLE,
+        if (b->dump)
+                fprintf(b->dump, "add table ip %s\ndelete table ip %s\nadd table ip %s\n", PROXY_TABLE, PROXY_TABLE,
                         PROXY_TABLE);
         for (int s = 1; s < _SET_MAX; s++) {
-                declare_set(&b, s);
-                if (dump)
-                        fprintf(dump, "\tadd map ip %s %s { type %s : verdict; }\n", PROXY_TABLE, sets[s].name,
+                declare_set(b, s);
+                if (b->dump)
+                        fprintf(b->dump, "\tadd map ip %s %s { type %s : verdict; }\n", PROXY_TABLE, sets[s].name,
                                 sets[s].nft_type);
         }
-        base_chains(&b);
+        base_chains(b);
+}
+
+static Service *find_service(Service *const *services, size_t n, const char *key) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(services[i]->key, key))
+                        return services[i];
+        return NULL;
+}
+
+int proxy_ruleset_sync(const ProxyConfig *config, Committed *committed, Service *const *services, size_t n_services,
+                       EndpointSlice *const *slices, size_t n_slices, char *const *dirty, size_t n_dirty, FILE *dump,
+                       ProxyStats *ret_stats, UdpFlows *before, UdpFlows *after) {
+        _cleanup_(nft_batch_freep) NftBatch *batch = NULL;
+        _cleanup_free_ EndpointSlice **sorted = NULL;
+        _cleanup_free_ struct nftnl_rule **pending_rules = NULL;
+        ProxyStats stats = {};
+        bool partial = committed && dirty && committed_valid(committed);
+        Builder b = { .dump = dump, .committed = committed, .partial = partial, .next_set_id = _SET_MAX,
+                      .stats = &stats };
+        int r;
+
+        if (partial && n_dirty == 0)
+                goto done;
+        if (committed) {
+                r = nft_batch_new(NFPROTO_IPV4, &batch);
+                if (r < 0)
+                        return r;
+                b.batch = batch;
+                b.generation = committed_begin(committed);
+                if (!partial) {
+                        if (before && committed_collect_udp(committed, before) < 0)
+                                return -ENOMEM;
+                        committed_reset(committed);
+                }
+        }
+        if (!partial)
+                table_prelude(&b);
 
         /* Slices grouped by Service, so each Service finds its own by binary search. */
         sorted = malloc((n_slices + 1) * sizeof(EndpointSlice *));
@@ -944,39 +1227,84 @@ int proxy_ruleset_apply(const ProxyConfig *config, Service *const *services, siz
                 memcpy(sorted, slices, n_slices * sizeof(EndpointSlice *));
         qsort(sorted, n_slices, sizeof(EndpointSlice *), slice_cmp);
 
-        for (size_t i = 0; i < n_services && b.error >= 0; i++) {
-                const Service *svc = services[i];
-                size_t lo = 0, hi = n_slices, first;
+        for (size_t i = 0; i < (partial ? n_dirty : n_services) && b.error >= 0; i++) {
+                const char *key = partial ? dirty[i] : services[i]->key;
+                const Service *svc = partial ? find_service(services, n_services, key) : services[i];
+                EndpointSlice *const *own;
+                size_t n_own;
 
-                if (svc->headless)
-                        continue;
-                while (lo < hi) {
-                        size_t mid = (lo + hi) / 2;
-                        if (strcmp(sorted[mid]->service, svc->key) < 0)
-                                lo = mid + 1;
-                        else
-                                hi = mid;
-                }
-                first = lo;
-                while (hi < n_slices && streq(sorted[hi]->service, svc->key))
-                        hi++;
-                for (size_t p = 0; p < svc->n_ports; p++)
-                        service_port(&b, config, svc, &svc->ports[p], sorted + first, hi - first, &stats);
+                own = slices_of(key, sorted, n_slices, &n_own);
+                build_service(&b, config, key, svc, own, n_own, before, after);
         }
         for (int s = 1; s < _SET_MAX; s++)
                 flush_elements(&b, s);
+        pending_rules = b.pending.rules;
 
-        if (b.error < 0)
+        if (b.error < 0) {
+                if (committed)
+                        committed_set_valid(committed, false);
                 return b.error;
-        if (commit) {
+        }
+        if (batch) {
                 stats.messages = nft_batch_count(batch);
                 r = nft_batch_commit(batch);
+                committed_set_valid(committed, r >= 0);
                 if (r < 0)
-                        return log_error_errno(r, "nftables: replace table ip %s: %m", PROXY_TABLE);
+                        return log_error_errno(r, "nftables: %s table ip %s: %m", partial ? "update" : "replace",
+                                               PROXY_TABLE);
         }
+done:
+        stats.partial = partial;
         if (ret_stats)
                 *ret_stats = stats;
         return 0;
+}
+
+static int count_message(const struct nlmsghdr *nlh, void *data) {
+        (*(size_t *) data)++;
+        return MNL_CB_OK;
+}
+
+int proxy_ruleset_intact(void) {
+        char buf[32768];
+        struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+        struct nftnl_rule *rule = nftnl_rule_alloc();
+        struct nlmsghdr *nlh;
+        uint32_t seq = 1;
+        size_t rules = 0;
+        ssize_t n;
+        int r = -ENOMEM;
+
+        if (!nl || !rule) {
+                r = nl ? -ENOMEM : -errno;
+                goto out;
+        }
+        if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+                r = -errno;
+                goto out;
+        }
+        /* The rules of `services`, the chain every Service is reached through. */
+        nftnl_rule_set_str(rule, NFTNL_RULE_TABLE, PROXY_TABLE);
+        nftnl_rule_set_str(rule, NFTNL_RULE_CHAIN, "services");
+        nlh = nftnl_rule_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_IPV4, NLM_F_DUMP, seq);
+        nftnl_rule_nlmsg_build_payload(nlh, rule);
+        if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+                r = -errno;
+                goto out;
+        }
+        do {
+                n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+                r = n < 0 ? -1 : mnl_cb_run(buf, (size_t) n, seq, mnl_socket_get_portid(nl), count_message, &rules);
+        } while (r > 0);
+        if (r < 0)
+                r = errno == ENOENT ? 0 : -errno;
+        else
+                r = rules == 2;
+out:
+        nftnl_rule_free(rule);
+        if (nl)
+                mnl_socket_close(nl);
+        return r;
 }
 
 int proxy_ruleset_remove(void) {

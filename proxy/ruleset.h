@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "cidr.h"
+#include "committed.h"
 #include "conntrack.h"
 #include "service.h"
 
@@ -44,18 +45,29 @@ typedef struct ProxyConfig {
 } ProxyConfig;
 
 typedef struct ProxyStats {
-        size_t service_ports;
+        size_t service_ports; /* built in this sync */
         size_t endpoints;
         size_t without_endpoints;
+        size_t chains_sent;   /* created, refilled or deleted */
+        size_t elements_sent; /* map elements added */
         size_t messages;
+        bool partial; /* only the dirty Services were built */
 } ProxyStats;
 
-/* Programs the table for these Services and slices (commit), and/or writes it in nft
- * syntax to dump. ret_udp (optional, empty on entry) receives the UDP flows programmed;
- * the caller finishes and frees it. */
-int proxy_ruleset_apply(const ProxyConfig *config, Service *const *services, size_t n_services,
-                        EndpointSlice *const *slices, size_t n_slices, bool commit, FILE *dump, ProxyStats *ret_stats,
-                        UdpFlows *ret_udp);
+/* Programs the table (committed non-NULL) and/or writes it in nft syntax to dump.
+ *
+ * With dirty (the keys of Services whose object or slices changed since the last sync)
+ * and a valid committed state, only those Services are rebuilt, and only their chains
+ * and elements that differ are sent; otherwise the whole table is replaced. Either way
+ * it is one transaction. before/after (optional) receive the UDP flows of the rebuilt
+ * Services before and after, for conntrack_clear_stale_udp(). */
+int proxy_ruleset_sync(const ProxyConfig *config, Committed *committed, Service *const *services, size_t n_services,
+                       EndpointSlice *const *slices, size_t n_slices, char *const *dirty, size_t n_dirty, FILE *dump,
+                       ProxyStats *ret_stats, UdpFlows *before, UdpFlows *after);
+
+/* 1 when the table is there with its dispatch rules, 0 when someone deleted or flushed
+ * it, or -errno. */
+int proxy_ruleset_intact(void);
 
 /* Removes the table; 0 when there was none. */
 int proxy_ruleset_remove(void);

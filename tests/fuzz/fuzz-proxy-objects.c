@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         (void) proxy_slice_update(p, json_object_array_get_idx(items, i));
         devnull = fopen("/dev/null", "w");
         if (devnull) {
-                (void) proxy_sync(p, false, devnull);
+                (void) proxy_sync(p, PROXY_SYNC_DUMP, devnull);
                 fclose(devnull);
         }
         proxy_free(p);

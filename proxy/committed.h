@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conntrack.h"
+
+/* The proxy's memory of what its table holds, so that a sync sends only what changed
+ * and never reads the table back: per Service, the chains it owns (name, a hash of
+ * their rules, the id of a selection chain), its affinity sets and its map elements;
+ * and for the whole table, every map element with its verdict and owner. */
+
+uint64_t committed_hash(uint64_t h, const char *s); /* FNV-1a; start with COMMITTED_HASH_INIT */
+#define COMMITTED_HASH_INIT 0xcbf29ce484222325ULL
+
+typedef struct CommittedChain {
+        char *name;
+        uint64_t hash; /* of its rules' nft text */
+        uint32_t id;   /* its `<id> . numgen` id in @endpoints; 0 for other chains */
+} CommittedChain;
+
+typedef struct Fragment {
+        char *service;
+        CommittedChain *chains; /* sorted by name once finished */
+        size_t n_chains, allocated_chains;
+        char **sets; /* affinity sets */
+        size_t n_sets, allocated_sets;
+        char **elements; /* element keys, as in CommittedElement */
+        size_t n_elements, allocated_elements;
+        UdpFlows udp; /* its UDP endpoints and destinations, for conntrack */
+} Fragment;
+
+typedef struct CommittedElement {
+        int set;
+        uint8_t key[12];
+        uint32_t key_len;
+        uint64_t verdict;    /* hash of "goto <chain>" or "drop" */
+        uint64_t owner;      /* hash of the owning Service's key */
+        uint64_t generation; /* the sync that last claimed it */
+        char name[];         /* "<set> <key in nft syntax>" */
+} CommittedElement;
+
+typedef struct Committed Committed;
+
+int committed_new(Committed **ret);
+void committed_free(Committed *c);
+/* Forgets everything: the table is about to be replaced whole. */
+void committed_reset(Committed *c);
+/* True once something was committed since the last reset. */
+bool committed_valid(const Committed *c);
+void committed_set_valid(Committed *c, bool valid);
+/* A new selection-chain id. */
+uint32_t committed_next_id(Committed *c);
+/* A new sync begins: the generation its claims on elements carry. */
+uint64_t committed_begin(Committed *c);
+/* Appends the UDP flows of every fragment to into. */
+int committed_collect_udp(Committed *c, UdpFlows *into);
+/* Appends from's flows to into. */
+int udp_flows_append(UdpFlows *into, const UdpFlows *from);
+
+int fragment_new(const char *service, Fragment **ret);
+void fragment_free(Fragment *f);
+static inline void fragment_freep(Fragment **f) {
+        fragment_free(*f);
+}
+int fragment_add_chain(Fragment *f, const char *name, uint64_t hash, uint32_t id);
+int fragment_add_set(Fragment *f, const char *name);
+int fragment_add_element(Fragment *f, const char *name);
+/* Sorts the chains by name, for fragment_find_chain. */
+void fragment_finish(Fragment *f);
+const CommittedChain *fragment_find_chain(const Fragment *f, const char *name);
+bool fragment_has_set(const Fragment *f, const char *name);
+
+/* The committed fragment of a Service, or NULL. */
+Fragment *committed_fragment(Committed *c, const char *service);
+/* Replaces (frees) the Service's fragment by f (taken), or drops it when f is NULL. */
+int committed_put_fragment(Committed *c, const char *service, Fragment *f);
+
+CommittedElement *committed_element(Committed *c, const char *name);
+int committed_add_element(Committed *c, const char *name, CommittedElement **ret);
+void committed_remove_element(Committed *c, const char *name);
