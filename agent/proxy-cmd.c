@@ -99,12 +99,35 @@ static void on_event(KubeWatch *w, KubeEvent event, json_object *object, void *u
                 schedule_sync(c);
 }
 
+/* "CIDR[,CIDR…]", as kube-proxy's --nodeport-addresses. */
+static int parse_nodeport_addresses(const char *list, ProxyConfig *config) {
+        _cleanup_free_ char *copy = strdup(list);
+        char *save = NULL;
+
+        if (!copy)
+                return log_oom();
+        config->n_nodeport_cidrs = 0;
+        for (char *cidr = strtok_r(copy, ",", &save); cidr; cidr = strtok_r(NULL, ",", &save)) {
+                if (config->n_nodeport_cidrs == PROXY_MAX_NODEPORT_CIDRS) {
+                        log_error("proxy: --nodeport-addresses: more than %d networks", PROXY_MAX_NODEPORT_CIDRS);
+                        return -E2BIG;
+                }
+                if (ipv4_prefix_parse(cidr, &config->nodeport_cidrs[config->n_nodeport_cidrs]) < 0) {
+                        log_error("proxy: --nodeport-addresses: '%s' is not an IPv4 network in CIDR form", cidr);
+                        return -EINVAL;
+                }
+                config->n_nodeport_cidrs++;
+        }
+        return 0;
+}
+
 int verb_proxy(int argc, char **argv, const GlobalOptions *opts) {
         static const struct option options[] = {
                 { "kubeconfig", required_argument, NULL, 'k' },
                 { "cluster-cidr", required_argument, NULL, 'c' },
                 { "sync-period", required_argument, NULL, 's' },
                 { "hostname-override", required_argument, NULL, 'H' },
+                { "nodeport-addresses", required_argument, NULL, 'n' },
                 { "dump", no_argument, NULL, 'd' },
                 { "cleanup", no_argument, NULL, 'C' },
                 { "help", no_argument, NULL, 'h' },
@@ -153,6 +176,11 @@ int verb_proxy(int argc, char **argv, const GlobalOptions *opts) {
                         if (!node_name)
                                 return log_oom(), 1;
                         break;
+                case 'n':
+                        r = parse_nodeport_addresses(optarg, &proxy_config);
+                        if (r < 0)
+                                return 2;
+                        break;
                 case 'd':
                         cmd.dump = true;
                         break;
@@ -161,9 +189,11 @@ int verb_proxy(int argc, char **argv, const GlobalOptions *opts) {
                         break;
                 case 'h':
                         printf("Usage: stevedore proxy --kubeconfig FILE [--cluster-cidr CIDR] [--sync-period SECONDS]\n"
-                               "                       [--hostname-override NAME] [--dump | --cleanup]\n"
+                               "                       [--hostname-override NAME] [--nodeport-addresses CIDR[,CIDR…]]\n"
+                               "                       [--dump | --cleanup]\n"
                                "Programs Services (ClusterIP, NodePort, externalIPs, LoadBalancer) into nftables\n"
                                "table ip " PROXY_TABLE "; endpoints on node NAME (default: the hostname) are local.\n"
+                               "NodePorts answer on every local address, or on those in --nodeport-addresses.\n"
                                "--dump prints the ruleset it would program, in nft syntax; --cleanup removes it.\n");
                         return 0;
                 default:

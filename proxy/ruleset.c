@@ -72,6 +72,7 @@ typedef struct Builder {
         FILE *dump;
         struct nftnl_set *elements[_SET_MAX];
         size_t n_elements[_SET_MAX];
+        const ProxyConfig *config;
         Committed *committed; /* NULL when only dumping */
         bool partial;
         uint64_t generation;
@@ -509,6 +510,31 @@ static void rule_jump(Builder *b, const char *from, int code, const char *to) {
 
 /* --- the fixed part ------------------------------------------------------------------ */
 
+/* NodePorts answer on the node's own addresses (but not loopback ones), or only on
+ * those within --nodeport-addresses. */
+static void nodeport_rules(Builder *b, const char *chain_name, int set) {
+        const ProxyConfig *config = b->config;
+        size_t n = MAX(config->n_nodeport_cidrs, (size_t) 1);
+
+        for (size_t i = 0; i < n; i++) {
+                struct nftnl_rule *r = rule_new(b, chain_name);
+                char text[300], cidr[IPV4_PREFIX_STRLEN] = "";
+
+                if (config->n_nodeport_cidrs)
+                        ipv4_prefix_to_string(&config->nodeport_cidrs[i], cidr);
+                if (r) {
+                        if (*cidr)
+                                match_prefix(b, r, offsetof(struct iphdr, daddr), NFT_CMP_EQ, &config->nodeport_cidrs[i]);
+                        match_local_not_loopback(b, r);
+                        load_daddr_proto_port(b, r, false);
+                        vmap_lookup(b, r, set, NFT_REG32_00);
+                }
+                snprintf(text, sizeof(text), "%s%s%sfib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @%s",
+                         *cidr ? "ip daddr " : "", cidr, *cidr ? " " : "", sets[set].name);
+                rule_end(b, r, chain_name, text);
+        }
+}
+
 static void base_chains(Builder *b) {
         struct nftnl_rule *r;
         uint32_t zero = 0;
@@ -540,14 +566,7 @@ static void base_chains(Builder *b) {
                 vmap_lookup(b, r, SET_SERVICE_IPS, NFT_REG32_00);
         }
         rule_end(b, r, "services", "ip daddr . meta l4proto . th dport vmap @service-ips");
-        r = rule_new(b, "services");
-        if (r) {
-                match_local_not_loopback(b, r);
-                load_daddr_proto_port(b, r, false);
-                vmap_lookup(b, r, SET_SERVICE_NODEPORTS, NFT_REG32_00);
-        }
-        rule_end(b, r, "services",
-                 "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports");
+        nodeport_rules(b, "services", SET_SERVICE_NODEPORTS);
 
         r = rule_new(b, "service-endpoints-check");
         if (r) {
@@ -555,14 +574,7 @@ static void base_chains(Builder *b) {
                 vmap_lookup(b, r, SET_NO_ENDPOINT_SERVICES, NFT_REG32_00);
         }
         rule_end(b, r, "service-endpoints-check", "ip daddr . meta l4proto . th dport vmap @no-endpoint-services");
-        r = rule_new(b, "nodeport-endpoints-check");
-        if (r) {
-                match_local_not_loopback(b, r);
-                load_daddr_proto_port(b, r, false);
-                vmap_lookup(b, r, SET_NO_ENDPOINT_NODEPORTS, NFT_REG32_00);
-        }
-        rule_end(b, r, "nodeport-endpoints-check",
-                 "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports");
+        nodeport_rules(b, "nodeport-endpoints-check", SET_NO_ENDPOINT_NODEPORTS);
 
         /* meta mark set meta mark | 0x4000 */
         r = rule_new(b, "mark-for-masquerade");
@@ -1198,7 +1210,7 @@ int proxy_ruleset_sync(const ProxyConfig *config, Committed *committed, Service 
         _cleanup_free_ struct nftnl_rule **pending_rules = NULL;
         ProxyStats stats = {};
         bool partial = committed && dirty && committed_valid(committed);
-        Builder b = { .dump = dump, .committed = committed, .partial = partial, .next_set_id = _SET_MAX,
+        Builder b = { .dump = dump, .config = config, .committed = committed, .partial = partial, .next_set_id = _SET_MAX,
                       .stats = &stats };
         int r;
 
@@ -1299,7 +1311,7 @@ int proxy_ruleset_intact(void) {
         if (r < 0)
                 r = errno == ENOENT ? 0 : -errno;
         else
-                r = rules == 2;
+                r = rules > 0;
 out:
         nftnl_rule_free(rule);
         if (nl)

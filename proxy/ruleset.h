@@ -38,10 +38,14 @@
 
 #define PROXY_TABLE "stevedore-proxy"
 
+#define PROXY_MAX_NODEPORT_CIDRS 16
+
 typedef struct ProxyConfig {
         Ipv4Prefix cluster_cidr; /* traffic from outside it to a ClusterIP is masqueraded */
         bool have_cluster_cidr;
         char node_name[254]; /* endpoints with this nodeName are local (Local policies) */
+        Ipv4Prefix nodeport_cidrs[PROXY_MAX_NODEPORT_CIDRS]; /* NodePorts only on local addresses in these; */
+        size_t n_nodeport_cidrs;                             /* none: on every local address */
 } ProxyConfig;
 
 typedef struct ProxyStats {

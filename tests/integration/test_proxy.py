@@ -45,18 +45,19 @@ class ProxyNode:
     def nft(self, *args, check=True):
         return run("ip", "netns", "exec", self.ns, "nft", *args, check=check)
 
-    def start_proxy(self):
+    def start_proxy(self, *extra):
         with open(self.log, "wb") as log:
             self.proxy = subprocess.Popen(
                 [str(self.bin), "--netns", f"/run/netns/{self.ns}", "--log-level", "debug", "proxy",
                  "--kubeconfig", str(self.cluster.proxy_kubeconfig), "--cluster-cidr", "10.244.0.0/16",
-                 "--sync-period", "2", "--hostname-override", NODE_NAME], stdout=log, stderr=subprocess.STDOUT)
+                 "--sync-period", "2", "--hostname-override", NODE_NAME, *extra],
+                stdout=log, stderr=subprocess.STDOUT)
 
-    def restart_proxy(self):
+    def restart_proxy(self, *extra):
         """A new proxy process (the table stays as it was meanwhile)."""
         self.proxy.terminate()
         assert self.proxy.wait(timeout=10) == 0, self.log.read_text()
-        self.start_proxy()
+        self.start_proxy(*extra)
 
     def stop(self):
         self.proxy.terminate()
@@ -376,3 +377,17 @@ def test_changes_applied_in_place_equal_a_fresh_full_sync(node, services, cluste
     node.restart_proxy()
     wait_until(lambda: "full sync" in node.log.read_text())
     assert table_snapshot(node) == incremental
+
+
+def test_nodeport_addresses_limit_where_node_ports_answer(node, services):
+    uplink = run("ip", "-n", node.ns, "-o", "route", "get", OUTSIDE_IP).stdout.split(" dev ")[1].split()[0]
+    run("ip", "-n", node.ns, "addr", "add", "203.0.113.1/32", "dev", uplink)
+    run("ip", "-n", node.outside_ns, "route", "add", "203.0.113.1/32", "via", NODE_IP)
+    services("np-addr", [("http", 80, 8080)], [node.pods["pod-a"]["ip"]], node_port=30085)
+    outside = f"/run/netns/{node.outside_ns}"
+    assert wait_answer(outside, "http://203.0.113.1:30085/") == "You've hit pod-a\n"
+
+    node.restart_proxy("--nodeport-addresses", "198.51.100.0/24")
+    wait_until(lambda: "full sync" in node.log.read_text())
+    assert wait_answer(outside, f"http://{NODE_IP}:30085/") == "You've hit pod-a\n"
+    assert refused_or_dropped(outside, "http://203.0.113.1:30085/") == "refused"
