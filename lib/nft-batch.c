@@ -31,7 +31,6 @@ static char *reserve(NftBatch *b) {
                 b->buf = p;
                 b->allocated = n;
         }
-        memset(b->buf + b->size, 0, MESSAGE_ROOM);
         return b->buf + b->size;
 }
 
@@ -92,7 +91,7 @@ int nft_batch_commit(NftBatch *b) {
         _cleanup_close_ int fd = -EBADF;
         struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
         char buf[MNL_SOCKET_BUFFER_SIZE];
-        int first_error = 0, sndbuf;
+        int first_error = 0, sndbuf, one = 1;
         char *p = reserve(b);
 
         if (!p)
@@ -101,6 +100,10 @@ int nft_batch_commit(NftBatch *b) {
 
         fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
         if (fd < 0)
+                return negative_errno();
+        /* Errors without a copy of the failed message: one of a few hundred kilobytes
+         * would not fit the receive buffer, and the error would be lost. */
+        if (setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one)) < 0)
                 return negative_errno();
         /* One sendmsg() must hold the whole transaction. */
         sndbuf = (int) MIN(b->size + 4096, (size_t) INT32_MAX);

@@ -10,7 +10,6 @@
 struct Committed {
         struct lh_table *fragments; /* service key → Fragment */
         struct lh_table *elements;  /* element name → CommittedElement */
-        uint32_t next_id;
         uint64_t generation;
         bool valid;
 };
@@ -80,10 +79,6 @@ void committed_set_valid(Committed *c, bool valid) {
         c->valid = valid;
 }
 
-uint32_t committed_next_id(Committed *c) {
-        return ++c->next_id;
-}
-
 uint64_t committed_begin(Committed *c) {
         return ++c->generation;
 }
@@ -149,13 +144,13 @@ static int grow(void **items, size_t *allocated, size_t n, size_t size) {
         return 0;
 }
 
-int fragment_add_chain(Fragment *f, const char *name, uint64_t hash, uint32_t id) {
+int fragment_add_chain(Fragment *f, const char *name, uint64_t hash) {
         char *copy;
 
         if (grow((void **) &f->chains, &f->allocated_chains, f->n_chains, sizeof(CommittedChain)) < 0 ||
             !(copy = strdup(name)))
                 return -ENOMEM;
-        f->chains[f->n_chains++] = (CommittedChain) { .name = copy, .hash = hash, .id = id };
+        f->chains[f->n_chains++] = (CommittedChain) { .name = copy, .hash = hash };
         return 0;
 }
 

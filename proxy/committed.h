@@ -9,7 +9,7 @@
 
 /* The proxy's memory of what its table holds, so that a sync sends only what changed
  * and never reads the table back: per Service, the chains it owns (name, a hash of
- * their rules, the id of a selection chain), its affinity sets and its map elements;
+ * their rules), its affinity sets and its map elements;
  * and for the whole table, every map element with its verdict and owner. */
 
 uint64_t committed_hash(uint64_t h, const char *s); /* FNV-1a; start with COMMITTED_HASH_INIT */
@@ -18,7 +18,6 @@ uint64_t committed_hash(uint64_t h, const char *s); /* FNV-1a; start with COMMIT
 typedef struct CommittedChain {
         char *name;
         uint64_t hash; /* of its rules' nft text */
-        uint32_t id;   /* its `<id> . numgen` id in @endpoints; 0 for other chains */
 } CommittedChain;
 
 typedef struct Fragment {
@@ -51,8 +50,6 @@ void committed_reset(Committed *c);
 /* True once something was committed since the last reset. */
 bool committed_valid(const Committed *c);
 void committed_set_valid(Committed *c, bool valid);
-/* A new selection-chain id. */
-uint32_t committed_next_id(Committed *c);
 /* A new sync begins: the generation its claims on elements carry. */
 uint64_t committed_begin(Committed *c);
 /* Appends the UDP flows of every fragment to into. */
@@ -65,7 +62,7 @@ void fragment_free(Fragment *f);
 static inline void fragment_freep(Fragment **f) {
         fragment_free(*f);
 }
-int fragment_add_chain(Fragment *f, const char *name, uint64_t hash, uint32_t id);
+int fragment_add_chain(Fragment *f, const char *name, uint64_t hash);
 int fragment_add_set(Fragment *f, const char *name);
 int fragment_add_element(Fragment *f, const char *name);
 /* Sorts the chains by name, for fragment_find_chain. */

@@ -24,13 +24,10 @@
 #define MASQ_MARK 0x4000u
 #define ELEMENTS_PER_MESSAGE 500
 
-/* nft's datatype numbers, so that `nft list` prints our maps' keys properly. Each part
- * of a concatenated key needs a fixed-size type (nft cannot list `integer . integer`),
- * hence mark for the 32-bit numbers of the endpoints map. */
+/* nft's datatype numbers, so that `nft list` prints our maps' keys properly. */
 #define TYPE_IPADDR 7
 #define TYPE_INET_PROTOCOL 12
 #define TYPE_INET_SERVICE 13
-#define TYPE_MARK 19
 #define CONCAT2(a, b) ((a) << 6 | (b))
 #define CONCAT3(a, b, c) (CONCAT2(a, b) << 6 | (c))
 
@@ -39,7 +36,6 @@ enum {
         SET_SERVICE_NODEPORTS,
         SET_NO_ENDPOINT_SERVICES,
         SET_NO_ENDPOINT_NODEPORTS,
-        SET_ENDPOINTS,
         _SET_MAX,
 };
 
@@ -57,7 +53,6 @@ static const struct {
                                        "ipv4_addr . inet_proto . inet_service" },
         [SET_NO_ENDPOINT_NODEPORTS] = { "no-endpoint-nodeports", CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8,
                                         "inet_proto . inet_service" },
-        [SET_ENDPOINTS] = { "endpoints", CONCAT2(TYPE_MARK, TYPE_MARK), 8, "mark . mark" },
 };
 
 /* What one sync builds: the batch, the dump, and the elements of each map to add.
@@ -82,12 +77,10 @@ typedef struct Builder {
         struct {
                 char name[512];
                 uint64_t hash;
-                uint32_t id;
                 struct nftnl_rule **rules;
                 size_t n_rules, allocated;
                 bool active;
         } pending;
-        uint32_t next_id;     /* selection ids when only dumping */
         uint32_t next_set_id; /* ids of the sets created in this transaction */
         UdpFlows *udp;        /* what UDP Services were programmed, for conntrack (may be NULL) */
         ProxyStats *stats;
@@ -308,8 +301,7 @@ static void send_element(Builder *b, uint16_t type, int set, const void *key, ui
                 return;
         }
         nftnl_set_elem_add(b->elements[set], e);
-        if (++b->n_elements[set] >= ELEMENTS_PER_MESSAGE)
-                flush_elements(b, set);
+        b->n_elements[set]++;
 }
 
 /* Adds `key : goto chain` (or `: drop` without chain) to a map unless it is there
@@ -427,7 +419,7 @@ static void chain_finish(Builder *b) {
         }
         b->pending.n_rules = 0;
         b->stats->chains_sent += send;
-        if (fragment_add_chain(b->now, b->pending.name, b->pending.hash, b->pending.id) < 0)
+        if (fragment_add_chain(b->now, b->pending.name, b->pending.hash) < 0)
                 b->error = -ENOMEM;
 }
 
@@ -436,7 +428,6 @@ static void chain(Builder *b, const char *name, const char *type, int hook, int 
                 chain_finish(b);
                 snprintf(b->pending.name, sizeof(b->pending.name), "%s", name);
                 b->pending.hash = COMMITTED_HASH_INIT;
-                b->pending.id = 0;
                 b->pending.active = true;
         } else if (b->batch)
                 send_chain(b, NFT_MSG_NEWCHAIN, name, type, hook, priority);
@@ -782,18 +773,6 @@ static void endpoint_names(const char *suffix, const Target *t, uint32_t timeout
         snprintf(set_name, 512, "affinity-%s__%s/%u-%us", suffix, ip, t->port, timeout);
 }
 
-/* The `<id>` of a selection chain in @endpoints: kept from the committed chain of that
- * name, so that an unchanged chain stays unchanged. */
-static uint32_t selection_id(Builder *b, const char *name) {
-        const CommittedChain *old;
-
-        if (!b->batch)
-                return ++b->next_id;
-        old = b->partial ? fragment_find_chain(b->old, name) : NULL;
-        b->pending.id = old && old->id ? old->id : committed_next_id(b->committed);
-        return b->pending.id;
-}
-
 static void endpoint_chain(Builder *b, const char *suffix, const ServicePort *sp, const Target *t, uint32_t affinity_id,
                            uint32_t affinity_timeout) {
         char ip[INET_ADDRSTRLEN], text[700], name[512], set_name[512];
@@ -846,17 +825,21 @@ static void endpoint_chain(Builder *b, const char *suffix, const ServicePort *sp
 }
 
 /* A chain choosing among targets (those with local set, if only_local): sticky clients
- * first (affinity), then `<id> . numgen random mod N vmap @endpoints`. */
+ * first (affinity), then a cascade `numgen random mod K == 0 goto endpoint-…` with K
+ * from N down to 2, and the last endpoint unconditionally: each is chosen with
+ * probability 1/N. Rules rather than a map of endpoints: the kernel validates a table
+ * on every commit by walking each map once per chain that looks into it, so one map
+ * shared by every Service would make each commit quadratic, and a map per Service makes
+ * creating them quadratic (the kernel finds sets by name in a list). */
 static void selection_chain(Builder *b, const char *name, const char *suffix, const Target *targets, size_t n,
                             bool only_local, uint32_t affinity_timeout, const uint32_t *affinity_ids,
                             const char *masquerade_unless_from) {
-        char text[1200], ep_name[512], set_name[512], ep_key[32];
+        char text[1200], ep_name[512], set_name[512];
         struct nftnl_rule *r;
-        size_t count = 0;
-        uint32_t id;
+        size_t left = 0;
+        uint32_t zero = 0;
 
         chain(b, name, NULL, 0, 0);
-        id = selection_id(b, name);
         if (masquerade_unless_from) {
                 r = rule_new(b, name);
                 if (r) {
@@ -869,39 +852,45 @@ static void selection_chain(Builder *b, const char *name, const char *suffix, co
                 rule_end(b, r, name, text);
         }
         for (size_t i = 0; i < n; i++) {
-                uint32_t k[2] = { id, (uint32_t) count };
-
+                if (only_local && !targets[i].local)
+                        continue;
+                left++;
+                if (!affinity_timeout)
+                        continue;
+                endpoint_names(suffix, &targets[i], affinity_timeout, ep_name, set_name);
+                r = rule_new(b, name);
+                if (r) {
+                        lookup_saddr_in(b, r, set_name, affinity_ids[i]);
+                        verdict(b, r, NFT_GOTO, ep_name);
+                }
+                snprintf(text, sizeof(text), "ip saddr @%s goto %s", set_name, ep_name);
+                rule_end(b, r, name, text);
+        }
+        for (size_t i = 0; i < n; i++) {
                 if (only_local && !targets[i].local)
                         continue;
                 endpoint_names(suffix, &targets[i], affinity_timeout, ep_name, set_name);
-                if (affinity_timeout) {
-                        r = rule_new(b, name);
-                        if (r) {
-                                lookup_saddr_in(b, r, set_name, affinity_ids[i]);
-                                verdict(b, r, NFT_GOTO, ep_name);
+                r = rule_new(b, name);
+                if (r && left > 1) {
+                        struct nftnl_expr *ng = expr("numgen");
+                        if (ng) {
+                                nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_DREG, NFT_REG_1);
+                                nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_MODULUS, (uint32_t) left);
+                                nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
+                                nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_OFFSET, 0);
                         }
-                        snprintf(text, sizeof(text), "ip saddr @%s goto %s", set_name, ep_name);
-                        rule_end(b, r, name, text);
+                        add(r, ng, b);
+                        cmp(b, r, NFT_CMP_EQ, &zero, sizeof(zero));
                 }
-                snprintf(ep_key, sizeof(ep_key), "%u . %zu", id, count);
-                element(b, SET_ENDPOINTS, k, sizeof(k), ep_name, ep_key);
-                count++;
+                if (r)
+                        verdict(b, r, NFT_GOTO, ep_name);
+                if (left > 1)
+                        snprintf(text, sizeof(text), "numgen random mod %zu == 0 goto %s", left, ep_name);
+                else
+                        snprintf(text, sizeof(text), "goto %s", ep_name);
+                rule_end(b, r, name, text);
+                left--;
         }
-        r = rule_new(b, name);
-        if (r) {
-                struct nftnl_expr *ng = expr("numgen");
-                immediate(b, r, NFT_REG32_00, &id, sizeof(id));
-                if (ng) {
-                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_DREG, NFT_REG32_01);
-                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_MODULUS, (uint32_t) count);
-                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
-                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_OFFSET, 0);
-                }
-                add(r, ng, b);
-                vmap_lookup(b, r, SET_ENDPOINTS, NFT_REG32_00);
-        }
-        snprintf(text, sizeof(text), "%u . numgen random mod %zu vmap @endpoints", id, count);
-        rule_end(b, r, name, text);
 }
 
 /* The chain that traffic from outside the Service's cluster IP enters (NodePort,
@@ -1138,6 +1127,10 @@ static void build_service(Builder *b, const ProxyConfig *config, const char *key
         if (!b->batch)
                 return;
         chain_finish(b);
+        /* Elements go out once the chains they lead to have. */
+        for (int s = 1; s < _SET_MAX; s++)
+                if (b->n_elements[s] >= ELEMENTS_PER_MESSAGE)
+                        flush_elements(b, s);
         fragment_finish(now);
         if (b->old) {
                 retire(b);
