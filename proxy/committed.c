@@ -175,9 +175,19 @@ static int chain_cmp(const void *a, const void *b) {
         return strcmp(((const CommittedChain *) a)->name, ((const CommittedChain *) b)->name);
 }
 
+static int string_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 void fragment_finish(Fragment *f) {
         if (f->n_chains > 1)
                 qsort(f->chains, f->n_chains, sizeof(CommittedChain), chain_cmp);
+        if (f->n_elements > 1)
+                qsort(f->elements, f->n_elements, sizeof(char *), string_cmp);
+}
+
+bool fragment_has_element(const Fragment *f, const char *name) {
+        return f && f->n_elements > 0 && bsearch(&name, f->elements, f->n_elements, sizeof(char *), string_cmp);
 }
 
 const CommittedChain *fragment_find_chain(const Fragment *f, const char *name) {

@@ -24,7 +24,7 @@ typedef struct Fragment {
         char *service;
         CommittedChain *chains; /* sorted by name once finished */
         size_t n_chains, allocated_chains;
-        char **sets; /* affinity sets */
+        char **sets; /* endpoint maps and affinity sets */
         size_t n_sets, allocated_sets;
         char **elements; /* element keys, as in CommittedElement */
         size_t n_elements, allocated_elements;
@@ -35,9 +35,10 @@ typedef struct CommittedElement {
         int set;
         uint8_t key[12];
         uint32_t key_len;
-        uint64_t verdict;    /* hash of "goto <chain>" or "drop" */
+        uint64_t value;      /* hash of what it maps to, in nft syntax */
         uint64_t owner;      /* hash of the owning Service's key */
         uint64_t generation; /* the sync that last claimed it */
+        uint32_t refs;       /* holders of an element of a shared set */
         char name[];         /* "<set> <key in nft syntax>" */
 } CommittedElement;
 
@@ -65,8 +66,9 @@ static inline void fragment_freep(Fragment **f) {
 int fragment_add_chain(Fragment *f, const char *name, uint64_t hash);
 int fragment_add_set(Fragment *f, const char *name);
 int fragment_add_element(Fragment *f, const char *name);
-/* Sorts the chains by name, for fragment_find_chain. */
+/* Sorts chains and elements by name, for fragment_find_chain and fragment_has_element. */
 void fragment_finish(Fragment *f);
+bool fragment_has_element(const Fragment *f, const char *name);
 const CommittedChain *fragment_find_chain(const Fragment *f, const char *name);
 bool fragment_has_set(const Fragment *f, const char *name);
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
@@ -24,10 +25,13 @@
 #define MASQ_MARK 0x4000u
 #define ELEMENTS_PER_MESSAGE 500
 
-/* nft's datatype numbers, so that `nft list` prints our maps' keys properly. */
+/* nft's datatype numbers, so that `nft list` prints our maps' keys properly. Each part
+ * of a concatenation needs a fixed-size type (nft cannot list `integer . integer`),
+ * hence mark for 32-bit numbers. */
 #define TYPE_IPADDR 7
 #define TYPE_INET_PROTOCOL 12
 #define TYPE_INET_SERVICE 13
+#define TYPE_MARK 19
 #define CONCAT2(a, b) ((a) << 6 | (b))
 #define CONCAT3(a, b, c) (CONCAT2(a, b) << 6 | (c))
 
@@ -36,24 +40,41 @@ enum {
         SET_SERVICE_NODEPORTS,
         SET_NO_ENDPOINT_SERVICES,
         SET_NO_ENDPOINT_NODEPORTS,
+        SET_HAIRPIN,
         _SET_MAX,
 };
 
+typedef enum SetKind {
+        VERDICT_MAP,
+        DATA_MAP,   /* a Service's endpoints: index to address . port */
+        SHARED_SET, /* plain set; several Services may hold the same element */
+} SetKind;
+
+/* CommittedElement.set of an element in a Service's own set, whose name is the part of
+ * the element's name before the space. */
+#define SET_OF_SERVICE (-1)
+
 static const struct {
         const char *name;
+        SetKind kind;
         uint32_t key_type, key_len;
         const char *nft_type; /* for the dump */
 } sets[_SET_MAX] = {
-        [SET_SERVICE_IPS] = { "service-ips", CONCAT3(TYPE_IPADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 12,
-                              "ipv4_addr . inet_proto . inet_service" },
-        [SET_SERVICE_NODEPORTS] = { "service-nodeports", CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8,
-                                    "inet_proto . inet_service" },
-        [SET_NO_ENDPOINT_SERVICES] = { "no-endpoint-services",
+        [SET_SERVICE_IPS] = { "service-ips", VERDICT_MAP, CONCAT3(TYPE_IPADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 12,
+                              "ipv4_addr . inet_proto . inet_service : verdict" },
+        [SET_SERVICE_NODEPORTS] = { "service-nodeports", VERDICT_MAP, CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8,
+                                    "inet_proto . inet_service : verdict" },
+        [SET_NO_ENDPOINT_SERVICES] = { "no-endpoint-services", VERDICT_MAP,
                                        CONCAT3(TYPE_IPADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 12,
-                                       "ipv4_addr . inet_proto . inet_service" },
-        [SET_NO_ENDPOINT_NODEPORTS] = { "no-endpoint-nodeports", CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8,
-                                        "inet_proto . inet_service" },
+                                       "ipv4_addr . inet_proto . inet_service : verdict" },
+        [SET_NO_ENDPOINT_NODEPORTS] = { "no-endpoint-nodeports", VERDICT_MAP,
+                                        CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8,
+                                        "inet_proto . inet_service : verdict" },
+        /* endpoint . endpoint: after DNAT, a pod reaching itself through a Service. */
+        [SET_HAIRPIN] = { "hairpin", SHARED_SET, CONCAT2(TYPE_IPADDR, TYPE_IPADDR), 8, "ipv4_addr . ipv4_addr" },
 };
+
+#define ENDPOINT_DATA_TYPE CONCAT2(TYPE_IPADDR, TYPE_INET_SERVICE)
 
 /* What one sync builds: the batch, the dump, and the elements of each map to add.
  *
@@ -82,6 +103,12 @@ typedef struct Builder {
                 bool active;
         } pending;
         uint32_t next_set_id; /* ids of the sets created in this transaction */
+        struct {
+                char name[512];
+                struct nftnl_set *add, *del;
+        } own; /* elements for one of the Service's own sets */
+        struct in_addr *addresses; /* endpoint addresses of the Service being built */
+        size_t n_addresses, allocated_addresses;
         UdpFlows *udp;        /* what UDP Services were programmed, for conntrack (may be NULL) */
         ProxyStats *stats;
         int error;
@@ -230,29 +257,38 @@ static struct nftnl_table *table_new(void) {
         return t;
 }
 
-static struct nftnl_set *set_new(int set) {
+static struct nftnl_set *set_named(const char *name, uint32_t id) {
         struct nftnl_set *s = nftnl_set_alloc();
 
         if (s) {
                 nftnl_set_set_str(s, NFTNL_SET_TABLE, PROXY_TABLE);
-                nftnl_set_set_str(s, NFTNL_SET_NAME, sets[set].name);
+                nftnl_set_set_str(s, NFTNL_SET_NAME, name);
                 nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_IPV4);
-                nftnl_set_set_u32(s, NFTNL_SET_ID, (uint32_t) set);
+                nftnl_set_set_u32(s, NFTNL_SET_ID, id);
         }
         return s;
+}
+
+static struct nftnl_set *set_new(int set) {
+        return set_named(sets[set].name, (uint32_t) set);
 }
 
 static void declare_set(Builder *b, int set) {
         struct nftnl_set *s = set_new(set);
 
+        if (b->dump)
+                fprintf(b->dump, "\tadd %s ip %s %s { type %s; }\n", sets[set].kind == SHARED_SET ? "set" : "map",
+                        PROXY_TABLE, sets[set].name, sets[set].nft_type);
         if (!s) {
                 b->error = -ENOMEM;
                 return;
         }
-        nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
         nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, sets[set].key_type);
         nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sets[set].key_len);
-        nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+        if (sets[set].kind == VERDICT_MAP) {
+                nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
+                nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+        }
         if (b->batch && nft_batch_set(b->batch, NFT_MSG_NEWSET, NLM_F_CREATE, s) < 0)
                 b->error = -ENOMEM;
         nftnl_set_free(s);
@@ -268,7 +304,50 @@ static void flush_elements(Builder *b, int set) {
         b->n_elements[set] = 0;
 }
 
-static void send_element(Builder *b, uint16_t type, int set, const void *key, uint32_t len, const char *chain) {
+/* What an element maps to: a chain to goto (NULL: drop) in verdict maps, an endpoint's
+ * address . port in the endpoints map, nothing in plain sets. */
+typedef struct ElementValue {
+        const char *chain;
+        uint8_t endpoint[8];
+} ElementValue;
+
+/* Sends the elements gathered for a Service's own set: deletions, then additions. */
+static void flush_own(Builder *b) {
+        for (int i = 0; i < 2; i++) {
+                struct nftnl_set **container = i == 0 ? &b->own.del : &b->own.add;
+                if (!*container)
+                        continue;
+                if (nft_batch_set_elems(b->batch, i == 0 ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM,
+                                        i == 0 ? 0 : NLM_F_CREATE, *container) < 0)
+                        b->error = -ENOMEM;
+                nftnl_set_free(*container);
+                *container = NULL;
+        }
+}
+
+/* Elements of one Service's own set go out together, one message each way: the kernel
+ * finds a set by name in a list, once per message. */
+static void own_element(Builder *b, uint16_t type, const char *set_name, struct nftnl_set_elem *e) {
+        struct nftnl_set **container = type == NFT_MSG_DELSETELEM ? &b->own.del : &b->own.add;
+
+        if (!streq(b->own.name, set_name)) {
+                flush_own(b);
+                snprintf(b->own.name, sizeof(b->own.name), "%s", set_name);
+        }
+        if (!*container && !(*container = set_named(set_name, 0))) {
+                nftnl_set_elem_free(e);
+                b->error = -ENOMEM;
+                return;
+        }
+        nftnl_set_elem_add(*container, e);
+}
+
+/* Sends an element of a set (set ≥ 1) at once, except additions to the table's maps,
+ * which are gathered into big messages; those of a Service's own set (set_name) are
+ * gathered until flush_own(). */
+static void send_element(Builder *b, uint16_t type, int set, const char *set_name, const void *key, uint32_t len,
+                         const ElementValue *v) {
+        SetKind kind = set == SET_OF_SERVICE ? DATA_MAP : sets[set].kind;
         struct nftnl_set_elem *e = nftnl_set_elem_alloc();
         struct nftnl_set *container;
 
@@ -277,50 +356,88 @@ static void send_element(Builder *b, uint16_t type, int set, const void *key, ui
                 return;
         }
         nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len);
-        if (type == NFT_MSG_NEWSETELEM) {
-                nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, chain ? NFT_GOTO : NF_DROP);
-                if (chain)
-                        nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
-        }
-        if (type == NFT_MSG_DELSETELEM) {
-                container = set_new(set);
-                if (!container) {
+        if (type == NFT_MSG_NEWSETELEM && kind == VERDICT_MAP) {
+                nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, v->chain ? NFT_GOTO : NF_DROP);
+                if (v->chain)
+                        nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, v->chain);
+        } else if (type == NFT_MSG_NEWSETELEM && kind == DATA_MAP)
+                nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, v->endpoint, sizeof(v->endpoint));
+        if (type == NFT_MSG_NEWSETELEM && set != SET_OF_SERVICE) {
+                if (!b->elements[set] && !(b->elements[set] = set_new(set))) {
                         nftnl_set_elem_free(e);
                         b->error = -ENOMEM;
                         return;
                 }
-                nftnl_set_elem_add(container, e);
-                if (nft_batch_set_elems(b->batch, NFT_MSG_DELSETELEM, 0, container) < 0)
-                        b->error = -ENOMEM;
-                nftnl_set_free(container);
+                nftnl_set_elem_add(b->elements[set], e);
+                b->n_elements[set]++;
                 return;
         }
-        if (!b->elements[set] && !(b->elements[set] = set_new(set))) {
+        if (set == SET_OF_SERVICE) {
+                own_element(b, type, set_name, e);
+                return;
+        }
+        container = set_new(set);
+        if (!container) {
                 nftnl_set_elem_free(e);
                 b->error = -ENOMEM;
                 return;
         }
-        nftnl_set_elem_add(b->elements[set], e);
-        b->n_elements[set]++;
+        nftnl_set_elem_add(container, e);
+        if (nft_batch_set_elems(b->batch, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0, container) < 0)
+                b->error = -ENOMEM;
+        nftnl_set_free(container);
 }
 
-/* Adds `key : goto chain` (or `: drop` without chain) to a map unless it is there
- * already; dump_key is the key in nft syntax. A key another Service claimed in this
- * sync stays with that Service. */
-static void element(Builder *b, int set, const void *key, uint32_t len, const char *chain, const char *dump_key) {
-        char name[600], verdict_text[520];
-        CommittedElement *e;
-        uint64_t verdict;
+/* A shared element: added when its first holder appears, kept while any holds it. */
+static void shared_element(Builder *b, int set, const void *key, uint32_t len, const char *name) {
+        CommittedElement *e = committed_element(b->committed, name);
         int r;
 
+        if (fragment_add_element(b->now, name) < 0) {
+                b->error = -ENOMEM;
+                return;
+        }
+        if (b->partial && fragment_has_element(b->old, name))
+                return; /* held before, held still */
+        if (e) {
+                e->refs++;
+                return;
+        }
+        r = committed_add_element(b->committed, name, &e);
+        if (r < 0) {
+                b->error = r;
+                return;
+        }
+        e->set = set;
+        memcpy(e->key, key, len);
+        e->key_len = len;
+        e->refs = 1;
+        send_element(b, NFT_MSG_NEWSETELEM, set, NULL, key, len, NULL);
+        b->stats->elements_sent++;
+}
+
+/* Adds `key : value` to a map unless it is there already; dump_key and dump_value are
+ * in nft syntax. A key another Service claimed in this sync stays with that Service. */
+static void element(Builder *b, int set, const char *set_name, const void *key, uint32_t len, const ElementValue *v,
+                    const char *dump_key, const char *dump_value) {
+        char name[700];
+        CommittedElement *e;
+        uint64_t value;
+        int r;
+
+        if (set != SET_OF_SERVICE)
+                set_name = sets[set].name;
         if (b->dump)
-                fprintf(b->dump, "\tadd element ip %s %s { %s : %s%s }\n", PROXY_TABLE, sets[set].name, dump_key,
-                        chain ? "goto " : "drop", chain ?: "");
+                fprintf(b->dump, "\tadd element ip %s %s { %s%s%s }\n", PROXY_TABLE, set_name, dump_key,
+                        dump_value ? " : " : "", dump_value ?: "");
         if (!b->batch)
                 return;
-        snprintf(name, sizeof(name), "%s %s", sets[set].name, dump_key);
-        snprintf(verdict_text, sizeof(verdict_text), "%s", chain ?: "");
-        verdict = committed_hash(COMMITTED_HASH_INIT, verdict_text);
+        snprintf(name, sizeof(name), "%s %s", set_name, dump_key);
+        if (set != SET_OF_SERVICE && sets[set].kind == SHARED_SET) {
+                shared_element(b, set, key, len, name);
+                return;
+        }
+        value = committed_hash(COMMITTED_HASH_INIT, dump_value);
         e = committed_element(b->committed, name);
         if (e && e->generation == b->generation && e->owner != b->owner) {
                 log_warning("proxy: %s is claimed by two Services; the first keeps it", dump_key);
@@ -330,13 +447,13 @@ static void element(Builder *b, int set, const void *key, uint32_t len, const ch
                 b->error = -ENOMEM;
                 return;
         }
-        if (e && e->verdict == verdict) {
+        if (e && e->value == value) {
                 e->owner = b->owner;
                 e->generation = b->generation;
                 return;
         }
-        if (e) /* the same key with another verdict: replaced within the transaction */
-                send_element(b, NFT_MSG_DELSETELEM, set, e->key, e->key_len, NULL);
+        if (e) /* the same key with another value: replaced within the transaction */
+                send_element(b, NFT_MSG_DELSETELEM, set, set_name, e->key, e->key_len, NULL);
         else {
                 r = committed_add_element(b->committed, name, &e);
                 if (r < 0) {
@@ -347,11 +464,20 @@ static void element(Builder *b, int set, const void *key, uint32_t len, const ch
                 memcpy(e->key, key, len);
                 e->key_len = len;
         }
-        e->verdict = verdict;
+        e->value = value;
         e->owner = b->owner;
         e->generation = b->generation;
-        send_element(b, NFT_MSG_NEWSETELEM, set, key, len, chain);
+        send_element(b, NFT_MSG_NEWSETELEM, set, set_name, key, len, v);
         b->stats->elements_sent++;
+}
+
+/* `key : goto chain`, or `key : drop` without chain. */
+static void verdict_element(Builder *b, int set, const void *key, uint32_t len, const char *chain, const char *dump_key) {
+        ElementValue v = { .chain = chain };
+        char dump_value[520];
+
+        snprintf(dump_value, sizeof(dump_value), "%s%s", chain ? "goto " : "drop", chain ?: "");
+        element(b, set, NULL, key, len, &v, dump_key, dump_value);
 }
 
 static void send_chain(Builder *b, uint16_t type, const char *name, const char *hook_type, int hook, int priority) {
@@ -501,6 +627,14 @@ static void rule_jump(Builder *b, const char *from, int code, const char *to) {
 
 /* --- the fixed part ------------------------------------------------------------------ */
 
+static void masquerade(Builder *b, struct nftnl_rule *r) {
+        struct nftnl_expr *masq = expr("masq");
+
+        if (masq)
+                nftnl_expr_set_u32(masq, NFTNL_EXPR_MASQ_FLAGS, NF_NAT_RANGE_PROTO_RANDOM_FULLY);
+        add(r, masq, b);
+}
+
 /* NodePorts answer on the node's own addresses (but not loopback ones), or only on
  * those within --nodeport-addresses. */
 static void nodeport_rules(Builder *b, const char *chain_name, int set) {
@@ -581,6 +715,21 @@ static void base_chains(Builder *b) {
         }
         rule_end(b, r, "mark-for-masquerade", "meta mark set meta mark | 0x00004000");
 
+        r = rule_new(b, "masquerading");
+        if (r) {
+                struct nftnl_expr *lookup = expr("lookup");
+                payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, saddr), 4, NFT_REG32_00);
+                payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, daddr), 4, NFT_REG32_01);
+                if (lookup) {
+                        nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
+                        nftnl_expr_set_str(lookup, NFTNL_EXPR_LOOKUP_SET, sets[SET_HAIRPIN].name);
+                        nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_SET_ID, SET_HAIRPIN);
+                }
+                add(r, lookup, b);
+                masquerade(b, r);
+        }
+        rule_end(b, r, "masquerading", "ip saddr . ip daddr @hairpin masquerade fully-random");
+
         /* meta mark & 0x4000 == 0 return; meta mark set meta mark ^ 0x4000; masquerade */
         r = rule_new(b, "masquerading");
         if (r) {
@@ -592,7 +741,7 @@ static void base_chains(Builder *b) {
         rule_end(b, r, "masquerading", "meta mark & 0x00004000 == 0x00000000 return");
         r = rule_new(b, "masquerading");
         if (r) {
-                struct nftnl_expr *set_mark = expr("meta"), *masq;
+                struct nftnl_expr *set_mark = expr("meta");
                 meta_load(b, r, NFT_META_MARK, NFT_REG_1);
                 bitwise(b, r, UINT32_MAX, MASQ_MARK);
                 if (set_mark) {
@@ -600,10 +749,7 @@ static void base_chains(Builder *b) {
                         nftnl_expr_set_u32(set_mark, NFTNL_EXPR_META_SREG, NFT_REG_1);
                 }
                 add(r, set_mark, b);
-                masq = expr("masq");
-                if (masq)
-                        nftnl_expr_set_u32(masq, NFTNL_EXPR_MASQ_FLAGS, NF_NAT_RANGE_PROTO_RANDOM_FULLY);
-                add(r, masq, b);
+                masquerade(b, r);
         }
         rule_end(b, r, "masquerading", "meta mark set meta mark ^ 0x00004000 masquerade fully-random");
 
@@ -690,13 +836,17 @@ static void lower(char *s) {
                 *s = (char) (*s >= 'A' && *s <= 'Z' ? *s + 32 : *s);
 }
 
-/* A dynamic set of client addresses with a timeout, for sessionAffinity ClientIP. */
-static void declare_affinity_set(Builder *b, const char *name, uint32_t id, uint32_t timeout_sec) {
+/* A set of a Service's own: with timeout_sec, the dynamic set of client addresses of
+ * an endpoint for sessionAffinity ClientIP; without, the map from index to endpoint
+ * address . port of a selection chain. Created unless it is there already. */
+static void declare_own_set(Builder *b, const char *name, uint32_t id, uint32_t timeout_sec) {
         struct nftnl_set *s;
 
-        if (b->dump)
+        if (b->dump && timeout_sec)
                 fprintf(b->dump, "\tadd set ip %s %s { type ipv4_addr; flags dynamic,timeout; timeout %us; }\n",
                         PROXY_TABLE, name, timeout_sec);
+        else if (b->dump)
+                fprintf(b->dump, "\tadd map ip %s %s { type mark : ipv4_addr . inet_service; }\n", PROXY_TABLE, name);
         if (!b->batch)
                 return;
         if (fragment_add_set(b->now, name) < 0) {
@@ -705,19 +855,22 @@ static void declare_affinity_set(Builder *b, const char *name, uint32_t id, uint
         }
         if (b->partial && fragment_has_set(b->old, name))
                 return;
-        s = nftnl_set_alloc();
+        s = set_named(name, id);
         if (!s) {
                 b->error = -ENOMEM;
                 return;
         }
-        nftnl_set_set_str(s, NFTNL_SET_TABLE, PROXY_TABLE);
-        nftnl_set_set_str(s, NFTNL_SET_NAME, name);
-        nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_IPV4);
-        nftnl_set_set_u32(s, NFTNL_SET_ID, id);
-        nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_TIMEOUT | NFT_SET_EVAL);
-        nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, TYPE_IPADDR);
+        if (timeout_sec) {
+                nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_TIMEOUT | NFT_SET_EVAL);
+                nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, TYPE_IPADDR);
+                nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, (uint64_t) timeout_sec * 1000);
+        } else {
+                nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
+                nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, TYPE_MARK);
+                nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, CONCAT2(TYPE_IPADDR, TYPE_INET_SERVICE));
+                nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 8);
+        }
         nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 4);
-        nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, (uint64_t) timeout_sec * 1000);
         if (nft_batch_set(b->batch, NFT_MSG_NEWSET, NLM_F_CREATE, s) < 0)
                 b->error = -ENOMEM;
         nftnl_set_free(s);
@@ -773,28 +926,35 @@ static void endpoint_names(const char *suffix, const Target *t, uint32_t timeout
         snprintf(set_name, 512, "affinity-%s__%s/%u-%us", suffix, ip, t->port, timeout);
 }
 
+/* `meta l4proto <protocol> dnat to <address>:<port>` */
+static void dnat_to(Builder *b, struct nftnl_rule *r, uint8_t protocol, const Target *t) {
+        struct nftnl_expr *nat = expr("nat");
+        uint16_t port_be = htons(t->port);
+
+        meta_load(b, r, NFT_META_L4PROTO, NFT_REG_1);
+        cmp(b, r, NFT_CMP_EQ, &protocol, 1);
+        immediate(b, r, NFT_REG_1, &t->address, 4);
+        immediate(b, r, NFT_REG_2, &port_be, 2);
+        if (nat) {
+                nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+                nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+                nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+                nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2);
+        }
+        add(r, nat, b);
+}
+
+/* An endpoint's chain, for Services with session affinity: remember the client, DNAT. */
 static void endpoint_chain(Builder *b, const char *suffix, const ServicePort *sp, const Target *t, uint32_t affinity_id,
                            uint32_t affinity_timeout) {
         char ip[INET_ADDRSTRLEN], text[700], name[512], set_name[512];
         struct nftnl_rule *r;
-        Ipv4Prefix self = { .addr = t->address, .prefixlen = 32 };
-        uint16_t port_be = htons(t->port);
 
         inet_ntop(AF_INET, &t->address, ip, sizeof(ip));
         endpoint_names(suffix, t, affinity_timeout, name, set_name);
         chain(b, name, NULL, 0, 0);
         if (affinity_timeout)
-                declare_affinity_set(b, set_name, affinity_id, affinity_timeout);
-
-        /* Hairpin: a pod reaching itself through the Service must see the reply come
-         * from the Service, so it is masqueraded. */
-        r = rule_new(b, name);
-        if (r) {
-                match_prefix(b, r, offsetof(struct iphdr, saddr), NFT_CMP_EQ, &self);
-                verdict(b, r, NFT_JUMP, "mark-for-masquerade");
-        }
-        snprintf(text, sizeof(text), "ip saddr %s jump mark-for-masquerade", ip);
-        rule_end(b, r, name, text);
+                declare_own_set(b, set_name, affinity_id, affinity_timeout);
 
         if (affinity_timeout) {
                 r = rule_new(b, name);
@@ -805,58 +965,104 @@ static void endpoint_chain(Builder *b, const char *suffix, const ServicePort *sp
         }
 
         r = rule_new(b, name);
-        if (r) {
-                struct nftnl_expr *nat = expr("nat");
-                meta_load(b, r, NFT_META_L4PROTO, NFT_REG_1);
-                cmp(b, r, NFT_CMP_EQ, &sp->protocol, 1);
-                immediate(b, r, NFT_REG_1, &t->address, 4);
-                immediate(b, r, NFT_REG_2, &port_be, 2);
-                if (nat) {
-                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
-                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
-                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2);
-                }
-                add(r, nat, b);
-        }
+        if (r)
+                dnat_to(b, r, sp->protocol, t);
         snprintf(text, sizeof(text), "meta l4proto %s dnat to %s:%u", protocol_to_string(sp->protocol), ip, t->port);
         lower(text + strlen("meta l4proto "));
         rule_end(b, r, name, text);
 }
 
-/* A chain choosing among targets (those with local set, if only_local): sticky clients
- * first (affinity), then a cascade `numgen random mod K == 0 goto endpoint-…` with K
- * from N down to 2, and the last endpoint unconditionally: each is chosen with
- * probability 1/N. Rules rather than a map of endpoints: the kernel validates a table
- * on every commit by walking each map once per chain that looks into it, so one map
- * shared by every Service would make each commit quadratic, and a map per Service makes
- * creating them quadratic (the kernel finds sets by name in a list). */
-static void selection_chain(Builder *b, const char *name, const char *suffix, const Target *targets, size_t n,
-                            bool only_local, uint32_t affinity_timeout, const uint32_t *affinity_ids,
-                            const char *masquerade_unless_from) {
+/* `meta l4proto <p> dnat ip to numgen random mod <n> map @ep-<hash of chain name>`, the
+ * map holding `<i> : <address> . <port>`. A map per selection chain, of data rather
+ * than verdicts: the kernel checks every element of a map against each chain that binds
+ * it, so one map for all would be quadratic. The names are short because the kernel
+ * finds a set by comparing names along a list, three times per set created. */
+static void dnat_by_map(Builder *b, const char *name, const ServicePort *sp, const Target *targets, size_t n,
+                        bool only_local) {
+        char text[1200], proto[8], set_name[512], key_text[16], value_text[40], ip[INET_ADDRSTRLEN];
+        uint32_t count = 0, set_id = ++b->next_set_id;
+        struct nftnl_rule *r;
+
+        snprintf(set_name, sizeof(set_name), "ep-%016" PRIx64, committed_hash(COMMITTED_HASH_INIT, name));
+        declare_own_set(b, set_name, set_id, 0);
+        for (size_t i = 0; i < n; i++) {
+                uint16_t port_be = htons(targets[i].port);
+                ElementValue v = {};
+
+                if (only_local && !targets[i].local)
+                        continue;
+                memcpy(v.endpoint, &targets[i].address, 4);
+                memcpy(v.endpoint + 4, &port_be, 2);
+                snprintf(key_text, sizeof(key_text), "%u", count);
+                snprintf(value_text, sizeof(value_text), "%s . %u",
+                         inet_ntop(AF_INET, &targets[i].address, ip, sizeof(ip)), targets[i].port);
+                element(b, SET_OF_SERVICE, set_name, &count, sizeof(count), &v, key_text, value_text);
+                count++;
+        }
+        if (b->batch)
+                flush_own(b);
+        r = rule_new(b, name);
+        if (r) {
+                struct nftnl_expr *ng = expr("numgen"), *lookup = expr("lookup"), *nat = expr("nat");
+
+                meta_load(b, r, NFT_META_L4PROTO, NFT_REG_1);
+                cmp(b, r, NFT_CMP_EQ, &sp->protocol, 1);
+                if (ng) {
+                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_DREG, NFT_REG32_00);
+                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_MODULUS, count);
+                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
+                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_OFFSET, 0);
+                }
+                add(r, ng, b);
+                if (lookup) {
+                        nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
+                        nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_DREG, NFT_REG32_01);
+                        nftnl_expr_set_str(lookup, NFTNL_EXPR_LOOKUP_SET, set_name);
+                        nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+                }
+                add(r, lookup, b);
+                if (nat) {
+                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG32_01);
+                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG32_02);
+                }
+                add(r, nat, b);
+        }
+        snprintf(proto, sizeof(proto), "%s", protocol_to_string(sp->protocol));
+        lower(proto);
+        snprintf(text, sizeof(text), "meta l4proto %s dnat ip to numgen random mod %u map @%s", proto, count, set_name);
+        rule_end(b, r, name, text);
+}
+
+/* `meta l4proto <p> dnat to <address>:<port>`: a Service port with one endpoint. */
+static void dnat_single(Builder *b, const char *name, const ServicePort *sp, const Target *t) {
+        char text[200], proto[8], ip[INET_ADDRSTRLEN];
+        struct nftnl_rule *r = rule_new(b, name);
+
+        if (r)
+                dnat_to(b, r, sp->protocol, t);
+        snprintf(proto, sizeof(proto), "%s", protocol_to_string(sp->protocol));
+        lower(proto);
+        snprintf(text, sizeof(text), "meta l4proto %s dnat to %s:%u", proto,
+                 inet_ntop(AF_INET, &t->address, ip, sizeof(ip)), t->port);
+        rule_end(b, r, name, text);
+}
+
+/* With session affinity, endpoints have chains: sticky clients go back to theirs, the
+ * others take a cascade `numgen random mod K == 0 goto endpoint-…` with K from N down to
+ * 2 and the last endpoint unconditionally, each chosen with probability 1/N. */
+static void affinity_cascade(Builder *b, const char *name, const char *suffix, const Target *targets, size_t n,
+                             bool only_local, uint32_t affinity_timeout, const uint32_t *affinity_ids) {
         char text[1200], ep_name[512], set_name[512];
         struct nftnl_rule *r;
         size_t left = 0;
         uint32_t zero = 0;
 
-        chain(b, name, NULL, 0, 0);
-        if (masquerade_unless_from) {
-                r = rule_new(b, name);
-                if (r) {
-                        Ipv4Prefix cidr;
-                        (void) ipv4_prefix_parse(masquerade_unless_from, &cidr);
-                        match_prefix(b, r, offsetof(struct iphdr, saddr), NFT_CMP_NEQ, &cidr);
-                        verdict(b, r, NFT_JUMP, "mark-for-masquerade");
-                }
-                snprintf(text, sizeof(text), "ip saddr != %s jump mark-for-masquerade", masquerade_unless_from);
-                rule_end(b, r, name, text);
-        }
         for (size_t i = 0; i < n; i++) {
                 if (only_local && !targets[i].local)
                         continue;
                 left++;
-                if (!affinity_timeout)
-                        continue;
                 endpoint_names(suffix, &targets[i], affinity_timeout, ep_name, set_name);
                 r = rule_new(b, name);
                 if (r) {
@@ -891,6 +1097,41 @@ static void selection_chain(Builder *b, const char *name, const char *suffix, co
                 rule_end(b, r, name, text);
                 left--;
         }
+}
+
+/* A chain choosing among targets (those with local set, if only_local). Without
+ * affinity there is no chain per endpoint: the kernel validates a table on every commit
+ * by walking every rule reachable from its hooks (measured: 100k endpoint chains cost
+ * ~230 ms per commit, rules instead of a map ~75 ms, a map per Service ~15 ms). */
+static void selection_chain(Builder *b, const char *name, const char *suffix, const ServicePort *sp,
+                            const Target *targets, size_t n, bool only_local, uint32_t affinity_timeout,
+                            const uint32_t *affinity_ids, const char *masquerade_unless_from) {
+        char text[1200];
+        struct nftnl_rule *r;
+        const Target *last = NULL;
+        size_t eligible = 0;
+
+        chain(b, name, NULL, 0, 0);
+        if (masquerade_unless_from) {
+                r = rule_new(b, name);
+                if (r) {
+                        Ipv4Prefix cidr;
+                        (void) ipv4_prefix_parse(masquerade_unless_from, &cidr);
+                        match_prefix(b, r, offsetof(struct iphdr, saddr), NFT_CMP_NEQ, &cidr);
+                        verdict(b, r, NFT_JUMP, "mark-for-masquerade");
+                }
+                snprintf(text, sizeof(text), "ip saddr != %s jump mark-for-masquerade", masquerade_unless_from);
+                rule_end(b, r, name, text);
+        }
+        for (size_t i = 0; i < n; i++)
+                if (!only_local || targets[i].local)
+                        last = &targets[i], eligible++;
+        if (affinity_timeout)
+                affinity_cascade(b, name, suffix, targets, n, only_local, affinity_timeout, affinity_ids);
+        else if (eligible == 1)
+                dnat_single(b, name, sp, last);
+        else
+                dnat_by_map(b, name, sp, targets, n, only_local);
 }
 
 /* The chain that traffic from outside the Service's cluster IP enters (NodePort,
@@ -976,12 +1217,55 @@ static void route_destination(Builder *b, const struct in_addr *ip, const Servic
                 snprintf(dump_key, sizeof(dump_key), "%s . %u", proto, port);
         }
         if (target)
-                element(b, with_ip ? SET_SERVICE_IPS : SET_SERVICE_NODEPORTS, key, len, target, dump_key);
+                verdict_element(b, with_ip ? SET_SERVICE_IPS : SET_SERVICE_NODEPORTS, key, len, target, dump_key);
         else if (no_endpoints)
-                element(b, with_ip ? SET_NO_ENDPOINT_SERVICES : SET_NO_ENDPOINT_NODEPORTS, key, len, "reject-chain",
+                verdict_element(b, with_ip ? SET_NO_ENDPOINT_SERVICES : SET_NO_ENDPOINT_NODEPORTS, key, len, "reject-chain",
                         dump_key);
         else
-                element(b, with_ip ? SET_NO_ENDPOINT_SERVICES : SET_NO_ENDPOINT_NODEPORTS, key, len, NULL, dump_key);
+                verdict_element(b, with_ip ? SET_NO_ENDPOINT_SERVICES : SET_NO_ENDPOINT_NODEPORTS, key, len, NULL, dump_key);
+}
+
+/* Endpoint addresses of the Service being built, for the hairpin set. */
+static void note_addresses(Builder *b, const Target *targets, size_t n) {
+        if (!b->batch && !b->dump)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                if (b->n_addresses == b->allocated_addresses) {
+                        size_t a = MAX(b->allocated_addresses * 2, (size_t) 16);
+                        struct in_addr *p = realloc(b->addresses, a * sizeof(*p));
+                        if (!p) {
+                                b->error = -ENOMEM;
+                                return;
+                        }
+                        b->addresses = p;
+                        b->allocated_addresses = a;
+                }
+                b->addresses[b->n_addresses++] = targets[i].address;
+        }
+}
+
+static int address_cmp(const void *a, const void *b) {
+        uint32_t x = ntohl(((const struct in_addr *) a)->s_addr), y = ntohl(((const struct in_addr *) b)->s_addr);
+        return x < y ? -1 : x > y;
+}
+
+/* `<address> . <address>` in @hairpin once per distinct endpoint address of the Service:
+ * after DNAT, a packet from an endpoint to itself is a pod reaching itself through a
+ * Service, and is masqueraded so that the reply comes back through the node. */
+static void hairpin_elements(Builder *b) {
+        if (b->n_addresses > 1)
+                qsort(b->addresses, b->n_addresses, sizeof(struct in_addr), address_cmp);
+        for (size_t i = 0; i < b->n_addresses; i++) {
+                char text[2 * INET_ADDRSTRLEN + 4], ip[INET_ADDRSTRLEN];
+                struct in_addr key[2] = { b->addresses[i], b->addresses[i] };
+
+                if (i > 0 && b->addresses[i].s_addr == b->addresses[i - 1].s_addr)
+                        continue;
+                inet_ntop(AF_INET, &b->addresses[i], ip, sizeof(ip));
+                snprintf(text, sizeof(text), "%s . %s", ip, ip);
+                element(b, SET_HAIRPIN, NULL, key, sizeof(key), NULL, text, NULL);
+        }
+        b->n_addresses = 0;
 }
 
 static void note_udp(Builder *b, const Service *svc, const ServicePort *sp, const Target *targets, size_t n) {
@@ -1034,16 +1318,17 @@ static void service_port(Builder *b, const ProxyConfig *config, const Service *s
         if (n == 0)
                 stats->without_endpoints++;
 
-        /* Endpoint chains (and affinity sets), shared by the cluster and local chains. */
-        for (size_t i = 0; i < n; i++) {
+        note_addresses(b, targets, n);
+        /* With affinity, endpoint chains (and their sets), shared by the cluster and local chains. */
+        for (size_t i = 0; i < n && svc->affinity_timeout; i++) {
                 affinity_ids[i] = ++b->next_set_id;
                 endpoint_chain(b, suffix, sp, &targets[i], affinity_ids[i], svc->affinity_timeout);
         }
         if (n > 0)
-                selection_chain(b, cluster, suffix, targets, n, false, svc->affinity_timeout, affinity_ids,
+                selection_chain(b, cluster, suffix, sp, targets, n, false, svc->affinity_timeout, affinity_ids,
                                 config->have_cluster_cidr ? ipv4_prefix_to_string(&config->cluster_cidr, cidr) : NULL);
         if (n_local > 0 && (svc->internal_local || svc->external_local))
-                selection_chain(b, local, suffix, targets, n, true, svc->affinity_timeout, affinity_ids, NULL);
+                selection_chain(b, local, suffix, sp, targets, n, true, svc->affinity_timeout, affinity_ids, NULL);
 
         if (sp->protocol == IPPROTO_UDP)
                 note_udp(b, svc, sp, targets, n);
@@ -1089,11 +1374,24 @@ static void retire(Builder *b) {
 
         for (size_t i = 0; i < old->n_elements; i++) {
                 CommittedElement *e = committed_element(b->committed, old->elements[i]);
-                if (!e || e->owner != b->owner || e->generation == b->generation)
+                if (!e)
                         continue;
-                send_element(b, NFT_MSG_DELSETELEM, e->set, e->key, e->key_len, NULL);
+                if (e->set != SET_OF_SERVICE && sets[e->set].kind == SHARED_SET) {
+                        if (fragment_has_element(b->now, old->elements[i]) || --e->refs > 0)
+                                continue;
+                } else if (e->owner != b->owner || e->generation == b->generation)
+                        continue;
+                if (e->set == SET_OF_SERVICE) {
+                        /* In a set of this Service: gone with the set, or deleted from it. */
+                        char set_name[512];
+                        snprintf(set_name, sizeof(set_name), "%.*s", (int) strcspn(e->name, " "), e->name);
+                        if (fragment_has_set(b->now, set_name))
+                                send_element(b, NFT_MSG_DELSETELEM, SET_OF_SERVICE, set_name, e->key, e->key_len, NULL);
+                } else
+                        send_element(b, NFT_MSG_DELSETELEM, e->set, NULL, e->key, e->key_len, NULL);
                 committed_remove_element(b->committed, old->elements[i]);
         }
+        flush_own(b);
         for (size_t i = 0; i < old->n_chains; i++)
                 if (!fragment_find_chain(b->now, old->chains[i].name)) {
                         flush_chain(b, old->chains[i].name);
@@ -1124,6 +1422,7 @@ static void build_service(Builder *b, const ProxyConfig *config, const char *key
         if (svc && !svc->headless)
                 for (size_t p = 0; p < svc->n_ports; p++)
                         service_port(b, config, svc, &svc->ports[p], slices, n_slices);
+        hairpin_elements(b);
         if (!b->batch)
                 return;
         chain_finish(b);
@@ -1179,12 +1478,8 @@ static void table_prelude(Builder *b) {
         if (b->dump)
                 fprintf(b->dump, "add table ip %s\ndelete table ip %s\nadd table ip %s\n", PROXY_TABLE, PROXY_TABLE,
                         PROXY_TABLE);
-        for (int s = 1; s < _SET_MAX; s++) {
+        for (int s = 1; s < _SET_MAX; s++)
                 declare_set(b, s);
-                if (b->dump)
-                        fprintf(b->dump, "\tadd map ip %s %s { type %s : verdict; }\n", PROXY_TABLE, sets[s].name,
-                                sets[s].nft_type);
-        }
         base_chains(b);
 }
 
@@ -1201,6 +1496,7 @@ int proxy_ruleset_sync(const ProxyConfig *config, Committed *committed, Service 
         _cleanup_(nft_batch_freep) NftBatch *batch = NULL;
         _cleanup_free_ EndpointSlice **sorted = NULL;
         _cleanup_free_ struct nftnl_rule **pending_rules = NULL;
+        _cleanup_free_ struct in_addr *addresses = NULL;
         ProxyStats stats = {};
         bool partial = committed && dirty && committed_valid(committed);
         Builder b = { .dump = dump, .config = config, .committed = committed, .partial = partial, .next_set_id = _SET_MAX,
@@ -1244,6 +1540,7 @@ int proxy_ruleset_sync(const ProxyConfig *config, Committed *committed, Service 
         for (int s = 1; s < _SET_MAX; s++)
                 flush_elements(&b, s);
         pending_rules = b.pending.rules;
+        addresses = b.addresses;
 
         if (b.error < 0) {
                 if (committed)
