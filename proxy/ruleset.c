@@ -807,7 +807,7 @@ static size_t resolve_endpoints(const ProxyConfig *config, const ServicePort *sp
                                         out[found++] = (Target) {
                                                 .address = ep->address,
                                                 .port = port,
-                                                .local = *config->node_name && streq(ep->node_name, config->node_name),
+                                                .local = *config->node_name && ep->node_name && streq(ep->node_name, config->node_name),
                                         };
                         }
                 }

@@ -238,9 +238,15 @@ static bool condition(json_object *conditions, const char *key, bool missing) {
 }
 
 static int parse_endpoints(json_object *list, EndpointSlice *e, char **ret_error) {
-        size_t n = list ? MIN(json_object_array_length(list), (size_t) MAX_ENDPOINTS) : 0;
+        size_t n = list ? MIN(json_object_array_length(list), (size_t) MAX_ENDPOINTS) : 0, total = 0;
 
-        e->endpoints = calloc(n * 4 + 1, sizeof(Endpoint)); /* up to 4 addresses each, usually 1 */
+        for (size_t i = 0; i < n; i++) { /* up to 4 addresses each, usually 1 */
+                json_object *addrs = get(json_object_array_get_idx(list, i), "addresses");
+                total += addrs && json_object_is_type(addrs, json_type_array)
+                                 ? MIN(json_object_array_length(addrs), (size_t) 4)
+                                 : 0;
+        }
+        e->endpoints = calloc(total + 1, sizeof(Endpoint));
         if (!e->endpoints)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
@@ -260,8 +266,9 @@ static int parse_endpoints(json_object *list, EndpointSlice *e, char **ret_error
                         out->ready = ready;
                         out->serving = condition(conds, "serving", ready);
                         out->terminating = condition(conds, "terminating", false);
-                        snprintf(out->node_name, sizeof(out->node_name), "%s", node ? node : "");
                         e->n_endpoints++;
+                        if (node && !(out->node_name = strdup(node)))
+                                return -ENOMEM;
                 }
         }
         return 0;
@@ -326,6 +333,8 @@ fail:
 void endpoint_slice_free(EndpointSlice *e) {
         if (!e)
                 return;
+        for (size_t i = 0; i < e->n_endpoints; i++)
+                free(e->endpoints[i].node_name);
         free(e->ports);
         free(e->endpoints);
         free(e);

@@ -46,7 +46,7 @@ typedef struct Service {
 typedef struct Endpoint {
         struct in_addr address;
         bool ready, serving, terminating;
-        char node_name[254]; /* "" when the slice does not say */
+        char *node_name; /* NULL when the slice does not say */
 } Endpoint;
 
 typedef struct EndpointSlicePort {
