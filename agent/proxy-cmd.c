@@ -2,7 +2,7 @@
 /* `stevedore proxy`: the Service proxy on its own, fed by list+watch of Services and
  * EndpointSlices. Syncs once both lists are complete (in full), after every burst of
  * changes (only what changed), and every --sync-period: in full when the table was
- * deleted or flushed by someone else, and every FULL_RESYNC_EVERY periods regardless. */
+ * deleted or flushed by someone else. */
 #include <getopt.h>
 #include <signal.h>
 
@@ -13,7 +13,6 @@
 #include "verbs.h"
 
 #define DEFAULT_SYNC_PERIOD_SEC 30 /* kube-proxy's syncPeriod */
-#define FULL_RESYNC_EVERY 10
 
 typedef struct ProxyCommand {
         sd_event *event;
@@ -23,7 +22,6 @@ typedef struct ProxyCommand {
         bool dump;
         sd_event_source *defer, *resync;
         uint64_t sync_period_usec;
-        unsigned resyncs;
         bool programmed; /* the table was programmed once */
 } ProxyCommand;
 
@@ -53,9 +51,9 @@ static int on_defer(sd_event_source *s, void *userdata) {
 
 static int on_resync(sd_event_source *s, uint64_t usec, void *userdata) {
         ProxyCommand *c = userdata;
-        bool full = ++c->resyncs % FULL_RESYNC_EVERY == 0;
+        bool full = false;
 
-        if (!full && c->programmed && proxy_ruleset_intact() <= 0) {
+        if (c->programmed && proxy_ruleset_intact() <= 0) {
                 log_warning("proxy: table ip %s was deleted or flushed by someone else; restoring it", PROXY_TABLE);
                 full = true;
         }

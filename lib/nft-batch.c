@@ -19,7 +19,22 @@ struct NftBatch {
         size_t size, allocated;
         uint32_t seq, messages;
         uint16_t family;
+        uint16_t failed_type; /* NFT_MSG_* of the message the kernel refused */
 };
+
+static uint16_t failed_message_type(const NftBatch *b, uint32_t seq) {
+        int len = (int) b->size;
+
+        for (const struct nlmsghdr *nlh = (const struct nlmsghdr *) b->buf; mnl_nlmsg_ok(nlh, len);
+             nlh = mnl_nlmsg_next(nlh, &len))
+                if (nlh->nlmsg_seq == seq)
+                        return nlh->nlmsg_type & 0xff;
+        return 0;
+}
+
+uint16_t nft_batch_failed_type(const NftBatch *b) {
+        return b->failed_type;
+}
 
 static char *reserve(NftBatch *b) {
         if (b->allocated - b->size < MESSAGE_ROOM) {
@@ -127,8 +142,10 @@ int nft_batch_commit(NftBatch *b) {
                      nlh = mnl_nlmsg_next(nlh, &len)) {
                         const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
 
-                        if (nlh->nlmsg_type == NLMSG_ERROR && err->error < 0 && first_error == 0)
+                        if (nlh->nlmsg_type == NLMSG_ERROR && err->error < 0 && first_error == 0) {
                                 first_error = err->error;
+                                b->failed_type = failed_message_type(b, err->msg.nlmsg_seq);
+                        }
                 }
         }
         return first_error;

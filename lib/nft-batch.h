@@ -35,3 +35,5 @@ uint32_t nft_batch_count(const NftBatch *b);
 /* Ends and sends the batch: 0, or the kernel's first error (the transaction was
  * rolled back). */
 int nft_batch_commit(NftBatch *b);
+/* After a failed commit: the NFT_MSG_* type of the message the kernel refused. */
+uint16_t nft_batch_failed_type(const NftBatch *b);

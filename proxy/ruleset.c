@@ -24,6 +24,7 @@
 
 #define MASQ_MARK 0x4000u
 #define ELEMENTS_PER_MESSAGE 500
+#define SERVICES_PER_TRANSACTION 1000
 
 /* nft's datatype numbers, so that `nft list` prints our maps' keys properly. Each part
  * of a concatenation needs a fixed-size type (nft cannot list `integer . integer`),
@@ -1392,9 +1393,12 @@ static void retire(Builder *b) {
                 committed_remove_element(b->committed, old->elements[i]);
         }
         flush_own(b);
+        /* All emptied before any is deleted: they may jump to one another. */
+        for (size_t i = 0; i < old->n_chains; i++)
+                if (!fragment_find_chain(b->now, old->chains[i].name))
+                        flush_chain(b, old->chains[i].name);
         for (size_t i = 0; i < old->n_chains; i++)
                 if (!fragment_find_chain(b->now, old->chains[i].name)) {
-                        flush_chain(b, old->chains[i].name);
                         send_chain(b, NFT_MSG_DELCHAIN, old->chains[i].name, NULL, 0, 0);
                         b->stats->chains_sent++;
                 }
@@ -1490,6 +1494,28 @@ static Service *find_service(Service *const *services, size_t n, const char *key
         return NULL;
 }
 
+/* Sends the batch, and with more to come, starts the next one. */
+static int commit(Builder *b, NftBatch **batch, bool more) {
+        int r;
+
+        for (int s = 1; s < _SET_MAX; s++)
+                flush_elements(b, s);
+        if (b->error < 0)
+                return b->error;
+        b->stats->messages += nft_batch_count(*batch);
+        r = nft_batch_commit(*batch);
+        if (r < 0)
+                return log_error_errno(r, "nftables: %s table ip %s: message type %u refused: %m",
+                                       b->partial ? "update" : "replace", PROXY_TABLE, nft_batch_failed_type(*batch));
+        if (!more)
+                return 0;
+        nft_batch_free(*batch);
+        *batch = NULL;
+        r = nft_batch_new(NFPROTO_IPV4, batch);
+        b->batch = *batch;
+        return r;
+}
+
 int proxy_ruleset_sync(const ProxyConfig *config, Committed *committed, Service *const *services, size_t n_services,
                        EndpointSlice *const *slices, size_t n_slices, char *const *dirty, size_t n_dirty, FILE *dump,
                        ProxyStats *ret_stats, UdpFlows *before, UdpFlows *after) {
@@ -1498,7 +1524,7 @@ int proxy_ruleset_sync(const ProxyConfig *config, Committed *committed, Service 
         _cleanup_free_ struct nftnl_rule **pending_rules = NULL;
         _cleanup_free_ struct in_addr *addresses = NULL;
         ProxyStats stats = {};
-        bool partial = committed && dirty && committed_valid(committed);
+        bool partial = committed && dirty && committed_valid(committed), chunked = false;
         Builder b = { .dump = dump, .config = config, .committed = committed, .partial = partial, .next_set_id = _SET_MAX,
                       .stats = &stats };
         int r;
@@ -1515,6 +1541,9 @@ int proxy_ruleset_sync(const ProxyConfig *config, Committed *committed, Service 
                         if (before && committed_collect_udp(committed, before) < 0)
                                 return -ENOMEM;
                         committed_reset(committed);
+                        /* Replacing a working table stays one transaction: no Service
+                         * may go missing meanwhile. Making one anew need not. */
+                        chunked = proxy_ruleset_intact() <= 0;
                 }
         }
         if (!partial)
@@ -1536,30 +1565,40 @@ int proxy_ruleset_sync(const ProxyConfig *config, Committed *committed, Service 
 
                 own = slices_of(key, sorted, n_slices, &n_own);
                 build_service(&b, config, key, svc, own, n_own, before, after);
+                /* A big table made anew goes in several transactions, each with whole
+                 * Services: the kernel holds its nftables lock for the length of one. */
+                if (chunked && (i + 1) % SERVICES_PER_TRANSACTION == 0 && i + 1 < n_services && b.error >= 0) {
+                        r = commit(&b, &batch, true);
+                        if (r < 0)
+                                goto fail;
+                }
         }
-        for (int s = 1; s < _SET_MAX; s++)
-                flush_elements(&b, s);
-        pending_rules = b.pending.rules;
-        addresses = b.addresses;
-
         if (b.error < 0) {
-                if (committed)
-                        committed_set_valid(committed, false);
-                return b.error;
+                r = b.error;
+                goto fail;
         }
         if (batch) {
-                stats.messages = nft_batch_count(batch);
-                r = nft_batch_commit(batch);
-                committed_set_valid(committed, r >= 0);
+                r = commit(&b, &batch, false);
                 if (r < 0)
-                        return log_error_errno(r, "nftables: %s table ip %s: %m", partial ? "update" : "replace",
-                                               PROXY_TABLE);
+                        goto fail;
+                committed_set_valid(committed, true);
         }
 done:
+        pending_rules = b.pending.rules;
+        addresses = b.addresses;
         stats.partial = partial;
         if (ret_stats)
                 *ret_stats = stats;
         return 0;
+fail:
+        pending_rules = b.pending.rules;
+        addresses = b.addresses;
+        for (int s = 1; s < _SET_MAX; s++)
+                if (b.elements[s])
+                        nftnl_set_free(b.elements[s]);
+        if (committed)
+                committed_set_valid(committed, false);
+        return r;
 }
 
 static int count_message(const struct nlmsghdr *nlh, void *data) {
