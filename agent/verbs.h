@@ -12,4 +12,5 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts);
 int verb_network(int argc, char **argv, const GlobalOptions *opts);
 int verb_watch(int argc, char **argv, const GlobalOptions *opts);
 int verb_proxy(int argc, char **argv, const GlobalOptions *opts);
+int verb_runtime(int argc, char **argv, const GlobalOptions *opts);
 int verb_status(int argc, char **argv, const GlobalOptions *opts);

@@ -4,6 +4,7 @@
 /* Cleanup attributes, ownership transfer and small helpers, in the manner of systemd's
  * src/basic/macro.h: early returns never leak. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -62,6 +63,8 @@ static inline void closep(int *fd) {
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose)
 #define _cleanup_fclose_ _cleanup_(fclosep)
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir)
 
 /* Frees a NULL-terminated array of strings and the array itself. */
 static inline void strv_free(char **l) {

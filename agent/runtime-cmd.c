@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `stevedore runtime` (and `stevedore-runc`): the embedded OCI runtime with runc's
+ * command line, for people and for validation harnesses that call `$RUNTIME <verb>`. */
+#include <getopt.h>
+#include <signal.h>
+#include <time.h>
+
+#include "container.h"
+#include "log.h"
+#include "verbs.h"
+
+typedef struct RuntimeOptions {
+        const char *root;
+        const char *log_file;
+        bool log_json;
+} RuntimeOptions;
+
+/* An error to stderr, and to --log as runc writes it. */
+static int report(const RuntimeOptions *o, int r, const char *error) {
+        const char *message = error ?: strerror(-r);
+        _cleanup_fclose_ FILE *f = o->log_file ? fopen(o->log_file, "ae") : NULL;
+
+        log_error("%s", message);
+        if (f && o->log_json) {
+                json_object *line = json_object_new_object();
+                time_t now = time(NULL);
+                char stamp[64];
+
+                strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+                json_object_object_add(line, "level", json_object_new_string("error"));
+                json_object_object_add(line, "msg", json_object_new_string(message));
+                json_object_object_add(line, "time", json_object_new_string(stamp));
+                fprintf(f, "%s\n", json_object_to_json_string_ext(line, JSON_C_TO_STRING_PLAIN));
+                json_object_put(line);
+        } else if (f)
+                fprintf(f, "level=error msg=\"%s\"\n", message);
+        return 1;
+}
+
+static int parse_signal(const char *s) {
+        static const struct {
+                const char *name;
+                int number;
+        } names[] = {
+                { "HUP", SIGHUP },   { "INT", SIGINT },   { "QUIT", SIGQUIT }, { "KILL", SIGKILL }, { "USR1", SIGUSR1 },
+                { "USR2", SIGUSR2 }, { "TERM", SIGTERM }, { "CONT", SIGCONT }, { "STOP", SIGSTOP }, { "ALRM", SIGALRM },
+                { "PIPE", SIGPIPE }, { "CHLD", SIGCHLD }, { "WINCH", SIGWINCH },
+        };
+        char *end;
+        long n = strtol(s, &end, 10);
+
+        if (*s && !*end)
+                return n > 0 && n < _NSIG ? (int) n : -EINVAL;
+        if (strncmp(s, "SIG", 3) == 0)
+                s += 3;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (streq(s, names[i].name))
+                        return names[i].number;
+        return -EINVAL;
+}
+
+/* create and run: [--bundle DIR] [--pid-file F] [--console-socket S] [--detach] ID */
+static int create_or_run(const RuntimeOptions *o, int argc, char **argv, bool run) {
+        static const struct option options[] = {
+                { "bundle", required_argument, NULL, 'b' },
+                { "pid-file", required_argument, NULL, 'p' },
+                { "console-socket", required_argument, NULL, 'c' },
+                { "detach", no_argument, NULL, 'd' },
+                { "no-pivot", no_argument, NULL, 'P' },
+                { "no-new-keyring", no_argument, NULL, 'K' },
+                {},
+        };
+        _cleanup_free_ char *error = NULL;
+        const char *bundle = ".", *pid_file = NULL;
+        bool detach = false;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "b:d", options, NULL)) >= 0)
+                switch (c) {
+                case 'b':
+                        bundle = optarg;
+                        break;
+                case 'p':
+                        pid_file = optarg;
+                        break;
+                case 'c':
+                        return report(o, -EOPNOTSUPP, "--console-socket: terminals are not supported yet");
+                case 'd':
+                        detach = true;
+                        break;
+                case 'P':
+                case 'K':
+                        break;
+                default:
+                        return 2;
+                }
+        if (optind + 1 != argc)
+                return report(o, -EINVAL, "usage: create|run [--bundle DIR] [--pid-file FILE] ID");
+        if (!run || detach) {
+                r = container_create(o->root, argv[optind], bundle, pid_file, &error);
+                if (r >= 0 && run)
+                        r = container_start(o->root, argv[optind], &error);
+                return r < 0 ? report(o, r, error) : 0;
+        }
+        r = container_run(o->root, argv[optind], bundle, pid_file, &error);
+        return r < 0 ? report(o, r, error) : r;
+}
+
+int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
+        static const struct option options[] = {
+                { "root", required_argument, NULL, 'r' },
+                { "log", required_argument, NULL, 'l' },
+                { "log-format", required_argument, NULL, 'f' },
+                { "systemd-cgroup", no_argument, NULL, 's' },
+                { "debug", no_argument, NULL, 'D' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        _cleanup_free_ char *default_root = NULL, *error = NULL;
+        RuntimeOptions o = {};
+        const char *verb, *id;
+        int c, r;
+
+        if (asprintf(&default_root, "%s/runtime", opts->run_dir) < 0)
+                return log_oom(), 1;
+        o.root = default_root;
+        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
+                switch (c) {
+                case 'r':
+                        o.root = optarg;
+                        break;
+                case 'l':
+                        o.log_file = optarg;
+                        break;
+                case 'f':
+                        o.log_json = streq(optarg, "json");
+                        break;
+                case 's':
+                case 'D':
+                        break;
+                case 'h':
+                        printf("Usage: stevedore runtime [--root DIR] [--log FILE] [--log-format text|json] VERB …\n"
+                               "  create [--bundle DIR] [--pid-file FILE] ID   set up a container, its process waiting\n"
+                               "  start ID                                     let its process run\n"
+                               "  run [--bundle DIR] [--pid-file FILE] [--detach] ID\n"
+                               "  state ID                                     runtime-spec state as JSON\n"
+                               "  kill ID [SIGNAL]                             default SIGTERM\n"
+                               "  delete [--force] ID\n"
+                               "  list\n");
+                        return 0;
+                default:
+                        return 2;
+                }
+        if (optind >= argc)
+                return report(&o, -EINVAL, "runtime: a verb is required; see --help");
+        verb = argv[optind];
+        argc -= optind;
+        argv += optind;
+        optind = 0;
+
+        if (streq(verb, "create") || streq(verb, "run"))
+                return create_or_run(&o, argc, argv, streq(verb, "run"));
+        if (streq(verb, "list")) {
+                _cleanup_strv_free_ char **ids = NULL;
+                r = container_list(o.root, &ids);
+                if (r < 0)
+                        return report(&o, r, NULL);
+                printf("%-24s %-8s %-10s %s\n", "ID", "PID", "STATUS", "BUNDLE");
+                for (char **i = ids; *i; i++) {
+                        json_object *state = NULL, *v;
+                        if (container_state(o.root, *i, &state, NULL) < 0)
+                                continue;
+                        printf("%-24s %-8d %-10s %s\n", *i,
+                               json_object_object_get_ex(state, "pid", &v) ? json_object_get_int(v) : 0,
+                               json_object_object_get_ex(state, "status", &v) ? json_object_get_string(v) : "",
+                               json_object_object_get_ex(state, "bundle", &v) ? json_object_get_string(v) : "");
+                        json_object_put(state);
+                }
+                return 0;
+        }
+
+        /* The rest take the id first; delete takes --force before it. */
+        bool force = false;
+        int first = 1;
+        for (; first < argc && argv[first][0] == '-'; first++)
+                if (streq(argv[first], "--force") || streq(argv[first], "-f"))
+                        force = true;
+                else if (!streq(argv[first], "--all") && !streq(argv[first], "-a"))
+                        return report(&o, -EINVAL, "runtime: unknown option");
+        if (first >= argc)
+                return report(&o, -EINVAL, "runtime: a container id is required");
+        id = argv[first];
+
+        if (streq(verb, "start"))
+                r = container_start(o.root, id, &error);
+        else if (streq(verb, "state")) {
+                json_object *state = NULL;
+                r = container_state(o.root, id, &state, &error);
+                if (r >= 0) {
+                        printf("%s\n", json_object_to_json_string_ext(state, JSON_C_TO_STRING_PRETTY));
+                        json_object_put(state);
+                }
+        } else if (streq(verb, "kill")) {
+                int signal = first + 1 < argc ? parse_signal(argv[first + 1]) : SIGTERM;
+                if (signal < 0)
+                        return report(&o, signal, "kill: not a signal");
+                r = container_kill(o.root, id, signal, &error);
+        } else if (streq(verb, "delete"))
+                r = container_delete(o.root, id, force, &error);
+        else
+                return report(&o, -EOPNOTSUPP, "runtime: unknown or unsupported verb");
+        return r < 0 ? report(&o, r, error) : 0;
+}

@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "container.h"
+#include "fileio.h"
+#include "init.h"
+#include "macro.h"
+#include "spec.h"
+
+#define START_TIMEOUT_MS 10000
+
+static int fail(char **ret_error, int error, const char *format, ...) {
+        va_list ap;
+        char *message = NULL;
+
+        va_start(ap, format);
+        if (vasprintf(&message, format, ap) < 0)
+                message = NULL;
+        va_end(ap);
+        if (ret_error && message && error > 0) {
+                char *full = NULL;
+                if (asprintf(&full, "%s: %s", message, strerror(error)) >= 0) {
+                        free(message);
+                        message = full;
+                }
+        }
+        if (ret_error)
+                *ret_error = message;
+        else
+                free(message);
+        return error > 0 ? -error : -EINVAL;
+}
+
+const char *container_status_to_string(ContainerStatus s) {
+        return s == CONTAINER_CREATED ? "created" : s == CONTAINER_RUNNING ? "running" : "stopped";
+}
+
+static bool id_valid(const char *id) {
+        if (!*id || strlen(id) > 128 || streq(id, ".") || streq(id, ".."))
+                return false;
+        for (const char *c = id; *c; c++)
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                      strchr("_.-+", *c)))
+                        return false;
+        return true;
+}
+
+static char *state_dir(const char *state_root, const char *id) {
+        char *dir = NULL;
+
+        return asprintf(&dir, "%s/%s", state_root, id) < 0 ? NULL : dir;
+}
+
+/* Field 22 of /proc/PID/stat (start time in ticks) and its state letter: a pid is only
+ * "our" init while the start time matches. */
+static int process_start_time(pid_t pid, uint64_t *ret, char *ret_state) {
+        _cleanup_free_ char *line = NULL;
+        char path[64], *p;
+        int r;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        r = read_one_line_file(path, &line);
+        if (r < 0)
+                return r;
+        p = strrchr(line, ')');
+        if (!p || strlen(p) < 4)
+                return -EIO;
+        *ret_state = p[2];
+        p += 2;
+        for (int field = 3; field < 22 && p; field++)
+                p = strchr(p + 1, ' ');
+        if (!p)
+                return -EIO;
+        *ret = strtoull(p + 1, NULL, 10);
+        return 0;
+}
+
+typedef struct ContainerState {
+        char *id, *bundle, *created;
+        pid_t pid;
+        uint64_t start_time;
+        ContainerStatus status;
+} ContainerState;
+
+static void container_state_done(ContainerState *s) {
+        free(s->id);
+        free(s->bundle);
+        free(s->created);
+}
+
+static int load_state(const char *state_root, const char *id, ContainerState *ret, char **ret_error) {
+        _cleanup_free_ char *dir = state_dir(state_root, id), *path = NULL, *content = NULL, *fifo = NULL;
+        json_object *o, *v;
+        uint64_t start_time;
+        char st;
+        int r;
+
+        if (!id_valid(id))
+                return fail(ret_error, EINVAL, "container '%s': not a valid id", id);
+        if (!dir || asprintf(&path, "%s/state.json", dir) < 0 || asprintf(&fifo, "%s/exec.fifo", dir) < 0)
+                return -ENOMEM;
+        r = read_full_file(path, 1 << 20, &content, NULL);
+        if (r == -ENOENT)
+                return fail(ret_error, ENOENT, "container %s does not exist", id);
+        if (r < 0)
+                return fail(ret_error, -r, "container %s: read %s", id, path);
+        o = json_tokener_parse(content);
+        if (!o)
+                return fail(ret_error, EIO, "container %s: %s is not valid JSON", id, path);
+        *ret = (ContainerState) {
+                .id = strdup(id),
+                .bundle = strdup(json_object_object_get_ex(o, "bundle", &v) ? json_object_get_string(v) : ""),
+                .created = strdup(json_object_object_get_ex(o, "created", &v) ? json_object_get_string(v) : ""),
+                .pid = json_object_object_get_ex(o, "pid", &v) ? json_object_get_int(v) : 0,
+                .start_time = json_object_object_get_ex(o, "starttime", &v) ? (uint64_t) json_object_get_int64(v) : 0,
+        };
+        json_object_put(o);
+        if (!ret->id || !ret->bundle || !ret->created) {
+                container_state_done(ret);
+                return -ENOMEM;
+        }
+        if (ret->pid <= 0 || process_start_time(ret->pid, &start_time, &st) < 0 || start_time != ret->start_time ||
+            st == 'Z' || st == 'X')
+                ret->status = CONTAINER_STOPPED;
+        else
+                ret->status = access(fifo, F_OK) == 0 ? CONTAINER_CREATED : CONTAINER_RUNNING;
+        return 0;
+}
+
+static int remove_tree(const char *dir) {
+        _cleanup_(closedirp) DIR *d = opendir(dir);
+        struct dirent *de;
+
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        (void) unlinkat(dirfd(d), de->d_name, 0);
+        return rmdir(dir) < 0 ? -errno : 0;
+}
+
+static int write_pid_file(const char *path, pid_t pid) {
+        char text[32];
+
+        snprintf(text, sizeof(text), "%d", pid);
+        return write_file_atomic(path, text, strlen(text), 0644);
+}
+
+static pid_t clone3_pidfd(uint64_t flags, int *ret_pidfd) {
+        struct clone_args args = {
+                .flags = flags | CLONE_PIDFD,
+                .pidfd = (uint64_t) (uintptr_t) ret_pidfd,
+                .exit_signal = SIGCHLD,
+        };
+
+        return (pid_t) syscall(SYS_clone3, &args, sizeof(args));
+}
+
+/* Creates the container and leaves its init (a child of this process) waiting on the
+ * fifo; returns the init's pidfd. */
+static int create(const char *state_root, const char *id, const char *bundle, const char *pid_file, pid_t *ret_pid,
+                  char **ret_error) {
+        _cleanup_(spec_freep) RuntimeSpec *spec = NULL;
+        _cleanup_free_ char *dir = state_dir(state_root, id), *fifo_path = NULL, *state_path = NULL,
+                            *rootfs = NULL, *error = NULL, *abs_bundle = NULL;
+        _cleanup_close_ int fifo = -EBADF, pid_ns = -EBADF, pidfd = -EBADF;
+        int sync[2] = { -1, -1 }, r;
+        uint64_t flags = 0, start_time;
+        char reply[1024], st, created[64];
+        ssize_t n;
+        json_object *state;
+        time_t now = time(NULL);
+        pid_t pid;
+
+        if (!id_valid(id))
+                return fail(ret_error, EINVAL, "container '%s': not a valid id", id);
+        if (!dir)
+                return -ENOMEM;
+        abs_bundle = realpath(bundle, NULL);
+        if (!abs_bundle)
+                return fail(ret_error, errno, "container %s: bundle %s", id, bundle);
+        r = spec_load(abs_bundle, &spec, &error);
+        if (r < 0)
+                return fail(ret_error, -r == ENOMEM ? ENOMEM : EINVAL, "container %s: %s", id,
+                            error ?: "config.json");
+        if (asprintf(&rootfs, "%s%s%s", spec->root_path[0] == '/' ? "" : abs_bundle,
+                     spec->root_path[0] == '/' ? "" : "/", spec->root_path) < 0)
+                return -ENOMEM;
+        if (access(rootfs, F_OK) < 0)
+                return fail(ret_error, errno, "container %s: root.path %s", id, rootfs);
+        if (!spec_has_namespace(spec, CLONE_NEWNS))
+                return fail(ret_error, EINVAL, "container %s: linux.namespaces: a mount namespace is required", id);
+        if (spec->terminal)
+                return fail(ret_error, EOPNOTSUPP, "container %s: process.terminal", id);
+
+        r = mkdir_p(state_root, 0700);
+        if (r < 0)
+                return fail(ret_error, -r, "container %s: state root %s", id, state_root);
+        if (mkdir(dir, 0700) < 0)
+                return errno == EEXIST ? fail(ret_error, EEXIST, "container %s already exists", id)
+                                       : fail(ret_error, errno, "container %s: create %s", id, dir);
+        if (asprintf(&fifo_path, "%s/exec.fifo", dir) < 0 || asprintf(&state_path, "%s/state.json", dir) < 0) {
+                r = -ENOMEM;
+                goto undo;
+        }
+        /* Writable by the process's user, who opens it once it is that user. */
+        if (mkfifo(fifo_path, 0622) < 0 || chmod(fifo_path, 0622) < 0 ||
+            (fifo = open(fifo_path, O_PATH | O_CLOEXEC)) < 0) {
+                r = fail(ret_error, errno, "container %s: exec fifo", id);
+                goto undo;
+        }
+        for (size_t i = 0; i < spec->n_namespaces; i++) {
+                const SpecNamespace *ns = &spec->namespaces[i];
+                if (!ns->path)
+                        flags |= (uint64_t) ns->type;
+                else if (ns->type == CLONE_NEWPID) {
+                        /* Joined here: a pid namespace applies to the children made after. */
+                        pid_ns = open(ns->path, O_RDONLY | O_CLOEXEC);
+                        if (pid_ns < 0 || setns(pid_ns, CLONE_NEWPID) < 0) {
+                                r = fail(ret_error, errno, "container %s: join pid namespace %s", id, ns->path);
+                                goto undo;
+                        }
+                }
+        }
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
+                r = fail(ret_error, errno, "container %s: socketpair", id);
+                goto undo;
+        }
+        pid = clone3_pidfd(flags, &pidfd);
+        if (pid < 0) {
+                r = fail(ret_error, errno, "container %s: clone", id);
+                goto undo;
+        }
+        if (pid == 0) {
+                close(sync[0]);
+                container_init(spec, rootfs, fifo, sync[1]);
+        }
+        close(sync[1]);
+        sync[1] = -1;
+        n = read(sync[0], reply, sizeof(reply) - 1);
+        if (n != 2 || memcmp(reply, "ok", 2) != 0) {
+                reply[n > 0 ? n : 0] = '\0';
+                (void) waitpid(pid, NULL, 0);
+                r = fail(ret_error, 0, "container %s: %s", id, n > 0 ? reply : "its init died while setting up");
+                goto undo;
+        }
+        r = process_start_time(pid, &start_time, &st);
+        if (r >= 0) {
+                strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+                state = json_object_new_object();
+                json_object_object_add(state, "id", json_object_new_string(id));
+                json_object_object_add(state, "pid", json_object_new_int(pid));
+                json_object_object_add(state, "starttime", json_object_new_int64((int64_t) start_time));
+                json_object_object_add(state, "bundle", json_object_new_string(abs_bundle));
+                json_object_object_add(state, "created", json_object_new_string(created));
+                const char *text = json_object_to_json_string_ext(state, JSON_C_TO_STRING_PLAIN);
+                r = write_file_atomic(state_path, text, strlen(text), 0600);
+                json_object_put(state);
+        }
+        if (r >= 0 && pid_file)
+                r = write_pid_file(pid_file, pid);
+        if (r < 0) {
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+                r = fail(ret_error, -r, "container %s: record its state", id);
+                goto undo;
+        }
+        close(sync[0]);
+        *ret_pid = pid;
+        return TAKE_FD(pidfd);
+undo:
+        if (sync[0] >= 0)
+                close(sync[0]);
+        if (sync[1] >= 0)
+                close(sync[1]);
+        (void) remove_tree(dir);
+        return r;
+}
+
+int container_create(const char *state_root, const char *id, const char *bundle, const char *pid_file,
+                     char **ret_error) {
+        pid_t pid;
+        int pidfd = create(state_root, id, bundle, pid_file, &pid, ret_error);
+
+        if (pidfd < 0)
+                return pidfd;
+        close(pidfd);
+        return 0;
+}
+
+int container_start(const char *state_root, const char *id, char **ret_error) {
+        _cleanup_(container_state_done) ContainerState s = {};
+        _cleanup_free_ char *fifo_path = NULL;
+        _cleanup_close_ int fifo = -EBADF, pidfd = -EBADF;
+        struct pollfd fds[2];
+        char go;
+        int r;
+
+        r = load_state(state_root, id, &s, ret_error);
+        if (r < 0)
+                return r;
+        if (s.status != CONTAINER_CREATED)
+                return fail(ret_error, EINVAL, "container %s is %s, not created: cannot start it", id,
+                            container_status_to_string(s.status));
+        if (asprintf(&fifo_path, "%s/%s/exec.fifo", state_root, id) < 0)
+                return -ENOMEM;
+        fifo = open(fifo_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        pidfd = (int) syscall(SYS_pidfd_open, s.pid, 0);
+        if (fifo < 0 || pidfd < 0)
+                return fail(ret_error, errno, "container %s: start", id);
+        /* The init writes one byte once it has the fifo open; or it dies. */
+        fds[0] = (struct pollfd) { .fd = fifo, .events = POLLIN };
+        fds[1] = (struct pollfd) { .fd = pidfd, .events = POLLIN };
+        r = poll(fds, 2, START_TIMEOUT_MS);
+        if (r <= 0 || !(fds[0].revents & POLLIN) || read(fifo, &go, 1) != 1)
+                return fail(ret_error, r < 0 ? errno : 0, "container %s: its init did not start", id);
+        (void) unlink(fifo_path);
+        return 0;
+}
+
+int container_state(const char *state_root, const char *id, json_object **ret, char **ret_error) {
+        _cleanup_(container_state_done) ContainerState s = {};
+        json_object *o;
+        int r;
+
+        r = load_state(state_root, id, &s, ret_error);
+        if (r < 0)
+                return r;
+        o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "ociVersion", json_object_new_string("1.2.0"));
+        json_object_object_add(o, "id", json_object_new_string(id));
+        json_object_object_add(o, "status", json_object_new_string(container_status_to_string(s.status)));
+        json_object_object_add(o, "pid", json_object_new_int(s.status == CONTAINER_STOPPED ? 0 : s.pid));
+        json_object_object_add(o, "bundle", json_object_new_string(s.bundle));
+        json_object_object_add(o, "created", json_object_new_string(s.created));
+        *ret = o;
+        return 0;
+}
+
+int container_kill(const char *state_root, const char *id, int signal, char **ret_error) {
+        _cleanup_(container_state_done) ContainerState s = {};
+        _cleanup_close_ int pidfd = -EBADF;
+        int r;
+
+        r = load_state(state_root, id, &s, ret_error);
+        if (r < 0)
+                return r;
+        if (s.status == CONTAINER_STOPPED)
+                return fail(ret_error, ESRCH, "container %s is not running", id);
+        pidfd = (int) syscall(SYS_pidfd_open, s.pid, 0);
+        if (pidfd < 0 || syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0) < 0)
+                return fail(ret_error, errno, "container %s: send signal %d", id, signal);
+        return 0;
+}
+
+static void wait_gone(pid_t pid) {
+        _cleanup_close_ int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+        if (pidfd >= 0)
+                (void) poll(&p, 1, START_TIMEOUT_MS);
+}
+
+int container_delete(const char *state_root, const char *id, bool force, char **ret_error) {
+        _cleanup_(container_state_done) ContainerState s = {};
+        _cleanup_free_ char *dir = state_dir(state_root, id);
+        int r;
+
+        r = load_state(state_root, id, &s, ret_error);
+        if (r < 0)
+                return r;
+        if (s.status != CONTAINER_STOPPED) {
+                if (!force)
+                        return fail(ret_error, EBUSY, "container %s is %s: stop it first or use --force", id,
+                                    container_status_to_string(s.status));
+                (void) kill(s.pid, SIGKILL);
+                wait_gone(s.pid);
+        }
+        r = remove_tree(dir);
+        return r < 0 ? fail(ret_error, -r, "container %s: remove %s", id, dir) : 0;
+}
+
+int container_run(const char *state_root, const char *id, const char *bundle, const char *pid_file, char **ret_error) {
+        _cleanup_close_ int pidfd = -EBADF;
+        siginfo_t info = {};
+        pid_t pid;
+        int r;
+
+        pidfd = create(state_root, id, bundle, pid_file, &pid, ret_error);
+        if (pidfd < 0)
+                return pidfd;
+        r = container_start(state_root, id, ret_error);
+        if (r >= 0 && waitid((idtype_t) P_PIDFD, (id_t) pidfd, &info, WEXITED) < 0)
+                r = fail(ret_error, errno, "container %s: wait", id);
+        if (r < 0) {
+                (void) kill(pid, SIGKILL);
+                (void) waitid((idtype_t) P_PIDFD, (id_t) pidfd, &info, WEXITED);
+        }
+        (void) container_delete(state_root, id, true, NULL);
+        if (r < 0)
+                return r;
+        return info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+}
+
+static int id_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+int container_list(const char *state_root, char ***ret) {
+        _cleanup_(closedirp) DIR *d = opendir(state_root);
+        _cleanup_strv_free_ char **ids = calloc(1, sizeof(char *));
+        struct dirent *de;
+        size_t n = 0;
+
+        if (!ids)
+                return -ENOMEM;
+        while (d && (de = readdir(d))) {
+                char **p;
+                if (de->d_name[0] == '.' || !id_valid(de->d_name))
+                        continue;
+                p = realloc(ids, (n + 2) * sizeof(char *));
+                if (!p)
+                        return -ENOMEM;
+                ids = p;
+                ids[n] = strdup(de->d_name);
+                ids[++n] = NULL;
+                if (!ids[n - 1])
+                        return -ENOMEM;
+        }
+        qsort(ids, n, sizeof(char *), id_cmp);
+        *ret = TAKE_PTR(ids);
+        return 0;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Containers of the embedded OCI runtime, one directory each under a state root
+ * (runc's --root): state.json (id, init pid and its start time, bundle, creation time)
+ * and, until the container is started, exec.fifo, which its init blocks on.
+ *
+ * Every function returns 0 or -errno; on failure *ret_error (when given) says what,
+ * naming the container ("container web: mount proc on /proc: Permission denied"). */
+
+typedef enum ContainerStatus {
+        CONTAINER_CREATED,
+        CONTAINER_RUNNING,
+        CONTAINER_STOPPED,
+} ContainerStatus;
+
+const char *container_status_to_string(ContainerStatus s);
+
+/* Sets the container up from bundle/config.json and leaves its init waiting for start.
+ * pid_file (optional) receives the init's pid. */
+int container_create(const char *state_root, const char *id, const char *bundle, const char *pid_file,
+                     char **ret_error);
+int container_start(const char *state_root, const char *id, char **ret_error);
+/* The runtime-spec state: ociVersion, id, status, pid, bundle. */
+int container_state(const char *state_root, const char *id, json_object **ret, char **ret_error);
+int container_kill(const char *state_root, const char *id, int signal, char **ret_error);
+/* Removes a stopped container (any, with force: killed first). */
+int container_delete(const char *state_root, const char *id, bool force, char **ret_error);
+/* create + start, waits for the process and deletes the container; returns its exit
+ * status (128 + signal when killed) or -errno. */
+int container_run(const char *state_root, const char *id, const char *bundle, const char *pid_file, char **ret_error);
+/* The ids under the state root, NULL-terminated. */
+int container_list(const char *state_root, char ***ret);

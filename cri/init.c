@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "cgroup-mode.h"
+#include "fileio.h"
+#include "init.h"
+#include "macro.h"
+
+/* The reason setup failed, to the creating process; then exit. */
+_Noreturn static void fail(int sync_fd, int error, const char *format, ...) {
+        char message[1024];
+        va_list ap;
+        int n;
+
+        va_start(ap, format);
+        n = vsnprintf(message, sizeof(message), format, ap);
+        va_end(ap);
+        if (error && n >= 0 && (size_t) n < sizeof(message))
+                snprintf(message + n, sizeof(message) - (size_t) n, ": %s", strerror(error));
+        (void) !write(sync_fd, message, strlen(message));
+        _exit(1);
+}
+
+static int openat2_in_root(int root_fd, const char *path, int flags) {
+        struct open_how how = { .flags = (uint64_t) flags | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+
+        while (*path == '/')
+                path++;
+        if (!*path)
+                path = ".";
+        return (int) syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+}
+
+/* Creates path inside the root (directories, and the last as a directory or an empty
+ * file), never following a symlink out of it; returns an O_PATH fd to it. */
+static int make_in_root(int root_fd, const char *path, bool file) {
+        _cleanup_free_ char *copy = strdup(path);
+        size_t len;
+        int fd;
+
+        if (!copy)
+                return -ENOMEM;
+        for (len = strlen(copy); len > 1 && copy[len - 1] == '/'; len--)
+                copy[len - 1] = '\0';
+        fd = openat2_in_root(root_fd, copy, O_PATH);
+        if (fd >= 0 || errno != ENOENT)
+                return fd >= 0 ? fd : -errno;
+        /* Each prefix in turn: /a, /a/b, /a/b/c. */
+        for (char *end = copy; end;) {
+                _cleanup_close_ int parent = -EBADF;
+                char *slash;
+                bool last;
+
+                end = strchr(end + 1, '/');
+                if (end)
+                        *end = '\0';
+                last = !end;
+                fd = openat2_in_root(root_fd, copy, O_PATH);
+                if (fd >= 0)
+                        close(fd);
+                else if (errno != ENOENT)
+                        return -errno;
+                else {
+                        slash = strrchr(copy, '/');
+                        *slash = '\0';
+                        parent = openat2_in_root(root_fd, *copy ? copy : "/", O_PATH | O_DIRECTORY);
+                        *slash = '/';
+                        if (parent < 0)
+                                return -errno;
+                        if (last && file) {
+                                fd = openat(parent, slash + 1, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+                                if (fd < 0)
+                                        return -errno;
+                                close(fd);
+                        } else if (mkdirat(parent, slash + 1, 0755) < 0 && errno != EEXIST)
+                                return -errno;
+                }
+                if (end)
+                        *end = '/';
+        }
+        fd = openat2_in_root(root_fd, copy, O_PATH);
+        return fd >= 0 ? fd : -errno;
+}
+
+static int mount_on_fd(const char *source, int target_fd, const char *type, unsigned long flags, const char *data) {
+        char target[64];
+
+        snprintf(target, sizeof(target), "/proc/self/fd/%d", target_fd);
+        return mount(source, target, type, flags, data) < 0 ? -errno : 0;
+}
+
+static void mount_one(const SpecMount *m, int root_fd, CgroupMode cgroup_mode, int sync_fd) {
+        const char *type = m->type ?: "none", *source = m->source ?: type;
+        bool bind = m->flags & MS_BIND, source_is_file = false;
+        unsigned long flags = m->flags & ~(unsigned long) (MS_BIND | MS_REC | MS_REMOUNT);
+        _cleanup_close_ int target = -EBADF;
+        struct stat st;
+        int r;
+
+        if (streq(type, "cgroup") && cgroup_mode != CGROUP_MODE_UNIFIED) {
+                /* cgroup v1 or hybrid: the host's hierarchy, read-only unless asked otherwise. */
+                source = "/sys/fs/cgroup";
+                bind = true;
+        } else if (streq(type, "cgroup"))
+                type = "cgroup2";
+        if (bind && stat(source, &st) < 0)
+                fail(sync_fd, errno, "mount %s on %s: source", source, m->destination);
+        source_is_file = bind && !S_ISDIR(st.st_mode);
+        r = make_in_root(root_fd, m->destination, source_is_file);
+        if (r < 0)
+                fail(sync_fd, -r, "mount %s on %s: create the mount point in the root", source, m->destination);
+        target = r;
+        if (bind) {
+                r = mount_on_fd(source, target, NULL, MS_BIND | MS_REC, NULL);
+                /* A bind mount takes its flags on a remount. */
+                if (r >= 0 && flags)
+                        r = mount_on_fd(NULL, target, NULL, MS_REMOUNT | MS_BIND | flags, NULL);
+        } else
+                r = mount_on_fd(source, target, type, flags, m->data);
+        if (r >= 0 && m->propagation)
+                r = mount_on_fd(NULL, target, NULL, m->propagation, NULL);
+        if (r < 0)
+                fail(sync_fd, -r, "mount %s (%s) on %s", source, type, m->destination);
+}
+
+/* The devices every container has, and the /dev links; made on /dev if it is a fresh
+ * tmpfs (mknod), else bound from the host's. */
+static void default_devices(int root_fd, int sync_fd) {
+        static const struct {
+                const char *name;
+                unsigned major, minor;
+        } devices[] = {
+                { "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 }, { "random", 1, 8 }, { "urandom", 1, 9 },
+                { "tty", 5, 0 },
+        };
+        static const struct {
+                const char *name, *target;
+        } links[] = {
+                { "fd", "/proc/self/fd" },     { "stdin", "/proc/self/fd/0" }, { "stdout", "/proc/self/fd/1" },
+                { "stderr", "/proc/self/fd/2" }, { "ptmx", "pts/ptmx" },       { "core", "/proc/kcore" },
+        };
+        _cleanup_close_ int dev = openat2_in_root(root_fd, "/dev", O_PATH | O_DIRECTORY);
+
+        if (dev < 0)
+                fail(sync_fd, errno, "open /dev in the root");
+        for (size_t i = 0; i < ELEMENTSOF(devices); i++) {
+                char path[64];
+                int r = mknodat(dev, devices[i].name, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor));
+
+                if (r < 0 && errno == EEXIST)
+                        continue;
+                if (r >= 0) {
+                        /* mknod obeys the umask; the devices are for everyone. */
+                        _cleanup_close_ int fd = openat(dev, devices[i].name, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+                        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+                        if (fd < 0 || chmod(path, 0666) < 0)
+                                fail(sync_fd, errno, "chmod /dev/%s", devices[i].name);
+                        continue;
+                }
+                if (errno != EPERM)
+                        fail(sync_fd, errno, "mknod /dev/%s", devices[i].name);
+                snprintf(path, sizeof(path), "/dev/%s", devices[i].name);
+                SpecMount m = { .destination = path, .source = path, .flags = MS_BIND };
+                mount_one(&m, root_fd, CGROUP_MODE_UNIFIED, sync_fd);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(links); i++)
+                if (symlinkat(links[i].target, dev, links[i].name) < 0 && errno != EEXIST)
+                        fail(sync_fd, errno, "symlink /dev/%s", links[i].name);
+}
+
+static void pivot_to(const char *rootfs, int sync_fd) {
+        _cleanup_close_ int old_root = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC),
+                            new_root = open(rootfs, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+
+        if (old_root < 0 || new_root < 0 || fchdir(new_root) < 0)
+                fail(sync_fd, errno, "open the root %s", rootfs);
+        /* pivot_root(".", "."): the old root stacks under the new one, then goes. */
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+                fail(sync_fd, errno, "pivot_root to %s", rootfs);
+        if (fchdir(old_root) < 0 || mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0 ||
+            umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+                fail(sync_fd, errno, "detach the old root");
+}
+
+static void mask_paths(char **paths, int sync_fd) {
+        for (char **p = paths; p && *p; p++) {
+                struct stat st;
+                if (stat(*p, &st) < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        fail(sync_fd, errno, "mask %s", *p);
+                }
+                if (S_ISDIR(st.st_mode) ? mount("tmpfs", *p, "tmpfs", MS_RDONLY, "size=0k") < 0
+                                        : mount("/dev/null", *p, NULL, MS_BIND, NULL) < 0)
+                        fail(sync_fd, errno, "mask %s", *p);
+        }
+}
+
+static void readonly_paths(char **paths, int sync_fd) {
+        for (char **p = paths; p && *p; p++) {
+                if (mount(*p, *p, NULL, MS_BIND | MS_REC, NULL) < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        fail(sync_fd, errno, "make %s read-only", *p);
+                }
+                if (mount(NULL, *p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC, NULL) < 0)
+                        fail(sync_fd, errno, "make %s read-only", *p);
+        }
+}
+
+static void set_sysctls(char **sysctl, int sync_fd) {
+        for (char **kv = sysctl; kv && *kv; kv += 2) {
+                char path[512];
+                int r;
+
+                snprintf(path, sizeof(path), "/proc/sys/%s", kv[0]);
+                for (char *c = path + strlen("/proc/sys/"); *c; c++)
+                        *c = *c == '.' ? '/' : *c;
+                r = write_string_file(path, kv[1]);
+                if (r < 0)
+                        fail(sync_fd, -r, "sysctl %s=%s", kv[0], kv[1]);
+        }
+}
+
+static void set_capabilities(const RuntimeSpec *spec, int sync_fd) {
+        struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct data[2] = {};
+
+        for (int i = 0; i < 2; i++) {
+                data[i].effective = (uint32_t) (spec->caps[CAPS_EFFECTIVE] >> (32 * i));
+                data[i].permitted = (uint32_t) (spec->caps[CAPS_PERMITTED] >> (32 * i));
+                data[i].inheritable = (uint32_t) (spec->caps[CAPS_INHERITABLE] >> (32 * i));
+        }
+        if (syscall(SYS_capset, &header, data) < 0)
+                fail(sync_fd, errno, "set capabilities");
+        for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+                if (spec->caps[CAPS_AMBIENT] & (1ULL << cap) &&
+                    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+                        fail(sync_fd, errno, "raise ambient capability %d", cap);
+}
+
+/* The user the process runs as; capabilities outside the bounding set dropped first,
+ * while this process still may. */
+static void set_user(const RuntimeSpec *spec, int sync_fd) {
+        for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+                if (!(spec->caps[CAPS_BOUNDING] & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
+                    errno != EINVAL)
+                        fail(sync_fd, errno, "drop capability %d from the bounding set", cap);
+        if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 ||
+            setgroups(spec->n_additional_gids, spec->additional_gids) < 0 ||
+            setresgid(spec->gid, spec->gid, spec->gid) < 0 || setresuid(spec->uid, spec->uid, spec->uid) < 0 ||
+            prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+                fail(sync_fd, errno, "become user %u:%u", spec->uid, spec->gid);
+        set_capabilities(spec, sync_fd);
+        if (spec->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                fail(sync_fd, errno, "set no_new_privs");
+}
+
+/* The executable as execvp would find it with the container's PATH. */
+static bool executable_exists(const char *name, char **env) {
+        const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+        if (strchr(name, '/'))
+                return access(name, X_OK) == 0;
+        for (char **e = env; e && *e; e++)
+                if (strncmp(*e, "PATH=", 5) == 0)
+                        path = *e + 5;
+        for (const char *p = path; *p;) {
+                size_t len = strcspn(p, ":");
+                char full[4096];
+
+                snprintf(full, sizeof(full), "%.*s/%s", (int) len, len ? p : ".", name);
+                if (access(full, X_OK) == 0)
+                        return true;
+                p += len + (p[len] == ':');
+        }
+        return false;
+}
+
+_Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int fifo_fd, int sync_fd) {
+        _cleanup_close_ int root_fd = -EBADF;
+        CgroupMode cgroup_mode = CGROUP_MODE_UNIFIED;
+        char fifo_path[64], go = 0;
+        int fifo;
+
+        (void) cgroup_mode_detect("/sys/fs/cgroup", &cgroup_mode);
+        /* Nothing of this process is for the container to see until it execs. */
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        if (setsid() < 0)
+                fail(sync_fd, errno, "setsid");
+        for (size_t i = 0; i < spec->n_namespaces; i++) {
+                _cleanup_close_ int ns = -EBADF;
+                if (!spec->namespaces[i].path || spec->namespaces[i].type == CLONE_NEWPID)
+                        continue;
+                ns = open(spec->namespaces[i].path, O_RDONLY | O_CLOEXEC);
+                if (ns < 0 || setns(ns, spec->namespaces[i].type) < 0)
+                        fail(sync_fd, errno, "join namespace %s", spec->namespaces[i].path);
+        }
+        if (spec->have_oom_score_adj) {
+                char value[16];
+                snprintf(value, sizeof(value), "%d", spec->oom_score_adj);
+                if (write_string_file("/proc/self/oom_score_adj", value) < 0)
+                        fail(sync_fd, errno, "set oom_score_adj %d", spec->oom_score_adj);
+        }
+
+        if (mount(NULL, "/", NULL, spec->rootfs_propagation ?: MS_SLAVE | MS_REC, NULL) < 0)
+                fail(sync_fd, errno, "make / %s", spec->rootfs_propagation ? "as rootfsPropagation says" : "rslave");
+        if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+                fail(sync_fd, errno, "bind the root %s", rootfs);
+        root_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                fail(sync_fd, errno, "open the root %s", rootfs);
+        for (size_t i = 0; i < spec->n_mounts; i++)
+                mount_one(&spec->mounts[i], root_fd, cgroup_mode, sync_fd);
+        default_devices(root_fd, sync_fd);
+        pivot_to(rootfs, sync_fd);
+        mask_paths(spec->masked_paths, sync_fd);
+        readonly_paths(spec->readonly_paths, sync_fd);
+        if (spec->root_readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+                fail(sync_fd, errno, "make the root read-only");
+        if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
+                fail(sync_fd, errno, "set hostname %s", spec->hostname);
+        set_sysctls(spec->sysctl, sync_fd);
+        for (size_t i = 0; i < spec->n_rlimits; i++) {
+                struct rlimit l = { .rlim_cur = spec->rlimits[i].soft, .rlim_max = spec->rlimits[i].hard };
+                if (setrlimit(spec->rlimits[i].resource, &l) < 0)
+                        fail(sync_fd, errno, "set rlimit %d", spec->rlimits[i].resource);
+        }
+        set_user(spec, sync_fd);
+        if (spec->have_umask)
+                umask(spec->umask);
+        if (chdir(spec->cwd) < 0)
+                fail(sync_fd, errno, "chdir to %s", spec->cwd);
+        if (!executable_exists(spec->args[0], spec->env))
+                fail(sync_fd, 0, "exec %s: not found or not executable in the container", spec->args[0]);
+
+        if (write(sync_fd, "ok", 2) != 2)
+                _exit(1);
+        close(sync_fd);
+        /* Blocks until `start` opens the fifo for reading. */
+        snprintf(fifo_path, sizeof(fifo_path), "/proc/self/fd/%d", fifo_fd);
+        fifo = open(fifo_path, O_WRONLY | O_CLOEXEC);
+        if (fifo < 0 || write(fifo, &go, 1) != 1)
+                _exit(1);
+        close(fifo);
+        close(fifo_fd);
+        /* No descriptor of the runtime's may reach the process (CVE-2024-21626). */
+        (void) syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+        environ = spec->env;
+        execvp(spec->args[0], spec->args);
+        fprintf(stderr, "exec %s: %s\n", spec->args[0], strerror(errno));
+        _exit(127);
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The parts of an OCI runtime-spec config.json (Linux) the runtime applies, parsed and
+ * checked before anything is created: a value that cannot be applied is an error that
+ * names the field and the value ("process.capabilities.bounding[2]: 'CAP_FOO' is not a
+ * capability"). */
+
+typedef struct SpecMount {
+        char *destination, *source, *type, *data;
+        unsigned long flags;       /* MS_* from options */
+        unsigned long propagation; /* MS_PRIVATE, MS_SLAVE, MS_SHARED (| MS_REC), or 0 */
+} SpecMount;
+
+typedef struct SpecNamespace {
+        int type;   /* CLONE_NEW* */
+        char *path; /* join this one; NULL: a new one */
+} SpecNamespace;
+
+typedef struct SpecRlimit {
+        int resource;
+        uint64_t soft, hard;
+} SpecRlimit;
+
+enum { CAPS_BOUNDING, CAPS_EFFECTIVE, CAPS_INHERITABLE, CAPS_PERMITTED, CAPS_AMBIENT, _CAPS_MAX };
+
+typedef struct RuntimeSpec {
+        char *root_path; /* as written; relative to the bundle unless absolute */
+        bool root_readonly;
+        char *hostname;
+
+        char **args, **env;
+        char *cwd;
+        bool terminal;
+        uid_t uid;
+        gid_t gid;
+        gid_t *additional_gids;
+        size_t n_additional_gids;
+        mode_t umask;
+        bool have_umask;
+        uint64_t caps[_CAPS_MAX]; /* bit n: capability n */
+        bool no_new_privileges;
+        SpecRlimit *rlimits;
+        size_t n_rlimits;
+        int oom_score_adj;
+        bool have_oom_score_adj;
+
+        SpecMount *mounts;
+        size_t n_mounts;
+        SpecNamespace namespaces[8];
+        size_t n_namespaces;
+        char **masked_paths, **readonly_paths;
+        char **sysctl; /* key, value, key, value …, NULL */
+        unsigned long rootfs_propagation;
+} RuntimeSpec;
+
+/* Parses config.json's content; on -EINVAL, *ret_error says which field and why. */
+int spec_parse(json_object *config, RuntimeSpec **ret, char **ret_error);
+int spec_load(const char *bundle, RuntimeSpec **ret, char **ret_error);
+void spec_free(RuntimeSpec *s);
+static inline void spec_freep(RuntimeSpec **s) {
+        spec_free(*s);
+}
+
+bool spec_has_namespace(const RuntimeSpec *s, int type);
+/* "CAP_NET_ADMIN" → 12, or -1. */
+int capability_from_name(const char *name);
