@@ -27,6 +27,7 @@
 
 #define START_TIMEOUT_MS 10000
 
+static int fail(char **ret_error, int error, const char *format, ...) _printf_(3, 4);
 static int fail(char **ret_error, int error, const char *format, ...) {
         va_list ap;
         char *message = NULL;

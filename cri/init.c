@@ -23,6 +23,7 @@
 #include "macro.h"
 
 /* The reason setup failed, to the creating process; then exit. */
+_Noreturn static void fail(int sync_fd, int error, const char *format, ...) _printf_(3, 4);
 _Noreturn static void fail(int sync_fd, int error, const char *format, ...) {
         char message[1024];
         va_list ap;

@@ -32,6 +32,7 @@ int capability_from_name(const char *name) {
         return -1;
 }
 
+static int invalid(char **ret_error, const char *format, ...) _printf_(2, 3);
 static int invalid(char **ret_error, const char *format, ...) {
         va_list ap;
 

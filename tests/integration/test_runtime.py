@@ -1,0 +1,208 @@
+"""The embedded OCI runtime through its runc-shaped CLI (`stevedore runtime`), on bundles
+made from the busybox test image. The autouse no_leaks fixture also checks that no
+mount or process is left behind by any test, failed setups included."""
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from oci import unpack_layout
+
+
+def default_config(args):
+    """What `runc spec` writes, with the given process."""
+    return {
+        "ociVersion": "1.2.0",
+        "process": {
+            "terminal": False, "user": {"uid": 0, "gid": 0}, "args": args, "cwd": "/",
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "capabilities": {s: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+                             for s in ("bounding", "effective", "permitted")},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "runc",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        ],
+        "linux": {
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+            "maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+        },
+    }
+
+
+class Bundle:
+    def __init__(self, stevedore_bin, path, state):
+        self.bin, self.path, self.state = Path(stevedore_bin).resolve(), path, state
+
+    def configure(self, args, change=None):
+        config = default_config(args)
+        if change:
+            change(config)
+        (self.path / "config.json").write_text(json.dumps(config))
+
+    def runtime(self, *args, check=True, **kwargs):
+        """Output through files, not pipes: a created container keeps the stdio it got
+        from `create` (as with runc), so a pipe would stay open while it lives."""
+        out, err = self.path.parent / "stdout", self.path.parent / "stderr"
+        with open(out, "w") as o, open(err, "w") as e:
+            code = subprocess.run([str(self.bin), "runtime", "--root", str(self.state), *args], cwd=self.path,
+                                  stdin=subprocess.DEVNULL, stdout=o, stderr=e, timeout=30, **kwargs).returncode
+        r = subprocess.CompletedProcess(args, code, out.read_text(), err.read_text())
+        if check:
+            assert r.returncode == 0, r.stderr
+        return r
+
+    def state_of(self, cid):
+        return json.loads(self.runtime("state", cid).stdout)
+
+
+@pytest.fixture
+def bundle(stevedore_bin, images, tmp_path, session_dir):
+    rootfs = session_dir / "runtime-rootfs"
+    if not rootfs.exists():
+        unpack_layout(images["busybox"], rootfs)
+    path = tmp_path / "bundle"
+    path.mkdir()
+    # The root is shared by tests (read-only in the default config): a bind of it.
+    (path / "rootfs").symlink_to(rootfs)
+    b = Bundle(stevedore_bin, path, tmp_path / "state")
+    yield b
+    for cid in os.listdir(b.state) if b.state.exists() else []:
+        b.runtime("delete", "--force", cid, check=False)
+
+
+def test_run_shows_output_and_exit_status(bundle):
+    bundle.configure(["sh", "-c", "echo hello from $(hostname), pid $$; exit 3"])
+    r = bundle.runtime("run", "c1", check=False)
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == "hello from runc, pid 1\n"
+    assert not (bundle.state / "c1").exists()
+
+
+def test_create_start_state_kill_delete(bundle, tmp_path):
+    marker = tmp_path / "shared"
+    marker.mkdir()
+
+    def shared_dir(config):
+        config["mounts"].append({"destination": "/shared", "type": "bind", "source": str(marker),
+                                 "options": ["rbind", "rw"]})
+    bundle.configure(["sh", "-c", "touch /shared/started; exec sleep 60"], shared_dir)
+    pid_file = tmp_path / "pid"
+    bundle.runtime("create", "--bundle", str(bundle.path), "--pid-file", str(pid_file), "c1")
+    state = bundle.state_of("c1")
+    assert state["status"] == "created" and state["pid"] == int(pid_file.read_text())
+    time.sleep(0.3)
+    assert not (marker / "started").exists(), "the process must not run before start"
+
+    bundle.runtime("start", "c1")
+    deadline = time.monotonic() + 5
+    while not (marker / "started").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert bundle.state_of("c1")["status"] == "running"
+    assert "c1" in bundle.runtime("list").stdout
+
+    r = bundle.runtime("delete", "c1", check=False)
+    assert r.returncode == 1 and "running" in r.stderr
+    bundle.runtime("kill", "c1", "KILL")
+    deadline = time.monotonic() + 5
+    while bundle.state_of("c1")["status"] != "stopped":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    bundle.runtime("delete", "c1")
+    assert not (bundle.state / "c1").exists()
+    r = bundle.runtime("state", "c1", check=False)
+    assert r.returncode == 1 and "does not exist" in r.stderr
+
+
+def test_duplicate_id_and_unknown_container(bundle):
+    bundle.configure(["sleep", "60"])
+    bundle.runtime("create", "c1")
+    r = bundle.runtime("create", "c1", check=False)
+    assert r.returncode == 1 and "already exists" in r.stderr
+    r = bundle.runtime("kill", "nope", check=False)
+    assert r.returncode == 1 and "nope does not exist" in r.stderr
+    bundle.runtime("delete", "--force", "c1")
+
+
+def test_isolation_and_security_defaults(bundle):
+    script = ("ps -o pid | wc -l; "
+              "touch /written 2>/dev/null && echo root-writable || echo root-read-only; "
+              "wc -c < /proc/timer_list; ls /sys/firmware | wc -l; "
+              "echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo sys-writable || echo sys-read-only; "
+              "grep -E '^(CapBnd|CapEff|NoNewPrivs)' /proc/self/status; ls /proc/self/fd")
+    bundle.configure(["sh", "-c", script])
+    r = bundle.runtime("run", "c1", pass_fds=(os.open("/etc/hostname", os.O_RDONLY),))
+    lines = r.stdout.split("\n")
+    assert int(lines[0]) <= 4, "only the container's own processes: " + r.stdout
+    assert lines[1] == "root-read-only"
+    assert lines[2] == "0", "/proc/timer_list is masked (it is not empty on the host)"
+    assert lines[3] == "0", "/sys/firmware is masked"
+    assert lines[4] == "sys-read-only"
+    # CAP_KILL (5), CAP_NET_BIND_SERVICE (10), CAP_AUDIT_WRITE (29)
+    assert "CapBnd:\t0000000020000420" in lines and "CapEff:\t0000000020000420" in lines
+    assert "NoNewPrivs:\t1" in lines
+    # Only stdio and ls's own directory: no descriptor of the runtime or its caller.
+    assert sorted(lines[8:-1]) == ["0", "1", "2", "3"], r.stdout
+
+
+def test_user_and_working_directory(bundle):
+    def as_user(config):
+        config["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [2000]}
+        config["process"]["cwd"] = "/tmp"
+    bundle.configure(["sh", "-c", "id -u; id -g; id -G; pwd"], as_user)
+    assert bundle.runtime("run", "c1").stdout.split() == ["1000", "1000", "1000", "2000", "/tmp"]
+
+
+def test_mount_destination_cannot_escape_the_root_through_a_symlink(bundle, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    rootfs = tmp_path / "own-rootfs"
+    subprocess.run(["cp", "-a", str(bundle.path / "rootfs") + "/.", str(rootfs)], check=True)
+    (rootfs / "evil").symlink_to(outside)  # absolute: out of the root if followed on the host
+    (rootfs / str(outside).lstrip("/")).mkdir(parents=True)  # where it leads within the root
+    (bundle.path / "rootfs").unlink()
+    (bundle.path / "rootfs").symlink_to(rootfs)
+
+    def escape(config):
+        config["root"]["readonly"] = False
+        config["mounts"].append({"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs"})
+    bundle.configure(["sh", "-c", "ls -d /evil/x"], escape)
+    bundle.runtime("run", "c1")
+    assert not (outside / "x").exists(), "created outside the root"
+    assert (rootfs / str(outside).lstrip("/") / "x").is_dir(), "created inside the root instead"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["process"]["capabilities"]["bounding"].append("CAP_FOO"),
+     "process.capabilities.bounding[3]: 'CAP_FOO' is not a capability"),
+    (lambda c: c["linux"]["namespaces"].append({"type": "pidd"}),
+     "linux.namespaces[5].type: 'pidd' is not a namespace type"),
+    (lambda c: c["process"].update(cwd="relative"), "process.cwd: 'relative' is not an absolute path"),
+    (lambda c: c["root"].update(path="missing"), "root.path"),
+    (lambda c: c["mounts"].append({"destination": "/x", "type": "nosuchfs", "source": "none"}),
+     "mount none (nosuchfs) on /x"),
+    (lambda c: c["process"].update(args=["/no/such/program"]), "exec /no/such/program: not found"),
+])
+def test_bad_config_is_refused_naming_the_field_and_leaves_nothing(bundle, change, message):
+    bundle.configure(["true"], change)
+    r = bundle.runtime("create", "bad", check=False)
+    assert r.returncode == 1 and message in r.stderr and "container bad" in r.stderr, r.stderr
+    assert not (bundle.state / "bad").exists()
