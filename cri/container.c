@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "container.h"
 #include "fileio.h"
 #include "init.h"
@@ -95,7 +96,7 @@ static int process_start_time(pid_t pid, uint64_t *ret, char *ret_state) {
 }
 
 typedef struct ContainerState {
-        char *id, *bundle, *created;
+        char *id, *bundle, *created, *cgroup;
         pid_t pid;
         uint64_t start_time;
         ContainerStatus status;
@@ -105,6 +106,7 @@ static void container_state_done(ContainerState *s) {
         free(s->id);
         free(s->bundle);
         free(s->created);
+        free(s->cgroup);
 }
 
 static int load_state(const char *state_root, const char *id, ContainerState *ret, char **ret_error) {
@@ -130,11 +132,12 @@ static int load_state(const char *state_root, const char *id, ContainerState *re
                 .id = strdup(id),
                 .bundle = strdup(json_object_object_get_ex(o, "bundle", &v) ? json_object_get_string(v) : ""),
                 .created = strdup(json_object_object_get_ex(o, "created", &v) ? json_object_get_string(v) : ""),
+                .cgroup = strdup(json_object_object_get_ex(o, "cgroup", &v) ? json_object_get_string(v) : ""),
                 .pid = json_object_object_get_ex(o, "pid", &v) ? json_object_get_int(v) : 0,
                 .start_time = json_object_object_get_ex(o, "starttime", &v) ? (uint64_t) json_object_get_int64(v) : 0,
         };
         json_object_put(o);
-        if (!ret->id || !ret->bundle || !ret->created) {
+        if (!ret->id || !ret->bundle || !ret->created || !ret->cgroup) {
                 container_state_done(ret);
                 return -ENOMEM;
         }
@@ -181,7 +184,7 @@ static int create(const char *state_root, const char *id, const char *bundle, co
                   char **ret_error) {
         _cleanup_(spec_freep) RuntimeSpec *spec = NULL;
         _cleanup_free_ char *dir = state_dir(state_root, id), *fifo_path = NULL, *state_path = NULL,
-                            *rootfs = NULL, *error = NULL, *abs_bundle = NULL;
+                            *rootfs = NULL, *error = NULL, *abs_bundle = NULL, *cgroup = NULL, *error2 = NULL;
         _cleanup_close_ int fifo = -EBADF, pid_ns = -EBADF, pidfd = -EBADF;
         int sync[2] = { -1, -1 }, r;
         uint64_t flags = 0, start_time;
@@ -230,7 +233,7 @@ static int create(const char *state_root, const char *id, const char *bundle, co
         }
         for (size_t i = 0; i < spec->n_namespaces; i++) {
                 const SpecNamespace *ns = &spec->namespaces[i];
-                if (!ns->path)
+                if (!ns->path && ns->type != CLONE_NEWCGROUP) /* that one once in its cgroup */
                         flags |= (uint64_t) ns->type;
                 else if (ns->type == CLONE_NEWPID) {
                         /* Joined here: a pid namespace applies to the children made after. */
@@ -256,12 +259,24 @@ static int create(const char *state_root, const char *id, const char *bundle, co
         }
         close(sync[1]);
         sync[1] = -1;
+        if (asprintf(&cgroup, "%s", spec->cgroups_path ?: id) < 0) {
+                r = -ENOMEM;
+                goto kill;
+        }
+        r = cgroup_enter(cgroup, &spec->resources, pid, &error2);
+        if (r < 0) {
+                r = fail(ret_error, 0, "container %s: %s", id, error2 ?: strerror(-r));
+                goto kill;
+        }
+        if (write(sync[0], "g", 1) != 1) {
+                r = fail(ret_error, errno, "container %s: its init died while setting up", id);
+                goto kill;
+        }
         n = read(sync[0], reply, sizeof(reply) - 1);
         if (n != 2 || memcmp(reply, "ok", 2) != 0) {
                 reply[n > 0 ? n : 0] = '\0';
-                (void) waitpid(pid, NULL, 0);
                 r = fail(ret_error, 0, "container %s: %s", id, n > 0 ? reply : "its init died while setting up");
-                goto undo;
+                goto kill;
         }
         r = process_start_time(pid, &start_time, &st);
         if (r >= 0) {
@@ -272,6 +287,7 @@ static int create(const char *state_root, const char *id, const char *bundle, co
                 json_object_object_add(state, "starttime", json_object_new_int64((int64_t) start_time));
                 json_object_object_add(state, "bundle", json_object_new_string(abs_bundle));
                 json_object_object_add(state, "created", json_object_new_string(created));
+                json_object_object_add(state, "cgroup", json_object_new_string(cgroup));
                 const char *text = json_object_to_json_string_ext(state, JSON_C_TO_STRING_PLAIN);
                 r = write_file_atomic(state_path, text, strlen(text), 0600);
                 json_object_put(state);
@@ -279,14 +295,17 @@ static int create(const char *state_root, const char *id, const char *bundle, co
         if (r >= 0 && pid_file)
                 r = write_pid_file(pid_file, pid);
         if (r < 0) {
-                (void) kill(pid, SIGKILL);
-                (void) waitpid(pid, NULL, 0);
                 r = fail(ret_error, -r, "container %s: record its state", id);
-                goto undo;
+                goto kill;
         }
         close(sync[0]);
         *ret_pid = pid;
         return TAKE_FD(pidfd);
+kill:
+        (void) kill(pid, SIGKILL);
+        (void) waitpid(pid, NULL, 0);
+        if (cgroup)
+                (void) cgroup_remove(cgroup);
 undo:
         if (sync[0] >= 0)
                 close(sync[0]);
@@ -396,6 +415,11 @@ int container_delete(const char *state_root, const char *id, bool force, char **
                                     container_status_to_string(s.status));
                 (void) kill(s.pid, SIGKILL);
                 wait_gone(s.pid);
+        }
+        if (*s.cgroup) {
+                r = cgroup_remove(s.cgroup);
+                if (r < 0)
+                        return fail(ret_error, -r, "container %s: remove its cgroup %s", id, s.cgroup);
         }
         r = remove_tree(dir);
         return r < 0 ? fail(ret_error, -r, "container %s: remove %s", id, dir) : 0;

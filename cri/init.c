@@ -300,6 +300,13 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
         char fifo_path[64], go = 0;
         int fifo;
 
+        /* The creating process moves this one into its cgroup first. */
+        if (read(sync_fd, &go, 1) != 1)
+                _exit(1);
+        for (size_t i = 0; i < spec->n_namespaces; i++)
+                if (spec->namespaces[i].type == CLONE_NEWCGROUP && !spec->namespaces[i].path &&
+                    unshare(CLONE_NEWCGROUP) < 0)
+                        fail(sync_fd, errno, "new cgroup namespace");
         (void) cgroup_mode_detect("/sys/fs/cgroup", &cgroup_mode);
         /* Nothing of this process is for the container to see until it execs. */
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -370,6 +370,38 @@ static int parse_process(json_object *p, RuntimeSpec *s, char **ret_error) {
         return 0;
 }
 
+static int get_int(json_object *o, const char *key, const char *field, int64_t *ret, char **ret_error) {
+        json_object *v = get(o, key);
+
+        if (!v)
+                return 0;
+        if (!json_object_is_type(v, json_type_int))
+                return invalid(ret_error, "%s: '%s' is not a number", field, json_object_to_json_string(v));
+        *ret = json_object_get_int64(v);
+        return 1;
+}
+
+static int parse_resources(json_object *res, CgroupResources *out, char **ret_error) {
+        json_object *memory = get(res, "memory"), *cpu = get(res, "cpu"), *pids = get(res, "pids");
+        int64_t v = 0;
+        int r = 0;
+
+        r = get_int(memory, "limit", "linux.resources.memory.limit", &out->memory_limit, ret_error);
+        if (r >= 0 && (r = get_int(cpu, "shares", "linux.resources.cpu.shares", &v, ret_error)) > 0)
+                out->cpu_shares = (uint64_t) (v < 2 ? 2 : v);
+        if (r >= 0)
+                r = get_int(cpu, "quota", "linux.resources.cpu.quota", &out->cpu_quota, ret_error);
+        if (r >= 0 && (r = get_int(cpu, "period", "linux.resources.cpu.period", &v, ret_error)) > 0)
+                out->cpu_period = (uint64_t) (v < 0 ? 0 : v);
+        if (r >= 0)
+                r = get_int(pids, "limit", "linux.resources.pids.limit", &out->pids_limit, ret_error);
+        if (r < 0)
+                return r;
+        out->cpuset_cpus = get_string(cpu, "cpus", "linux.resources.cpu.cpus", &r, ret_error);
+        out->cpuset_mems = get_string(cpu, "mems", "linux.resources.cpu.mems", &r, ret_error);
+        return r;
+}
+
 static int parse_linux(json_object *l, RuntimeSpec *s, char **ret_error) {
         json_object *sysctl = get(l, "sysctl");
         const char *propagation = json_object_get_string(get(l, "rootfsPropagation"));
@@ -377,8 +409,15 @@ static int parse_linux(json_object *l, RuntimeSpec *s, char **ret_error) {
         int r = 0;
 
         r = parse_namespaces(get(l, "namespaces"), s, ret_error);
+        if (r >= 0)
+                r = parse_resources(get(l, "resources"), &s->resources, ret_error);
         if (r < 0)
                 return r;
+        s->cgroups_path = get_string(l, "cgroupsPath", "linux.cgroupsPath", &r, ret_error);
+        if (r < 0)
+                return r;
+        if (s->cgroups_path && strstr(s->cgroups_path, ".."))
+                return invalid(ret_error, "linux.cgroupsPath: '%s' leaves the hierarchy", s->cgroups_path);
         s->masked_paths = get_strv(l, "maskedPaths", "linux.maskedPaths", &r, ret_error);
         s->readonly_paths = get_strv(l, "readonlyPaths", "linux.readonlyPaths", &r, ret_error);
         if (r < 0)
@@ -477,6 +516,9 @@ void spec_free(RuntimeSpec *s) {
         strv_free(s->masked_paths);
         strv_free(s->readonly_paths);
         strv_free(s->sysctl);
+        free(s->cgroups_path);
+        free(s->resources.cpuset_cpus);
+        free(s->resources.cpuset_mems);
         free(s);
 }
 

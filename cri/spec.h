@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cgroup.h"
+
 /* The parts of an OCI runtime-spec config.json (Linux) the runtime applies, parsed and
  * checked before anything is created: a value that cannot be applied is an error that
  * names the field and the value ("process.capabilities.bounding[2]: 'CAP_FOO' is not a
@@ -56,6 +58,8 @@ typedef struct RuntimeSpec {
         size_t n_namespaces;
         char **masked_paths, **readonly_paths;
         char **sysctl; /* key, value, key, value …, NULL */
+        char *cgroups_path; /* NULL: the container's id, below the runtime's own cgroup */
+        CgroupResources resources;
         unsigned long rootfs_propagation;
 } RuntimeSpec;
 

@@ -206,3 +206,38 @@ def test_bad_config_is_refused_naming_the_field_and_leaves_nothing(bundle, chang
     r = bundle.runtime("create", "bad", check=False)
     assert r.returncode == 1 and message in r.stderr and "container bad" in r.stderr, r.stderr
     assert not (bundle.state / "bad").exists()
+
+
+def cgroup_dir(pid, controller):
+    for line in open(f"/proc/{pid}/cgroup"):
+        _, controllers, path = line.rstrip("\n").split(":", 2)
+        if controller in controllers.split(",") or (controller == "" and controllers == ""):
+            mount = "/sys/fs/cgroup" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") \
+                else f"/sys/fs/cgroup/{controller or 'unified'}"
+            return Path(mount + path)
+    raise AssertionError(f"no {controller} cgroup for {pid}")
+
+
+def test_cgroup_limits_applied_and_removed(bundle, tmp_path):
+    def limits(config):
+        config["linux"]["cgroupsPath"] = f"/stevedore-test/{tmp_path.name}"
+        config["linux"]["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 20},
+                                        "cpu": {"quota": 50000, "period": 100000}}
+    bundle.configure(["sleep", "60"], limits)
+    pid_file = tmp_path / "pid"
+    bundle.runtime("create", "--pid-file", str(pid_file), "c1")
+    pid = int(pid_file.read_text())
+    v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    memory, pids = cgroup_dir(pid, "" if v2 else "memory"), cgroup_dir(pid, "" if v2 else "pids")
+    assert str(memory).endswith(f"/stevedore-test/{tmp_path.name}")
+    if v2:
+        assert (memory / "memory.max").read_text().strip() == str(64 << 20)
+        assert (memory / "cpu.max").read_text().strip() == "50000 100000"
+    else:
+        assert (memory / "memory.limit_in_bytes").read_text().strip() == str(64 << 20)
+        assert (cgroup_dir(pid, "cpu") / "cpu.cfs_quota_us").read_text().strip() == "50000"
+    assert (pids / "pids.max").read_text().strip() == "20"
+    bundle.runtime("delete", "--force", "c1")
+    assert not memory.exists() and not pids.exists()
+    for parent in {memory.parent, pids.parent}:
+        parent.rmdir()
