@@ -165,7 +165,7 @@ static int write_pid_file(const char *path, pid_t pid) {
         char text[32];
 
         snprintf(text, sizeof(text), "%d", pid);
-        return write_file_atomic(path, text, strlen(text), 0644);
+        return write_file_replace(path, text, strlen(text), 0644);
 }
 
 static pid_t clone3_pidfd(uint64_t flags, int *ret_pidfd) {
@@ -289,7 +289,7 @@ static int create(const char *state_root, const char *id, const char *bundle, co
                 json_object_object_add(state, "created", json_object_new_string(created));
                 json_object_object_add(state, "cgroup", json_object_new_string(cgroup));
                 const char *text = json_object_to_json_string_ext(state, JSON_C_TO_STRING_PLAIN);
-                r = write_file_atomic(state_path, text, strlen(text), 0600);
+                r = write_file_replace(state_path, text, strlen(text), 0600);
                 json_object_put(state);
         }
         if (r >= 0 && pid_file)

@@ -78,7 +78,7 @@ static int write_all(int fd, const void *data, size_t size) {
         return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t size, unsigned mode) {
+static int write_file_renamed(const char *path, const void *data, size_t size, unsigned mode, bool sync) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
         int r;
@@ -93,13 +93,21 @@ int write_file_atomic(const char *path, const void *data, size_t size, unsigned 
         r = write_all(fd, data, size);
         if (r >= 0 && fchmod(fd, mode) < 0)
                 r = negative_errno();
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && sync && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && rename(tmp, path) < 0)
                 r = negative_errno();
         if (r < 0)
                 (void) unlink(tmp);
         return r;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t size, unsigned mode) {
+        return write_file_renamed(path, data, size, mode, true);
+}
+
+int write_file_replace(const char *path, const void *data, size_t size, unsigned mode) {
+        return write_file_renamed(path, data, size, mode, false);
 }
 
 int write_string_file(const char *path, const char *value) {

@@ -12,6 +12,9 @@ int read_one_line_file(const char *path, char **ret_line);
 
 /* Writes a file crash-safely: a temporary beside it, fsync, rename over the target. */
 int write_file_atomic(const char *path, const void *data, size_t size, unsigned mode);
+/* The same without fsync, for volatile state (under /run): readers never see it half
+ * written, but a crash of the machine may lose it, as it loses /run. */
+int write_file_replace(const char *path, const void *data, size_t size, unsigned mode);
 
 /* Creates path and any missing parents; 0 also when it exists. */
 int mkdir_p(const char *path, mode_t mode);

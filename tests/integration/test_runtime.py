@@ -16,7 +16,7 @@ from oci import unpack_layout
 def default_config(args):
     """What `runc spec` writes, with the given process."""
     return {
-        "ociVersion": "1.2.0",
+        "ociVersion": "1.0.2",  # what Debian's crun and runc accept
         "process": {
             "terminal": False, "user": {"uid": 0, "gid": 0}, "args": args, "cwd": "/",
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
