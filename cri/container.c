@@ -23,6 +23,7 @@
 #include "container.h"
 #include "fileio.h"
 #include "init.h"
+#include "log.h"
 #include "macro.h"
 #include "spec.h"
 
@@ -53,6 +54,48 @@ static int fail(char **ret_error, int error, const char *format, ...) {
 
 const char *container_status_to_string(ContainerStatus s) {
         return s == CONTAINER_CREATED ? "created" : s == CONTAINER_RUNNING ? "running" : "stopped";
+}
+
+/* The state a hook reads on stdin. */
+static char *hook_state(const char *id, const char *status, pid_t pid, const char *bundle) {
+        json_object *o = json_object_new_object();
+        char *text;
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "ociVersion", json_object_new_string("1.2.0"));
+        json_object_object_add(o, "id", json_object_new_string(id));
+        json_object_object_add(o, "status", json_object_new_string(status));
+        json_object_object_add(o, "pid", json_object_new_int(pid));
+        json_object_object_add(o, "bundle", json_object_new_string(bundle));
+        text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+        return text;
+}
+
+static int run_hooks(const RuntimeSpec *spec, int kind, const char *id, const char *status, pid_t pid,
+                     const char *bundle, char **ret_error) {
+        _cleanup_free_ char *state = NULL, *error = NULL;
+        int r;
+
+        if (spec->n_hooks[kind] == 0)
+                return 0;
+        state = hook_state(id, status, pid, bundle);
+        if (!state)
+                return -ENOMEM;
+        r = hooks_run(spec->hooks[kind], spec->n_hooks[kind], state, &error);
+        return r < 0 ? fail(ret_error, 0, "container %s: %s hook: %s", id, hook_names[kind], error ?: strerror(-r)) : 0;
+}
+
+/* poststart and poststop: a failure is a warning; the container goes on. */
+static void run_hooks_warn(const char *bundle, int kind, const char *id, const char *status, pid_t pid) {
+        _cleanup_(spec_freep) RuntimeSpec *spec = NULL;
+        _cleanup_free_ char *error = NULL;
+
+        if (spec_load(bundle, &spec, NULL) < 0)
+                return;
+        if (run_hooks(spec, kind, id, status, pid, bundle, &error) < 0)
+                log_warning("%s", error);
 }
 
 static bool id_valid(const char *id) {
@@ -184,7 +227,8 @@ static int create(const char *state_root, const char *id, const char *bundle, co
                   char **ret_error) {
         _cleanup_(spec_freep) RuntimeSpec *spec = NULL;
         _cleanup_free_ char *dir = state_dir(state_root, id), *fifo_path = NULL, *state_path = NULL,
-                            *rootfs = NULL, *error = NULL, *abs_bundle = NULL, *cgroup = NULL, *error2 = NULL;
+                            *rootfs = NULL, *error = NULL, *abs_bundle = NULL, *cgroup = NULL, *error2 = NULL, *go = NULL,
+                            *go_message = NULL;
         _cleanup_close_ int fifo = -EBADF, pid_ns = -EBADF, pidfd = -EBADF;
         int sync[2] = { -1, -1 }, r;
         uint64_t flags = 0, start_time;
@@ -268,7 +312,18 @@ static int create(const char *state_root, const char *id, const char *bundle, co
                 r = fail(ret_error, 0, "container %s: %s", id, error2 ?: strerror(-r));
                 goto kill;
         }
-        if (write(sync[0], "g", 1) != 1) {
+        r = run_hooks(spec, HOOK_PRESTART, id, "creating", pid, abs_bundle, ret_error);
+        if (r >= 0)
+                r = run_hooks(spec, HOOK_CREATE_RUNTIME, id, "creating", pid, abs_bundle, ret_error);
+        if (r < 0)
+                goto kill;
+        /* Go, with the state its own hooks will read. */
+        go = hook_state(id, "created", pid, abs_bundle);
+        if (!go || asprintf(&go_message, "g%s", go) < 0) {
+                r = -ENOMEM;
+                goto kill;
+        }
+        if (write(sync[0], go_message, strlen(go_message) + 1) < 0) {
                 r = fail(ret_error, errno, "container %s: its init died while setting up", id);
                 goto kill;
         }
@@ -353,6 +408,7 @@ int container_start(const char *state_root, const char *id, char **ret_error) {
         if (r <= 0 || !(fds[0].revents & POLLIN) || read(fifo, &go, 1) != 1)
                 return fail(ret_error, r < 0 ? errno : 0, "container %s: its init did not start", id);
         (void) unlink(fifo_path);
+        run_hooks_warn(s.bundle, HOOK_POSTSTART, id, "running", s.pid);
         return 0;
 }
 
@@ -422,7 +478,10 @@ int container_delete(const char *state_root, const char *id, bool force, char **
                         return fail(ret_error, -r, "container %s: remove its cgroup %s", id, s.cgroup);
         }
         r = remove_tree(dir);
-        return r < 0 ? fail(ret_error, -r, "container %s: remove %s", id, dir) : 0;
+        if (r < 0)
+                return fail(ret_error, -r, "container %s: remove %s", id, dir);
+        run_hooks_warn(s.bundle, HOOK_POSTSTOP, id, "stopped", 0);
+        return 0;
 }
 
 int container_run(const char *state_root, const char *id, const char *bundle, const char *pid_file, char **ret_error) {

@@ -297,12 +297,16 @@ static bool executable_exists(const char *name, char **env) {
 _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int fifo_fd, int sync_fd) {
         _cleanup_close_ int root_fd = -EBADF;
         CgroupMode cgroup_mode = CGROUP_MODE_UNIFIED;
-        char fifo_path[64], go = 0;
+        char fifo_path[64], go = 0, state[8192], *error = NULL;
+        ssize_t n;
         int fifo;
 
-        /* The creating process moves this one into its cgroup first. */
-        if (read(sync_fd, &go, 1) != 1)
+        /* The creating process moves this one into its cgroup first, and sends "g" and
+         * the state the container's hooks read. */
+        n = read(sync_fd, state, sizeof(state) - 1);
+        if (n < 1 || state[0] != 'g')
                 _exit(1);
+        state[n] = '\0';
         for (size_t i = 0; i < spec->n_namespaces; i++)
                 if (spec->namespaces[i].type == CLONE_NEWCGROUP && !spec->namespaces[i].path &&
                     unshare(CLONE_NEWCGROUP) < 0)
@@ -337,6 +341,8 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
         for (size_t i = 0; i < spec->n_mounts; i++)
                 mount_one(&spec->mounts[i], root_fd, cgroup_mode, sync_fd);
         default_devices(root_fd, sync_fd);
+        if (hooks_run(spec->hooks[HOOK_CREATE_CONTAINER], spec->n_hooks[HOOK_CREATE_CONTAINER], state + 1, &error) < 0)
+                fail(sync_fd, 0, "createContainer hook: %s", error ?: "failed");
         pivot_to(rootfs, sync_fd);
         mask_paths(spec->masked_paths, sync_fd);
         readonly_paths(spec->readonly_paths, sync_fd);
@@ -368,6 +374,10 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
                 _exit(1);
         close(fifo);
         close(fifo_fd);
+        if (hooks_run(spec->hooks[HOOK_START_CONTAINER], spec->n_hooks[HOOK_START_CONTAINER], state + 1, &error) < 0) {
+                fprintf(stderr, "startContainer hook: %s\n", error ?: "failed");
+                _exit(1);
+        }
         /* No descriptor of the runtime's may reach the process (CVE-2024-21626). */
         (void) syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
         environ = spec->env;

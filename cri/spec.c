@@ -444,6 +444,43 @@ static int parse_linux(json_object *l, RuntimeSpec *s, char **ret_error) {
         return 0;
 }
 
+static int parse_hooks(json_object *hooks, RuntimeSpec *s, char **ret_error) {
+        for (int kind = 0; kind < _HOOK_MAX; kind++) {
+                json_object *list = get(hooks, hook_names[kind]);
+                size_t n = list && json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+                int r = 0;
+
+                s->hooks[kind] = calloc(n + 1, sizeof(SpecHook));
+                if (!s->hooks[kind])
+                        return -ENOMEM;
+                for (size_t i = 0; i < n && r >= 0; i++) {
+                        json_object *h = json_object_array_get_idx(list, i);
+                        SpecHook *out = &s->hooks[kind][s->n_hooks[kind]++];
+                        char field[64];
+                        uint64_t timeout = 0;
+
+                        snprintf(field, sizeof(field), "hooks.%s[%zu].path", hook_names[kind], i);
+                        out->path = get_string(h, "path", field, &r, ret_error);
+                        if (r >= 0 && (!out->path || out->path[0] != '/'))
+                                return invalid(ret_error, "%s: '%s' is not an absolute path", field, out->path ?: "");
+                        snprintf(field, sizeof(field), "hooks.%s[%zu].args", hook_names[kind], i);
+                        out->args = get_strv(h, "args", field, &r, ret_error);
+                        snprintf(field, sizeof(field), "hooks.%s[%zu].env", hook_names[kind], i);
+                        out->env = get_strv(h, "env", field, &r, ret_error);
+                        if (r < 0)
+                                return r;
+                        snprintf(field, sizeof(field), "hooks.%s[%zu].timeout", hook_names[kind], i);
+                        r = get_uint(h, "timeout", field, 86400, &timeout, ret_error);
+                        if (r > 0 && timeout == 0)
+                                return invalid(ret_error, "%s: must be more than 0", field);
+                        out->timeout = (int) timeout;
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int spec_parse(json_object *config, RuntimeSpec **ret, char **ret_error) {
         _cleanup_(spec_freep) RuntimeSpec *s = calloc(1, sizeof(RuntimeSpec));
         json_object *root = get(config, "root");
@@ -468,6 +505,8 @@ int spec_parse(json_object *config, RuntimeSpec **ret, char **ret_error) {
                 r = parse_mounts(get(config, "mounts"), s, ret_error);
         if (r >= 0)
                 r = parse_linux(get(config, "linux"), s, ret_error);
+        if (r >= 0)
+                r = parse_hooks(get(config, "hooks"), s, ret_error);
         if (r < 0)
                 return r;
         if (s->hostname && !spec_has_namespace(s, CLONE_NEWUTS))
@@ -517,6 +556,8 @@ void spec_free(RuntimeSpec *s) {
         strv_free(s->readonly_paths);
         strv_free(s->sysctl);
         free(s->cgroups_path);
+        for (int kind = 0; kind < _HOOK_MAX; kind++)
+                hooks_free(s->hooks[kind], s->n_hooks[kind]);
         free(s->resources.cpuset_cpus);
         free(s->resources.cpuset_mems);
         free(s);

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "cgroup.h"
+#include "hooks.h"
 
 /* The parts of an OCI runtime-spec config.json (Linux) the runtime applies, parsed and
  * checked before anything is created: a value that cannot be applied is an error that
@@ -59,6 +60,8 @@ typedef struct RuntimeSpec {
         char **masked_paths, **readonly_paths;
         char **sysctl; /* key, value, key, value …, NULL */
         char *cgroups_path; /* NULL: the container's id, below the runtime's own cgroup */
+        SpecHook *hooks[_HOOK_MAX];
+        size_t n_hooks[_HOOK_MAX];
         CgroupResources resources;
         unsigned long rootfs_propagation;
 } RuntimeSpec;

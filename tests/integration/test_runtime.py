@@ -241,3 +241,35 @@ def test_cgroup_limits_applied_and_removed(bundle, tmp_path):
     assert not memory.exists() and not pids.exists()
     for parent in {memory.parent, pids.parent}:
         parent.rmdir()
+
+
+def test_hooks_run_in_order_with_the_state(bundle, tmp_path):
+    log = tmp_path / "hooks"
+    log.mkdir()
+    sh = "/bin/sh"  # the host's, except for startContainer, which runs in the container
+
+    def hook(kind, where):
+        return {"path": sh, "args": ["sh", "-c", f"cat > {where}/{kind}.json; echo {kind} >> {where}/order"]}
+
+    def hooks(config):
+        config["mounts"].append({"destination": "/hooks", "type": "bind", "source": str(log),
+                                 "options": ["rbind", "rw"]})
+        config["hooks"] = {k: [hook(k, "/hooks" if k == "startContainer" else log)]
+                           for k in ("createRuntime", "createContainer", "startContainer", "poststart", "poststop")}
+    bundle.configure(["true"], hooks)
+    bundle.runtime("run", "c1")
+    order = (log / "order").read_text().split()
+    assert order == ["createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
+    state = json.loads((log / "createRuntime.json").read_text())
+    assert state["id"] == "c1" and state["status"] == "creating" and state["pid"] > 0
+    assert state["bundle"] == str(bundle.path)
+    assert json.loads((log / "poststop.json").read_text())["status"] == "stopped"
+
+
+def test_failing_create_hook_fails_create_and_leaves_nothing(bundle):
+    def hooks(config):
+        config["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]}]}
+    bundle.configure(["true"], hooks)
+    r = bundle.runtime("create", "c1", check=False)
+    assert r.returncode == 1 and "createRuntime hook: hook /bin/sh: exited with status 7" in r.stderr, r.stderr
+    assert not (bundle.state / "c1").exists()
