@@ -378,6 +378,11 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
                 fprintf(stderr, "startContainer hook: %s\n", error ?: "failed");
                 _exit(1);
         }
+        /* As late as can be: the filter may forbid what setup needed. */
+        if (spec->seccomp && seccomp_filter_load(spec->seccomp) < 0) {
+                fprintf(stderr, "load the seccomp filter: %s\n", strerror(errno));
+                _exit(1);
+        }
         /* No descriptor of the runtime's may reach the process (CVE-2024-21626). */
         (void) syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
         environ = spec->env;

@@ -413,6 +413,10 @@ static int parse_linux(json_object *l, RuntimeSpec *s, char **ret_error) {
                 r = parse_resources(get(l, "resources"), &s->resources, ret_error);
         if (r < 0)
                 return r;
+        if (get(l, "seccomp"))
+                r = seccomp_filter_parse(get(l, "seccomp"), &s->seccomp, ret_error);
+        if (r < 0)
+                return r;
         s->cgroups_path = get_string(l, "cgroupsPath", "linux.cgroupsPath", &r, ret_error);
         if (r < 0)
                 return r;
@@ -556,6 +560,7 @@ void spec_free(RuntimeSpec *s) {
         strv_free(s->readonly_paths);
         strv_free(s->sysctl);
         free(s->cgroups_path);
+        seccomp_filter_free(s->seccomp);
         for (int kind = 0; kind < _HOOK_MAX; kind++)
                 hooks_free(s->hooks[kind], s->n_hooks[kind]);
         free(s->resources.cpuset_cpus);

@@ -8,6 +8,7 @@
 
 #include "cgroup.h"
 #include "hooks.h"
+#include "seccomp-filter.h"
 
 /* The parts of an OCI runtime-spec config.json (Linux) the runtime applies, parsed and
  * checked before anything is created: a value that cannot be applied is an error that
@@ -60,6 +61,7 @@ typedef struct RuntimeSpec {
         char **masked_paths, **readonly_paths;
         char **sysctl; /* key, value, key, value …, NULL */
         char *cgroups_path; /* NULL: the container's id, below the runtime's own cgroup */
+        SeccompFilter *seccomp; /* NULL: none */
         SpecHook *hooks[_HOOK_MAX];
         size_t n_hooks[_HOOK_MAX];
         CgroupResources resources;

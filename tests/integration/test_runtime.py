@@ -273,3 +273,23 @@ def test_failing_create_hook_fails_create_and_leaves_nothing(bundle):
     r = bundle.runtime("create", "c1", check=False)
     assert r.returncode == 1 and "createRuntime hook: hook /bin/sh: exited with status 7" in r.stderr, r.stderr
     assert not (bundle.state / "c1").exists()
+
+
+def test_seccomp_filter_denies_what_it_lists(bundle):
+    def seccomp(config):
+        config["root"]["readonly"] = False
+        config["linux"]["seccomp"] = {
+            "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+    bundle.configure(["sh", "-c", "mkdir /tmp/seccomp-test-dir; echo $?; ls -d /tmp"], seccomp)
+    r = bundle.runtime("run", "c1", check=False)
+    assert "Permission denied" in r.stdout + r.stderr and r.stdout.split()[-2:] == ["1", "/tmp"], r
+
+
+def test_bad_seccomp_action_is_named(bundle):
+    def seccomp(config):
+        config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+                                      "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOPE"}]}
+    bundle.configure(["true"], seccomp)
+    r = bundle.runtime("create", "bad", check=False)
+    assert r.returncode == 1 and "linux.seccomp.syscalls[0].action: 'SCMP_ACT_NOPE' is not an action" in r.stderr

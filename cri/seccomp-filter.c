@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <seccomp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "macro.h"
+#include "seccomp-filter.h"
+
+struct SeccompFilter {
+        scmp_filter_ctx ctx;
+};
+
+static int invalid(char **ret_error, const char *format, ...) _printf_(2, 3);
+static int invalid(char **ret_error, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        if (ret_error && vasprintf(ret_error, format, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return -EINVAL;
+}
+
+static json_object *get(json_object *o, const char *key) {
+        json_object *v;
+
+        return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+/* "SCMP_ACT_ERRNO" with errnoRet → the libseccomp action; 0 with *ok false if unknown. */
+static uint32_t action_from(json_object *holder, const char *name, uint32_t default_errno, bool *ok) {
+        json_object *ret = get(holder, "errnoRet");
+        uint32_t e = ret ? (uint32_t) json_object_get_int(ret) : default_errno;
+
+        *ok = true;
+        if (!name)
+                *ok = false;
+        else if (streq(name, "SCMP_ACT_KILL") || streq(name, "SCMP_ACT_KILL_THREAD"))
+                return SCMP_ACT_KILL_THREAD;
+        else if (streq(name, "SCMP_ACT_KILL_PROCESS"))
+                return SCMP_ACT_KILL_PROCESS;
+        else if (streq(name, "SCMP_ACT_TRAP"))
+                return SCMP_ACT_TRAP;
+        else if (streq(name, "SCMP_ACT_ERRNO"))
+                return SCMP_ACT_ERRNO(e);
+        else if (streq(name, "SCMP_ACT_TRACE"))
+                return SCMP_ACT_TRACE(e);
+        else if (streq(name, "SCMP_ACT_ALLOW"))
+                return SCMP_ACT_ALLOW;
+        else if (streq(name, "SCMP_ACT_LOG"))
+                return SCMP_ACT_LOG;
+        else
+                *ok = false;
+        return 0;
+}
+
+static int operator_from(const char *name) {
+        static const struct {
+                const char *name;
+                enum scmp_compare op;
+        } ops[] = {
+                { "SCMP_CMP_NE", SCMP_CMP_NE }, { "SCMP_CMP_LT", SCMP_CMP_LT }, { "SCMP_CMP_LE", SCMP_CMP_LE },
+                { "SCMP_CMP_EQ", SCMP_CMP_EQ }, { "SCMP_CMP_GE", SCMP_CMP_GE }, { "SCMP_CMP_GT", SCMP_CMP_GT },
+                { "SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ },
+        };
+
+        for (size_t i = 0; name && i < ELEMENTSOF(ops); i++)
+                if (streq(name, ops[i].name))
+                        return (int) ops[i].op;
+        return -1;
+}
+
+static int add_architectures(scmp_filter_ctx ctx, json_object *archs, char **ret_error) {
+        size_t n = archs ? json_object_array_length(archs) : 0;
+
+        for (size_t i = 0; i < n; i++) {
+                const char *name = json_object_get_string(json_object_array_get_idx(archs, i));
+                uint32_t arch;
+                int r;
+
+                /* "SCMP_ARCH_X86_64" → "x86_64" as libseccomp spells it */
+                if (!name || strncmp(name, "SCMP_ARCH_", 10) != 0)
+                        return invalid(ret_error, "linux.seccomp.architectures[%zu]: '%s' is not an architecture", i,
+                                       name ?: "");
+                char lower[32];
+                snprintf(lower, sizeof(lower), "%s", name + 10);
+                for (char *c = lower; *c; c++)
+                        *c = (char) (*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+                arch = seccomp_arch_resolve_name(lower);
+                if (!arch)
+                        return invalid(ret_error, "linux.seccomp.architectures[%zu]: '%s' is not an architecture", i, name);
+                r = seccomp_arch_add(ctx, arch);
+                if (r < 0 && r != -EEXIST)
+                        return invalid(ret_error, "linux.seccomp.architectures[%zu]: %s: %s", i, name, strerror(-r));
+        }
+        return 0;
+}
+
+static int add_rule(scmp_filter_ctx ctx, json_object *rule, size_t i, uint32_t default_action, char **ret_error) {
+        json_object *names = get(rule, "names"), *args = get(rule, "args");
+        size_t n_names = names ? json_object_array_length(names) : 0, n_args = args ? json_object_array_length(args) : 0;
+        struct scmp_arg_cmp cmp[6];
+        uint32_t action;
+        bool ok;
+
+        action = action_from(rule, json_object_get_string(get(rule, "action")), EPERM, &ok);
+        if (!ok)
+                return invalid(ret_error, "linux.seccomp.syscalls[%zu].action: '%s' is not an action", i,
+                               json_object_get_string(get(rule, "action")) ?: "");
+        if (n_args > ELEMENTSOF(cmp))
+                return invalid(ret_error, "linux.seccomp.syscalls[%zu].args: more than 6", i);
+        for (size_t a = 0; a < n_args; a++) {
+                json_object *arg = json_object_array_get_idx(args, a);
+                int op = operator_from(json_object_get_string(get(arg, "op")));
+
+                if (op < 0)
+                        return invalid(ret_error, "linux.seccomp.syscalls[%zu].args[%zu].op: not an operator", i, a);
+                cmp[a] = (struct scmp_arg_cmp) {
+                        .arg = (unsigned) json_object_get_int(get(arg, "index")),
+                        .op = (enum scmp_compare) op,
+                        .datum_a = (scmp_datum_t) json_object_get_int64(get(arg, "value")),
+                        .datum_b = (scmp_datum_t) json_object_get_int64(get(arg, "valueTwo")),
+                };
+        }
+        if (action == default_action)
+                return 0; /* libseccomp refuses rules that repeat the default */
+        for (size_t k = 0; k < n_names; k++) {
+                const char *name = json_object_get_string(json_object_array_get_idx(names, k));
+                int nr = name ? seccomp_syscall_resolve_name(name) : __NR_SCMP_ERROR;
+                int r;
+
+                if (nr == __NR_SCMP_ERROR)
+                        continue; /* unknown on this architecture or kernel: as runc, skip it */
+                r = seccomp_rule_add_array(ctx, action, nr, (unsigned) n_args, cmp);
+                if (r < 0)
+                        return invalid(ret_error, "linux.seccomp.syscalls[%zu]: %s: %s", i, name, strerror(-r));
+        }
+        return 0;
+}
+
+int seccomp_filter_parse(json_object *seccomp, SeccompFilter **ret, char **ret_error) {
+        _cleanup_free_ SeccompFilter *f = calloc(1, sizeof(SeccompFilter));
+        json_object *syscalls = get(seccomp, "syscalls");
+        const char *default_name = json_object_get_string(get(seccomp, "defaultAction"));
+        uint32_t default_action;
+        bool ok;
+        int r;
+
+        if (!f)
+                return -ENOMEM;
+        default_action = action_from(seccomp, default_name, EPERM, &ok);
+        if (!ok)
+                return invalid(ret_error, "linux.seccomp.defaultAction: '%s' is not an action", default_name ?: "");
+        f->ctx = seccomp_init(default_action);
+        if (!f->ctx)
+                return -ENOMEM;
+        r = add_architectures(f->ctx, get(seccomp, "architectures"), ret_error);
+        for (size_t i = 0; r >= 0 && syscalls && i < json_object_array_length(syscalls); i++)
+                r = add_rule(f->ctx, json_object_array_get_idx(syscalls, i), i, default_action, ret_error);
+        if (r < 0) {
+                seccomp_release(f->ctx);
+                return r;
+        }
+        *ret = TAKE_PTR(f);
+        return 0;
+}
+
+int seccomp_filter_load(SeccompFilter *f) {
+        return seccomp_load(f->ctx);
+}
+
+void seccomp_filter_free(SeccompFilter *f) {
+        if (!f)
+                return;
+        seccomp_release(f->ctx);
+        free(f);
+}
