@@ -408,6 +408,9 @@ int container_start(const char *state_root, const char *id, char **ret_error) {
         if (r <= 0 || !(fds[0].revents & POLLIN) || read(fifo, &go, 1) != 1)
                 return fail(ret_error, r < 0 ? errno : 0, "container %s: its init did not start", id);
         (void) unlink(fifo_path);
+        /* End of file once the init has exec'd the process (or died trying). */
+        while (poll(fds, 1, START_TIMEOUT_MS) > 0 && read(fifo, &go, 1) > 0)
+                ;
         run_hooks_warn(s.bundle, HOOK_POSTSTART, id, "running", s.pid);
         return 0;
 }

@@ -370,14 +370,17 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
         /* Blocks until `start` opens the fifo for reading. */
         snprintf(fifo_path, sizeof(fifo_path), "/proc/self/fd/%d", fifo_fd);
         fifo = open(fifo_path, O_WRONLY | O_CLOEXEC);
-        if (fifo < 0 || write(fifo, &go, 1) != 1)
+        if (fifo < 0)
                 _exit(1);
-        close(fifo);
         close(fifo_fd);
         if (hooks_run(spec->hooks[HOOK_START_CONTAINER], spec->n_hooks[HOOK_START_CONTAINER], state + 1, &error) < 0) {
                 fprintf(stderr, "startContainer hook: %s\n", error ?: "failed");
                 _exit(1);
         }
+        /* The byte says "started"; the fifo then stays open until exec closes it, which
+         * is how `start` knows the process runs (for poststart hooks). */
+        if (write(fifo, &go, 1) != 1)
+                _exit(1);
         /* As late as can be: the filter may forbid what setup needed. */
         if (spec->seccomp && seccomp_filter_load(spec->seccomp) < 0) {
                 fprintf(stderr, "load the seccomp filter: %s\n", strerror(errno));
