@@ -185,6 +185,39 @@ static void default_devices(int root_fd, int sync_fd) {
                         fail(sync_fd, errno, "symlink /dev/%s", links[i].name);
 }
 
+/* linux.devices: made with their mode and owner (or bound from the host's where mknod
+ * is refused). */
+static void spec_devices(const RuntimeSpec *spec, int root_fd, int sync_fd) {
+        for (size_t i = 0; i < spec->n_devices; i++) {
+                const SpecDevice *d = &spec->devices[i];
+                _cleanup_close_ int parent = -EBADF, fd = -EBADF;
+                _cleanup_free_ char *dir = strdup(d->path);
+                char proc[64], *slash = dir ? strrchr(dir, '/') : NULL;
+                int r;
+
+                if (!slash)
+                        fail(sync_fd, ENOMEM, "device %s", d->path);
+                *slash = '\0';
+                r = make_in_root(root_fd, dir, false);
+                if (r < 0)
+                        fail(sync_fd, -r, "device %s: its directory", d->path);
+                parent = r;
+                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", parent);
+                if (mknodat(parent, slash + 1, d->type | (d->mode & 07777), makedev(d->major, d->minor)) < 0 &&
+                    errno != EEXIST) {
+                        if (errno != EPERM)
+                                fail(sync_fd, errno, "mknod %s", d->path);
+                        SpecMount m = { .destination = d->path, .source = d->path, .flags = MS_BIND };
+                        mount_one(&m, root_fd, CGROUP_MODE_UNIFIED, sync_fd);
+                        continue;
+                }
+                fd = openat(parent, slash + 1, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+                if (fd < 0 || chmod(proc, d->mode & 07777) < 0 || fchownat(fd, "", d->uid, d->gid, AT_EMPTY_PATH) < 0)
+                        fail(sync_fd, errno, "device %s: mode and owner", d->path);
+        }
+}
+
 static void pivot_to(const char *rootfs, int sync_fd) {
         _cleanup_close_ int old_root = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC),
                             new_root = open(rootfs, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
@@ -341,6 +374,7 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
         for (size_t i = 0; i < spec->n_mounts; i++)
                 mount_one(&spec->mounts[i], root_fd, cgroup_mode, sync_fd);
         default_devices(root_fd, sync_fd);
+        spec_devices(spec, root_fd, sync_fd);
         if (hooks_run(spec->hooks[HOOK_CREATE_CONTAINER], spec->n_hooks[HOOK_CREATE_CONTAINER], state + 1, &error) < 0)
                 fail(sync_fd, 0, "createContainer hook: %s", error ?: "failed");
         pivot_to(rootfs, sync_fd);

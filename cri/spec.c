@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "fileio.h"
 #include "macro.h"
@@ -402,6 +403,52 @@ static int parse_resources(json_object *res, CgroupResources *out, char **ret_er
         return r;
 }
 
+static int parse_devices(json_object *list, RuntimeSpec *s, char **ret_error) {
+        size_t n = list && json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+
+        s->devices = calloc(n + 1, sizeof(SpecDevice));
+        if (!s->devices)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                json_object *d = json_object_array_get_idx(list, i);
+                SpecDevice *out = &s->devices[s->n_devices++];
+                const char *type = json_object_get_string(get(d, "type"));
+                uint64_t major = 0, minor = 0, mode = 0666, uid = 0, gid = 0;
+                char field[64];
+                int r = 0;
+
+                snprintf(field, sizeof(field), "linux.devices[%zu].path", i);
+                out->path = get_string(d, "path", field, &r, ret_error);
+                if (r < 0)
+                        return r;
+                if (!out->path || strncmp(out->path, "/dev/", 5) != 0 || strstr(out->path, ".."))
+                        return invalid(ret_error, "%s: '%s' is not a path under /dev", field, out->path ?: "");
+                out->type = type && (streq(type, "c") || streq(type, "u")) ? S_IFCHR
+                            : type && streq(type, "b")                      ? S_IFBLK
+                            : type && streq(type, "p")                      ? S_IFIFO
+                                                                            : 0;
+                if (!out->type)
+                        return invalid(ret_error, "linux.devices[%zu].type: '%s' is not c, u, b or p", i, type ?: "");
+                r = get_uint(d, "major", "linux.devices[].major", UINT32_MAX, &major, ret_error);
+                if (r >= 0)
+                        r = get_uint(d, "minor", "linux.devices[].minor", UINT32_MAX, &minor, ret_error);
+                if (r >= 0)
+                        r = get_uint(d, "fileMode", "linux.devices[].fileMode", 07777, &mode, ret_error);
+                if (r >= 0)
+                        r = get_uint(d, "uid", "linux.devices[].uid", UINT32_MAX - 1, &uid, ret_error);
+                if (r >= 0)
+                        r = get_uint(d, "gid", "linux.devices[].gid", UINT32_MAX - 1, &gid, ret_error);
+                if (r < 0)
+                        return r;
+                out->major = (unsigned) major;
+                out->minor = (unsigned) minor;
+                out->mode = (mode_t) mode;
+                out->uid = (uid_t) uid;
+                out->gid = (gid_t) gid;
+        }
+        return 0;
+}
+
 static int parse_linux(json_object *l, RuntimeSpec *s, char **ret_error) {
         json_object *sysctl = get(l, "sysctl");
         const char *propagation = json_object_get_string(get(l, "rootfsPropagation"));
@@ -411,6 +458,8 @@ static int parse_linux(json_object *l, RuntimeSpec *s, char **ret_error) {
         r = parse_namespaces(get(l, "namespaces"), s, ret_error);
         if (r >= 0)
                 r = parse_resources(get(l, "resources"), &s->resources, ret_error);
+        if (r >= 0)
+                r = parse_devices(get(l, "devices"), s, ret_error);
         if (r < 0)
                 return r;
         if (get(l, "seccomp"))
@@ -556,6 +605,9 @@ void spec_free(RuntimeSpec *s) {
         free(s->mounts);
         for (size_t i = 0; i < s->n_namespaces; i++)
                 free(s->namespaces[i].path);
+        for (size_t i = 0; i < s->n_devices; i++)
+                free(s->devices[i].path);
+        free(s->devices);
         strv_free(s->masked_paths);
         strv_free(s->readonly_paths);
         strv_free(s->sysctl);

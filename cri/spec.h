@@ -26,6 +26,15 @@ typedef struct SpecNamespace {
         char *path; /* join this one; NULL: a new one */
 } SpecNamespace;
 
+typedef struct SpecDevice {
+        char *path;
+        mode_t type; /* S_IFCHR, S_IFBLK, S_IFIFO */
+        unsigned major, minor;
+        mode_t mode;
+        uid_t uid;
+        gid_t gid;
+} SpecDevice;
+
 typedef struct SpecRlimit {
         int resource;
         uint64_t soft, hard;
@@ -59,6 +68,8 @@ typedef struct RuntimeSpec {
         SpecNamespace namespaces[8];
         size_t n_namespaces;
         char **masked_paths, **readonly_paths;
+        SpecDevice *devices;
+        size_t n_devices;
         char **sysctl; /* key, value, key, value …, NULL */
         char *cgroups_path; /* NULL: the container's id, below the runtime's own cgroup */
         SeccompFilter *seccomp; /* NULL: none */

@@ -293,3 +293,11 @@ def test_bad_seccomp_action_is_named(bundle):
     bundle.configure(["true"], seccomp)
     r = bundle.runtime("create", "bad", check=False)
     assert r.returncode == 1 and "linux.seccomp.syscalls[0].action: 'SCMP_ACT_NOPE' is not an action" in r.stderr
+
+
+def test_linux_devices_are_made_with_mode_and_owner(bundle):
+    def devices(config):
+        config["linux"]["devices"] = [{"path": "/dev/fuse-like", "type": "c", "major": 1, "minor": 7,
+                                       "fileMode": 0o640, "uid": 1000, "gid": 1001}]
+    bundle.configure(["sh", "-c", "stat -c '%F %t,%T %a %u %g' /dev/fuse-like"], devices)
+    assert bundle.runtime("run", "c1").stdout.strip() == "character special file 1,7 640 1000 1001"
