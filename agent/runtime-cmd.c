@@ -106,6 +106,42 @@ static int create_or_run(const RuntimeOptions *o, int argc, char **argv, bool ru
         return r < 0 ? report(o, r, error) : r;
 }
 
+/* exec [--process FILE] [--detach] [--pid-file F] ID [COMMAND ARG…] */
+static int exec_verb(const RuntimeOptions *o, int argc, char **argv) {
+        static const struct option options[] = {
+                { "process", required_argument, NULL, 'p' },
+                { "pid-file", required_argument, NULL, 'P' },
+                { "detach", no_argument, NULL, 'd' },
+                { "tty", no_argument, NULL, 't' },
+                {},
+        };
+        _cleanup_free_ char *error = NULL;
+        const char *process = NULL, *pid_file = NULL;
+        bool detach = false;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "+p:dt", options, NULL)) >= 0)
+                switch (c) {
+                case 'p':
+                        process = optarg;
+                        break;
+                case 'P':
+                        pid_file = optarg;
+                        break;
+                case 'd':
+                        detach = true;
+                        break;
+                case 't':
+                        return report(o, -EOPNOTSUPP, "exec --tty: terminals are not supported yet");
+                default:
+                        return 2;
+                }
+        if (optind >= argc || (!process && optind + 1 >= argc))
+                return report(o, -EINVAL, "usage: exec [--process FILE] [--detach] ID [COMMAND ARG…]");
+        r = container_exec(o->root, argv[optind], process, argv + optind + 1, detach, pid_file, &error);
+        return r < 0 ? report(o, r, error) : r;
+}
+
 int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
         static const struct option options[] = {
                 { "root", required_argument, NULL, 'r' },
@@ -144,6 +180,7 @@ int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
                                "  start ID                                     let its process run\n"
                                "  run [--bundle DIR] [--pid-file FILE] [--detach] ID\n"
                                "  state ID                                     runtime-spec state as JSON\n"
+                               "  exec [--process FILE] [--detach] ID [COMMAND ARG…]\n"
                                "  kill ID [SIGNAL]                             default SIGTERM\n"
                                "  delete [--force] ID\n"
                                "  list\n");
@@ -160,6 +197,8 @@ int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
 
         if (streq(verb, "create") || streq(verb, "run"))
                 return create_or_run(&o, argc, argv, streq(verb, "run"));
+        if (streq(verb, "exec"))
+                return exec_verb(&o, argc, argv);
         if (streq(verb, "list")) {
                 _cleanup_strv_free_ char **ids = NULL;
                 r = container_list(o.root, &ids);

@@ -509,6 +509,113 @@ int container_run(const char *state_root, const char *id, const char *bundle, co
         return info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
 }
 
+/* The container's config with its process replaced by process_file's (an OCI process
+ * object) or with its args replaced by args. */
+static int exec_spec(const char *bundle, const char *process_file, char **args, RuntimeSpec **ret, char **ret_error) {
+        _cleanup_free_ char *path = NULL, *content = NULL, *process_text = NULL;
+        json_object *config = NULL, *process = NULL, *list;
+        int r;
+
+        if (asprintf(&path, "%s/config.json", bundle) < 0)
+                return -ENOMEM;
+        r = read_full_file(path, 4 << 20, &content, NULL);
+        if (r < 0)
+                return r;
+        config = json_tokener_parse(content);
+        if (!config || !json_object_is_type(config, json_type_object)) {
+                json_object_put(config);
+                return -EINVAL;
+        }
+        if (process_file) {
+                r = read_full_file(process_file, 1 << 20, &process_text, NULL);
+                if (r >= 0 && !(process = json_tokener_parse(process_text)))
+                        r = -EINVAL;
+                if (r < 0) {
+                        json_object_put(config);
+                        return r == -EINVAL ? (ret_error && asprintf(ret_error, "%s: not valid JSON", process_file) < 0
+                                                       ? -ENOMEM
+                                                       : -EINVAL)
+                                            : r;
+                }
+                json_object_object_add(config, "process", process);
+        } else if (json_object_object_get_ex(config, "process", &process)) {
+                list = json_object_new_array();
+                for (char **a = args; a && *a; a++)
+                        json_object_array_add(list, json_object_new_string(*a));
+                json_object_object_add(process, "args", list);
+                json_object_object_add(process, "terminal", json_object_new_boolean(false));
+        }
+        /* Hooks belong to the container's life, not to its exec'd processes. */
+        json_object_object_del(config, "hooks");
+        r = spec_parse(config, ret, ret_error);
+        json_object_put(config);
+        return r;
+}
+
+int container_exec(const char *state_root, const char *id, const char *process_file, char **args, bool detach,
+                   const char *pid_file, char **ret_error) {
+        _cleanup_(container_state_done) ContainerState s = {};
+        _cleanup_(spec_freep) RuntimeSpec *spec = NULL;
+        _cleanup_free_ char *error = NULL;
+        _cleanup_close_ int pid_ns = -EBADF, pidfd = -EBADF;
+        CgroupResources none = {};
+        int sync[2] = { -1, -1 }, r;
+        char reply[1024];
+        siginfo_t info = {};
+        ssize_t n;
+        pid_t pid;
+
+        r = load_state(state_root, id, &s, ret_error);
+        if (r < 0)
+                return r;
+        if (s.status != CONTAINER_RUNNING)
+                return fail(ret_error, EINVAL, "container %s is %s, not running: cannot exec in it", id,
+                            container_status_to_string(s.status));
+        r = exec_spec(s.bundle, process_file, args, &spec, &error);
+        if (r < 0)
+                return fail(ret_error, 0, "container %s: exec: %s", id, error ?: strerror(-r));
+        {
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/%d/ns/pid", s.pid);
+                pid_ns = open(path, O_RDONLY | O_CLOEXEC);
+                if (pid_ns < 0 || setns(pid_ns, CLONE_NEWPID) < 0)
+                        return fail(ret_error, errno, "container %s: join its pid namespace", id);
+        }
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0)
+                return fail(ret_error, errno, "container %s: socketpair", id);
+        pid = clone3_pidfd(0, &pidfd);
+        if (pid < 0) {
+                r = fail(ret_error, errno, "container %s: clone", id);
+                close(sync[0]);
+                close(sync[1]);
+                return r;
+        }
+        if (pid == 0) {
+                close(sync[0]);
+                container_exec_init(spec, s.pid, sync[1]);
+        }
+        close(sync[1]);
+        r = *s.cgroup ? cgroup_enter(s.cgroup, &none, pid, &error) : 0;
+        if (r >= 0 && write(sync[0], "g", 1) != 1)
+                r = -errno;
+        n = r >= 0 ? read(sync[0], reply, sizeof(reply) - 1) : -1;
+        close(sync[0]);
+        if (r < 0 || n != 2 || memcmp(reply, "ok", 2) != 0) {
+                reply[n > 0 ? n : 0] = '\0';
+                (void) kill(pid, SIGKILL);
+                (void) waitid((idtype_t) P_PIDFD, (id_t) pidfd, &info, WEXITED);
+                return fail(ret_error, 0, "container %s: exec: %s", id,
+                            error ?: n > 0 ? reply : "the process died while setting up");
+        }
+        if (pid_file && (r = write_pid_file(pid_file, pid)) < 0)
+                return fail(ret_error, -r, "container %s: pid file %s", id, pid_file);
+        if (detach)
+                return 0;
+        if (waitid((idtype_t) P_PIDFD, (id_t) pidfd, &info, WEXITED) < 0)
+                return fail(ret_error, errno, "container %s: wait", id);
+        return info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+}
+
 static int id_cmp(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }

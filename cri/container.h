@@ -33,5 +33,10 @@ int container_delete(const char *state_root, const char *id, bool force, char **
 /* create + start, waits for the process and deletes the container; returns its exit
  * status (128 + signal when killed) or -errno. */
 int container_run(const char *state_root, const char *id, const char *bundle, const char *pid_file, char **ret_error);
+/* Runs a further process in a running container: process_file's OCI process, or the
+ * container's own with args instead of its args. Returns its exit status (128 + signal),
+ * or 0 at once with detach, or -errno. */
+int container_exec(const char *state_root, const char *id, const char *process_file, char **args, bool detach,
+                   const char *pid_file, char **ret_error);
 /* The ids under the state root, NULL-terminated. */
 int container_list(const char *state_root, char ***ret);

@@ -327,6 +327,8 @@ static bool executable_exists(const char *name, char **env) {
         return false;
 }
 
+_Noreturn static void exec_process(const RuntimeSpec *spec);
+
 _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int fifo_fd, int sync_fd) {
         _cleanup_close_ int root_fd = -EBADF;
         CgroupMode cgroup_mode = CGROUP_MODE_UNIFIED;
@@ -415,6 +417,10 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
          * is how `start` knows the process runs (for poststart hooks). */
         if (write(fifo, &go, 1) != 1)
                 _exit(1);
+        exec_process(spec);
+}
+
+_Noreturn static void exec_process(const RuntimeSpec *spec) {
         /* As late as can be: the filter may forbid what setup needed. */
         if (spec->seccomp && seccomp_filter_load(spec->seccomp) < 0) {
                 fprintf(stderr, "load the seccomp filter: %s\n", strerror(errno));
@@ -426,4 +432,45 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
         execvp(spec->args[0], spec->args);
         fprintf(stderr, "exec %s: %s\n", spec->args[0], strerror(errno));
         _exit(127);
+}
+
+_Noreturn void container_exec_init(const RuntimeSpec *spec, pid_t target, int sync_fd) {
+        static const struct {
+                const char *name;
+                int type;
+        } namespaces[] = {
+                /* mnt last: the others are found through the host's /proc. */
+                { "cgroup", CLONE_NEWCGROUP }, { "ipc", CLONE_NEWIPC }, { "uts", CLONE_NEWUTS },
+                { "net", CLONE_NEWNET },       { "mnt", CLONE_NEWNS },
+        };
+        char go;
+
+        /* In its cgroup first (the creating process moves it), then in its namespaces. */
+        if (read(sync_fd, &go, 1) != 1)
+                _exit(1);
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        for (size_t i = 0; i < ELEMENTSOF(namespaces); i++) {
+                _cleanup_close_ int ns = -EBADF;
+                char path[64], self[64];
+                struct stat a, b;
+
+                snprintf(path, sizeof(path), "/proc/%d/ns/%s", target, namespaces[i].name);
+                snprintf(self, sizeof(self), "/proc/self/ns/%s", namespaces[i].name);
+                if (stat(path, &a) < 0 || (stat(self, &b) >= 0 && a.st_ino == b.st_ino))
+                        continue; /* not there, or already shared */
+                ns = open(path, O_RDONLY | O_CLOEXEC);
+                if (ns < 0 || setns(ns, namespaces[i].type) < 0)
+                        fail(sync_fd, errno, "join namespace %s", namespaces[i].name);
+        }
+        set_user(spec, sync_fd);
+        if (spec->have_umask)
+                umask(spec->umask);
+        if (chdir(spec->cwd) < 0)
+                fail(sync_fd, errno, "chdir to %s", spec->cwd);
+        if (!executable_exists(spec->args[0], spec->env))
+                fail(sync_fd, 0, "exec %s: not found or not executable in the container", spec->args[0]);
+        if (write(sync_fd, "ok", 2) != 2)
+                _exit(1);
+        close(sync_fd);
+        exec_process(spec);
 }

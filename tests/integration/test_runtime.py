@@ -301,3 +301,19 @@ def test_linux_devices_are_made_with_mode_and_owner(bundle):
                                        "fileMode": 0o640, "uid": 1000, "gid": 1001}]
     bundle.configure(["sh", "-c", "stat -c '%F %t,%T %a %u %g' /dev/fuse-like"], devices)
     assert bundle.runtime("run", "c1").stdout.strip() == "character special file 1,7 640 1000 1001"
+
+
+def test_exec_joins_the_running_container(bundle, tmp_path):
+    bundle.configure(["sleep", "60"])
+    bundle.runtime("create", "c1")
+    bundle.runtime("start", "c1")
+    r = bundle.runtime("exec", "c1", "sh", "-c", "hostname; echo pid 1 is $(cat /proc/1/comm); exit 5",
+                       check=False)
+    assert r.returncode == 5 and r.stdout.split() == ["runc", "pid", "1", "is", "sleep"], r
+    process = tmp_path / "process.json"
+    process.write_text(json.dumps({"args": ["id", "-u"], "cwd": "/", "user": {"uid": 123, "gid": 123},
+                                   "env": ["PATH=/bin"]}))
+    assert bundle.runtime("exec", "--process", str(process), "c1").stdout.strip() == "123"
+    bundle.runtime("delete", "--force", "c1")
+    r = bundle.runtime("exec", "c1", "true", check=False)
+    assert r.returncode == 1 and "does not exist" in r.stderr
