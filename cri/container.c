@@ -229,7 +229,7 @@ static int create(const char *state_root, const char *id, const char *bundle, co
         _cleanup_free_ char *dir = state_dir(state_root, id), *fifo_path = NULL, *state_path = NULL,
                             *rootfs = NULL, *error = NULL, *abs_bundle = NULL, *cgroup = NULL, *error2 = NULL, *go = NULL,
                             *go_message = NULL;
-        _cleanup_close_ int fifo = -EBADF, pid_ns = -EBADF, pidfd = -EBADF;
+        _cleanup_close_ int fifo = -EBADF, pid_ns = -EBADF, own_pid_ns = -EBADF, pidfd = -EBADF;
         int sync[2] = { -1, -1 }, r;
         uint64_t flags = 0, start_time;
         char reply[1024], st, created[64];
@@ -281,6 +281,7 @@ static int create(const char *state_root, const char *id, const char *bundle, co
                         flags |= (uint64_t) ns->type;
                 else if (ns->type == CLONE_NEWPID) {
                         /* Joined here: a pid namespace applies to the children made after. */
+                        own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
                         pid_ns = open(ns->path, O_RDONLY | O_CLOEXEC);
                         if (pid_ns < 0 || setns(pid_ns, CLONE_NEWPID) < 0) {
                                 r = fail(ret_error, errno, "container %s: join pid namespace %s", id, ns->path);
@@ -293,6 +294,8 @@ static int create(const char *state_root, const char *id, const char *bundle, co
                 goto undo;
         }
         pid = clone3_pidfd(flags, &pidfd);
+        if (pid != 0 && own_pid_ns >= 0)
+                (void) setns(own_pid_ns, CLONE_NEWPID);
         if (pid < 0) {
                 r = fail(ret_error, errno, "container %s: clone", id);
                 goto undo;
@@ -557,7 +560,7 @@ int container_exec(const char *state_root, const char *id, const char *process_f
         _cleanup_(container_state_done) ContainerState s = {};
         _cleanup_(spec_freep) RuntimeSpec *spec = NULL;
         _cleanup_free_ char *error = NULL;
-        _cleanup_close_ int pid_ns = -EBADF, pidfd = -EBADF;
+        _cleanup_close_ int pid_ns = -EBADF, own_pid_ns = -EBADF, pidfd = -EBADF;
         CgroupResources none = {};
         int sync[2] = { -1, -1 }, r;
         char reply[1024];
@@ -577,6 +580,7 @@ int container_exec(const char *state_root, const char *id, const char *process_f
         {
                 char path[64];
                 snprintf(path, sizeof(path), "/proc/%d/ns/pid", s.pid);
+                own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
                 pid_ns = open(path, O_RDONLY | O_CLOEXEC);
                 if (pid_ns < 0 || setns(pid_ns, CLONE_NEWPID) < 0)
                         return fail(ret_error, errno, "container %s: join its pid namespace", id);
@@ -584,6 +588,9 @@ int container_exec(const char *state_root, const char *id, const char *process_f
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0)
                 return fail(ret_error, errno, "container %s: socketpair", id);
         pid = clone3_pidfd(0, &pidfd);
+        /* Back to our own for any later child of ours (sanitizers' helpers among them). */
+        if (pid != 0 && own_pid_ns >= 0)
+                (void) setns(own_pid_ns, CLONE_NEWPID);
         if (pid < 0) {
                 r = fail(ret_error, errno, "container %s: clone", id);
                 close(sync[0]);
