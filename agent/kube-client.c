@@ -253,7 +253,8 @@ int kube_client_new(sd_event *event, const KubeConfig *config, KubeClient **ret)
         if (config->token && asprintf(&c->authorization, "Authorization: Bearer %s", config->token) < 0)
                 return -ENOMEM;
 
-        r = sd_event_add_time(event, &c->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_timer, c);
+        /* Accuracy 1 µs: libcurl's timeouts are due now, not within sd-event's default 250 ms. */
+        r = sd_event_add_time(event, &c->timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_timer, c);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(c->timer, "kube-client-timer");

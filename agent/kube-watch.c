@@ -89,6 +89,26 @@ static void set_resource_version(KubeWatch *w, json_object *object) {
         w->resource_version = copy;
 }
 
+/* What is remembered of an object: its metadata's name, namespace, uid and
+ * resourceVersion — enough to tell a change and to report it gone; the whole object
+ * would cost 10⁴ objects × tens of kilobytes. */
+static json_object *metadata_of(json_object *object) {
+        static const char *const fields[] = { "name", "namespace", "uid", "resourceVersion" };
+        json_object *stub = json_object_new_object(), *metadata = json_object_new_object(), *m, *v;
+
+        if (!stub || !metadata) {
+                json_object_put(stub);
+                json_object_put(metadata);
+                return json_object_get(object);
+        }
+        if (json_object_object_get_ex(object, "metadata", &m))
+                for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                        if (json_object_object_get_ex(m, fields[i], &v))
+                                json_object_object_add(metadata, fields[i], json_object_get(v));
+        json_object_object_add(stub, "metadata", metadata);
+        return stub;
+}
+
 /* Records object and reports it as added or modified (nothing if it is unchanged). */
 static void upsert(KubeWatch *w, json_object *object) {
         char key[KEY_MAX];
@@ -104,18 +124,20 @@ static void upsert(KubeWatch *w, json_object *object) {
                         return;
         } else
                 old = NULL;
-        json_object_object_add(w->objects, key, json_object_get(object));
+        json_object_object_add(w->objects, key, metadata_of(object));
         w->handler(w, old ? KUBE_MODIFIED : KUBE_ADDED, object, w->userdata);
 }
 
-static void remove_object(KubeWatch *w, const char *key) {
+/* Reports the object gone: the server's last version of it (a watch's DELETED), or
+ * what is remembered (after a relist that no longer has it). */
+static void remove_object(KubeWatch *w, const char *key, json_object *last) {
         json_object *old;
 
         if (!json_object_object_get_ex(w->objects, key, &old))
                 return;
         json_object_get(old);
         json_object_object_del(w->objects, key);
-        w->handler(w, KUBE_DELETED, old, w->userdata);
+        w->handler(w, KUBE_DELETED, last ?: old, w->userdata);
         json_object_put(old);
 }
 
@@ -134,7 +156,7 @@ static void reconcile(KubeWatch *w) {
                         break;
         }
         for (size_t i = 0; i < n && gone[i]; i++)
-                remove_object(w, gone[i]);
+                remove_object(w, gone[i], NULL);
 }
 
 static void on_list(KubeClient *c, int error, const char *message, long status, json_object *body, void *userdata) {
@@ -252,7 +274,7 @@ static int on_watch_line(KubeClient *c, json_object *line, void *userdata) {
         if (streq(type, "ADDED") || streq(type, "MODIFIED"))
                 upsert(w, object);
         else if (streq(type, "DELETED") && kube_object_key(object, key, sizeof(key)))
-                remove_object(w, key);
+                remove_object(w, key, object);
         /* BOOKMARK: only the resourceVersion moves. */
         return 0;
 }

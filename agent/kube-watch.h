@@ -7,8 +7,9 @@
  * from the list's resourceVersion with bookmarks; the watch is renewed when the server
  * ends it, resumed from the last resourceVersion after a dropped connection, and
  * replaced by a fresh list when the server answers 410 Gone. A relist is reconciled
- * with what was known: objects that vanished meanwhile are reported DELETED, so nothing
- * is lost across disconnections. Failures are retried with jittered exponential
+ * with what was known: objects that vanished meanwhile are reported DELETED (with the
+ * metadata remembered of them: name, namespace, uid, resourceVersion), so nothing is
+ * lost across disconnections. Failures are retried with jittered exponential
  * backoff (0.5 s doubling to 30 s). */
 typedef struct KubeWatch KubeWatch;
 
@@ -33,7 +34,8 @@ static inline void kube_watch_freep(KubeWatch **w) {
         kube_watch_free(*w);
 }
 
-/* The objects known now, keyed "namespace/name" (or "name" for cluster objects). */
+/* The objects known now, keyed "namespace/name" (or "name" for cluster objects), as
+ * their metadata only. */
 json_object *kube_watch_objects(KubeWatch *w);
 
 /* "namespace/name" of an object into buf; NULL if it has no name. */
