@@ -218,6 +218,18 @@ static void spec_devices(const RuntimeSpec *spec, int root_fd, int sync_fd) {
         }
 }
 
+/* pivot_root refuses a new root whose parent mount is shared (rootfsPropagation
+ * "shared"): the mount holding the root becomes private, as runc does. */
+static void make_parent_mount_private(const char *rootfs) {
+        _cleanup_free_ char *dir = strdup(rootfs);
+
+        for (char *slash; dir && (slash = strrchr(dir, '/'));) {
+                *slash = '\0';
+                if (mount(NULL, *dir ? dir : "/", NULL, MS_PRIVATE, NULL) == 0 || !*dir)
+                        return;
+        }
+}
+
 static void pivot_to(const char *rootfs, int sync_fd) {
         _cleanup_close_ int old_root = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC),
                             new_root = open(rootfs, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
@@ -329,6 +341,14 @@ static bool executable_exists(const char *name, char **env) {
 
 _Noreturn static void exec_process(const RuntimeSpec *spec);
 
+/* With no_new_privs the filter goes in last, as an unprivileged process may then load
+ * it; without, it needs CAP_SYS_ADMIN, so it goes in before the user changes. */
+static void load_seccomp_early(const RuntimeSpec *spec, int sync_fd) {
+        if (spec->seccomp && !spec->no_new_privileges && seccomp_filter_load(spec->seccomp) < 0)
+                fail(sync_fd, errno, "load the seccomp filter");
+}
+
+
 _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int fifo_fd, int sync_fd) {
         _cleanup_close_ int root_fd = -EBADF;
         CgroupMode cgroup_mode = CGROUP_MODE_UNIFIED;
@@ -368,6 +388,7 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
 
         if (mount(NULL, "/", NULL, spec->rootfs_propagation ?: MS_SLAVE | MS_REC, NULL) < 0)
                 fail(sync_fd, errno, "make / %s", spec->rootfs_propagation ? "as rootfsPropagation says" : "rslave");
+        make_parent_mount_private(rootfs);
         if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
                 fail(sync_fd, errno, "bind the root %s", rootfs);
         root_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -392,6 +413,7 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
                 if (setrlimit(spec->rlimits[i].resource, &l) < 0)
                         fail(sync_fd, errno, "set rlimit %d", spec->rlimits[i].resource);
         }
+        load_seccomp_early(spec, sync_fd);
         set_user(spec, sync_fd);
         if (spec->have_umask)
                 umask(spec->umask);
@@ -422,7 +444,7 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
 
 _Noreturn static void exec_process(const RuntimeSpec *spec) {
         /* As late as can be: the filter may forbid what setup needed. */
-        if (spec->seccomp && seccomp_filter_load(spec->seccomp) < 0) {
+        if (spec->seccomp && spec->no_new_privileges && seccomp_filter_load(spec->seccomp) < 0) {
                 fprintf(stderr, "load the seccomp filter: %s\n", strerror(errno));
                 _exit(1);
         }
@@ -462,6 +484,7 @@ _Noreturn void container_exec_init(const RuntimeSpec *spec, pid_t target, int sy
                 if (ns < 0 || setns(ns, namespaces[i].type) < 0)
                         fail(sync_fd, errno, "join namespace %s", namespaces[i].name);
         }
+        load_seccomp_early(spec, sync_fd);
         set_user(spec, sync_fd);
         if (spec->have_umask)
                 umask(spec->umask);

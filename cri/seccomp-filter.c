@@ -156,6 +156,8 @@ int seccomp_filter_parse(json_object *seccomp, SeccompFilter **ret, char **ret_e
         f->ctx = seccomp_init(default_action);
         if (!f->ctx)
                 return -ENOMEM;
+        /* no_new_privs is the config's to say (process.noNewPrivileges), not libseccomp's. */
+        (void) seccomp_attr_set(f->ctx, SCMP_FLTATR_CTL_NNP, 0);
         r = add_architectures(f->ctx, get(seccomp, "architectures"), ret_error);
         for (size_t i = 0; r >= 0 && syscalls && i < json_object_array_length(syscalls); i++)
                 r = add_rule(f->ctx, json_object_array_get_idx(syscalls, i), i, default_action, ret_error);

@@ -285,6 +285,14 @@ def test_seccomp_filter_denies_what_it_lists(bundle):
     r = bundle.runtime("run", "c1", check=False)
     assert "Permission denied" in r.stdout + r.stderr and r.stdout.split()[-2:] == ["1", "/tmp"], r
 
+    def without_no_new_privs(config):
+        seccomp(config)
+        config["process"]["noNewPrivileges"] = False
+    bundle.configure(["sh", "-c", "mkdir /tmp/seccomp-test-dir; grep NoNewPrivs /proc/self/status"],
+                     without_no_new_privs)
+    r = bundle.runtime("run", "c1", check=False)
+    assert "Permission denied" in r.stderr and r.stdout.split() == ["NoNewPrivs:", "0"], r
+
 
 def test_bad_seccomp_action_is_named(bundle):
     def seccomp(config):
