@@ -325,3 +325,11 @@ def test_exec_joins_the_running_container(bundle, tmp_path):
     bundle.runtime("delete", "--force", "c1")
     r = bundle.runtime("exec", "c1", "true", check=False)
     assert r.returncode == 1 and "does not exist" in r.stderr
+
+
+def test_stevedore_runc_is_the_runtime(bundle):
+    runc = bundle.bin.parent / "stevedore-runc"
+    bundle.configure(["echo", "from stevedore-runc"])
+    r = subprocess.run([str(runc), "--root", str(bundle.state), "run", "--bundle", str(bundle.path), "c1"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout == "from stevedore-runc\n", r
