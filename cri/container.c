@@ -211,6 +211,38 @@ static int write_pid_file(const char *path, pid_t pid) {
         return write_file_replace(path, text, strlen(text), 0644);
 }
 
+static int write_id_map(pid_t pid, const char *file, const SpecIdMapping *maps, size_t n) {
+        _cleanup_free_ char *text = NULL;
+        char path[64];
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+
+        if (!f)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                fprintf(f, "%u %u %u\n", maps[i].container_id, maps[i].host_id, maps[i].size);
+        if (fclose(f) < 0)
+                return -ENOMEM;
+        snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
+        /* The kernel takes a map in one write or not at all. */
+        return write_string_file(path, text);
+}
+
+/* The init's new user namespace gets its maps before the init goes on. */
+static int write_id_maps(pid_t pid, const RuntimeSpec *spec, const char *id, char **ret_error) {
+        int r;
+
+        if (!spec->n_uid_mappings)
+                return 0;
+        r = write_id_map(pid, "uid_map", spec->uid_mappings, spec->n_uid_mappings);
+        if (r < 0)
+                return fail(ret_error, -r, "container %s: write linux.uidMappings to /proc/%d/uid_map", id, pid);
+        r = write_id_map(pid, "gid_map", spec->gid_mappings, spec->n_gid_mappings);
+        if (r < 0)
+                return fail(ret_error, -r, "container %s: write linux.gidMappings to /proc/%d/gid_map", id, pid);
+        return 0;
+}
+
 static pid_t clone3_pidfd(uint64_t flags, int *ret_pidfd) {
         struct clone_args args = {
                 .flags = flags | CLONE_PIDFD,
@@ -277,7 +309,10 @@ static int create(const char *state_root, const char *id, const char *bundle, co
         }
         for (size_t i = 0; i < spec->n_namespaces; i++) {
                 const SpecNamespace *ns = &spec->namespaces[i];
-                if (!ns->path && ns->type != CLONE_NEWCGROUP) /* that one once in its cgroup */
+                /* The cgroup one once in its cgroup; the others after a user namespace
+                 * joined by path, so that it owns them (the init makes them). */
+                if (!ns->path && ns->type != CLONE_NEWCGROUP &&
+                    (ns->type == CLONE_NEWPID || !spec_joins_user_namespace(spec)))
                         flags |= (uint64_t) ns->type;
                 else if (ns->type == CLONE_NEWPID) {
                         /* Joined here: a pid namespace applies to the children made after. */
@@ -310,6 +345,9 @@ static int create(const char *state_root, const char *id, const char *bundle, co
                 r = -ENOMEM;
                 goto kill;
         }
+        r = write_id_maps(pid, spec, id, ret_error);
+        if (r < 0)
+                goto kill;
         r = cgroup_enter(cgroup, &spec->resources, pid, &error2);
         if (r < 0) {
                 r = fail(ret_error, 0, "container %s: %s", id, error2 ?: strerror(-r));

@@ -134,6 +134,13 @@ static void mount_one(const SpecMount *m, int root_fd, CgroupMode cgroup_mode, i
                         r = mount_on_fd(NULL, target, NULL, MS_REMOUNT | MS_BIND | flags, NULL);
         } else
                 r = mount_on_fd(source, target, type, flags, m->data);
+        /* A user namespace may not mount sysfs for a network namespace it does not own:
+         * the host's then, read-only if asked, as runc does. */
+        if (r == -EPERM && streq(type, "sysfs")) {
+                r = mount_on_fd("/sys", target, NULL, MS_BIND | MS_REC, NULL);
+                if (r >= 0 && (flags & MS_RDONLY))
+                        r = mount_on_fd(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | (flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), NULL);
+        }
         if (r >= 0 && m->propagation)
                 r = mount_on_fd(NULL, target, NULL, m->propagation, NULL);
         if (r < 0)
@@ -349,6 +356,30 @@ static void load_seccomp_early(const RuntimeSpec *spec, int sync_fd) {
 }
 
 
+/* A user namespace joined by path comes first, and the new namespaces are made in it
+ * so that it owns them. In a user namespace, this process becomes its root: until then
+ * its ids (the host's root) are unmapped there, and files it made would be refused. */
+static void enter_user_namespace(const RuntimeSpec *spec, int sync_fd) {
+        int unshare_flags = 0;
+
+        if (!spec_has_namespace(spec, CLONE_NEWUSER))
+                return;
+        for (size_t i = 0; i < spec->n_namespaces; i++) {
+                const SpecNamespace *ns = &spec->namespaces[i];
+                if (ns->type == CLONE_NEWUSER && ns->path) {
+                        _cleanup_close_ int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
+                        if (fd < 0 || setns(fd, CLONE_NEWUSER) < 0)
+                                fail(sync_fd, errno, "join user namespace %s", ns->path);
+                } else if (!ns->path && ns->type != CLONE_NEWPID && ns->type != CLONE_NEWCGROUP &&
+                           ns->type != CLONE_NEWUSER)
+                        unshare_flags |= ns->type;
+        }
+        if (spec_joins_user_namespace(spec) && unshare_flags && unshare(unshare_flags) < 0)
+                fail(sync_fd, errno, "new namespaces in the joined user namespace");
+        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+                fail(sync_fd, errno, "become root in the user namespace (is 0 mapped?)");
+}
+
 _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int fifo_fd, int sync_fd) {
         _cleanup_close_ int root_fd = -EBADF;
         CgroupMode cgroup_mode = CGROUP_MODE_UNIFIED;
@@ -362,6 +393,7 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
         if (n < 1 || state[0] != 'g')
                 _exit(1);
         state[n] = '\0';
+        enter_user_namespace(spec, sync_fd);
         for (size_t i = 0; i < spec->n_namespaces; i++)
                 if (spec->namespaces[i].type == CLONE_NEWCGROUP && !spec->namespaces[i].path &&
                     unshare(CLONE_NEWCGROUP) < 0)
@@ -373,7 +405,8 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
                 fail(sync_fd, errno, "setsid");
         for (size_t i = 0; i < spec->n_namespaces; i++) {
                 _cleanup_close_ int ns = -EBADF;
-                if (!spec->namespaces[i].path || spec->namespaces[i].type == CLONE_NEWPID)
+                if (!spec->namespaces[i].path || spec->namespaces[i].type == CLONE_NEWPID ||
+                    spec->namespaces[i].type == CLONE_NEWUSER)
                         continue;
                 ns = open(spec->namespaces[i].path, O_RDONLY | O_CLOEXEC);
                 if (ns < 0 || setns(ns, spec->namespaces[i].type) < 0)
@@ -390,7 +423,10 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
                 fail(sync_fd, errno, "make / %s", spec->rootfs_propagation ? "as rootfsPropagation says" : "rslave");
         make_parent_mount_private(rootfs);
         if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-                fail(sync_fd, errno, "bind the root %s", rootfs);
+                fail(sync_fd, errno, "bind the root %s%s", rootfs,
+                     errno == EACCES && spec_has_namespace(spec, CLONE_NEWUSER)
+                             ? " (in a user namespace, the path must be searchable by the container's root)"
+                             : "");
         root_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root_fd < 0)
                 fail(sync_fd, errno, "open the root %s", rootfs);
@@ -401,6 +437,10 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
         if (hooks_run(spec->hooks[HOOK_CREATE_CONTAINER], spec->n_hooks[HOOK_CREATE_CONTAINER], state + 1, &error) < 0)
                 fail(sync_fd, 0, "createContainer hook: %s", error ?: "failed");
         pivot_to(rootfs, sync_fd);
+        /* rootfsPropagation on the new root itself: before pivot_root it would have
+         * reached the host's mounts through a shared parent. */
+        if (spec->rootfs_propagation && mount(NULL, "/", NULL, spec->rootfs_propagation, NULL) < 0)
+                fail(sync_fd, errno, "set rootfsPropagation on the root");
         mask_paths(spec->masked_paths, sync_fd);
         readonly_paths(spec->readonly_paths, sync_fd);
         if (spec->root_readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
@@ -461,8 +501,9 @@ _Noreturn void container_exec_init(const RuntimeSpec *spec, pid_t target, int sy
                 const char *name;
                 int type;
         } namespaces[] = {
-                /* mnt last: the others are found through the host's /proc. */
-                { "cgroup", CLONE_NEWCGROUP }, { "ipc", CLONE_NEWIPC }, { "uts", CLONE_NEWUTS },
+                /* user first: it owns the others; mnt last: the others are found
+                 * through the host's /proc. */
+                { "user", CLONE_NEWUSER },     { "cgroup", CLONE_NEWCGROUP }, { "ipc", CLONE_NEWIPC }, { "uts", CLONE_NEWUTS },
                 { "net", CLONE_NEWNET },       { "mnt", CLONE_NEWNS },
         };
         char go;

@@ -240,7 +240,7 @@ static int parse_namespaces(json_object *list, RuntimeSpec *s, char **ret_error)
                         return invalid(ret_error, "%s: '%s' is not a namespace type", field, type ?: "");
                 if (spec_has_namespace(s, flag))
                         return invalid(ret_error, "%s: '%s' appears twice", field, type);
-                if (flag == CLONE_NEWUSER || flag == CLONE_NEWTIME)
+                if (flag == CLONE_NEWTIME)
                         return invalid(ret_error, "%s: '%s' namespaces are not supported yet", field, type);
                 snprintf(field, sizeof(field), "linux.namespaces[%zu].path", i);
                 s->namespaces[s->n_namespaces] = (SpecNamespace) {
@@ -449,6 +449,58 @@ static int parse_devices(json_object *list, RuntimeSpec *s, char **ret_error) {
         return 0;
 }
 
+static int parse_id_mappings(json_object *list, const char *name, SpecIdMapping **ret, size_t *ret_n,
+                             char **ret_error) {
+        size_t n = list && json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+
+        if (list && !json_object_is_type(list, json_type_array))
+                return invalid(ret_error, "linux.%s: not an array", name);
+        /* The kernel takes at most 340 lines in an id map. */
+        if (n > 340)
+                return invalid(ret_error, "linux.%s: %zu mappings, at most 340", name, n);
+        *ret = calloc(n + 1, sizeof(SpecIdMapping));
+        if (!*ret)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                static const char *const keys[] = { "containerID", "hostID", "size" };
+                json_object *m = json_object_array_get_idx(list, i);
+                uint64_t v[3] = {};
+
+                for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+                        char field[64];
+                        int r;
+
+                        snprintf(field, sizeof(field), "linux.%s[%zu].%s", name, i, keys[k]);
+                        r = get_uint(m, keys[k], field, UINT32_MAX, &v[k], ret_error);
+                        if (r == 0)
+                                return invalid(ret_error, "%s: missing", field);
+                        if (r < 0)
+                                return r;
+                }
+                if (v[2] == 0 || v[0] + v[2] > UINT32_MAX || v[1] + v[2] > UINT32_MAX)
+                        return invalid(ret_error, "linux.%s[%zu]: size %" PRIu64 " is 0 or runs past the id range",
+                                       name, i, v[2]);
+                (*ret)[i] = (SpecIdMapping) { (uint32_t) v[0], (uint32_t) v[1], (uint32_t) v[2] };
+        }
+        *ret_n = n;
+        return 0;
+}
+
+/* A new user namespace needs both maps; maps without one mean nothing. */
+static int check_user_namespace(const RuntimeSpec *s, char **ret_error) {
+        bool new_user = false, mapped = s->n_uid_mappings > 0 || s->n_gid_mappings > 0;
+
+        for (size_t i = 0; i < s->n_namespaces; i++)
+                if (s->namespaces[i].type == CLONE_NEWUSER && !s->namespaces[i].path)
+                        new_user = true;
+        if (new_user && (!s->n_uid_mappings || !s->n_gid_mappings))
+                return invalid(ret_error, "linux.%s: a new user namespace needs uid and gid mappings",
+                               s->n_uid_mappings ? "gidMappings" : "uidMappings");
+        if (mapped && !new_user)
+                return invalid(ret_error, "linux.uidMappings: given without a new user namespace");
+        return 0;
+}
+
 static int parse_linux(json_object *l, RuntimeSpec *s, char **ret_error) {
         json_object *sysctl = get(l, "sysctl");
         const char *propagation = json_object_get_string(get(l, "rootfsPropagation"));
@@ -456,6 +508,14 @@ static int parse_linux(json_object *l, RuntimeSpec *s, char **ret_error) {
         int r = 0;
 
         r = parse_namespaces(get(l, "namespaces"), s, ret_error);
+        if (r >= 0)
+                r = parse_id_mappings(get(l, "uidMappings"), "uidMappings", &s->uid_mappings, &s->n_uid_mappings,
+                                      ret_error);
+        if (r >= 0)
+                r = parse_id_mappings(get(l, "gidMappings"), "gidMappings", &s->gid_mappings, &s->n_gid_mappings,
+                                      ret_error);
+        if (r >= 0)
+                r = check_user_namespace(s, ret_error);
         if (r >= 0)
                 r = parse_resources(get(l, "resources"), &s->resources, ret_error);
         if (r >= 0)
@@ -608,6 +668,8 @@ void spec_free(RuntimeSpec *s) {
         for (size_t i = 0; i < s->n_devices; i++)
                 free(s->devices[i].path);
         free(s->devices);
+        free(s->uid_mappings);
+        free(s->gid_mappings);
         strv_free(s->masked_paths);
         strv_free(s->readonly_paths);
         strv_free(s->sysctl);
@@ -618,6 +680,13 @@ void spec_free(RuntimeSpec *s) {
         free(s->resources.cpuset_cpus);
         free(s->resources.cpuset_mems);
         free(s);
+}
+
+bool spec_joins_user_namespace(const RuntimeSpec *s) {
+        for (size_t i = 0; i < s->n_namespaces; i++)
+                if (s->namespaces[i].type == CLONE_NEWUSER && s->namespaces[i].path)
+                        return true;
+        return false;
 }
 
 bool spec_has_namespace(const RuntimeSpec *s, int type) {

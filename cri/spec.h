@@ -35,6 +35,12 @@ typedef struct SpecDevice {
         gid_t gid;
 } SpecDevice;
 
+/* linux.uidMappings / gidMappings: ids container_id… in the user namespace are
+ * host_id… outside. */
+typedef struct SpecIdMapping {
+        uint32_t container_id, host_id, size;
+} SpecIdMapping;
+
 typedef struct SpecRlimit {
         int resource;
         uint64_t soft, hard;
@@ -67,6 +73,8 @@ typedef struct RuntimeSpec {
         size_t n_mounts;
         SpecNamespace namespaces[8];
         size_t n_namespaces;
+        SpecIdMapping *uid_mappings, *gid_mappings;
+        size_t n_uid_mappings, n_gid_mappings;
         char **masked_paths, **readonly_paths;
         SpecDevice *devices;
         size_t n_devices;
@@ -88,5 +96,7 @@ static inline void spec_freep(RuntimeSpec **s) {
 }
 
 bool spec_has_namespace(const RuntimeSpec *s, int type);
+/* linux.namespaces joins a user namespace by path. */
+bool spec_joins_user_namespace(const RuntimeSpec *s);
 /* "CAP_NET_ADMIN" → 12, or -1. */
 int capability_from_name(const char *name);

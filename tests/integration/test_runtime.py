@@ -333,3 +333,63 @@ def test_stevedore_runc_is_the_runtime(bundle):
     r = subprocess.run([str(runc), "--root", str(bundle.state), "run", "--bundle", str(bundle.path), "c1"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and r.stdout == "from stevedore-runc\n", r
+
+
+def user_namespace(config, host_id=100000):
+    config["linux"]["namespaces"].append({"type": "user"})
+    config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": host_id, "size": 65536}]
+    config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": host_id, "size": 65536}]
+
+
+def test_user_namespace_maps_ids(bundle, tmp_path):
+    """Root in the container is uid 100000 outside: a file it makes in a shared
+    directory belongs to 100000 on the host, and it cannot read a root-only host file."""
+    # As with runc, the root and the mount sources must be reachable by the container's
+    # root user, which is no one special on the host.
+    for d in (tmp_path, bundle.path, bundle.path.resolve().parent, (bundle.path / "rootfs").resolve()):
+        for p in [d, *d.parents]:
+            os.chmod(p, os.stat(p).st_mode | 0o111)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    secret = shared / "secret"
+    secret.write_text("host only\n")
+    os.chmod(secret, 0o600)
+
+    def change(config):
+        user_namespace(config)
+        config["mounts"].append({"destination": "/var", "type": "bind", "source": str(shared),
+                                 "options": ["rbind", "rw"]})
+    bundle.configure(["sh", "-c", "id -u; cat /proc/self/uid_map; touch /var/made; "
+                      "cat /var/secret 2>/dev/null || echo denied; mount -t tmpfs t /tmp 2>/dev/null && echo mounted; true"],
+                     change)
+    r = bundle.runtime("run", "u1", check=False)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    assert lines[0] == "0"
+    assert lines[1].split() == ["0", "100000", "65536"]
+    assert "denied" in lines and "mounted" not in lines
+    assert (shared / "made").stat().st_uid == 100000
+
+
+def test_user_namespace_without_mappings_is_refused(bundle):
+    bundle.configure(["true"], lambda c: c["linux"]["namespaces"].append({"type": "user"}))
+    r = bundle.runtime("run", "u2", check=False)
+    assert r.returncode == 1
+    assert "linux.uidMappings: a new user namespace needs uid and gid mappings" in r.stderr
+    assert not (bundle.state / "u2").exists()
+
+
+def test_exec_joins_the_user_namespace(bundle, tmp_path):
+    for d in (tmp_path, (bundle.path / "rootfs").resolve()):
+        for p in [d, *d.parents]:
+            os.chmod(p, os.stat(p).st_mode | 0o111)
+    bundle.configure(["sleep", "30"], user_namespace)
+    pid_file = tmp_path / "pid"
+    bundle.runtime("create", "--pid-file", str(pid_file), "u3")
+    bundle.runtime("start", "u3")
+    r = bundle.runtime("exec", "u3", "sh", "-c", "id -u; readlink /proc/self/ns/user")
+    init_ns = os.readlink(f"/proc/{pid_file.read_text()}/ns/user")
+    assert r.stdout.split() == ["0", init_ns]
+    assert init_ns != os.readlink("/proc/self/ns/user")
+    bundle.runtime("delete", "--force", "u3")
