@@ -7,6 +7,7 @@
 
 #include "container.h"
 #include "log.h"
+#include "sandbox.h"
 #include "verbs.h"
 
 typedef struct RuntimeOptions {
@@ -142,6 +143,37 @@ static int exec_verb(const RuntimeOptions *o, int argc, char **argv) {
         return r < 0 ? report(o, r, error) : r;
 }
 
+/* sandbox create [--hostname NAME] DIR | sandbox delete DIR: a pod's shared namespaces,
+ * for containers to join by path (linux.namespaces[].path = DIR/net, DIR/ipc, DIR/uts). */
+static int sandbox_verb(const RuntimeOptions *o, int argc, char **argv) {
+        static const struct option options[] = {
+                { "hostname", required_argument, NULL, 'H' },
+                {},
+        };
+        _cleanup_free_ char *error = NULL;
+        const char *hostname = NULL;
+        bool create;
+        int c, r;
+
+        if (argc < 2 || !(streq(argv[1], "create") || streq(argv[1], "delete")))
+                return report(o, -EINVAL, "usage: sandbox create [--hostname NAME] DIR | sandbox delete DIR");
+        create = streq(argv[1], "create");
+        argc--;
+        argv++;
+        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
+                switch (c) {
+                case 'H':
+                        hostname = optarg;
+                        break;
+                default:
+                        return 2;
+                }
+        if (optind + 1 != argc)
+                return report(o, -EINVAL, "usage: sandbox create [--hostname NAME] DIR | sandbox delete DIR");
+        r = create ? sandbox_create(argv[optind], hostname, &error) : sandbox_remove(argv[optind], &error);
+        return r < 0 ? report(o, r, error) : 0;
+}
+
 int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
         static const struct option options[] = {
                 { "root", required_argument, NULL, 'r' },
@@ -183,7 +215,9 @@ int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
                                "  exec [--process FILE] [--detach] ID [COMMAND ARG…]\n"
                                "  kill ID [SIGNAL]                             default SIGTERM\n"
                                "  delete [--force] ID\n"
-                               "  list\n");
+                               "  list\n"
+                               "  sandbox create [--hostname NAME] DIR         a pod's net, ipc and uts namespaces\n"
+                               "  sandbox delete DIR                           as DIR/net, DIR/ipc, DIR/uts\n");
                         return 0;
                 default:
                         return 2;
@@ -199,6 +233,8 @@ int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
                 return create_or_run(&o, argc, argv, streq(verb, "run"));
         if (streq(verb, "exec"))
                 return exec_verb(&o, argc, argv);
+        if (streq(verb, "sandbox"))
+                return sandbox_verb(&o, argc, argv);
         if (streq(verb, "list")) {
                 _cleanup_strv_free_ char **ids = NULL;
                 r = container_list(o.root, &ids);

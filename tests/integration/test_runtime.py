@@ -393,3 +393,30 @@ def test_exec_joins_the_user_namespace(bundle, tmp_path):
     assert r.stdout.split() == ["0", init_ns]
     assert init_ns != os.readlink("/proc/self/ns/user")
     bundle.runtime("delete", "--force", "u3")
+
+
+def test_pod_sandbox_shares_namespaces_without_a_process(bundle, tmp_path):
+    """Two containers joining one sandbox talk over its loopback and share its hostname;
+    the sandbox outlives them with no process in it, and deleting it leaves nothing."""
+    sandbox = tmp_path / "sandbox"
+    bundle.runtime("sandbox", "create", "--hostname", "kubia-7b4xd", str(sandbox))
+    again = bundle.runtime("sandbox", "create", str(sandbox), check=False)
+    assert again.returncode == 1 and "File exists" in again.stderr
+
+    def in_sandbox(config):
+        config["linux"]["namespaces"] = [{"type": t} for t in ("pid", "mount")] + [
+            {"type": t, "path": str(sandbox / f)} for t, f in (("network", "net"), ("ipc", "ipc"), ("uts", "uts"))]
+        del config["hostname"]
+        config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
+    bundle.configure(["sh", "-c", "hostname > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"], in_sandbox)
+    bundle.runtime("create", "web")
+    bundle.runtime("start", "web")
+    bundle.configure(["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do "
+                      "wget -qO- http://127.0.0.1:8080/ && exit 0; sleep 0.2; done; exit 1"], in_sandbox)
+    r = bundle.runtime("run", "client", check=False)
+    assert (r.returncode, r.stdout) == (0, "kubia-7b4xd\n"), r.stderr
+    bundle.runtime("delete", "--force", "web")
+    fs = subprocess.run(["stat", "-f", "-c", "%T", str(sandbox / "net")], capture_output=True, text=True).stdout
+    assert fs.strip() == "nsfs", "the namespace is held by the bind mount alone"
+    bundle.runtime("sandbox", "delete", str(sandbox))
+    assert not sandbox.exists()
