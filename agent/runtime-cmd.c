@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include "cloned-binary.h"
 #include "container.h"
 #include "log.h"
 #include "sandbox.h"
@@ -229,6 +230,12 @@ int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
         argv += optind;
         optind = 0;
 
+        /* The verbs that put a runtime process into a container run from a sealed copy. */
+        if (streq(verb, "create") || streq(verb, "run") || streq(verb, "exec")) {
+                r = cloned_binary_ensure();
+                if (r < 0)
+                        return report(&o, r, "runtime: re-execute from a sealed copy of the program");
+        }
         if (streq(verb, "create") || streq(verb, "run"))
                 return create_or_run(&o, argc, argv, streq(verb, "run"));
         if (streq(verb, "exec"))

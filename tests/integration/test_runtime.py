@@ -4,6 +4,7 @@ mount or process is left behind by any test, failed setups included."""
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -420,3 +421,32 @@ def test_pod_sandbox_shares_namespaces_without_a_process(bundle, tmp_path):
     assert fs.strip() == "nsfs", "the namespace is held by the bind mount alone"
     bundle.runtime("sandbox", "delete", str(sandbox))
     assert not sandbox.exists()
+
+
+def test_container_cannot_reach_the_runtime_binary(bundle, tmp_path):
+    """CVE-2019-5736: a container process that gets hold of /proc/<pid>/exe of a runtime
+    process in it (here the init waiting for start) must find a sealed copy, never the
+    runtime's file on the host, and must not be able to write it once the runtime is
+    gone. Run from a copy of the program, so a failure cannot damage the build."""
+    copy = tmp_path / "stevedore"
+    shutil.copy(bundle.bin, copy)
+    before = copy.read_bytes()
+    bundle.bin = copy
+    bundle.configure(["true"])
+    pid_file = tmp_path / "pid"
+    bundle.runtime("create", "--pid-file", str(pid_file), "c5736")
+    exe = os.open(f"/proc/{pid_file.read_text()}/exe", os.O_PATH)
+    try:
+        assert os.fstat(exe).st_ino != copy.stat().st_ino
+        assert os.readlink(f"/proc/{pid_file.read_text()}/exe").startswith("/memfd:")
+        bundle.runtime("delete", "--force", "c5736")
+        # The seal refuses the write itself (the open may succeed).
+        with pytest.raises(PermissionError):
+            w = os.open(f"/proc/self/fd/{exe}", os.O_WRONLY)
+            try:
+                os.write(w, b"\x7fELF pwned")
+            finally:
+                os.close(w)
+    finally:
+        os.close(exe)
+    assert copy.read_bytes() == before
