@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -106,7 +107,24 @@ static int mount_on_fd(const char *source, int target_fd, const char *type, unsi
         return mount(source, target, type, flags, data) < 0 ? -errno : 0;
 }
 
-static void mount_one(const SpecMount *m, int root_fd, CgroupMode cgroup_mode, int sync_fd) {
+/* In a user namespace, a bind mount keeps the nosuid, nodev and noexec of the mount it
+ * came from (the kernel refuses to clear them there): asked for or not, they stay. */
+static unsigned long locked_flags(int fd, bool in_userns) {
+        struct statvfs st;
+        unsigned long flags = 0;
+
+        if (!in_userns || fstatvfs(fd, &st) < 0)
+                return 0;
+        if (st.f_flag & ST_NOSUID)
+                flags |= MS_NOSUID;
+        if (st.f_flag & ST_NODEV)
+                flags |= MS_NODEV;
+        if (st.f_flag & ST_NOEXEC)
+                flags |= MS_NOEXEC;
+        return flags;
+}
+
+static void mount_one(const SpecMount *m, int root_fd, CgroupMode cgroup_mode, bool in_userns, int sync_fd) {
         const char *type = m->type ?: "none", *source = m->source ?: type;
         bool bind = m->flags & MS_BIND, source_is_file = false;
         unsigned long flags = m->flags & ~(unsigned long) (MS_BIND | MS_REC | MS_REMOUNT);
@@ -127,22 +145,29 @@ static void mount_one(const SpecMount *m, int root_fd, CgroupMode cgroup_mode, i
         if (r < 0)
                 fail(sync_fd, -r, "mount %s on %s: create the mount point in the root", source, m->destination);
         target = r;
-        if (bind) {
-                r = mount_on_fd(source, target, NULL, MS_BIND | MS_REC, NULL);
-                /* A bind mount takes its flags on a remount. */
-                if (r >= 0 && flags)
-                        r = mount_on_fd(NULL, target, NULL, MS_REMOUNT | MS_BIND | flags, NULL);
-        } else
+        if (bind)
+                r = mount_on_fd(source, target, NULL, MS_BIND | (m->flags & MS_REC), NULL);
+        else
                 r = mount_on_fd(source, target, type, flags, m->data);
         /* A user namespace may not mount sysfs for a network namespace it does not own:
-         * the host's then, read-only if asked, as runc does. */
+         * the host's then, as runc does. */
         if (r == -EPERM && streq(type, "sysfs")) {
                 r = mount_on_fd("/sys", target, NULL, MS_BIND | MS_REC, NULL);
-                if (r >= 0 && (flags & MS_RDONLY))
-                        r = mount_on_fd(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | (flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), NULL);
+                bind = true;
         }
-        if (r >= 0 && m->propagation)
-                r = mount_on_fd(NULL, target, NULL, m->propagation, NULL);
+        if (r >= 0 && ((bind && flags) || m->propagation)) {
+                /* The fd is of the directory under the new mount; flags and propagation
+                 * go to the mount itself, found by resolving the path again. */
+                _cleanup_close_ int mounted = openat2_in_root(root_fd, m->destination, O_PATH);
+
+                r = mounted < 0 ? -errno : 0;
+                /* A bind mount takes its flags on a remount. */
+                if (r >= 0 && bind && flags)
+                        r = mount_on_fd(NULL, mounted, NULL, MS_REMOUNT | MS_BIND | flags | locked_flags(mounted, in_userns),
+                                        NULL);
+                if (r >= 0 && m->propagation)
+                        r = mount_on_fd(NULL, mounted, NULL, m->propagation, NULL);
+        }
         if (r < 0)
                 fail(sync_fd, -r, "mount %s (%s) on %s", source, type, m->destination);
 }
@@ -185,7 +210,7 @@ static void default_devices(int root_fd, int sync_fd) {
                         fail(sync_fd, errno, "mknod /dev/%s", devices[i].name);
                 snprintf(path, sizeof(path), "/dev/%s", devices[i].name);
                 SpecMount m = { .destination = path, .source = path, .flags = MS_BIND };
-                mount_one(&m, root_fd, CGROUP_MODE_UNIFIED, sync_fd);
+                mount_one(&m, root_fd, CGROUP_MODE_UNIFIED, false, sync_fd);
         }
         for (size_t i = 0; i < ELEMENTSOF(links); i++)
                 if (symlinkat(links[i].target, dev, links[i].name) < 0 && errno != EEXIST)
@@ -215,7 +240,7 @@ static void spec_devices(const RuntimeSpec *spec, int root_fd, int sync_fd) {
                         if (errno != EPERM)
                                 fail(sync_fd, errno, "mknod %s", d->path);
                         SpecMount m = { .destination = d->path, .source = d->path, .flags = MS_BIND };
-                        mount_one(&m, root_fd, CGROUP_MODE_UNIFIED, sync_fd);
+                        mount_one(&m, root_fd, CGROUP_MODE_UNIFIED, false, sync_fd);
                         continue;
                 }
                 fd = openat(parent, slash + 1, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -431,7 +456,8 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
         if (root_fd < 0)
                 fail(sync_fd, errno, "open the root %s", rootfs);
         for (size_t i = 0; i < spec->n_mounts; i++)
-                mount_one(&spec->mounts[i], root_fd, cgroup_mode, sync_fd);
+                mount_one(&spec->mounts[i], root_fd, cgroup_mode, spec_has_namespace(spec, CLONE_NEWUSER),
+                          sync_fd);
         default_devices(root_fd, sync_fd);
         spec_devices(spec, root_fd, sync_fd);
         if (hooks_run(spec->hooks[HOOK_CREATE_CONTAINER], spec->n_hooks[HOOK_CREATE_CONTAINER], state + 1, &error) < 0)

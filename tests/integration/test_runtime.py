@@ -450,3 +450,22 @@ def test_container_cannot_reach_the_runtime_binary(bundle, tmp_path):
     finally:
         os.close(exe)
     assert copy.read_bytes() == before
+
+
+def test_bind_mount_options_apply_to_the_mount(bundle, tmp_path):
+    """`ro` on a bind mount and a propagation option reach the new mount (not the
+    directory under it): the container cannot write there, the host directory stays
+    writable, and the mount is shared as asked."""
+    shared = tmp_path / "data"
+    shared.mkdir()
+
+    def change(config):
+        config["mounts"].append({"destination": "/var", "type": "bind", "source": str(shared),
+                                 "options": ["bind", "ro", "shared"]})
+    bundle.configure(["sh", "-c", "touch /var/x 2>/dev/null && echo wrote; grep ' /var ' /proc/self/mountinfo"],
+                     change)
+    r = bundle.runtime("run", "ro1")
+    assert "wrote" not in r.stdout
+    fields = r.stdout.split()
+    assert "ro" in fields[5].split(",") and any(f.startswith("shared:") for f in fields[6:])
+    (shared / "y").write_text("host still writes\n")
