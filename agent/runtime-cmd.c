@@ -73,7 +73,7 @@ static int create_or_run(const RuntimeOptions *o, int argc, char **argv, bool ru
                 {},
         };
         _cleanup_free_ char *error = NULL;
-        const char *bundle = ".", *pid_file = NULL;
+        const char *bundle = ".", *pid_file = NULL, *console_socket = NULL;
         bool detach = false;
         int c, r;
 
@@ -86,7 +86,8 @@ static int create_or_run(const RuntimeOptions *o, int argc, char **argv, bool ru
                         pid_file = optarg;
                         break;
                 case 'c':
-                        return report(o, -EOPNOTSUPP, "--console-socket: terminals are not supported yet");
+                        console_socket = optarg;
+                        break;
                 case 'd':
                         detach = true;
                         break;
@@ -99,48 +100,53 @@ static int create_or_run(const RuntimeOptions *o, int argc, char **argv, bool ru
         if (optind + 1 != argc)
                 return report(o, -EINVAL, "usage: create|run [--bundle DIR] [--pid-file FILE] ID");
         if (!run || detach) {
-                r = container_create(o->root, argv[optind], bundle, pid_file, &error);
+                r = container_create(o->root, argv[optind], bundle, pid_file, console_socket, &error);
                 if (r >= 0 && run)
                         r = container_start(o->root, argv[optind], &error);
                 return r < 0 ? report(o, r, error) : 0;
         }
-        r = container_run(o->root, argv[optind], bundle, pid_file, &error);
+        r = container_run(o->root, argv[optind], bundle, pid_file, console_socket, &error);
         return r < 0 ? report(o, r, error) : r;
 }
 
-/* exec [--process FILE] [--detach] [--pid-file F] ID [COMMAND ARG…] */
+/* exec [--process FILE] [--tty] [--console-socket S] [--detach] [--pid-file F] ID [COMMAND ARG…] */
 static int exec_verb(const RuntimeOptions *o, int argc, char **argv) {
         static const struct option options[] = {
                 { "process", required_argument, NULL, 'p' },
                 { "pid-file", required_argument, NULL, 'P' },
+                { "console-socket", required_argument, NULL, 'c' },
                 { "detach", no_argument, NULL, 'd' },
                 { "tty", no_argument, NULL, 't' },
                 {},
         };
         _cleanup_free_ char *error = NULL;
-        const char *process = NULL, *pid_file = NULL;
-        bool detach = false;
+        ContainerExecOptions e = {};
         int c, r;
 
         while ((c = getopt_long(argc, argv, "+p:dt", options, NULL)) >= 0)
                 switch (c) {
                 case 'p':
-                        process = optarg;
+                        e.process_file = optarg;
                         break;
                 case 'P':
-                        pid_file = optarg;
+                        e.pid_file = optarg;
+                        break;
+                case 'c':
+                        e.console_socket = optarg;
                         break;
                 case 'd':
-                        detach = true;
+                        e.detach = true;
                         break;
                 case 't':
-                        return report(o, -EOPNOTSUPP, "exec --tty: terminals are not supported yet");
+                        e.tty = true;
+                        break;
                 default:
                         return 2;
                 }
-        if (optind >= argc || (!process && optind + 1 >= argc))
-                return report(o, -EINVAL, "usage: exec [--process FILE] [--detach] ID [COMMAND ARG…]");
-        r = container_exec(o->root, argv[optind], process, argv + optind + 1, detach, pid_file, &error);
+        if (optind >= argc || (!e.process_file && optind + 1 >= argc))
+                return report(o, -EINVAL, "usage: exec [--process FILE] [--tty] [--detach] ID [COMMAND ARG…]");
+        e.args = argv + optind + 1;
+        r = container_exec(o->root, argv[optind], &e, &error);
         return r < 0 ? report(o, r, error) : r;
 }
 
@@ -209,11 +215,12 @@ int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
                         break;
                 case 'h':
                         printf("Usage: stevedore runtime [--root DIR] [--log FILE] [--log-format text|json] VERB …\n"
-                               "  create [--bundle DIR] [--pid-file FILE] ID   set up a container, its process waiting\n"
+                               "  create [--bundle DIR] [--pid-file FILE] [--console-socket SOCKET] ID\n"
+                               "                                               set up a container, its process waiting\n"
                                "  start ID                                     let its process run\n"
-                               "  run [--bundle DIR] [--pid-file FILE] [--detach] ID\n"
+                               "  run [--bundle DIR] [--pid-file FILE] [--console-socket SOCKET] [--detach] ID\n"
                                "  state ID                                     runtime-spec state as JSON\n"
-                               "  exec [--process FILE] [--detach] ID [COMMAND ARG…]\n"
+                               "  exec [--process FILE] [--tty] [--console-socket SOCKET] [--detach] ID [COMMAND ARG…]\n"
                                "  kill ID [SIGNAL]                             default SIGTERM\n"
                                "  delete [--force] ID\n"
                                "  list\n"

@@ -30,7 +30,7 @@ int main(int argc, char **argv) {
                 int r;
 
                 snprintf(id, sizeof(id), "lib-%d", i);
-                r = container_run(argv[1], id, argv[2], NULL, &error);
+                r = container_run(argv[1], id, argv[2], NULL, NULL, &error);
                 if (r != 0)
                         return log_error("run %s: %s", id, error ?: strerror(-r)), 1;
                 printf("run %.6f\n", now() - t);

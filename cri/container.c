@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -243,6 +245,51 @@ static int write_id_maps(pid_t pid, const RuntimeSpec *spec, const char *id, cha
         return 0;
 }
 
+/* The init's (or exec'd process's) answer: "ok" or why it failed, preceded, with
+ * process.terminal, by "t" carrying the pty's master, which goes to *ret_console. */
+static ssize_t read_reply(int sync, char *reply, size_t size, int *ret_console) {
+        for (;;) {
+                char control[CMSG_SPACE(sizeof(int))] = {};
+                struct iovec iov = { .iov_base = reply, .iov_len = size - 1 };
+                struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                                      .msg_controllen = sizeof(control) };
+                struct cmsghdr *cmsg;
+                ssize_t n = recvmsg(sync, &msg, MSG_CMSG_CLOEXEC);
+
+                if (n < 0)
+                        return -errno;
+                reply[n] = '\0';
+                cmsg = CMSG_FIRSTHDR(&msg);
+                if (!(n == 1 && reply[0] == 't' && cmsg && cmsg->cmsg_type == SCM_RIGHTS))
+                        return n;
+                if (*ret_console >= 0)
+                        close(*ret_console);
+                memcpy(ret_console, CMSG_DATA(cmsg), sizeof(int));
+        }
+}
+
+/* Hands a pty's master to whoever listens on the console socket (runc's
+ * --console-socket), as runc does: one message naming it, with the fd. */
+static int send_console(const char *socket_path, int console, const char *id, char **ret_error) {
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        char control[CMSG_SPACE(sizeof(int))] = {}, name[] = "/dev/ptmx";
+        struct iovec iov = { .iov_base = name, .iov_len = sizeof(name) - 1 };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control) };
+        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+
+        if (strlen(socket_path) >= sizeof(addr.sun_path))
+                return fail(ret_error, ENAMETOOLONG, "container %s: console socket %s", id, socket_path);
+        strcpy(addr.sun_path, socket_path);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &console, sizeof(int));
+        if (fd < 0 || connect(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0 || sendmsg(fd, &msg, 0) < 0)
+                return fail(ret_error, errno, "container %s: send the terminal to %s", id, socket_path);
+        return 0;
+}
+
 static pid_t clone3_pidfd(uint64_t flags, int *ret_pidfd) {
         struct clone_args args = {
                 .flags = flags | CLONE_PIDFD,
@@ -256,13 +303,13 @@ static pid_t clone3_pidfd(uint64_t flags, int *ret_pidfd) {
 /* Creates the container and leaves its init (a child of this process) waiting on the
  * fifo; returns the init's pidfd. */
 static int create(const char *state_root, const char *id, const char *bundle, const char *pid_file, pid_t *ret_pid,
-                  char **ret_error) {
+                  int *ret_console, char **ret_error) {
         _cleanup_(spec_freep) RuntimeSpec *spec = NULL;
         _cleanup_free_ char *dir = state_dir(state_root, id), *fifo_path = NULL, *state_path = NULL,
                             *rootfs = NULL, *error = NULL, *abs_bundle = NULL, *cgroup = NULL, *error2 = NULL, *go = NULL,
                             *go_message = NULL;
         _cleanup_close_ int fifo = -EBADF, pid_ns = -EBADF, own_pid_ns = -EBADF, pidfd = -EBADF;
-        int sync[2] = { -1, -1 }, r;
+        int sync[2] = { -1, -1 }, console = -EBADF, r;
         uint64_t flags = 0, start_time;
         char reply[1024], st, created[64];
         ssize_t n;
@@ -288,8 +335,8 @@ static int create(const char *state_root, const char *id, const char *bundle, co
                 return fail(ret_error, errno, "container %s: root.path %s", id, rootfs);
         if (!spec_has_namespace(spec, CLONE_NEWNS))
                 return fail(ret_error, EINVAL, "container %s: linux.namespaces: a mount namespace is required", id);
-        if (spec->terminal)
-                return fail(ret_error, EOPNOTSUPP, "container %s: process.terminal", id);
+        if (spec->terminal && !ret_console)
+                return fail(ret_error, EINVAL, "container %s: process.terminal is set: a console socket is needed", id);
 
         r = mkdir_p(state_root, 0700);
         if (r < 0)
@@ -368,9 +415,8 @@ static int create(const char *state_root, const char *id, const char *bundle, co
                 r = fail(ret_error, errno, "container %s: its init died while setting up", id);
                 goto kill;
         }
-        n = read(sync[0], reply, sizeof(reply) - 1);
+        n = read_reply(sync[0], reply, sizeof(reply), &console);
         if (n != 2 || memcmp(reply, "ok", 2) != 0) {
-                reply[n > 0 ? n : 0] = '\0';
                 r = fail(ret_error, 0, "container %s: %s", id, n > 0 ? reply : "its init died while setting up");
                 goto kill;
         }
@@ -396,6 +442,8 @@ static int create(const char *state_root, const char *id, const char *bundle, co
         }
         close(sync[0]);
         *ret_pid = pid;
+        if (ret_console)
+                *ret_console = TAKE_FD(console);
         return TAKE_FD(pidfd);
 kill:
         (void) kill(pid, SIGKILL);
@@ -403,6 +451,8 @@ kill:
         if (cgroup)
                 (void) cgroup_remove(cgroup);
 undo:
+        if (console >= 0)
+                close(console);
         if (sync[0] >= 0)
                 close(sync[0]);
         if (sync[1] >= 0)
@@ -412,14 +462,64 @@ undo:
 }
 
 int container_create(const char *state_root, const char *id, const char *bundle, const char *pid_file,
-                     char **ret_error) {
+                     const char *console_socket, char **ret_error) {
+        _cleanup_close_ int console = -EBADF;
         pid_t pid;
-        int pidfd = create(state_root, id, bundle, pid_file, &pid, ret_error);
+        int pidfd = create(state_root, id, bundle, pid_file, &pid, console_socket ? &console : NULL, ret_error), r = 0;
 
         if (pidfd < 0)
                 return pidfd;
         close(pidfd);
-        return 0;
+        if (console >= 0)
+                r = send_console(console_socket, console, id, ret_error);
+        if (r < 0)
+                (void) container_delete(state_root, id, true, NULL);
+        return r;
+}
+
+/* A terminal for `run` and `exec` without a console socket: the caller's stdin to the
+ * pty, the pty to its stdout (the caller's terminal raw meanwhile), until the process
+ * is gone and the pty drained. */
+static void proxy_terminal(int console, int pidfd) {
+        struct termios saved, raw;
+        bool restore = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) >= 0;
+        struct pollfd fds[3] = {
+                { .fd = console, .events = POLLIN },
+                { .fd = pidfd, .events = POLLIN },
+                { .fd = STDIN_FILENO, .events = POLLIN },
+        };
+        char buffer[4096];
+        bool exited = false;
+
+        if (restore) {
+                raw = saved;
+                cfmakeraw(&raw);
+                (void) tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+        }
+        while (poll(fds, 3, exited ? 0 : -1) > 0 || !exited) {
+                ssize_t n;
+
+                if (fds[1].revents & POLLIN) {
+                        exited = true;
+                        fds[1].fd = -1;
+                }
+                if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+                        n = read(console, buffer, sizeof(buffer));
+                        if (n <= 0)
+                                break;
+                        if (write(STDOUT_FILENO, buffer, (size_t) n) < 0)
+                                break;
+                }
+                if (fds[2].revents & (POLLIN | POLLHUP)) {
+                        n = read(STDIN_FILENO, buffer, sizeof(buffer));
+                        if (n <= 0 || write(console, buffer, (size_t) n) < 0)
+                                fds[2].fd = -1;
+                }
+                if (exited && !(fds[0].revents & POLLIN))
+                        break;
+        }
+        if (restore)
+                (void) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 }
 
 int container_start(const char *state_root, const char *id, char **ret_error) {
@@ -528,16 +628,22 @@ int container_delete(const char *state_root, const char *id, bool force, char **
         return 0;
 }
 
-int container_run(const char *state_root, const char *id, const char *bundle, const char *pid_file, char **ret_error) {
-        _cleanup_close_ int pidfd = -EBADF;
+int container_run(const char *state_root, const char *id, const char *bundle, const char *pid_file,
+                  const char *console_socket, char **ret_error) {
+        _cleanup_close_ int pidfd = -EBADF, console = -EBADF;
         siginfo_t info = {};
         pid_t pid;
-        int r;
+        int r = 0;
 
-        pidfd = create(state_root, id, bundle, pid_file, &pid, ret_error);
+        pidfd = create(state_root, id, bundle, pid_file, &pid, &console, ret_error);
         if (pidfd < 0)
                 return pidfd;
-        r = container_start(state_root, id, ret_error);
+        if (console >= 0 && console_socket)
+                r = send_console(console_socket, console, id, ret_error);
+        if (r >= 0)
+                r = container_start(state_root, id, ret_error);
+        if (r >= 0 && console >= 0 && !console_socket)
+                proxy_terminal(console, pidfd);
         if (r >= 0 && waitid((idtype_t) P_PIDFD, (id_t) pidfd, &info, WEXITED) < 0)
                 r = fail(ret_error, errno, "container %s: wait", id);
         if (r < 0) {
@@ -552,7 +658,8 @@ int container_run(const char *state_root, const char *id, const char *bundle, co
 
 /* The container's config with its process replaced by process_file's (an OCI process
  * object) or with its args replaced by args. */
-static int exec_spec(const char *bundle, const char *process_file, char **args, RuntimeSpec **ret, char **ret_error) {
+static int exec_spec(const char *bundle, const char *process_file, char **args, bool tty, RuntimeSpec **ret,
+                     char **ret_error) {
         _cleanup_free_ char *path = NULL, *content = NULL, *process_text = NULL;
         json_object *config = NULL, *process = NULL, *list;
         int r;
@@ -584,7 +691,7 @@ static int exec_spec(const char *bundle, const char *process_file, char **args, 
                 for (char **a = args; a && *a; a++)
                         json_object_array_add(list, json_object_new_string(*a));
                 json_object_object_add(process, "args", list);
-                json_object_object_add(process, "terminal", json_object_new_boolean(false));
+                json_object_object_add(process, "terminal", json_object_new_boolean(tty));
         }
         /* Hooks belong to the container's life, not to its exec'd processes. */
         json_object_object_del(config, "hooks");
@@ -593,12 +700,11 @@ static int exec_spec(const char *bundle, const char *process_file, char **args, 
         return r;
 }
 
-int container_exec(const char *state_root, const char *id, const char *process_file, char **args, bool detach,
-                   const char *pid_file, char **ret_error) {
+int container_exec(const char *state_root, const char *id, const ContainerExecOptions *o, char **ret_error) {
         _cleanup_(container_state_done) ContainerState s = {};
         _cleanup_(spec_freep) RuntimeSpec *spec = NULL;
         _cleanup_free_ char *error = NULL;
-        _cleanup_close_ int pid_ns = -EBADF, own_pid_ns = -EBADF, pidfd = -EBADF;
+        _cleanup_close_ int pid_ns = -EBADF, own_pid_ns = -EBADF, pidfd = -EBADF, console = -EBADF;
         CgroupResources none = {};
         int sync[2] = { -1, -1 }, r;
         char reply[1024];
@@ -612,9 +718,11 @@ int container_exec(const char *state_root, const char *id, const char *process_f
         if (s.status != CONTAINER_RUNNING)
                 return fail(ret_error, EINVAL, "container %s is %s, not running: cannot exec in it", id,
                             container_status_to_string(s.status));
-        r = exec_spec(s.bundle, process_file, args, &spec, &error);
+        r = exec_spec(s.bundle, o->process_file, o->args, o->tty, &spec, &error);
         if (r < 0)
                 return fail(ret_error, 0, "container %s: exec: %s", id, error ?: strerror(-r));
+        if (spec->terminal && o->detach && !o->console_socket)
+                return fail(ret_error, EINVAL, "container %s: exec: a detached terminal needs a console socket", id);
         {
                 char path[64];
                 snprintf(path, sizeof(path), "/proc/%d/ns/pid", s.pid);
@@ -643,19 +751,22 @@ int container_exec(const char *state_root, const char *id, const char *process_f
         r = *s.cgroup ? cgroup_enter(s.cgroup, &none, pid, &error) : 0;
         if (r >= 0 && write(sync[0], "g", 1) != 1)
                 r = -errno;
-        n = r >= 0 ? read(sync[0], reply, sizeof(reply) - 1) : -1;
+        n = r >= 0 ? read_reply(sync[0], reply, sizeof(reply), &console) : -1;
         close(sync[0]);
+        if (r >= 0 && n == 2 && console >= 0 && o->console_socket)
+                r = send_console(o->console_socket, console, id, &error);
         if (r < 0 || n != 2 || memcmp(reply, "ok", 2) != 0) {
-                reply[n > 0 ? n : 0] = '\0';
                 (void) kill(pid, SIGKILL);
                 (void) waitid((idtype_t) P_PIDFD, (id_t) pidfd, &info, WEXITED);
                 return fail(ret_error, 0, "container %s: exec: %s", id,
                             error ?: n > 0 ? reply : "the process died while setting up");
         }
-        if (pid_file && (r = write_pid_file(pid_file, pid)) < 0)
-                return fail(ret_error, -r, "container %s: pid file %s", id, pid_file);
-        if (detach)
+        if (o->pid_file && (r = write_pid_file(o->pid_file, pid)) < 0)
+                return fail(ret_error, -r, "container %s: pid file %s", id, o->pid_file);
+        if (o->detach)
                 return 0;
+        if (console >= 0 && !o->console_socket)
+                proxy_terminal(console, pidfd);
         if (waitid((idtype_t) P_PIDFD, (id_t) pidfd, &info, WEXITED) < 0)
                 return fail(ret_error, errno, "container %s: wait", id);
         return info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;

@@ -21,9 +21,10 @@ typedef enum ContainerStatus {
 const char *container_status_to_string(ContainerStatus s);
 
 /* Sets the container up from bundle/config.json and leaves its init waiting for start.
- * pid_file (optional) receives the init's pid. */
+ * pid_file (optional) receives the init's pid; with process.terminal, the pty's master
+ * goes to console_socket (a unix socket path, as runc's --console-socket), required then. */
 int container_create(const char *state_root, const char *id, const char *bundle, const char *pid_file,
-                     char **ret_error);
+                     const char *console_socket, char **ret_error);
 int container_start(const char *state_root, const char *id, char **ret_error);
 /* The runtime-spec state: ociVersion, id, status, pid, bundle. */
 int container_state(const char *state_root, const char *id, json_object **ret, char **ret_error);
@@ -31,12 +32,22 @@ int container_kill(const char *state_root, const char *id, int signal, char **re
 /* Removes a stopped container (any, with force: killed first). */
 int container_delete(const char *state_root, const char *id, bool force, char **ret_error);
 /* create + start, waits for the process and deletes the container; returns its exit
- * status (128 + signal when killed) or -errno. */
-int container_run(const char *state_root, const char *id, const char *bundle, const char *pid_file, char **ret_error);
-/* Runs a further process in a running container: process_file's OCI process, or the
- * container's own with args instead of its args. Returns its exit status (128 + signal),
- * or 0 at once with detach, or -errno. */
-int container_exec(const char *state_root, const char *id, const char *process_file, char **args, bool detach,
-                   const char *pid_file, char **ret_error);
+ * status (128 + signal when killed) or -errno. With process.terminal and no
+ * console_socket, the caller's stdin and stdout are joined to the pty meanwhile. */
+int container_run(const char *state_root, const char *id, const char *bundle, const char *pid_file,
+                  const char *console_socket, char **ret_error);
+
+typedef struct ContainerExecOptions {
+        const char *process_file; /* an OCI process object to run … */
+        char **args;              /* … or the container's process with these args */
+        bool tty;                 /* with args: a terminal */
+        bool detach;              /* return at once instead of waiting */
+        const char *pid_file;
+        const char *console_socket; /* the terminal's master goes there; else joined to stdio */
+} ContainerExecOptions;
+
+/* Runs a further process in a running container. Returns its exit status (128 +
+ * signal), or 0 at once with detach, or -errno. */
+int container_exec(const char *state_root, const char *id, const ContainerExecOptions *o, char **ret_error);
 /* The ids under the state root, NULL-terminated. */
 int container_list(const char *state_root, char ***ret);

@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -373,6 +375,47 @@ static bool executable_exists(const char *name, char **env) {
 
 _Noreturn static void exec_process(const RuntimeSpec *spec);
 
+/* process.terminal: a new pty from the container's devpts. Its master goes to the
+ * creating process over sync_fd (message "t" with the fd); the peer becomes stdin,
+ * stdout, stderr and the controlling terminal, owned by the process's user, and, for a
+ * container's init, /dev/console. */
+static void setup_terminal(const RuntimeSpec *spec, bool console, int sync_fd) {
+        _cleanup_close_ int master = -EBADF, peer = -EBADF;
+        char control[CMSG_SPACE(sizeof(int))] = {};
+        struct iovec iov = { .iov_base = (char *) "t", .iov_len = 1 };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control) };
+        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+        unsigned pty = 0;
+        int unlock = 0;
+
+        if (!spec->terminal)
+                return;
+        master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCGPTN, &pty) < 0)
+                fail(sync_fd, errno, "process.terminal: open a pty on /dev/ptmx");
+        peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (peer < 0 || fchown(peer, spec->uid, (gid_t) -1) < 0)
+                fail(sync_fd, errno, "process.terminal: open the pty's peer");
+        if (console) {
+                _cleanup_close_ int fd = open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+                char source[64];
+
+                snprintf(source, sizeof(source), "/dev/pts/%u", pty);
+                if (fd < 0 || mount(source, "/dev/console", NULL, MS_BIND, NULL) < 0)
+                        fail(sync_fd, errno, "process.terminal: bind %s on /dev/console", source);
+        }
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
+        if (sendmsg(sync_fd, &msg, 0) < 0)
+                fail(sync_fd, errno, "process.terminal: pass the pty");
+        /* An exec'd process is no session leader yet; an init already is. */
+        (void) setsid();
+        if (dup2(peer, 0) < 0 || dup2(peer, 1) < 0 || dup2(peer, 2) < 0 || ioctl(0, TIOCSCTTY, 0) < 0)
+                fail(sync_fd, errno, "process.terminal: make the pty the process's terminal");
+}
+
 /* With no_new_privs the filter goes in last, as an unprivileged process may then load
  * it; without, it needs CAP_SYS_ADMIN, so it goes in before the user changes. */
 static void load_seccomp_early(const RuntimeSpec *spec, int sync_fd) {
@@ -479,6 +522,7 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
                 if (setrlimit(spec->rlimits[i].resource, &l) < 0)
                         fail(sync_fd, errno, "set rlimit %d", spec->rlimits[i].resource);
         }
+        setup_terminal(spec, true, sync_fd);
         load_seccomp_early(spec, sync_fd);
         set_user(spec, sync_fd);
         if (spec->have_umask)
@@ -551,6 +595,7 @@ _Noreturn void container_exec_init(const RuntimeSpec *spec, pid_t target, int sy
                 if (ns < 0 || setns(ns, namespaces[i].type) < 0)
                         fail(sync_fd, errno, "join namespace %s", namespaces[i].name);
         }
+        setup_terminal(spec, false, sync_fd);
         load_seccomp_early(spec, sync_fd);
         set_user(spec, sync_fd);
         if (spec->have_umask)

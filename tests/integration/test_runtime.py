@@ -5,6 +5,7 @@ mount or process is left behind by any test, failed setups included."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -469,3 +470,61 @@ def test_bind_mount_options_apply_to_the_mount(bundle, tmp_path):
     fields = r.stdout.split()
     assert "ro" in fields[5].split(",") and any(f.startswith("shared:") for f in fields[6:])
     (shared / "y").write_text("host still writes\n")
+
+
+def receive_console(sock):
+    conn, _ = sock.accept()
+    with conn:
+        _, fds, _, _ = socket.recv_fds(conn, 64, 1)
+    return fds[0]
+
+
+def read_until_eof(fd, timeout=10):
+    out, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out.decode()
+
+
+def test_terminal_through_the_console_socket(bundle, tmp_path):
+    """process.terminal: the process runs on a pty whose master arrives on the console
+    socket (as runc's --console-socket): it is the controlling terminal, /dev/console is
+    it, and what is typed on the master reaches the process."""
+    path = str(tmp_path / "console.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    sock.listen(1)
+    bundle.configure(["sh", "-c", "tty; [ /dev/console -ef $(tty) ] && echo console; read line; echo got $line"],
+                     lambda c: c["process"].update(terminal=True))
+    r = bundle.runtime("create", "--console-socket", path, "t1")
+    master = receive_console(sock)
+    try:
+        bundle.runtime("start", "t1")
+        os.write(master, b"hello\n")
+        out = read_until_eof(master)
+    finally:
+        os.close(master)
+        sock.close()
+    lines = [line.strip() for line in out.splitlines()]
+    assert lines[0].startswith("/dev/pts/") and "console" in lines and "got hello" in lines, out
+    refused = bundle.runtime("create", "t2", check=False)
+    assert refused.returncode == 1 and "console socket" in refused.stderr
+    assert not (bundle.state / "t2").exists()
+
+
+def test_run_and_exec_with_a_terminal(bundle, tmp_path):
+    """Without a console socket, `run` and `exec --tty` join the caller to the pty."""
+    bundle.configure(["sh", "-c", "tty; exit 4"], lambda c: c["process"].update(terminal=True))
+    r = bundle.runtime("run", "t3", check=False)
+    assert r.returncode == 4 and r.stdout.startswith("/dev/pts/"), r.stderr
+    bundle.configure(["sleep", "30"])
+    bundle.runtime("run", "--detach", "t4")
+    r = bundle.runtime("exec", "--tty", "t4", "tty")
+    assert r.stdout.startswith("/dev/pts/")
+    assert bundle.runtime("exec", "t4", "tty", check=False).stdout.startswith("not a tty")
