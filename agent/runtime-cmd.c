@@ -8,6 +8,7 @@
 #include "cloned-binary.h"
 #include "container.h"
 #include "log.h"
+#include "monitor.h"
 #include "sandbox.h"
 #include "verbs.h"
 
@@ -150,6 +151,53 @@ static int exec_verb(const RuntimeOptions *o, int argc, char **argv) {
         return r < 0 ? report(o, r, error) : r;
 }
 
+/* monitor --bundle DIR --log FILE --exit-file FILE [--log-max-size BYTES]
+ *         [--log-max-files N] [--ready-fd FD] ID: runs the container as its monitor,
+ * returning once it has exited (monitor.h). */
+static int monitor_verb(const RuntimeOptions *o, int argc, char **argv) {
+        static const struct option options[] = {
+                { "bundle", required_argument, NULL, 'b' },
+                { "log", required_argument, NULL, 'l' },
+                { "exit-file", required_argument, NULL, 'e' },
+                { "log-max-size", required_argument, NULL, 's' },
+                { "log-max-files", required_argument, NULL, 'n' },
+                { "ready-fd", required_argument, NULL, 'r' },
+                {},
+        };
+        _cleanup_free_ char *error = NULL;
+        MonitorOptions m = { .state_root = o->root, .bundle = ".", .ready_fd = -1 };
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "b:", options, NULL)) >= 0)
+                switch (c) {
+                case 'b':
+                        m.bundle = optarg;
+                        break;
+                case 'l':
+                        m.log_path = optarg;
+                        break;
+                case 'e':
+                        m.exit_file = optarg;
+                        break;
+                case 's':
+                        m.log_max_size = strtoull(optarg, NULL, 10);
+                        break;
+                case 'n':
+                        m.log_max_files = (unsigned) strtoul(optarg, NULL, 10);
+                        break;
+                case 'r':
+                        m.ready_fd = atoi(optarg);
+                        break;
+                default:
+                        return 2;
+                }
+        if (optind + 1 != argc || !m.log_path || !m.exit_file)
+                return report(o, -EINVAL, "usage: monitor [--bundle DIR] --log FILE --exit-file FILE [--ready-fd FD] ID");
+        m.id = argv[optind];
+        r = monitor_run(&m, &error);
+        return r < 0 ? report(o, r, error) : 0;
+}
+
 /* sandbox create [--hostname NAME] DIR | sandbox delete DIR: a pod's shared namespaces,
  * for containers to join by path (linux.namespaces[].path = DIR/net, DIR/ipc, DIR/uts). */
 static int sandbox_verb(const RuntimeOptions *o, int argc, char **argv) {
@@ -224,6 +272,8 @@ int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
                                "  kill ID [SIGNAL]                             default SIGTERM\n"
                                "  delete [--force] ID\n"
                                "  list\n"
+                               "  monitor [--bundle DIR] --log FILE --exit-file FILE [--ready-fd FD] ID\n"
+                               "                                               run it, its output to a CRI log\n"
                                "  sandbox create [--hostname NAME] DIR         a pod's net, ipc and uts namespaces\n"
                                "  sandbox delete DIR                           as DIR/net, DIR/ipc, DIR/uts\n");
                         return 0;
@@ -238,7 +288,7 @@ int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
         optind = 0;
 
         /* The verbs that put a runtime process into a container run from a sealed copy. */
-        if (streq(verb, "create") || streq(verb, "run") || streq(verb, "exec")) {
+        if (streq(verb, "create") || streq(verb, "run") || streq(verb, "exec") || streq(verb, "monitor")) {
                 r = cloned_binary_ensure();
                 if (r < 0)
                         return report(&o, r, "runtime: re-execute from a sealed copy of the program");
@@ -249,6 +299,8 @@ int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
                 return exec_verb(&o, argc, argv);
         if (streq(verb, "sandbox"))
                 return sandbox_verb(&o, argc, argv);
+        if (streq(verb, "monitor"))
+                return monitor_verb(&o, argc, argv);
         if (streq(verb, "list")) {
                 _cleanup_strv_free_ char **ids = NULL;
                 r = container_list(o.root, &ids);

@@ -477,6 +477,22 @@ int container_create(const char *state_root, const char *id, const char *bundle,
         return r;
 }
 
+int container_create_started(const char *state_root, const char *id, const char *bundle, pid_t *ret_pid,
+                             int *ret_pidfd, char **ret_error) {
+        _cleanup_close_ int pidfd = create(state_root, id, bundle, NULL, ret_pid, NULL, ret_error);
+        int r;
+
+        if (pidfd < 0)
+                return pidfd;
+        r = container_start(state_root, id, ret_error);
+        if (r < 0) {
+                (void) container_delete(state_root, id, true, NULL);
+                return r;
+        }
+        *ret_pidfd = TAKE_FD(pidfd);
+        return 0;
+}
+
 /* A terminal for `run` and `exec` without a console socket: the caller's stdin to the
  * pty, the pty to its stdout (the caller's terminal raw meanwhile), until the process
  * is gone and the pty drained. */

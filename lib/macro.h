@@ -61,6 +61,13 @@ static inline void closep(int *fd) {
 }
 #define _cleanup_close_ _cleanup_(closep)
 
+/* Closes fd if open; returns -EBADF to assign back: fd = safe_close(fd). */
+static inline int safe_close(int fd) {
+        if (fd >= 0)
+                close(fd);
+        return -EBADF;
+}
+
 DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose)
 #define _cleanup_fclose_ _cleanup_(fclosep)
 

@@ -528,3 +528,50 @@ def test_run_and_exec_with_a_terminal(bundle, tmp_path):
     r = bundle.runtime("exec", "--tty", "t4", "tty")
     assert r.stdout.startswith("/dev/pts/")
     assert bundle.runtime("exec", "t4", "tty", check=False).stdout.startswith("not a tty")
+
+
+def test_monitor_writes_the_cri_log_and_the_exit_status(bundle, tmp_path):
+    """The container monitor: the container's stdout and stderr become CRI log lines
+    (long lines in P parts), its exit status lands in the exit file, and the container
+    keeps running while whoever started the monitor is gone."""
+    log, exit_file = tmp_path / "0.log", tmp_path / "exit.json"
+    bundle.configure(["sh", "-c", "echo out; echo err >&2; head -c 20000 /dev/zero | tr '\\0' x; echo; "
+                      "printf unterminated; exit 7"])
+    r = bundle.runtime("monitor", "--log", str(log), "--exit-file", str(exit_file), "m1", check=False)
+    assert r.returncode == 0, r.stderr
+    lines = log.read_text().splitlines()
+    tagged = [line.split(" ", 3)[1:] for line in lines]
+    assert ["stdout", "F", "out"] in tagged and ["stderr", "F", "err"] in tagged
+    assert [t[:2] for t in tagged if t[0] == "stdout"][1:] == [["stdout", "P"], ["stdout", "F"], ["stdout", "F"]]
+    assert "".join(t[2] for t in tagged if t[0] == "stdout" and t[2].startswith("x")) == "x" * 20000
+    assert tagged[-1] == ["stdout", "F", "unterminated"]
+    status = json.loads(exit_file.read_text())
+    assert status["exitCode"] == 7 and status["signal"] == 0 and status["finishedAt"] >= status["startedAt"]
+    bundle.runtime("delete", "m1")
+
+
+def test_monitor_reports_readiness_and_signals(bundle, tmp_path):
+    log, exit_file = tmp_path / "0.log", tmp_path / "exit.json"
+    bundle.configure(["sleep", "60"])
+    ready_r, ready_w = os.pipe()
+    monitor = subprocess.Popen([str(bundle.bin), "runtime", "--root", str(bundle.state), "monitor",
+                                "--bundle", str(bundle.path), "--log", str(log), "--exit-file", str(exit_file),
+                                "--ready-fd", str(ready_w), "m2"], pass_fds=(ready_w,), start_new_session=True)
+    os.close(ready_w)
+    pid = int(os.read(ready_r, 100).decode())
+    os.close(ready_r)
+    assert bundle.state_of("m2") == {**bundle.state_of("m2"), "status": "running", "pid": pid}
+    bundle.runtime("kill", "m2", "KILL")
+    assert monitor.wait(timeout=10) == 0
+    assert json.loads(exit_file.read_text())["exitCode"] == 137
+    bundle.runtime("delete", "m2")
+    bundle.configure(["/no/such/program"])
+    ready_r, ready_w = os.pipe()
+    r = subprocess.run([str(bundle.bin), "runtime", "--root", str(bundle.state), "monitor", "--bundle",
+                        str(bundle.path), "--log", str(log), "--exit-file", str(exit_file), "--ready-fd",
+                        str(ready_w), "m3"], pass_fds=(ready_w,), capture_output=True, text=True, timeout=30)
+    os.close(ready_w)
+    told = os.read(ready_r, 1000).decode()
+    os.close(ready_r)
+    assert r.returncode == 1 and told.startswith("error: container m3:") and "/no/such/program" in told
+    assert not (bundle.state / "m3").exists()
