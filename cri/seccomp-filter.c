@@ -10,6 +10,7 @@
 
 struct SeccompFilter {
         scmp_filter_ctx ctx;
+        uint32_t default_action;
 };
 
 static int invalid(char **ret_error, const char *format, ...) _printf_(2, 3);
@@ -72,7 +73,7 @@ static int operator_from(const char *name) {
         return -1;
 }
 
-static int add_architectures(scmp_filter_ctx ctx, json_object *archs, char **ret_error) {
+static int add_architectures(SeccompFilter *f, json_object *archs, char **ret_error) {
         size_t n = archs ? json_object_array_length(archs) : 0;
 
         for (size_t i = 0; i < n; i++) {
@@ -91,14 +92,14 @@ static int add_architectures(scmp_filter_ctx ctx, json_object *archs, char **ret
                 arch = seccomp_arch_resolve_name(lower);
                 if (!arch)
                         return invalid(ret_error, "linux.seccomp.architectures[%zu]: '%s' is not an architecture", i, name);
-                r = seccomp_arch_add(ctx, arch);
-                if (r < 0 && r != -EEXIST)
+                r = seccomp_filter_add_architecture(f, arch);
+                if (r < 0)
                         return invalid(ret_error, "linux.seccomp.architectures[%zu]: %s: %s", i, name, strerror(-r));
         }
         return 0;
 }
 
-static int add_rule(scmp_filter_ctx ctx, json_object *rule, size_t i, uint32_t default_action, char **ret_error) {
+static int add_rule(SeccompFilter *f, json_object *rule, size_t i, char **ret_error) {
         json_object *names = get(rule, "names"), *args = get(rule, "args");
         size_t n_names = names ? json_object_array_length(names) : 0, n_args = args ? json_object_array_length(args) : 0;
         struct scmp_arg_cmp cmp[6];
@@ -124,16 +125,13 @@ static int add_rule(scmp_filter_ctx ctx, json_object *rule, size_t i, uint32_t d
                         .datum_b = (scmp_datum_t) json_object_get_int64(get(arg, "valueTwo")),
                 };
         }
-        if (action == default_action)
-                return 0; /* libseccomp refuses rules that repeat the default */
         for (size_t k = 0; k < n_names; k++) {
                 const char *name = json_object_get_string(json_object_array_get_idx(names, k));
-                int nr = name ? seccomp_syscall_resolve_name(name) : __NR_SCMP_ERROR;
                 int r;
 
-                if (nr == __NR_SCMP_ERROR)
-                        continue; /* unknown on this architecture or kernel: as runc, skip it */
-                r = seccomp_rule_add_array(ctx, action, nr, (unsigned) n_args, cmp);
+                if (!name)
+                        continue;
+                r = seccomp_filter_add_rule(f, name, action, cmp, (unsigned) n_args);
                 if (r < 0)
                         return invalid(ret_error, "linux.seccomp.syscalls[%zu]: %s: %s", i, name, strerror(-r));
         }
@@ -141,32 +139,62 @@ static int add_rule(scmp_filter_ctx ctx, json_object *rule, size_t i, uint32_t d
 }
 
 int seccomp_filter_parse(json_object *seccomp, SeccompFilter **ret, char **ret_error) {
-        _cleanup_free_ SeccompFilter *f = calloc(1, sizeof(SeccompFilter));
+        _cleanup_(seccomp_filter_freep) SeccompFilter *f = NULL;
         json_object *syscalls = get(seccomp, "syscalls");
         const char *default_name = json_object_get_string(get(seccomp, "defaultAction"));
         uint32_t default_action;
         bool ok;
         int r;
 
-        if (!f)
-                return -ENOMEM;
         default_action = action_from(seccomp, default_name, EPERM, &ok);
         if (!ok)
                 return invalid(ret_error, "linux.seccomp.defaultAction: '%s' is not an action", default_name ?: "");
+        r = seccomp_filter_new(default_action, &f);
+        if (r < 0)
+                return r;
+        r = add_architectures(f, get(seccomp, "architectures"), ret_error);
+        for (size_t i = 0; r >= 0 && syscalls && i < json_object_array_length(syscalls); i++)
+                r = add_rule(f, json_object_array_get_idx(syscalls, i), i, ret_error);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(f);
+        return 0;
+}
+
+int seccomp_filter_new(uint32_t default_action, SeccompFilter **ret) {
+        _cleanup_free_ SeccompFilter *f = calloc(1, sizeof(SeccompFilter));
+
+        if (!f)
+                return -ENOMEM;
+        f->default_action = default_action;
         f->ctx = seccomp_init(default_action);
         if (!f->ctx)
                 return -ENOMEM;
         /* no_new_privs is the config's to say (process.noNewPrivileges), not libseccomp's. */
         (void) seccomp_attr_set(f->ctx, SCMP_FLTATR_CTL_NNP, 0);
-        r = add_architectures(f->ctx, get(seccomp, "architectures"), ret_error);
-        for (size_t i = 0; r >= 0 && syscalls && i < json_object_array_length(syscalls); i++)
-                r = add_rule(f->ctx, json_object_array_get_idx(syscalls, i), i, default_action, ret_error);
-        if (r < 0) {
-                seccomp_release(f->ctx);
-                return r;
-        }
         *ret = TAKE_PTR(f);
         return 0;
+}
+
+int seccomp_filter_add_architecture(SeccompFilter *f, uint32_t arch) {
+        int r = seccomp_arch_add(f->ctx, arch);
+
+        return r == -EEXIST ? 0 : r;
+}
+
+int seccomp_filter_add_rule(SeccompFilter *f, const char *name, uint32_t action, const struct scmp_arg_cmp *args,
+                            unsigned n_args) {
+        int nr, r;
+
+        if (action == f->default_action)
+                return 0; /* libseccomp refuses rules that repeat the default */
+        nr = seccomp_syscall_resolve_name(name);
+        if (nr == __NR_SCMP_ERROR)
+                return 0; /* unknown on this architecture or to this libseccomp: as runc, skip it */
+        r = seccomp_rule_add_array(f->ctx, action, nr, n_args, args);
+        if (r == -EEXIST)
+                return 0; /* the same rule twice (a profile may allow a call for two capabilities) */
+        return r < 0 ? r : 1;
 }
 
 int seccomp_filter_load(SeccompFilter *f) {
