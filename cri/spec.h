@@ -87,6 +87,10 @@ typedef struct RuntimeSpec {
         unsigned long rootfs_propagation;
 } RuntimeSpec;
 
+/* annotations["org.stevedore.seccomp"] = "runtime/default": containerd's default seccomp
+ * profile (seccomp-default.h) for the process's bounding set, instead of linux.seccomp. */
+#define SPEC_ANNOTATION_SECCOMP "org.stevedore.seccomp"
+
 /* Parses config.json's content; on -EINVAL, *ret_error says which field and why. */
 int spec_parse(json_object *config, RuntimeSpec **ret, char **ret_error);
 int spec_load(const char *bundle, RuntimeSpec **ret, char **ret_error);

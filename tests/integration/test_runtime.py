@@ -575,3 +575,18 @@ def test_monitor_reports_readiness_and_signals(bundle, tmp_path):
     os.close(ready_r)
     assert r.returncode == 1 and told.startswith("error: container m3:") and "/no/such/program" in told
     assert not (bundle.state / "m3").exists()
+
+
+def test_runtime_default_seccomp_annotation(bundle):
+    """The agent's RuntimeDefault profile by annotation: what containerd's profile
+    refuses (a new user namespace, keyctl) fails in the container, and runs without it."""
+    script = "unshare -U true && echo userns; echo ok"
+
+    bundle.configure(["sh", "-c", script])
+    assert bundle.runtime("run", "s0").stdout == "userns\nok\n"
+    bundle.configure(["sh", "-c", script],
+                     lambda c: c.update(annotations={"org.stevedore.seccomp": "runtime/default"}))
+    assert bundle.runtime("run", "s1").stdout == "ok\n"
+    bundle.configure(["true"], lambda c: c.update(annotations={"org.stevedore.seccomp": "unconfined"}))
+    r = bundle.runtime("run", "s2", check=False)
+    assert r.returncode == 1 and "annotations.org.stevedore.seccomp: 'unconfined' is not a profile" in r.stderr
