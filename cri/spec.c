@@ -27,6 +27,10 @@ static const char *const capability_names[] = {
         "CAP_CHECKPOINT_RESTORE",
 };
 
+const char *capability_to_name(int cap) {
+        return cap >= 0 && (size_t) cap < ELEMENTSOF(capability_names) ? capability_names[cap] : NULL;
+}
+
 int capability_from_name(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(capability_names); i++)
                 if (streq(name, capability_names[i]))

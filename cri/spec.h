@@ -104,3 +104,5 @@ bool spec_has_namespace(const RuntimeSpec *s, int type);
 bool spec_joins_user_namespace(const RuntimeSpec *s);
 /* "CAP_NET_ADMIN" → 12, or -1. */
 int capability_from_name(const char *name);
+/* 12 → "CAP_NET_ADMIN", or NULL beyond the last known. */
+const char *capability_to_name(int cap);

@@ -1,0 +1,678 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "container-spec.h"
+#include "json-util.h"
+#include "macro.h"
+#include "quantity.h"
+#include "seccomp-default.h"
+#include "spec.h"
+
+/* containerd's defaults (pkg/oci/spec.go). */
+static const char *const masked_paths[] = {
+        "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+        "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap", NULL,
+};
+static const char *const readonly_paths[] = {
+        "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
+};
+
+typedef struct Strv {
+        char **v;
+        size_t n;
+} Strv;
+
+static void strv_done(Strv *s) {
+        for (size_t i = 0; i < s->n; i++)
+                free(s->v[i]);
+        free(s->v);
+}
+
+static int strv_push(Strv *s, char *item) {
+        char **grown;
+
+        if (!item)
+                return -ENOMEM;
+        grown = realloc(s->v, (s->n + 2) * sizeof(char *));
+        if (!grown) {
+                free(item);
+                return -ENOMEM;
+        }
+        s->v = grown;
+        s->v[s->n++] = item;
+        s->v[s->n] = NULL;
+        return 0;
+}
+
+/* NAME=value into env, replacing an earlier NAME. */
+static int env_set(Strv *env, const char *name, const char *value) {
+        size_t len = strlen(name);
+        char *item = NULL;
+
+        if (asprintf(&item, "%s=%s", name, value) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < env->n; i++)
+                if (strncmp(env->v[i], name, len) == 0 && env->v[i][len] == '=') {
+                        free(env->v[i]);
+                        env->v[i] = item;
+                        return 0;
+                }
+        return strv_push(env, item);
+}
+
+static json_object *get(json_object *o, const char *key) {
+        json_object *v;
+
+        return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+static const char *get_str(json_object *o, const char *key) {
+        json_object *v = get(o, key);
+
+        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static size_t array_length(json_object *a) {
+        return a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+}
+
+typedef struct Builder {
+        const ContainerSpecContext *ctx;
+        const char *pod_namespace, *pod_name, *container_name;
+        char *error;
+} Builder;
+
+static int fail(Builder *b, int error, const char *format, ...) _printf_(3, 4);
+static int fail(Builder *b, int error, const char *format, ...) {
+        _cleanup_free_ char *what = NULL;
+        va_list ap;
+
+        va_start(ap, format);
+        if (vasprintf(&what, format, ap) < 0)
+                what = NULL;
+        va_end(ap);
+        free(b->error);
+        if (!what || asprintf(&b->error, "pod %s/%s: container %s: %s", b->pod_namespace, b->pod_name,
+                              b->container_name, what) < 0)
+                b->error = NULL;
+        return -error;
+}
+
+char *container_spec_expand(const char *s, char **env, size_t n_env) {
+        char *out = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&out, &size);
+
+        if (!f)
+                return NULL;
+        while (*s) {
+                const char *close;
+
+                if (s[0] == '$' && s[1] == '$') {
+                        fputc('$', f);
+                        s += 2;
+                        continue;
+                }
+                if (s[0] == '$' && s[1] == '(' && (close = strchr(s + 2, ')'))) {
+                        size_t len = (size_t) (close - s - 2);
+                        const char *value = NULL;
+
+                        for (size_t i = 0; i < n_env; i++)
+                                if (strncmp(env[i], s + 2, len) == 0 && env[i][len] == '=')
+                                        value = env[i] + len + 1;
+                        if (value) {
+                                fputs(value, f);
+                                s = close + 1;
+                                continue;
+                        }
+                }
+                fputc(*s++, f);
+        }
+        return fclose(f) < 0 ? NULL : out;
+}
+
+/* metadata.labels['app'] → "app" of the labels. */
+static const char *bracketed_key(const char *path, const char *prefix, char *buf, size_t size) {
+        size_t len = strlen(prefix), n;
+
+        if (strncmp(path, prefix, len) != 0 || strncmp(path + len, "['", 2) != 0)
+                return NULL;
+        n = strlen(path + len + 2);
+        if (n < 2 || strcmp(path + len + 2 + n - 2, "']") != 0 || n - 2 >= size)
+                return NULL;
+        memcpy(buf, path + len + 2, n - 2);
+        buf[n - 2] = '\0';
+        return buf;
+}
+
+static int field_ref(Builder *b, const char *path, char **ret) {
+        json_object *pod = b->ctx->pod, *meta = get(pod, "metadata"), *spec = get(pod, "spec");
+        const char *value = NULL;
+        char key[256];
+
+        if (streq(path, "metadata.name"))
+                value = get_str(meta, "name");
+        else if (streq(path, "metadata.namespace"))
+                value = get_str(meta, "namespace");
+        else if (streq(path, "metadata.uid"))
+                value = get_str(meta, "uid");
+        else if (bracketed_key(path, "metadata.labels", key, sizeof(key)))
+                value = get_str(get(meta, "labels"), key) ?: "";
+        else if (bracketed_key(path, "metadata.annotations", key, sizeof(key)))
+                value = get_str(get(meta, "annotations"), key) ?: "";
+        else if (streq(path, "spec.nodeName"))
+                value = b->ctx->node_name;
+        else if (streq(path, "spec.serviceAccountName"))
+                value = get_str(spec, "serviceAccountName") ?: "";
+        else if (streq(path, "status.hostIP") || streq(path, "status.hostIPs"))
+                value = b->ctx->host_ip ?: "";
+        else if (streq(path, "status.podIP") || streq(path, "status.podIPs"))
+                value = b->ctx->pod_ip ?: "";
+        else
+                return fail(b, EINVAL, "fieldRef.fieldPath '%s' is not supported", path);
+        *ret = strdup(value ?: "");
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* One env entry's value. *ret NULL: an optional reference that is missing (no variable). */
+static int env_value(Builder *b, json_object *entry, const char *name, Strv *env, char **ret) {
+        json_object *from = get(entry, "valueFrom"), *ref;
+        const char *kind = NULL;
+        int r;
+
+        *ret = NULL;
+        if (!from) {
+                *ret = container_spec_expand(get_str(entry, "value") ?: "", env->v, env->n);
+                return *ret ? 0 : -ENOMEM;
+        }
+        if ((ref = get(from, "fieldRef")))
+                return field_ref(b, get_str(ref, "fieldPath") ?: "", ret);
+        if ((ref = get(from, "configMapKeyRef")))
+                kind = "ConfigMap";
+        else if ((ref = get(from, "secretKeyRef")))
+                kind = "Secret";
+        else
+                return fail(b, EINVAL, "env %s: valueFrom: only fieldRef, configMapKeyRef and secretKeyRef are supported",
+                            name);
+        if (!b->ctx->resolve_ref)
+                return fail(b, EOPNOTSUPP, "env %s: %s references cannot be resolved here", name, kind);
+        r = b->ctx->resolve_ref(b->ctx->userdata, kind, get_str(ref, "name") ?: "", get_str(ref, "key") ?: "", ret);
+        if (r == -ENOENT && json_object_get_boolean(get(ref, "optional")))
+                return 0;
+        if (r < 0)
+                return fail(b, -r, "env %s: %s %s key %s", name, kind, get_str(ref, "name") ?: "",
+                            get_str(ref, "key") ?: "");
+        return 0;
+}
+
+static int build_env(Builder *b, Strv *env) {
+        json_object *image_env = get(b->ctx->image_config, "Env"), *list = get(b->ctx->container, "env");
+        int r;
+
+        for (size_t i = 0; i < array_length(image_env); i++) {
+                const char *item = json_object_get_string(json_object_array_get_idx(image_env, i));
+                const char *eq = item ? strchr(item, '=') : NULL;
+                _cleanup_free_ char *name = eq ? strndup(item, (size_t) (eq - item)) : NULL;
+
+                if (name && (r = env_set(env, name, eq + 1)) < 0)
+                        return r;
+        }
+        for (char **e = b->ctx->extra_env; e && *e; e++) {
+                _cleanup_free_ char *name = strndup(*e, strcspn(*e, "="));
+                if (!name || (r = env_set(env, name, (*e)[strlen(name)] ? *e + strlen(name) + 1 : "")) < 0)
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; i < array_length(list); i++) {
+                json_object *entry = json_object_array_get_idx(list, i);
+                const char *name = get_str(entry, "name");
+                _cleanup_free_ char *value = NULL;
+
+                if (!name || !*name)
+                        return fail(b, EINVAL, "env[%zu]: a name is required", i);
+                r = env_value(b, entry, name, env, &value);
+                if (r < 0)
+                        return r;
+                if (value && (r = env_set(env, name, value)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int push_expanded(Strv *args, json_object *list, Strv *env) {
+        for (size_t i = 0; i < array_length(list); i++) {
+                const char *a = json_object_get_string(json_object_array_get_idx(list, i));
+                int r = strv_push(args, container_spec_expand(a ?: "", env->v, env->n));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Kubernetes' rules: command replaces the image's Entrypoint (and drops its Cmd); args
+ * replace the Cmd. */
+static int build_args(Builder *b, Strv *env, Strv *args) {
+        json_object *command = get(b->ctx->container, "command"), *cargs = get(b->ctx->container, "args");
+        json_object *entrypoint = get(b->ctx->image_config, "Entrypoint"), *cmd = get(b->ctx->image_config, "Cmd");
+        int r;
+
+        if (array_length(command) > 0)
+                r = push_expanded(args, command, env);
+        else
+                r = push_expanded(args, entrypoint, &(Strv) {});
+        if (r >= 0 && array_length(cargs) > 0)
+                r = push_expanded(args, cargs, env);
+        else if (r >= 0 && array_length(command) == 0)
+                r = push_expanded(args, cmd, &(Strv) {});
+        if (r < 0)
+                return r;
+        if (args->n == 0)
+                return fail(b, EINVAL, "no command: neither the container nor its image gives one");
+        return 0;
+}
+
+/* name's number in the root's /etc/passwd (field 3, and its group, field 4) or /etc/group. */
+static int lookup_in_root(const char *rootfs, const char *file, const char *name, long *ret_id, long *ret_gid) {
+        struct open_how how = { .flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+        _cleanup_close_ int root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -EBADF;
+        _cleanup_fclose_ FILE *f = NULL;
+        char line[1024];
+
+        if (root < 0)
+                return -errno;
+        fd = (int) syscall(SYS_openat2, root, file, &how, sizeof(how));
+        if (fd < 0 || !(f = fdopen(fd, "re")))
+                return -errno;
+        fd = -EBADF;
+        while (fgets(line, sizeof(line), f)) {
+                char *fields[4] = {}, *p = line;
+                size_t n = 0;
+
+                for (char *field; n < 4 && (field = strsep(&p, ":\n")); n++)
+                        fields[n] = field;
+                if (n >= 3 && streq(fields[0], name)) {
+                        *ret_id = strtol(fields[2], NULL, 10);
+                        if (ret_gid)
+                                *ret_gid = n >= 4 ? strtol(fields[3], NULL, 10) : 0;
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+static bool parse_id(const char *s, long *ret) {
+        char *end;
+        long v;
+
+        if (!*s)
+                return false;
+        v = strtol(s, &end, 10);
+        if (*end || v < 0 || v > UINT32_MAX - 1)
+                return false;
+        *ret = v;
+        return true;
+}
+
+static json_object *security_context_field(json_object *container, json_object *pod, const char *key) {
+        return get(get(container, "securityContext"), key) ?: get(get(get(pod, "spec"), "securityContext"), key);
+}
+
+static int build_user(Builder *b, json_object *process) {
+        json_object *pod = b->ctx->pod, *container = b->ctx->container;
+        json_object *run_as_user = security_context_field(container, pod, "runAsUser");
+        json_object *run_as_group = security_context_field(container, pod, "runAsGroup");
+        json_object *pod_sc = get(get(pod, "spec"), "securityContext");
+        const char *image_user = get_str(b->ctx->image_config, "User");
+        long uid = 0, gid = 0;
+        json_object *user = json_object_new_object(), *gids = json_object_new_array(), *groups;
+
+        json_object_object_add(process, "user", user);
+        if (image_user && *image_user) {
+                _cleanup_free_ char *name = strdup(image_user);
+                char *group = name ? strchr(name, ':') : NULL;
+                long name_gid = 0;
+
+                if (!name)
+                        return -ENOMEM;
+                if (group)
+                        *group++ = '\0';
+                if (!parse_id(name, &uid) && lookup_in_root(b->ctx->rootfs, "/etc/passwd", name, &uid, &name_gid) < 0)
+                        return fail(b, ENOENT, "the image's user '%s' is not in its /etc/passwd", name);
+                gid = name_gid;
+                if (group && !parse_id(group, &gid) && lookup_in_root(b->ctx->rootfs, "/etc/group", group, &gid, NULL) < 0)
+                        return fail(b, ENOENT, "the image's group '%s' is not in its /etc/group", group);
+        }
+        if (run_as_user) {
+                uid = (long) json_object_get_int64(run_as_user);
+                if (!run_as_group)
+                        gid = 0;
+        }
+        if (run_as_group)
+                gid = (long) json_object_get_int64(run_as_group);
+        if (json_object_get_boolean(security_context_field(container, pod, "runAsNonRoot")) && uid == 0)
+                return fail(b, EPERM, "container has runAsNonRoot and image will run as root");
+        json_object_object_add(user, "uid", json_object_new_int64(uid));
+        json_object_object_add(user, "gid", json_object_new_int64(gid));
+        groups = get(pod_sc, "supplementalGroups");
+        for (size_t i = 0; i < array_length(groups); i++)
+                json_object_array_add(gids, json_object_get(json_object_array_get_idx(groups, i)));
+        if (get(pod_sc, "fsGroup"))
+                json_object_array_add(gids, json_object_get(get(pod_sc, "fsGroup")));
+        json_object_object_add(user, "additionalGids", gids);
+        return 0;
+}
+
+static int capability_of(Builder *b, const char *kube_name) {
+        char name[64];
+        int cap;
+
+        snprintf(name, sizeof(name), "%s%s", strncmp(kube_name, "CAP_", 4) == 0 ? "" : "CAP_", kube_name);
+        cap = capability_from_name(name);
+        return cap >= 0 ? cap : fail(b, EINVAL, "securityContext.capabilities: '%s' is not a capability", kube_name);
+}
+
+static int build_capabilities(Builder *b, bool privileged, json_object *process) {
+        json_object *caps = get(get(b->ctx->container, "securityContext"), "capabilities");
+        json_object *add = get(caps, "add"), *drop = get(caps, "drop"), *sets = json_object_new_object();
+        uint64_t mask = privileged ? (UINT64_C(2) << CAP_LAST_CAP) - 1 : runtime_default_capabilities();
+
+        for (size_t i = 0; i < array_length(add); i++) {
+                const char *name = json_object_get_string(json_object_array_get_idx(add, i));
+                int cap = streq(name ?: "", "ALL") ? -2 : capability_of(b, name ?: "");
+                if (cap == -2)
+                        mask = (UINT64_C(2) << CAP_LAST_CAP) - 1;
+                else if (cap < 0)
+                        return cap;
+                else
+                        mask |= UINT64_C(1) << cap;
+        }
+        for (size_t i = 0; i < array_length(drop) && !privileged; i++) {
+                const char *name = json_object_get_string(json_object_array_get_idx(drop, i));
+                int cap = streq(name ?: "", "ALL") ? -2 : capability_of(b, name ?: "");
+                if (cap == -2)
+                        mask = 0;
+                else if (cap < 0)
+                        return cap;
+                else
+                        mask &= ~(UINT64_C(1) << cap);
+        }
+        for (const char *const *set = (const char *const[]) { "bounding", "effective", "permitted", NULL }; *set; set++) {
+                json_object *list = json_object_new_array();
+                for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+                        if (mask & (UINT64_C(1) << cap) && capability_to_name(cap))
+                                json_object_array_add(list, json_object_new_string(capability_to_name(cap)));
+                json_object_object_add(sets, *set, list);
+        }
+        json_object_object_add(process, "capabilities", sets);
+        return 0;
+}
+
+static json_object *string_array(const char *const *items) {
+        json_object *a = json_object_new_array();
+
+        for (; *items; items++)
+                json_object_array_add(a, json_object_new_string(*items));
+        return a;
+}
+
+static void add_mount(json_object *mounts, const char *destination, const char *type, const char *source,
+                      const char *const *options) {
+        json_object *m = json_object_new_object();
+
+        json_object_object_add(m, "destination", json_object_new_string(destination));
+        json_object_object_add(m, "type", json_object_new_string(type));
+        json_object_object_add(m, "source", json_object_new_string(source));
+        json_object_object_add(m, "options", string_array(options));
+        json_object_array_add(mounts, m);
+}
+
+static void add_bind(json_object *mounts, const char *destination, const char *source, bool read_only) {
+        add_mount(mounts, destination, "bind", source,
+                  (const char *const[]) { "rbind", "rprivate", read_only ? "ro" : "rw", NULL });
+}
+
+static int build_mounts(Builder *b, bool privileged, json_object *config) {
+        const ContainerSpecContext *ctx = b->ctx;
+        json_object *mounts = json_object_new_array(), *volume_mounts = get(ctx->container, "volumeMounts");
+        const char *termination = get_str(ctx->container, "terminationMessagePath") ?: "/dev/termination-log";
+
+        json_object_object_add(config, "mounts", mounts);
+        add_mount(mounts, "/proc", "proc", "proc", (const char *const[]) { "nosuid", "noexec", "nodev", NULL });
+        add_mount(mounts, "/dev", "tmpfs", "tmpfs", (const char *const[]) { "nosuid", "strictatime", "mode=755", "size=65536k", NULL });
+        add_mount(mounts, "/dev/pts", "devpts", "devpts",
+                  (const char *const[]) { "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5", NULL });
+        add_mount(mounts, "/dev/mqueue", "mqueue", "mqueue", (const char *const[]) { "nosuid", "noexec", "nodev", NULL });
+        add_mount(mounts, "/sys", "sysfs", "sysfs",
+                  (const char *const[]) { "nosuid", "noexec", "nodev", privileged ? "rw" : "ro", NULL });
+        add_mount(mounts, "/sys/fs/cgroup", "cgroup", "cgroup",
+                  (const char *const[]) { "nosuid", "noexec", "nodev", "relatime", privileged ? "rw" : "ro", NULL });
+        add_mount(mounts, "/dev/shm", "tmpfs", "shm",
+                  (const char *const[]) { "nosuid", "noexec", "nodev", "mode=1777", "size=65536k", NULL });
+        if (ctx->hosts_file)
+                add_bind(mounts, "/etc/hosts", ctx->hosts_file, false);
+        if (ctx->hostname_file)
+                add_bind(mounts, "/etc/hostname", ctx->hostname_file, false);
+        if (ctx->resolv_conf)
+                add_bind(mounts, "/etc/resolv.conf", ctx->resolv_conf, false);
+        if (ctx->termination_log)
+                add_bind(mounts, termination, ctx->termination_log, false);
+        for (size_t i = 0; i < array_length(volume_mounts); i++) {
+                json_object *vm = json_object_array_get_idx(volume_mounts, i);
+                const char *name = get_str(vm, "name"), *path = get_str(vm, "mountPath"), *sub = get_str(vm, "subPath");
+                const ContainerSpecVolume *v = NULL;
+                _cleanup_free_ char *source = NULL;
+
+                for (size_t k = 0; k < ctx->n_volumes && name; k++)
+                        if (streq(ctx->volumes[k].name, name))
+                                v = &ctx->volumes[k];
+                if (!v)
+                        return fail(b, ENOENT, "volumeMounts[%zu]: no volume named '%s'", i, name ?: "");
+                if (!path || path[0] != '/')
+                        return fail(b, EINVAL, "volumeMounts[%zu]: mountPath '%s' is not absolute", i, path ?: "");
+                if (sub && (sub[0] == '/' || strstr(sub, "..")))
+                        return fail(b, EINVAL, "volumeMounts[%zu]: subPath '%s' leaves the volume", i, sub);
+                if (asprintf(&source, "%s%s%s", v->host_path, sub && *sub ? "/" : "", sub && *sub ? sub : "") < 0)
+                        return -ENOMEM;
+                add_bind(mounts, path, source, v->read_only || json_object_get_boolean(get(vm, "readOnly")));
+        }
+        return 0;
+}
+
+static void add_namespace(json_object *list, const char *type, const char *dir, const char *file) {
+        json_object *ns = json_object_new_object();
+
+        json_object_object_add(ns, "type", json_object_new_string(type));
+        if (dir) {
+                char path[4096];
+                snprintf(path, sizeof(path), "%s/%s", dir, file);
+                json_object_object_add(ns, "path", json_object_new_string(path));
+        }
+        json_object_array_add(list, ns);
+}
+
+static int64_t quantity_of(json_object *resources, const char *kind, const char *name, bool milli) {
+        const char *s = get_str(get(resources, kind), name);
+        int64_t v = -1;
+
+        if (!s)
+                return -1;
+        if ((milli ? quantity_parse_milli(s, &v) : quantity_parse(s, &v)) < 0)
+                return -2;
+        return v;
+}
+
+const char *pod_qos_class(json_object *pod) {
+        json_object *spec = get(pod, "spec");
+        bool any = false, guaranteed = true;
+
+        for (const char *const *list = (const char *const[]) { "initContainers", "containers", NULL }; *list; list++)
+                for (size_t i = 0; i < array_length(get(spec, *list)); i++) {
+                        json_object *res = get(json_object_array_get_idx(get(spec, *list), i), "resources");
+                        for (const char *const *r = (const char *const[]) { "cpu", "memory", NULL }; *r; r++) {
+                                const char *limit = get_str(get(res, "limits"), *r);
+                                const char *request = get_str(get(res, "requests"), *r) ?: limit;
+                                if (limit || request)
+                                        any = true;
+                                if (!limit || !request || !streq(limit, request))
+                                        guaranteed = false;
+                        }
+                }
+        return !any ? "BestEffort" : guaranteed ? "Guaranteed" : "Burstable";
+}
+
+/* kubelet's GetContainerOOMScoreAdjust. */
+static int oom_score_adj(const ContainerSpecContext *ctx, int64_t memory_request) {
+        const char *qos = pod_qos_class(ctx->pod);
+        int64_t adj;
+
+        if (streq(qos, "Guaranteed"))
+                return -997;
+        if (streq(qos, "BestEffort"))
+                return 1000;
+        if (memory_request <= 0 || ctx->node_memory == 0)
+                return 999;
+        adj = 1000 - (1000 * memory_request) / (int64_t) ctx->node_memory;
+        return (int) (adj < 2 ? 2 : adj > 999 ? 999 : adj);
+}
+
+static int build_linux(Builder *b, bool privileged, json_object *config) {
+        const ContainerSpecContext *ctx = b->ctx;
+        json_object *linux_cfg = json_object_new_object(), *spec = get(ctx->pod, "spec");
+        json_object *namespaces = json_object_new_array(), *resources = json_object_new_object();
+        json_object *requested = get(ctx->container, "resources"), *sysctls;
+        int64_t cpu_limit = quantity_of(requested, "limits", "cpu", true);
+        int64_t cpu_request = quantity_of(requested, "requests", "cpu", true);
+        int64_t memory_limit = quantity_of(requested, "limits", "memory", false);
+        int64_t memory_request = quantity_of(requested, "requests", "memory", false);
+        json_object *cpu = json_object_new_object(), *memory = json_object_new_object(), *sysctl;
+
+        json_object_object_add(config, "linux", linux_cfg);
+        if (cpu_limit == -2 || cpu_request == -2 || memory_limit == -2 || memory_request == -2)
+                return fail(b, EINVAL, "resources: a quantity is malformed");
+        if (cpu_request < 0)
+                cpu_request = cpu_limit;
+        if (memory_request < 0)
+                memory_request = memory_limit;
+
+        add_namespace(namespaces, "pid", NULL, NULL);
+        add_namespace(namespaces, "mount", NULL, NULL);
+        if (!json_object_get_boolean(get(spec, "hostNetwork"))) {
+                add_namespace(namespaces, "network", ctx->sandbox_dir, "net");
+                add_namespace(namespaces, "uts", ctx->sandbox_dir, "uts");
+        }
+        if (!json_object_get_boolean(get(spec, "hostIPC")))
+                add_namespace(namespaces, "ipc", ctx->sandbox_dir, "ipc");
+        json_object_object_add(linux_cfg, "namespaces", namespaces);
+
+        /* kubelet's MilliCPUToShares and MilliCPUToQuota (period 100 ms). */
+        json_object_object_add(cpu, "shares", json_object_new_int64(cpu_request > 0 ? (cpu_request * 1024 / 1000 < 2 ? 2 : cpu_request * 1024 / 1000) : 2));
+        if (cpu_limit > 0) {
+                json_object_object_add(cpu, "period", json_object_new_int64(100000));
+                json_object_object_add(cpu, "quota", json_object_new_int64(cpu_limit * 100 < 1000 ? 1000 : cpu_limit * 100));
+        }
+        json_object_object_add(resources, "cpu", cpu);
+        if (memory_limit > 0)
+                json_object_object_add(memory, "limit", json_object_new_int64(memory_limit));
+        json_object_object_add(resources, "memory", memory);
+        json_object_object_add(linux_cfg, "resources", resources);
+        if (ctx->cgroups_path)
+                json_object_object_add(linux_cfg, "cgroupsPath", json_object_new_string(ctx->cgroups_path));
+        if (!privileged) {
+                json_object_object_add(linux_cfg, "maskedPaths", string_array(masked_paths));
+                json_object_object_add(linux_cfg, "readonlyPaths", string_array(readonly_paths));
+        }
+        sysctls = get(get(spec, "securityContext"), "sysctls");
+        sysctl = json_object_new_object();
+        for (size_t i = 0; i < array_length(sysctls); i++) {
+                json_object *s = json_object_array_get_idx(sysctls, i);
+                if (get_str(s, "name"))
+                        json_object_object_add(sysctl, get_str(s, "name"), json_object_new_string(get_str(s, "value") ?: ""));
+        }
+        json_object_object_add(linux_cfg, "sysctl", sysctl);
+        json_object_object_add(json_object_object_get(config, "process"), "oomScoreAdj",
+                               json_object_new_int(oom_score_adj(ctx, memory_request)));
+        return 0;
+}
+
+static int build_seccomp(Builder *b, bool privileged, json_object *config) {
+        json_object *profile = security_context_field(b->ctx->container, b->ctx->pod, "seccompProfile");
+        const char *type = get_str(profile, "type");
+        json_object *annotations = json_object_new_object();
+
+        json_object_object_add(config, "annotations", annotations);
+        if (privileged || !type || streq(type, "Unconfined"))
+                return 0;
+        if (streq(type, "RuntimeDefault")) {
+                json_object_object_add(annotations, SPEC_ANNOTATION_SECCOMP, json_object_new_string("runtime/default"));
+                return 0;
+        }
+        return fail(b, EOPNOTSUPP, "securityContext.seccompProfile: type '%s' is not supported", type);
+}
+
+int container_spec_build(const ContainerSpecContext *ctx, json_object **ret_config, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *config = json_object_new_object();
+        _cleanup_(strv_done) Strv env = {}, args = {};
+        json_object *meta = get(ctx->pod, "metadata"), *process = json_object_new_object(), *root;
+        json_object *sc = get(ctx->container, "securityContext"), *list;
+        Builder b = {
+                .ctx = ctx,
+                .pod_namespace = get_str(meta, "namespace") ?: "default",
+                .pod_name = get_str(meta, "name") ?: "",
+                .container_name = get_str(ctx->container, "name") ?: "",
+        };
+        bool privileged = json_object_get_boolean(get(sc, "privileged"));
+        int r;
+
+        if (!config || !process)
+                return -ENOMEM;
+        json_object_object_add(config, "ociVersion", json_object_new_string("1.0.2"));
+        json_object_object_add(config, "process", process);
+        root = json_object_new_object();
+        json_object_object_add(root, "path", json_object_new_string(ctx->rootfs));
+        json_object_object_add(root, "readonly", json_object_new_boolean(json_object_get_boolean(get(sc, "readOnlyRootFilesystem"))));
+        json_object_object_add(config, "root", root);
+
+        r = build_env(&b, &env);
+        if (r >= 0)
+                r = build_args(&b, &env, &args);
+        if (r >= 0)
+                r = build_user(&b, process);
+        if (r >= 0)
+                r = build_capabilities(&b, privileged, process);
+        if (r >= 0)
+                r = build_mounts(&b, privileged, config);
+        if (r >= 0)
+                r = build_linux(&b, privileged, config);
+        if (r >= 0)
+                r = build_seccomp(&b, privileged, config);
+        if (r < 0) {
+                if (ret_error)
+                        *ret_error = TAKE_PTR(b.error);
+                free(b.error);
+                return r;
+        }
+        list = json_object_new_array();
+        for (size_t i = 0; i < args.n; i++)
+                json_object_array_add(list, json_object_new_string(args.v[i]));
+        json_object_object_add(process, "args", list);
+        list = json_object_new_array();
+        for (size_t i = 0; i < env.n; i++)
+                json_object_array_add(list, json_object_new_string(env.v[i]));
+        json_object_object_add(process, "env", list);
+        json_object_object_add(process, "cwd", json_object_new_string(get_str(ctx->container, "workingDir") ?:
+                                                                        get_str(ctx->image_config, "WorkingDir") ?: "/"));
+        json_object_object_add(process, "terminal", json_object_new_boolean(json_object_get_boolean(get(ctx->container, "tty"))));
+        json_object_object_add(process, "noNewPrivileges",
+                               json_object_new_boolean(get(sc, "allowPrivilegeEscalation") &&
+                                                       !json_object_get_boolean(get(sc, "allowPrivilegeEscalation"))));
+        *ret_config = TAKE_PTR(config);
+        return 0;
+}

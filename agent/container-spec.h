@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A pod's container as an OCI runtime config (config.json), the way kubelet's
+ * generateContainerConfig and containerd's CRI plugin make it together:
+ *
+ * - process: command/args over the image's Entrypoint/Cmd by Kubernetes' rules, $(VAR)
+ *   expanded; env = image Env, then extra_env (service links), then the container's env
+ *   (value, valueFrom.fieldRef, and configMapKeyRef/secretKeyRef through resolve_ref);
+ *   workingDir; user from runAsUser/runAsGroup (container, then pod) or the image's User
+ *   (numeric or looked up in the root's /etc/passwd and /etc/group), supplementalGroups
+ *   and fsGroup; runAsNonRoot enforced; tty.
+ * - security: containerd's default capabilities plus add minus drop (all of them when
+ *   privileged); allowPrivilegeEscalation false → noNewPrivileges; seccompProfile
+ *   RuntimeDefault → the runtime's default profile (Unconfined, kubelet's default, →
+ *   none); readOnlyRootFilesystem; containerd's masked and read-only paths (none when
+ *   privileged).
+ * - namespaces: a new pid and mount namespace; network, IPC and UTS from the pod's
+ *   sandbox, or the host's with hostNetwork/hostIPC.
+ * - mounts: containerd's default set, the pod's /etc/hosts, /etc/hostname,
+ *   /etc/resolv.conf, the termination log, and each volumeMount (subPath inside).
+ * - resources: cpu limit → CFS quota, cpu request → shares, memory limit; oom_score_adj
+ *   by QoS class as kubelet computes it; linux.cgroupsPath; pod sysctls. */
+
+typedef struct ContainerSpecVolume {
+        const char *name;
+        const char *host_path; /* what the volume is on this node */
+        bool read_only;        /* the volume itself is (configMap, secret, projected) */
+} ContainerSpecVolume;
+
+/* Looks a configMapKeyRef ("ConfigMap") or secretKeyRef ("Secret") up: 0 and the value,
+ * -ENOENT when the object or key is missing, another -errno on failure. */
+typedef int (*ContainerSpecResolveRef)(void *userdata, const char *kind, const char *name, const char *key,
+                                       char **ret_value);
+
+typedef struct ContainerSpecContext {
+        json_object *pod;          /* the Pod object */
+        json_object *container;    /* an element of its spec.containers or spec.initContainers */
+        json_object *image_config; /* the image config's "config" (Env, Entrypoint, Cmd, WorkingDir, User); may be NULL */
+        const char *rootfs;        /* the container's root */
+        const char *sandbox_dir;   /* its net, ipc and uts namespaces */
+        const char *pod_ip, *host_ip, *node_name;
+        const char *hosts_file, *hostname_file, *resolv_conf, *termination_log; /* NULL: not bound */
+        const char *cgroups_path;
+        uint64_t node_memory; /* bytes, for a burstable container's oom_score_adj */
+        const ContainerSpecVolume *volumes;
+        size_t n_volumes;
+        char **extra_env; /* "NAME=value", NULL-terminated; may be NULL */
+        ContainerSpecResolveRef resolve_ref;
+        void *userdata;
+} ContainerSpecContext;
+
+/* On failure -errno and *ret_error says what, naming the pod and container: "pod
+ * default/kubia-x: container kubia: env KEY: configMapKeyRef cfg/key: not found". */
+int container_spec_build(const ContainerSpecContext *ctx, json_object **ret_config, char **ret_error);
+
+/* $(VAR) references in s replaced from env ("NAME=value" entries, the last of a name
+ * wins); "$$" is a "$"; unknown references stay as they are (kubelet's expansion.Expand). */
+char *container_spec_expand(const char *s, char **env, size_t n_env);
+
+/* The pod's QoS class: "Guaranteed", "Burstable" or "BestEffort". */
+const char *pod_qos_class(json_object *pod);

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "container-spec.h"
+#include "json-util.h"
+#include "spec.h"
+#include "tests.h"
+
+static const char *const pod_json =
+        "{\"metadata\": {\"name\": \"kubia-x\", \"namespace\": \"default\", \"uid\": \"u-1\", \"labels\": {\"app\": \"kubia\"}},"
+        " \"spec\": {\"nodeName\": \"node1\", \"securityContext\": {\"supplementalGroups\": [5], \"fsGroup\": 7,"
+        "   \"sysctls\": [{\"name\": \"net.ipv4.ip_unprivileged_port_start\", \"value\": \"0\"}]},"
+        "  \"containers\": [{\"name\": \"kubia\", \"image\": \"kubia\"}]}}";
+
+static json_object *parse(const char *s) {
+        json_object *o = json_tokener_parse(s);
+        check(o);
+        return o;
+}
+
+/* Builds the container's config; the container is given as JSON. */
+static json_object *build(json_object *pod, const char *container, const char *image, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *c = parse(container), *img = image ? parse(image) : NULL;
+        ContainerSpecVolume volumes[] = { { "data", "/var/lib/pods/u-1/volumes/data", false } };
+        char *extra[] = { "KUBERNETES_SERVICE_HOST=10.96.0.1", NULL };
+        ContainerSpecContext ctx = {
+                .pod = pod, .container = c, .image_config = img, .rootfs = "/run/rootfs", .sandbox_dir = "/run/sb",
+                .pod_ip = "10.244.0.5", .host_ip = "192.168.1.2", .node_name = "node1", .hosts_file = "/run/hosts",
+                .cgroups_path = "/kubepods/besteffort/podu-1/c1", .node_memory = UINT64_C(1) << 33,
+                .volumes = volumes, .n_volumes = 1, .extra_env = extra,
+        };
+        json_object *config = NULL;
+
+        *ret_error = NULL;
+        if (container_spec_build(&ctx, &config, ret_error) < 0)
+                return NULL;
+        return config;
+}
+
+static const char *at(json_object *o, const char *path) {
+        /* "process.args" → its JSON text */
+        char copy[256], *save = NULL;
+        snprintf(copy, sizeof(copy), "%s", path);
+        for (char *k = strtok_r(copy, ".", &save); k && o; k = strtok_r(NULL, ".", &save))
+                if (!json_object_object_get_ex(o, k, &o))
+                        o = NULL;
+        return o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : "(none)";
+}
+
+static void test_command_and_args_over_the_image(void) {
+        _cleanup_(json_object_putp) json_object *pod = parse(pod_json);
+        const char *image = "{\"Entrypoint\": [\"/bin/app\"], \"Cmd\": [\"--serve\"], \"Env\": [\"PATH=/bin\", \"MODE=img\"],"
+                            " \"WorkingDir\": \"/app\"}";
+        _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL;
+        _cleanup_(json_object_putp) json_object *c1 = build(pod, "{\"name\": \"a\"}", image, &e1);
+        _cleanup_(json_object_putp) json_object *c2 = build(pod, "{\"name\": \"a\", \"args\": [\"-v\"]}", image, &e2);
+        _cleanup_(json_object_putp) json_object *c3 = build(pod, "{\"name\": \"a\", \"command\": [\"sh\"]}", image, &e3);
+        _cleanup_(json_object_putp) json_object *c4 = build(pod, "{\"name\": \"a\"}", "{}", &e4);
+
+        check_streq(at(c1, "process.args"), "[\"\\/bin\\/app\",\"--serve\"]");
+        check_streq(at(c2, "process.args"), "[\"\\/bin\\/app\",\"-v\"]");
+        check_streq(at(c3, "process.args"), "[\"sh\"]");
+        check_streq(at(c1, "process.cwd"), "\"\\/app\"");
+        check(!c4);
+        check_streq(e4, "pod default/kubia-x: container a: no command: neither the container nor its image gives one");
+}
+
+static void test_env_field_refs_and_expansion(void) {
+        _cleanup_(json_object_putp) json_object *pod = parse(pod_json);
+        _cleanup_free_ char *error = NULL;
+        _cleanup_(json_object_putp) json_object *c = build(
+                pod,
+                "{\"name\": \"a\", \"command\": [\"echo\", \"$(POD)\", \"$$(POD)\", \"$(NOPE)\"],"
+                " \"env\": [{\"name\": \"MODE\", \"value\": \"pod\"},"
+                "  {\"name\": \"POD\", \"valueFrom\": {\"fieldRef\": {\"fieldPath\": \"metadata.name\"}}},"
+                "  {\"name\": \"IP\", \"valueFrom\": {\"fieldRef\": {\"fieldPath\": \"status.podIP\"}}},"
+                "  {\"name\": \"APP\", \"valueFrom\": {\"fieldRef\": {\"fieldPath\": \"metadata.labels['app']\"}}},"
+                "  {\"name\": \"BOTH\", \"value\": \"$(POD)@$(IP)\"}]}",
+                "{\"Env\": [\"PATH=/bin\", \"MODE=img\"]}", &error);
+
+        check(c);
+        check_streq(at(c, "process.args"), "[\"echo\",\"kubia-x\",\"$(POD)\",\"$(NOPE)\"]");
+        check_streq(at(c, "process.env"), "[\"PATH=\\/bin\",\"MODE=pod\",\"KUBERNETES_SERVICE_HOST=10.96.0.1\","
+                                          "\"POD=kubia-x\",\"IP=10.244.0.5\",\"APP=kubia\",\"BOTH=kubia-x@10.244.0.5\"]");
+}
+
+static void test_security_context(void) {
+        _cleanup_(json_object_putp) json_object *pod = parse(pod_json);
+        _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL;
+        _cleanup_(json_object_putp) json_object *c1 = build(
+                pod,
+                "{\"name\": \"a\", \"command\": [\"x\"], \"securityContext\": {\"runAsUser\": 1000,"
+                " \"allowPrivilegeEscalation\": false, \"readOnlyRootFilesystem\": true,"
+                " \"capabilities\": {\"add\": [\"NET_ADMIN\"], \"drop\": [\"ALL\"]},"
+                " \"seccompProfile\": {\"type\": \"RuntimeDefault\"}}}",
+                NULL, &e1);
+        _cleanup_(json_object_putp) json_object *c2 = build(
+                pod, "{\"name\": \"b\", \"command\": [\"x\"], \"securityContext\": {\"runAsNonRoot\": true}}", NULL, &e2);
+        _cleanup_(json_object_putp) json_object *c3 = build(
+                pod, "{\"name\": \"c\", \"command\": [\"x\"], \"securityContext\": {\"capabilities\": {\"add\": [\"FLY\"]}}}",
+                NULL, &e3);
+
+        check(c1);
+        check_streq(at(c1, "process.user"), "{\"uid\":1000,\"gid\":0,\"additionalGids\":[5,7]}");
+        /* drop ALL applies after add, as containerd does it: nothing is left */
+        check_streq(at(c1, "process.capabilities.bounding"), "[]");
+        check_streq(at(c1, "process.noNewPrivileges"), "true");
+        check_streq(at(c1, "root.readonly"), "true");
+        check_streq(at(c1, "annotations"), "{\"org.stevedore.seccomp\":\"runtime\\/default\"}");
+        check(!c2);
+        check_streq(e2, "pod default/kubia-x: container b: container has runAsNonRoot and image will run as root");
+        check(!c3);
+        check_streq(e3, "pod default/kubia-x: container c: securityContext.capabilities: 'FLY' is not a capability");
+}
+
+static void test_resources_namespaces_and_the_runtime_accepts_it(void) {
+        _cleanup_(json_object_putp) json_object *pod = parse(
+                "{\"metadata\": {\"name\": \"p\", \"namespace\": \"ns\"}, \"spec\": {\"containers\": [{\"name\": \"a\","
+                " \"resources\": {\"limits\": {\"cpu\": \"500m\", \"memory\": \"128Mi\"}, \"requests\": {\"cpu\": \"250m\"}}}]}}");
+        _cleanup_free_ char *error = NULL, *spec_error = NULL;
+        _cleanup_(json_object_putp) json_object *c = build(
+                pod,
+                "{\"name\": \"a\", \"command\": [\"x\"], \"resources\": {\"limits\": {\"cpu\": \"500m\", \"memory\": \"128Mi\"},"
+                " \"requests\": {\"cpu\": \"250m\"}}, \"volumeMounts\": [{\"name\": \"data\", \"mountPath\": \"/data\","
+                " \"subPath\": \"x\"}]}",
+                NULL, &error);
+        _cleanup_(spec_freep) RuntimeSpec *spec = NULL;
+
+        check(c);
+        check_streq(at(c, "linux.resources"), "{\"cpu\":{\"shares\":256,\"period\":100000,\"quota\":50000},"
+                                              "\"memory\":{\"limit\":134217728}}");
+        check_streq(pod_qos_class(pod), "Burstable");
+        check_streq(at(c, "process.oomScoreAdj"), "985");
+        check_streq(at(c, "linux.namespaces"), "[{\"type\":\"pid\"},{\"type\":\"mount\"},"
+                                               "{\"type\":\"network\",\"path\":\"\\/run\\/sb\\/net\"},"
+                                               "{\"type\":\"uts\",\"path\":\"\\/run\\/sb\\/uts\"},"
+                                               "{\"type\":\"ipc\",\"path\":\"\\/run\\/sb\\/ipc\"}]");
+        check(strstr(at(c, "mounts"), "{\"destination\":\"\\/data\",\"type\":\"bind\",\"source\":"
+                                      "\"\\/var\\/lib\\/pods\\/u-1\\/volumes\\/data\\/x\""));
+        /* What the agent hands the runtime is what the runtime takes. */
+        check_int(spec_parse(c, &spec, &spec_error), ==, 0);
+        check_int(spec->resources.memory_limit, ==, 134217728);
+}
+
+int main(void) {
+        test_command_and_args_over_the_image();
+        test_env_field_refs_and_expansion();
+        test_security_context();
+        test_resources_namespaces_and_the_runtime_accepts_it();
+        return 0;
+}
