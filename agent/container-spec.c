@@ -332,7 +332,7 @@ static int build_user(Builder *b, json_object *process) {
         json_object *pod_sc = get(get(pod, "spec"), "securityContext");
         const char *image_user = get_str(b->ctx->image_config, "User");
         long uid = 0, gid = 0;
-        json_object *user = json_object_new_object(), *gids = json_object_new_array(), *groups;
+        json_object *user = json_object_new_object(), *gids, *groups;
 
         json_object_object_add(process, "user", user);
         if (image_user && *image_user) {
@@ -361,6 +361,7 @@ static int build_user(Builder *b, json_object *process) {
                 return fail(b, EPERM, "container has runAsNonRoot and image will run as root");
         json_object_object_add(user, "uid", json_object_new_int64(uid));
         json_object_object_add(user, "gid", json_object_new_int64(gid));
+        gids = json_object_new_array();
         groups = get(pod_sc, "supplementalGroups");
         for (size_t i = 0; i < array_length(groups); i++)
                 json_object_array_add(gids, json_object_get(json_object_array_get_idx(groups, i)));
@@ -545,18 +546,21 @@ static int oom_score_adj(const ContainerSpecContext *ctx, int64_t memory_request
 
 static int build_linux(Builder *b, bool privileged, json_object *config) {
         const ContainerSpecContext *ctx = b->ctx;
-        json_object *linux_cfg = json_object_new_object(), *spec = get(ctx->pod, "spec");
-        json_object *namespaces = json_object_new_array(), *resources = json_object_new_object();
-        json_object *requested = get(ctx->container, "resources"), *sysctls;
+        json_object *requested = get(ctx->container, "resources"), *spec = get(ctx->pod, "spec"), *sysctls;
         int64_t cpu_limit = quantity_of(requested, "limits", "cpu", true);
         int64_t cpu_request = quantity_of(requested, "requests", "cpu", true);
         int64_t memory_limit = quantity_of(requested, "limits", "memory", false);
         int64_t memory_request = quantity_of(requested, "requests", "memory", false);
-        json_object *cpu = json_object_new_object(), *memory = json_object_new_object(), *sysctl;
+        json_object *linux_cfg, *namespaces, *resources, *cpu, *memory, *sysctl;
 
-        json_object_object_add(config, "linux", linux_cfg);
         if (cpu_limit == -2 || cpu_request == -2 || memory_limit == -2 || memory_request == -2)
                 return fail(b, EINVAL, "resources: a quantity is malformed");
+        linux_cfg = json_object_new_object();
+        namespaces = json_object_new_array();
+        resources = json_object_new_object();
+        cpu = json_object_new_object();
+        memory = json_object_new_object();
+        json_object_object_add(config, "linux", linux_cfg);
         if (cpu_request < 0)
                 cpu_request = cpu_limit;
         if (memory_request < 0)
