@@ -382,7 +382,7 @@ static int capability_of(Builder *b, const char *kube_name) {
 
 static int build_capabilities(Builder *b, bool privileged, json_object *process) {
         json_object *caps = get(get(b->ctx->container, "securityContext"), "capabilities");
-        json_object *add = get(caps, "add"), *drop = get(caps, "drop"), *sets = json_object_new_object();
+        json_object *add = get(caps, "add"), *drop = get(caps, "drop"), *sets;
         uint64_t mask = privileged ? (UINT64_C(2) << CAP_LAST_CAP) - 1 : runtime_default_capabilities();
 
         for (size_t i = 0; i < array_length(add); i++) {
@@ -405,6 +405,7 @@ static int build_capabilities(Builder *b, bool privileged, json_object *process)
                 else
                         mask &= ~(UINT64_C(1) << cap);
         }
+        sets = json_object_new_object();
         for (const char *const *set = (const char *const[]) { "bounding", "effective", "permitted", NULL }; *set; set++) {
                 json_object *list = json_object_new_array();
                 for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
