@@ -13,6 +13,7 @@
 #include "container-spec.h"
 #include "json-util.h"
 #include "macro.h"
+#include "pod-files.h"
 #include "quantity.h"
 #include "seccomp-default.h"
 #include "spec.h"
@@ -140,47 +141,11 @@ char *container_spec_expand(const char *s, char **env, size_t n_env) {
         return fclose(f) < 0 ? NULL : out;
 }
 
-/* metadata.labels['app'] → "app" of the labels. */
-static const char *bracketed_key(const char *path, const char *prefix, char *buf, size_t size) {
-        size_t len = strlen(prefix), n;
-
-        if (strncmp(path, prefix, len) != 0 || strncmp(path + len, "['", 2) != 0)
-                return NULL;
-        n = strlen(path + len + 2);
-        if (n < 2 || strcmp(path + len + 2 + n - 2, "']") != 0 || n - 2 >= size)
-                return NULL;
-        memcpy(buf, path + len + 2, n - 2);
-        buf[n - 2] = '\0';
-        return buf;
-}
-
 static int field_ref(Builder *b, const char *path, char **ret) {
-        json_object *pod = b->ctx->pod, *meta = get(pod, "metadata"), *spec = get(pod, "spec");
-        const char *value = NULL;
-        char key[256];
+        PodFieldContext fields = { b->ctx->pod_ip, b->ctx->host_ip, b->ctx->node_name };
+        int r = pod_field_value(b->ctx->pod, &fields, path, ret);
 
-        if (streq(path, "metadata.name"))
-                value = get_str(meta, "name");
-        else if (streq(path, "metadata.namespace"))
-                value = get_str(meta, "namespace");
-        else if (streq(path, "metadata.uid"))
-                value = get_str(meta, "uid");
-        else if (bracketed_key(path, "metadata.labels", key, sizeof(key)))
-                value = get_str(get(meta, "labels"), key) ?: "";
-        else if (bracketed_key(path, "metadata.annotations", key, sizeof(key)))
-                value = get_str(get(meta, "annotations"), key) ?: "";
-        else if (streq(path, "spec.nodeName"))
-                value = b->ctx->node_name;
-        else if (streq(path, "spec.serviceAccountName"))
-                value = get_str(spec, "serviceAccountName") ?: "";
-        else if (streq(path, "status.hostIP") || streq(path, "status.hostIPs"))
-                value = b->ctx->host_ip ?: "";
-        else if (streq(path, "status.podIP") || streq(path, "status.podIPs"))
-                value = b->ctx->pod_ip ?: "";
-        else
-                return fail(b, EINVAL, "fieldRef.fieldPath '%s' is not supported", path);
-        *ret = strdup(value ?: "");
-        return *ret ? 0 : -ENOMEM;
+        return r == -EINVAL ? fail(b, EINVAL, "fieldRef.fieldPath '%s' is not supported", path) : r;
 }
 
 /* One env entry's value. *ret NULL: an optional reference that is missing (no variable). */

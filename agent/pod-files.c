@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,4 +141,46 @@ char *pod_resolv_conf(json_object *pod, const char *host_resolv_conf, const char
         if (!f)
                 return NULL;
         return fclose(f) < 0 ? NULL : out;
+}
+
+/* metadata.labels['app'] → "app". */
+static bool bracketed_key(const char *path, const char *prefix, char *buf, size_t size) {
+        size_t len = strlen(prefix), n;
+
+        if (strncmp(path, prefix, len) != 0 || strncmp(path + len, "['", 2) != 0)
+                return false;
+        n = strlen(path + len + 2);
+        if (n < 2 || strcmp(path + len + 2 + n - 2, "']") != 0 || n - 2 >= size)
+                return false;
+        memcpy(buf, path + len + 2, n - 2);
+        buf[n - 2] = '\0';
+        return true;
+}
+
+int pod_field_value(json_object *pod, const PodFieldContext *c, const char *path, char **ret) {
+        const char *value = NULL;
+        char key[256];
+
+        if (streq(path, "metadata.name"))
+                value = json_get_string(pod, "metadata", "name", NULL);
+        else if (streq(path, "metadata.namespace"))
+                value = json_get_string(pod, "metadata", "namespace", NULL);
+        else if (streq(path, "metadata.uid"))
+                value = json_get_string(pod, "metadata", "uid", NULL);
+        else if (bracketed_key(path, "metadata.labels", key, sizeof(key)))
+                value = json_get_string(pod, "metadata", "labels", key, NULL);
+        else if (bracketed_key(path, "metadata.annotations", key, sizeof(key)))
+                value = json_get_string(pod, "metadata", "annotations", key, NULL);
+        else if (streq(path, "spec.nodeName"))
+                value = c->node_name;
+        else if (streq(path, "spec.serviceAccountName"))
+                value = json_get_string(pod, "spec", "serviceAccountName", NULL);
+        else if (streq(path, "status.hostIP") || streq(path, "status.hostIPs"))
+                value = c->host_ip;
+        else if (streq(path, "status.podIP") || streq(path, "status.podIPs"))
+                value = c->pod_ip;
+        else
+                return -EINVAL;
+        *ret = strdup(value ?: "");
+        return *ret ? 0 : -ENOMEM;
 }

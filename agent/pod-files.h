@@ -20,3 +20,11 @@ char *pod_resolv_conf(json_object *pod, const char *host_resolv_conf, const char
 /* The pod's hostname: spec.hostname, else its name (at most 63 characters, as kubelet
  * truncates it). */
 char *pod_hostname(json_object *pod);
+
+/* What the downward API's fieldRef.fieldPath names (metadata.name, metadata.namespace,
+ * metadata.uid, metadata.labels['k'], metadata.annotations['k'], spec.nodeName,
+ * spec.serviceAccountName, status.podIP(s), status.hostIP(s)). -EINVAL for another path. */
+typedef struct PodFieldContext {
+        const char *pod_ip, *host_ip, *node_name;
+} PodFieldContext;
+int pod_field_value(json_object *pod, const PodFieldContext *c, const char *path, char **ret);

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -182,4 +184,40 @@ int env_file_get(const char *content, const char *key, char **ret_value) {
                         line++;
         }
         return -ENOENT;
+}
+
+int rm_rf_at(int dir_fd, const char *name) {
+        struct stat st;
+
+        if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        if (S_ISDIR(st.st_mode)) {
+                int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                _cleanup_(closedirp) DIR *d = NULL;
+
+                if (fd < 0)
+                        return negative_errno();
+                d = fdopendir(fd);
+                if (!d) {
+                        close(fd);
+                        return negative_errno();
+                }
+                for (struct dirent *de; (errno = 0, de = readdir(d));) {
+                        int r;
+
+                        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                                continue;
+                        r = rm_rf_at(dirfd(d), de->d_name);
+                        if (r < 0)
+                                return r;
+                }
+                if (errno != 0)
+                        return negative_errno();
+                if (unlinkat(dir_fd, name, AT_REMOVEDIR) < 0)
+                        return negative_errno();
+                return 0;
+        }
+        if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT)
+                return negative_errno();
+        return 0;
 }

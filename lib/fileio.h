@@ -25,3 +25,7 @@ int write_string_file(const char *path, const char *value);
 /* Looks key up in an environment-style file (os-release(5) syntax: KEY=value, values may
  * be single- or double-quoted with backslash escapes). -ENOENT if absent. */
 int env_file_get(const char *content, const char *key, char **ret_value);
+
+/* Removes name below dir_fd and, for a directory, all it holds; never follows symlinks.
+ * 0 when it does not exist. */
+int rm_rf_at(int dir_fd, const char *name);
