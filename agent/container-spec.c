@@ -453,6 +453,14 @@ static int build_mounts(Builder *b, bool privileged, json_object *config) {
         return 0;
 }
 
+static void add_namespace_path(json_object *list, const char *type, const char *path) {
+        json_object *ns = json_object_new_object();
+
+        json_object_object_add(ns, "type", json_object_new_string(type));
+        json_object_object_add(ns, "path", json_object_new_string(path));
+        json_object_array_add(list, ns);
+}
+
 static void add_namespace(json_object *list, const char *type, const char *dir, const char *file) {
         json_object *ns = json_object_new_object();
 
@@ -535,7 +543,10 @@ static int build_linux(Builder *b, bool privileged, json_object *config) {
         add_namespace(namespaces, "pid", NULL, NULL);
         add_namespace(namespaces, "mount", NULL, NULL);
         if (!json_object_get_boolean(get(spec, "hostNetwork"))) {
-                add_namespace(namespaces, "network", ctx->sandbox_dir, "net");
+                if (ctx->netns_path)
+                        add_namespace_path(namespaces, "network", ctx->netns_path);
+                else
+                        add_namespace(namespaces, "network", ctx->sandbox_dir, "net");
                 add_namespace(namespaces, "uts", ctx->sandbox_dir, "uts");
         }
         if (!json_object_get_boolean(get(spec, "hostIPC")))

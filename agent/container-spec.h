@@ -43,6 +43,7 @@ typedef struct ContainerSpecContext {
         json_object *image_config; /* the image config's "config" (Env, Entrypoint, Cmd, WorkingDir, User); may be NULL */
         const char *rootfs;        /* the container's root */
         const char *sandbox_dir;   /* its net, ipc and uts namespaces */
+        const char *netns_path;    /* the network namespace instead of the sandbox's; may be NULL */
         const char *pod_ip, *host_ip, *node_name;
         const char *hosts_file, *hostname_file, *resolv_conf, *termination_log; /* NULL: not bound */
         const char *cgroups_path;

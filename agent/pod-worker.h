@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "image-store.h"
+#include "pod-network.h"
+#include "volumes.h"
+
+/* A worker per pod, on the event loop, doing what kubelet's pod workers do with
+ * containerd: the sandbox (shared namespaces, network, /etc/hosts, resolv.conf), the
+ * volumes, the images, the init containers in order and then the containers, each run
+ * by a monitor process of its own (`stevedore-runc monitor`: it owns the stdio and the
+ * CRI log and outlives the agent), restarts by restartPolicy with kubelet's back-off
+ * (10 s doubling to 5 min, reset after 10 min running), and graceful termination
+ * (SIGTERM, the grace period, SIGKILL). Whatever changes, status_changed gets the pod's
+ * new status (a PodStatus object as the API holds it). */
+
+typedef struct PodWorker PodWorker;
+
+typedef struct PodRuntime {
+        sd_event *event;
+        ImageStore *images;
+        PodNetwork *network; /* NULL: pods get the host's network */
+        const char *state_dir;    /* pods/<uid>/ (volumes) below it */
+        const char *run_dir;      /* pods/<uid>/ (sandbox, bundles) and runtime/ below it */
+        const char *log_dir;      /* pods/ and containers/ below it (/var/log) */
+        const char *runtime_path; /* stevedore-runc, which runs the monitors */
+        const char *node_name, *node_ip;
+        uint64_t node_memory;
+        const char *host_resolv_conf; /* its content */
+        const char *cluster_dns, *cluster_domain;
+        /* The status changed: a PodStatus (borrowed for the call). */
+        void (*status_changed)(PodWorker *w, json_object *status, void *userdata);
+        /* Something kubelet reports as an event: type Normal or Warning. */
+        void (*emit_event)(PodWorker *w, const char *type, const char *reason, const char *message, void *userdata);
+        /* Everything of the pod is gone after its termination. */
+        void (*terminated)(PodWorker *w, void *userdata);
+        void *userdata;
+} PodRuntime;
+
+/* Starts running pod (a Pod object; the worker keeps a reference). objects holds what
+ * its data volumes need, fetched by the caller (volumes_required): "ConfigMap/<name>",
+ * "Secret/<name>", "ServiceAccountToken/<name>" → the object; may be NULL. */
+int pod_worker_new(const PodRuntime *runtime, json_object *pod, json_object *objects, PodWorker **ret);
+/* A new version of the pod: a deletionTimestamp (or terminate) stops it gracefully. */
+void pod_worker_update(PodWorker *w, json_object *pod);
+/* Stops the pod: its containers get SIGTERM, then SIGKILL after grace_seconds (-1: the
+ * pod's terminationGracePeriodSeconds); then everything is removed and terminated runs. */
+void pod_worker_terminate(PodWorker *w, int64_t grace_seconds);
+void pod_worker_free(PodWorker *w);
+
+json_object *pod_worker_pod(PodWorker *w);
+/* The current PodStatus (owned by the worker). */
+json_object *pod_worker_status(PodWorker *w);
