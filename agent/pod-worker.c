@@ -499,7 +499,7 @@ static int write_bundle(Container *c, json_object *image_config, const char *roo
         return r;
 }
 
-static void container_start(Container *c) {
+static void run_container(Container *c) {
         PodWorker *w = c->worker;
         _cleanup_free_ char *error = NULL, *rootfs = NULL, *log = NULL, *exit_file = NULL, *log_parent = NULL;
         _cleanup_(image_info_freep) ImageInfo *image = NULL;
@@ -637,7 +637,7 @@ static int on_backoff_done(sd_event_source *s, uint64_t usec, void *userdata) {
         Container *c = userdata;
 
         c->backoff_timer = sd_event_source_disable_unref(c->backoff_timer);
-        container_start(c);
+        run_container(c);
         return 0;
 }
 
@@ -659,7 +659,7 @@ static void restart_later(Container *c) {
         if (c->backoff_usec == 0) {
                 c->backoff_usec = BACKOFF_INITIAL_USEC;
                 set_waiting(c, "ContainerCreating", NULL);
-                container_start(c);
+                run_container(c);
                 return;
         }
         snprintf(message, sizeof(message), "back-off %" PRIu64 "s restarting failed container=%s pod=%s",
@@ -742,14 +742,14 @@ static void sync_pod(PodWorker *w) {
                 if (c->phase == CONTAINER_EXITED && c->state.exit_code == 0)
                         continue;
                 if (c->phase == CONTAINER_WAITING && !container_active(c) && !c->backoff_timer && !c->id)
-                        container_start(c);
+                        run_container(c);
                 report(w);
                 return;
         }
         for (size_t i = w->n_init; i < w->n_containers; i++) {
                 Container *c = &w->containers[i];
                 if (c->phase == CONTAINER_WAITING && !container_active(c) && !c->backoff_timer && !c->id)
-                        container_start(c);
+                        run_container(c);
         }
         report(w);
 }
@@ -838,7 +838,7 @@ static void adopt(Container *c) {
                 restart_later(c);
 }
 
-static int container_list(PodWorker *w) {
+static int make_containers(PodWorker *w) {
         json_object *spec = json_object_object_get(w->pod, "spec");
         json_object *inits = json_object_object_get(spec, "initContainers"), *mains = json_object_object_get(spec, "containers");
         size_t n_init = inits ? json_object_array_length(inits) : 0, n = mains ? json_object_array_length(mains) : 0;
@@ -880,7 +880,7 @@ int pod_worker_new(const PodRuntime *runtime, json_object *pod, json_object *obj
             asprintf(&w->pod_state_dir, "%s/pods/%s", runtime->state_dir, uid) < 0 ||
             asprintf(&w->sandbox_dir, "%s/pods/%s/ns", runtime->run_dir, uid) < 0 ||
             asprintf(&w->log_dir, "%s/pods/%s_%s_%s", runtime->log_dir, namespace, name, uid) < 0 ||
-            !(w->started_at = rfc3339_now()) || (r = container_list(w)) < 0) {
+            !(w->started_at = rfc3339_now()) || (r = make_containers(w)) < 0) {
                 pod_worker_free(w);
                 return -ENOMEM;
         }

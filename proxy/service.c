@@ -202,7 +202,7 @@ int service_parse(json_object *o, Service **ret, char **ret_error) {
                 r = invalid(ret_error, "service", s->key, "spec.ports: not a list");
                 goto fail;
         }
-        s->n_ports = ports ? MIN(json_object_array_length(ports), (size_t) MAX_PORTS) : 0;
+        s->n_ports = ports && json_object_is_type(ports, json_type_array) ? MIN(json_object_array_length(ports), (size_t) MAX_PORTS) : 0;
         s->ports = calloc(s->n_ports + 1, sizeof(ServicePort));
         if (!s->ports) {
                 r = -ENOMEM;
@@ -238,7 +238,7 @@ static bool condition(json_object *conditions, const char *key, bool missing) {
 }
 
 static int parse_endpoints(json_object *list, EndpointSlice *e, char **ret_error) {
-        size_t n = list ? MIN(json_object_array_length(list), (size_t) MAX_ENDPOINTS) : 0, total = 0;
+        size_t n = list && json_object_is_type(list, json_type_array) ? MIN(json_object_array_length(list), (size_t) MAX_ENDPOINTS) : 0, total = 0;
 
         for (size_t i = 0; i < n; i++) { /* up to 4 addresses each, usually 1 */
                 json_object *addrs = get(json_object_array_get_idx(list, i), "addresses");

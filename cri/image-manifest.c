@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Image manifests, indexes, configs and docker-archive manifests (see image-manifest.h). */
+#include <stdarg.h>
+#include <sys/utsname.h>
+
+#include "image-manifest.h"
+#include "image-ref.h"
+#include "macro.h"
+
+#define LAYERS_MAX 1024
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
+
+_printf_(2, 3) static int fail(char **ret_error, const char *format, ...) {
+        va_list ap;
+
+        if (!ret_error)
+                return -EBADMSG;
+        va_start(ap, format);
+        if (vasprintf(ret_error, format, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return -EBADMSG;
+}
+
+static int parse_json(const char *json, size_t size, const char *what, json_object **ret, char **ret_error) {
+        json_tokener *tok;
+        json_object *o;
+
+        if (size > MANIFEST_SIZE_MAX)
+                return fail(ret_error, "%s: larger than %d bytes", what, MANIFEST_SIZE_MAX);
+        if (size > INT32_MAX || memchr(json, 0, size))
+                return fail(ret_error, "%s: not JSON text", what);
+        tok = json_tokener_new();
+        if (!tok)
+                return -ENOMEM;
+        o = json_tokener_parse_ex(tok, json, (int) size);
+        if (json_tokener_get_error(tok) != json_tokener_success) {
+                int r = fail(ret_error, "%s: invalid JSON: %s", what,
+                             json_tokener_error_desc(json_tokener_get_error(tok)));
+                json_tokener_free(tok);
+                json_object_put(o);
+                return r;
+        }
+        json_tokener_free(tok);
+        if (!json_object_is_type(o, json_type_object) && !json_object_is_type(o, json_type_array)) {
+                json_object_put(o);
+                return fail(ret_error, "%s: not a JSON object", what);
+        }
+        *ret = o;
+        return 0;
+}
+
+static json_object *get(json_object *o, const char *key) {
+        json_object *v;
+
+        return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+/* A string field: -EBADMSG when present but not a string, or missing and required. */
+static int get_string(json_object *o, const char *key, bool required, const char *what, char **ret, char **ret_error) {
+        json_object *v = get(o, key);
+
+        if (!v || json_object_is_type(v, json_type_null)) {
+                if (required)
+                        return fail(ret_error, "%s: no \"%s\"", what, key);
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_object_is_type(v, json_type_string))
+                return fail(ret_error, "%s: \"%s\" is not a string", what, key);
+        *ret = strdup(json_object_get_string(v));
+        return *ret ? 0 : -ENOMEM;
+}
+
+static void descriptor_done(Descriptor *d) {
+        free(d->media_type);
+        free(d->digest);
+        free(d->os);
+        free(d->architecture);
+        free(d->variant);
+        free(d->ref_name);
+        free(d->image_name);
+}
+
+static int descriptor_parse(json_object *o, const char *what, Descriptor *d, char **ret_error) {
+        json_object *size, *platform = get(o, "platform"), *annotations = get(o, "annotations");
+        int r;
+
+        if (!json_object_is_type(o, json_type_object))
+                return fail(ret_error, "%s: not an object", what);
+        r = get_string(o, "mediaType", false, what, &d->media_type, ret_error);
+        if (r < 0)
+                return r;
+        r = get_string(o, "digest", true, what, &d->digest, ret_error);
+        if (r < 0)
+                return r;
+        if (!digest_is_sha256(d->digest))
+                return fail(ret_error, "%s: digest '%s' is not sha256:<64 hex>", what, d->digest);
+        size = get(o, "size");
+        if (!size || !json_object_is_type(size, json_type_int) || json_object_get_int64(size) < 0)
+                return fail(ret_error, "%s: \"size\" missing or not a non-negative integer", what);
+        d->size = json_object_get_int64(size);
+        if (platform) {
+                if ((r = get_string(platform, "os", false, what, &d->os, ret_error)) < 0 ||
+                    (r = get_string(platform, "architecture", false, what, &d->architecture, ret_error)) < 0 ||
+                    (r = get_string(platform, "variant", false, what, &d->variant, ret_error)) < 0)
+                        return r;
+        }
+        if (annotations) {
+                if ((r = get_string(annotations, ANNOTATION_REF_NAME, false, what, &d->ref_name, ret_error)) < 0 ||
+                    (r = get_string(annotations, ANNOTATION_CONTAINERD_NAME, false, what, &d->image_name, ret_error)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int descriptors_parse(json_object *list, const char *what, Descriptor **ret, size_t *ret_n, char **ret_error) {
+        size_t n;
+        Descriptor *d;
+
+        if (!list || !json_object_is_type(list, json_type_array))
+                return fail(ret_error, "%s: missing or not an array", what);
+        n = json_object_array_length(list);
+        if (n > LAYERS_MAX)
+                return fail(ret_error, "%s: more than %d entries", what, LAYERS_MAX);
+        d = calloc(n + 1, sizeof(Descriptor));
+        if (!d)
+                return -ENOMEM;
+        *ret = d;
+        *ret_n = 0;
+        for (size_t i = 0; i < n; i++) {
+                char item[64];
+                int r;
+
+                snprintf(item, sizeof(item), "%s[%zu]", what, i);
+                r = descriptor_parse(json_object_array_get_idx(list, i), item, &d[i], ret_error);
+                *ret_n = i + 1;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+void manifest_free(Manifest *m) {
+        if (!m)
+                return;
+        free(m->media_type);
+        descriptor_done(&m->config);
+        for (size_t i = 0; i < m->n_layers; i++)
+                descriptor_done(&m->layers[i]);
+        free(m->layers);
+        for (size_t i = 0; i < m->n_manifests; i++)
+                descriptor_done(&m->manifests[i]);
+        free(m->manifests);
+        free(m);
+}
+
+int manifest_parse(const char *json, size_t size, Manifest **ret, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_(manifest_freep) Manifest *m = NULL;
+        json_object *version;
+        int r;
+
+        r = parse_json(json, size, "manifest", &o, ret_error);
+        if (r < 0)
+                return r;
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        r = get_string(o, "mediaType", false, "manifest", &m->media_type, ret_error);
+        if (r < 0)
+                return r;
+        version = get(o, "schemaVersion");
+        if (!version || !json_object_is_type(version, json_type_int) || json_object_get_int(version) != 2)
+                return fail(ret_error, "manifest: schemaVersion is not 2 (Docker schema1 is not supported)");
+
+        if (m->media_type) {
+                if (streq(m->media_type, MT_OCI_INDEX) || streq(m->media_type, MT_DOCKER_LIST))
+                        m->kind = MANIFEST_INDEX;
+                else if (streq(m->media_type, MT_OCI_MANIFEST) || streq(m->media_type, MT_DOCKER_MANIFEST))
+                        m->kind = MANIFEST_IMAGE;
+                else
+                        return fail(ret_error, "manifest: unsupported mediaType '%s'", m->media_type);
+        } else if (get(o, "manifests"))
+                m->kind = MANIFEST_INDEX;
+        else if (get(o, "config") && get(o, "layers"))
+                m->kind = MANIFEST_IMAGE;
+        else
+                return fail(ret_error, "manifest: neither an index (\"manifests\") nor an image manifest (\"config\", \"layers\")");
+
+        if (m->kind == MANIFEST_INDEX) {
+                r = descriptors_parse(get(o, "manifests"), "index manifests", &m->manifests, &m->n_manifests,
+                                      ret_error);
+                if (r < 0)
+                        return r;
+        } else {
+                json_object *config = get(o, "config");
+
+                if (!config)
+                        return fail(ret_error, "manifest: no \"config\"");
+                r = descriptor_parse(config, "manifest config", &m->config, ret_error);
+                if (r < 0)
+                        return r;
+                r = descriptors_parse(get(o, "layers"), "manifest layers", &m->layers, &m->n_layers, ret_error);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < m->n_layers; i++) {
+                        const char *mt = m->layers[i].media_type;
+                        if (mt && strstr(mt, "+encrypted"))
+                                return fail(ret_error, "manifest layers[%zu]: encrypted layers (%s) are not supported", i,
+                                            mt);
+                }
+        }
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+const char *host_architecture(void) {
+        static const struct {
+                const char *machine, *oci;
+        } map[] = {
+                { "x86_64", "amd64" }, { "aarch64", "arm64" }, { "i686", "386" },        { "i386", "386" },
+                { "armv7l", "arm" },   { "ppc64le", "ppc64le" }, { "s390x", "s390x" }, { "riscv64", "riscv64" },
+        };
+        struct utsname u;
+
+        if (uname(&u) < 0)
+                return "amd64";
+        for (size_t i = 0; i < ELEMENTSOF(map); i++)
+                if (streq(u.machine, map[i].machine))
+                        return map[i].oci;
+        return "amd64";
+}
+
+int manifest_select_platform(const Manifest *index, const char *os, const char *architecture, const Descriptor **ret,
+                             char **ret_error) {
+        for (size_t i = 0; i < index->n_manifests; i++) {
+                const Descriptor *d = &index->manifests[i];
+
+                if (d->os && d->architecture && streq(d->os, os) && streq(d->architecture, architecture)) {
+                        *ret = d;
+                        return 0;
+                }
+        }
+        if (ret_error && asprintf(ret_error, "no manifest for %s/%s among the index's %zu", os, architecture,
+                                  index->n_manifests) < 0)
+                *ret_error = NULL;
+        return -ENOENT;
+}
+
+void image_config_free(ImageConfig *c) {
+        if (!c)
+                return;
+        strv_free(c->diff_ids);
+        free(c->os);
+        free(c->architecture);
+        json_object_put(c->config);
+        free(c);
+}
+
+int image_config_parse(const char *json, size_t size, ImageConfig **ret, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_(image_config_freep) ImageConfig *c = NULL;
+        json_object *rootfs, *diff_ids, *config;
+        int r;
+
+        r = parse_json(json, size, "image config", &o, ret_error);
+        if (r < 0)
+                return r;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        if ((r = get_string(o, "os", false, "image config", &c->os, ret_error)) < 0 ||
+            (r = get_string(o, "architecture", false, "image config", &c->architecture, ret_error)) < 0)
+                return r;
+        rootfs = get(o, "rootfs");
+        diff_ids = get(rootfs, "diff_ids");
+        if (!diff_ids || !json_object_is_type(diff_ids, json_type_array))
+                return fail(ret_error, "image config: rootfs.diff_ids missing or not an array");
+        c->n_diff_ids = json_object_array_length(diff_ids);
+        if (c->n_diff_ids > LAYERS_MAX)
+                return fail(ret_error, "image config: more than %d layers", LAYERS_MAX);
+        c->diff_ids = calloc(c->n_diff_ids + 1, sizeof(char *));
+        if (!c->diff_ids)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_diff_ids; i++) {
+                json_object *v = json_object_array_get_idx(diff_ids, i);
+                const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+
+                if (!digest_is_sha256(s))
+                        return fail(ret_error, "image config: rootfs.diff_ids[%zu] is not sha256:<64 hex>", i);
+                c->diff_ids[i] = strdup(s);
+                if (!c->diff_ids[i])
+                        return -ENOMEM;
+        }
+        config = get(o, "config");
+        if (config && json_object_is_type(config, json_type_object))
+                c->config = json_object_get(config);
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+void docker_archive_images_free(DockerArchiveImage *images, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(images[i].config);
+                strv_free(images[i].repo_tags);
+                strv_free(images[i].layers);
+        }
+        free(images);
+}
+
+static int string_array(json_object *a, const char *what, bool required, char ***ret, size_t *ret_n, char **ret_error) {
+        size_t n;
+        char **l;
+
+        if (!a && !required) {
+                n = 0;
+        } else {
+                if (!a || !json_object_is_type(a, json_type_array))
+                        return fail(ret_error, "%s: missing or not an array", what);
+                n = json_object_array_length(a);
+                if (n > LAYERS_MAX)
+                        return fail(ret_error, "%s: more than %d entries", what, LAYERS_MAX);
+        }
+        l = calloc(n + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        *ret = l;
+        for (size_t i = 0; i < n; i++) {
+                json_object *v = json_object_array_get_idx(a, i);
+                if (!json_object_is_type(v, json_type_string))
+                        return fail(ret_error, "%s[%zu]: not a string", what, i);
+                l[i] = strdup(json_object_get_string(v));
+                if (!l[i])
+                        return -ENOMEM;
+        }
+        if (ret_n)
+                *ret_n = n;
+        return 0;
+}
+
+int docker_archive_manifest_parse(const char *json, size_t size, DockerArchiveImage **ret, size_t *ret_n,
+                                  char **ret_error) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        DockerArchiveImage *images;
+        size_t n;
+        int r;
+
+        r = parse_json(json, size, "manifest.json", &o, ret_error);
+        if (r < 0)
+                return r;
+        if (!json_object_is_type(o, json_type_array))
+                return fail(ret_error, "manifest.json: not an array");
+        n = json_object_array_length(o);
+        if (n > LAYERS_MAX)
+                return fail(ret_error, "manifest.json: more than %d images", LAYERS_MAX);
+        images = calloc(n + 1, sizeof(DockerArchiveImage));
+        if (!images)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(o, i);
+                char what[64];
+
+                snprintf(what, sizeof(what), "manifest.json[%zu]", i);
+                if (!json_object_is_type(e, json_type_object))
+                        r = fail(ret_error, "%s: not an object", what);
+                if (r >= 0)
+                        r = get_string(e, "Config", true, what, &images[i].config, ret_error);
+                if (r >= 0)
+                        r = string_array(get(e, "RepoTags"), "RepoTags", false, &images[i].repo_tags, NULL, ret_error);
+                if (r >= 0)
+                        r = string_array(get(e, "Layers"), "Layers", true, &images[i].layers, &images[i].n_layers,
+                                         ret_error);
+                if (r < 0) {
+                        docker_archive_images_free(images, i + 1);
+                        return r;
+                }
+        }
+        *ret = images;
+        *ret_n = n;
+        return 0;
+}
