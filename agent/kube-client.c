@@ -23,6 +23,7 @@ struct KubeRequest {
         KubeLineHandler on_line;
         void *userdata;
         char error[CURL_ERROR_SIZE];
+        bool added; /* to the multi handle */
         KubeRequest *next;
 };
 
@@ -34,6 +35,7 @@ struct KubeClient {
         struct curl_blob ca, cert, key;
         char *authorization; /* "Authorization: Bearer …" */
         KubeRequest *requests;
+        sd_event_source *add_later;
 };
 
 const char *kube_client_server(const KubeClient *client) {
@@ -60,7 +62,8 @@ static void request_free(KubeRequest *r) {
                         *p = r->next;
                         break;
                 }
-        curl_multi_remove_handle(c->multi, r->easy);
+        if (r->added)
+                curl_multi_remove_handle(c->multi, r->easy);
         curl_easy_cleanup(r->easy);
         curl_slist_free_all(r->headers);
         free(r->body);
@@ -274,6 +277,7 @@ void kube_client_free(KubeClient *c) {
         if (c->multi)
                 curl_multi_cleanup(c->multi);
         sd_event_source_disable_unref(c->timer);
+        sd_event_source_disable_unref(c->add_later);
         sd_event_unref(c->event);
         free(c->server);
         free(c->ca.data);
@@ -330,20 +334,44 @@ static int request_new(KubeClient *c, const char *method, const char *path, Kube
         return 0;
 }
 
+static int add_pending(sd_event_source *s, void *userdata) {
+        KubeClient *c = userdata;
+
+        for (KubeRequest *r = c->requests, *next; r; r = next) {
+                next = r->next;
+                if (r->added)
+                        continue;
+                if (curl_multi_add_handle(c->multi, r->easy) == CURLM_OK)
+                        r->added = true;
+                else
+                        finish(r, CURLE_FAILED_INIT);
+        }
+        return 0;
+}
+
 static int request_start(KubeRequest *r) {
         KubeClient *c = r->client;
+        CURLMcode m;
 
         if (!r->headers) {
                 request_free(r);
                 return -ENOMEM;
         }
         curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
-        if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
+        m = curl_multi_add_handle(c->multi, r->easy);
+        if (m != CURLM_OK && m != CURLM_RECURSIVE_API_CALL) {
                 request_free(r);
                 return -EIO;
         }
+        r->added = m == CURLM_OK;
         r->next = c->requests;
         c->requests = r;
+        /* Started from within one of libcurl's callbacks (a watch's line handler):
+         * added once the event loop is back. */
+        if (!r->added && (!c->add_later ? sd_event_add_defer(c->event, &c->add_later, add_pending, c) : 0) < 0)
+                return -ENOMEM;
+        if (!r->added)
+                (void) sd_event_source_set_enabled(c->add_later, SD_EVENT_ONESHOT);
         return 0;
 }
 

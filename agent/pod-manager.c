@@ -228,9 +228,9 @@ static void fetch_done(KubeClient *client, int error, const char *message, long 
                 value = json_object_object_get(body, "status");
         if (error >= 0 && status < 300 && value)
                 json_object_object_add(e->objects, f->key, json_object_get(value));
-        else if (!f->optional)
-                log_warning("pod %s/%s: %s: %s", e->namespace, e->name, f->key,
-                            error < 0 ? message : kube_status_message(body) ?: "failed");
+        else if (!f->optional || status != 404)
+                log_warning("pod %s/%s: %s: %s (HTTP %ld)", e->namespace, e->name, f->key,
+                            error < 0 ? message : kube_status_message(body) ?: "failed", status);
         free(f->key);
         free(f);
         if (--e->fetching == 0 && !e->removing)
@@ -242,6 +242,7 @@ static void need(void *userdata, const char *kind, const char *name, bool option
         _cleanup_free_ char *path = NULL, *body = NULL, *key = NULL;
         const char *method = "GET";
         Fetch *f;
+        int r;
 
         if (asprintf(&key, "%s/%s", kind, name) < 0 || json_object_object_get_ex(e->objects, key, NULL))
                 return;
@@ -264,8 +265,10 @@ static void need(void *userdata, const char *kind, const char *name, bool option
                 return;
         }
         *f = (Fetch) { e, TAKE_PTR(key), optional };
-        if (kube_client_request(e->manager->client, method, path, body, body ? "application/json" : NULL, fetch_done, f,
-                                NULL) < 0) {
+        r = kube_client_request(e->manager->client, method, path, body, body ? "application/json" : NULL, fetch_done, f,
+                                NULL);
+        if (r < 0) {
+                log_warning("pod %s/%s: %s: %s", e->namespace, e->name, f->key, strerror(-r));
                 free(f->key);
                 free(f);
                 return;

@@ -1,0 +1,183 @@
+"""`stevedore agent` runs the pods bound to its node, as a cluster admin sees it through
+kubectl: Running with an IP, answering on it, events, CRI logs on the node, restarts
+with back-off, and deletion within the grace period. The node runs in a network
+namespace of its own (the API server reached through a loopback relay), so its bridge
+and pods stay inside what the test made."""
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from hoststate import run
+from relay import LoopbackRelay
+
+pytestmark = pytest.mark.cluster
+
+NAME = "node-pods"
+POD_CIDR = "10.77.0.0/24"
+
+
+class Node:
+    def __init__(self, stevedore_bin, cluster, ns, tmp_path):
+        self.bin, self.cluster, self.ns = stevedore_bin, cluster, ns
+        self.root, self.run_dir, self.log_dir = tmp_path / "root", tmp_path / "run", tmp_path / "log"
+        for d in (self.root, self.run_dir, self.log_dir):
+            d.mkdir()
+        self.relay = LoopbackRelay(f"/run/netns/{ns}", cluster.port)
+        kubeconfig = cluster.add_node_kubeconfig(NAME)
+        self.log = tmp_path / "agent.log"
+        self.args = [str(stevedore_bin), "--netns", f"/run/netns/{ns}", "--root", str(self.root), "--run-dir",
+                     str(self.run_dir), "agent", "--kubeconfig", str(kubeconfig), "--hostname-override", NAME,
+                     "--node-ip", "127.0.0.1", "--pod-cidr", POD_CIDR, "--log-dir", str(self.log_dir)]
+        self.start()
+
+    def start(self):
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.wait(timeout=15)
+
+    def image_import(self, layout, name):
+        run(str(self.bin), "image", "--root", str(self.root / "images"), "import", "--name", name, str(layout))
+
+    def kubectl(self, *args, **kwargs):
+        return self.cluster.kubectl(*args, **kwargs)
+
+    def apply(self, pod):
+        pod.setdefault("apiVersion", "v1")
+        pod.setdefault("kind", "Pod")
+        pod["metadata"].setdefault("namespace", "default")
+        pod["spec"]["nodeName"] = NAME
+        # The controller manager makes the namespace's default service account a moment
+        # after the cluster starts; pods are refused until then.
+        deadline = time.monotonic() + 30
+        while True:
+            r = self.kubectl("apply", "-f", "-", input=json.dumps(pod), check=False)
+            if r.returncode == 0:
+                return
+            assert "serviceaccount" in r.stderr and time.monotonic() < deadline, r.stderr
+            time.sleep(0.5)
+
+    def pod(self, name):
+        r = self.kubectl("get", "pod", name, "-o", "json", check=False)
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    def wait(self, name, predicate, timeout=60, what="the condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            p = self.pod(name)
+            if predicate(p):
+                return p
+            assert self.proc.poll() is None, self.log.read_text()
+            time.sleep(0.25)
+        raise AssertionError(f"pod {name}: {what} not reached: {json.dumps(p and p.get('status'))}\n"
+                             + self.log.read_text()[-4000:])
+
+    def in_node(self, *cmd, **kwargs):
+        return run("ip", "netns", "exec", self.ns, *cmd, **kwargs)
+
+
+@pytest.fixture
+def node(stevedore_bin, cluster, netns, tmp_path, images):
+    n = Node(stevedore_bin, cluster, netns("pnode"), tmp_path)
+    n.image_import(images["kubia"], "kubia")
+    n.image_import(images["busybox"], "busybox")
+    yield n
+    # Pods outlive the agent by design: delete them while it runs, then stop it.
+    n.kubectl("delete", "pods", "--all", "--grace-period=1", "--wait=false", check=False)
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline and n.kubectl("get", "pods", "-o", "name").stdout.strip():
+        time.sleep(0.25)
+    assert n.stop() == 0, n.log.read_text()[-4000:]
+    n.relay.close()
+    n.kubectl("delete", "node", NAME, "--ignore-not-found")
+
+
+def kubia_pod(name):
+    return {"metadata": {"name": name, "labels": {"app": "kubia"}},
+            "spec": {"containers": [{"name": "kubia", "image": "kubia", "ports": [{"containerPort": 8080}]}],
+                     "terminationGracePeriodSeconds": 5}}
+
+
+def running(p):
+    return p and p["status"].get("phase") == "Running" and p["status"].get("podIP") and all(
+        c.get("ready") for c in p["status"].get("containerStatuses", []))
+
+
+def test_pod_runs_with_an_ip_answers_and_is_deleted(node):
+    node.apply(kubia_pod("kubia-x"))
+    p = node.wait("kubia-x", running, what="Running with an IP")
+    ip = p["status"]["podIP"]
+    assert ip.startswith("10.77.0.")
+    status = p["status"]["containerStatuses"][0]
+    assert status["containerID"].startswith("stevedore://") and status["restartCount"] == 0
+    assert status["imageID"].startswith("sha256:") and "running" in status["state"]
+
+    wide = node.kubectl("get", "pods", "-o", "wide").stdout
+    row = next(line.split() for line in wide.splitlines() if line.startswith("kubia-x"))
+    assert row[1:3] == ["1/1", "Running"] and ip in row and NAME in row
+
+    # The app answers with the pod's name: its hostname.
+    body = node.in_node("wget", "-qO-", f"http://{ip}:8080/").stdout
+    assert "kubia-x" in body
+
+    events = node.kubectl("get", "events", "--field-selector", "involvedObject.name=kubia-x",
+                          "-o", "jsonpath={.items[*].reason}").stdout.split()
+    assert "Created" in events and "Started" in events
+
+    uid = p["metadata"]["uid"]
+    log = node.log_dir / "pods" / f"default_kubia-x_{uid}" / "kubia" / "0.log"
+    assert log.exists()
+    links = list((node.log_dir / "containers").glob("kubia-x_default_kubia-*.log"))
+    assert links and links[0].resolve() == log
+
+    started = time.monotonic()
+    node.kubectl("delete", "pod", "kubia-x", "--wait=false")
+    node.wait("kubia-x", lambda p: p is None, timeout=30, what="deleted")
+    assert time.monotonic() - started < 5 + 10
+    assert not (node.run_dir / "pods" / uid).exists()
+
+
+def test_crashing_container_restarts_with_back_off(node):
+    node.apply({"metadata": {"name": "crasher"},
+                "spec": {"containers": [{"name": "c", "image": "busybox",
+                                         "command": ["sh", "-c", "echo attempt; exit 3"]}]}})
+    p = node.wait("crasher", lambda p: p and any(
+        c["restartCount"] >= 1 and c["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff"
+        for c in p["status"].get("containerStatuses", [])), timeout=60, what="CrashLoopBackOff")
+    c = p["status"]["containerStatuses"][0]
+    assert c["lastState"]["terminated"]["exitCode"] == 3
+    assert c["lastState"]["terminated"]["reason"] == "Error"
+    assert "back-off 10s" in c["state"]["waiting"]["message"]
+    events = node.kubectl("get", "events", "--field-selector", "involvedObject.name=crasher",
+                          "-o", "jsonpath={.items[*].reason}").stdout.split()
+    assert "BackOff" in events
+
+
+def test_completed_pod_succeeds(node):
+    node.apply({"metadata": {"name": "once"},
+                "spec": {"restartPolicy": "Never", "initContainers": [
+                    {"name": "init", "image": "busybox", "command": ["sh", "-c", "echo init > /work/x"],
+                     "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
+                    "containers": [{"name": "main", "image": "busybox", "command": ["cat", "/work/x"],
+                                    "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
+                    "volumes": [{"name": "work", "emptyDir": {}}]}})
+    p = node.wait("once", lambda p: p and p["status"].get("phase") == "Succeeded", what="Succeeded")
+    main = p["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert main["exitCode"] == 0 and main["reason"] == "Completed"
+    log = (node.log_dir / "pods" / f"default_once_{p['metadata']['uid']}" / "main" / "0.log").read_text()
+    assert log.endswith(" stdout F init\n")
+
+
+def test_bad_image_is_reported(node):
+    node.apply({"metadata": {"name": "noimage"},
+                "spec": {"containers": [{"name": "c", "image": "no-such-image:1"}]}})
+    p = node.wait("noimage", lambda p: p and any(
+        c["state"].get("waiting", {}).get("reason") == "ErrImagePull"
+        for c in p["status"].get("containerStatuses", [])), timeout=30, what="ErrImagePull")
+    assert "no-such-image" in p["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
