@@ -57,8 +57,7 @@ static void add_string(json_object *o, const char *key, const char *value) {
 
 json_object *node_object_new(const char *name, const NodeInfo *info) {
         json_object *node = json_object_new_object(), *metadata = json_object_new_object(),
-                    *labels = json_object_new_object(), *spec = json_object_new_object(),
-                    *taints = json_object_new_array(), *taint = json_object_new_object();
+                    *labels = json_object_new_object(), *spec = json_object_new_object();
 
         add_string(labels, "kubernetes.io/hostname", name);
         add_string(labels, "kubernetes.io/os", info->operating_system);
@@ -67,10 +66,6 @@ json_object *node_object_new(const char *name, const NodeInfo *info) {
         add_string(labels, "beta.kubernetes.io/arch", info->architecture);
         add_string(metadata, "name", name);
         json_object_object_add(metadata, "labels", labels);
-        add_string(taint, "key", NODE_TAINT_NO_PODS);
-        add_string(taint, "effect", "NoSchedule");
-        json_object_array_add(taints, taint);
-        json_object_object_add(spec, "taints", taints);
         add_string(node, "apiVersion", "v1");
         add_string(node, "kind", "Node");
         json_object_object_add(node, "metadata", metadata);

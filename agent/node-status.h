@@ -13,8 +13,6 @@
 
 #define NODE_MAX_PODS 110
 #define KUBELET_API_VERSION "v1.32.0" /* the node API level stevedore implements */
-/* Until pods run here, the scheduler must not send any. */
-#define NODE_TAINT_NO_PODS "stevedore.io/pods-unsupported"
 
 typedef enum NodeConditionType {
         NODE_READY,
