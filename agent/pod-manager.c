@@ -99,7 +99,7 @@ static void on_status(PodWorker *w, json_object *status, void *userdata) {
 static void event_done(KubeClient *client, int error, const char *message, long status, json_object *body,
                        void *userdata) {
         if (error < 0 || status >= 300)
-                log_debug("event not recorded: %s", error < 0 ? message : kube_status_message(body) ?: "failed");
+                log_warning("event not recorded: %s", error < 0 ? message : kube_status_message(body) ?: "failed");
 }
 
 static void on_event(PodWorker *w, const char *type, const char *reason, const char *message, void *userdata) {

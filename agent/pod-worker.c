@@ -860,6 +860,23 @@ static int make_containers(PodWorker *w) {
         return 0;
 }
 
+static int start_pod(sd_event_source *s, void *userdata) {
+        PodWorker *w = userdata;
+        int r = 0;
+
+        w->defer = sd_event_source_disable_unref(w->defer);
+        if (access(w->sandbox_dir, F_OK) >= 0) {
+                r = sandbox_up(w);
+                if (r >= 0)
+                        r = volumes_up(w);
+                for (size_t i = 0; r >= 0 && i < w->n_containers; i++)
+                        adopt(&w->containers[i]);
+        }
+        pod_worker_update(w, w->pod);
+        sync_pod(w);
+        return 0;
+}
+
 int pod_worker_new(const PodRuntime *runtime, json_object *pod, json_object *objects, PodWorker **ret) {
         PodWorker *w = calloc(1, sizeof(PodWorker));
         const char *uid = json_get_string(pod, "metadata", "uid", NULL), *name = json_get_string(pod, "metadata", "name", NULL);
@@ -884,15 +901,13 @@ int pod_worker_new(const PodRuntime *runtime, json_object *pod, json_object *obj
                 pod_worker_free(w);
                 return -ENOMEM;
         }
-        if (access(w->sandbox_dir, F_OK) >= 0) {
-                r = sandbox_up(w);
-                if (r >= 0)
-                        r = volumes_up(w);
-                for (size_t i = 0; r >= 0 && i < w->n_containers; i++)
-                        adopt(&w->containers[i]);
+        /* The first sync runs from the loop: the caller has the worker by then, for the
+         * status and events it reports. */
+        r = sd_event_add_defer(runtime->event, &w->defer, start_pod, w);
+        if (r < 0) {
+                pod_worker_free(w);
+                return r;
         }
-        pod_worker_update(w, pod);
-        sync_pod(w);
         *ret = w;
         return 0;
 }
@@ -920,6 +935,7 @@ void pod_worker_free(PodWorker *w) {
         free(w->containers);
         volumes_free(w->volumes, w->n_volumes);
         sd_event_source_disable_unref(w->kill_timer);
+        sd_event_source_disable_unref(w->defer);
         json_object_put(w->pod);
         json_object_put(w->objects);
         json_object_put(w->status);
