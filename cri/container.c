@@ -561,7 +561,6 @@ int container_exec(const char *state_root, const char *id, const char *process_f
         _cleanup_(spec_freep) RuntimeSpec *spec = NULL;
         _cleanup_free_ char *error = NULL;
         _cleanup_close_ int pid_ns = -EBADF, own_pid_ns = -EBADF, pidfd = -EBADF;
-        CgroupResources none = {};
         int sync[2] = { -1, -1 }, r;
         char reply[1024];
         siginfo_t info = {};
@@ -602,7 +601,7 @@ int container_exec(const char *state_root, const char *id, const char *process_f
                 container_exec_init(spec, s.pid, sync[1]);
         }
         close(sync[1]);
-        r = *s.cgroup ? cgroup_enter(s.cgroup, &none, pid, &error) : 0;
+        r = *s.cgroup ? cgroup_join(s.cgroup, pid, &error) : 0;
         if (r >= 0 && write(sync[0], "g", 1) != 1)
                 r = -errno;
         n = r >= 0 ? read(sync[0], reply, sizeof(reply) - 1) : -1;
