@@ -64,13 +64,13 @@ const char *cgroup_dir_of(const CgroupDirs *d, CgroupController c, bool *ret_v2)
         return d->v1[c] ?: *ret_v2 ? d->unified : NULL;
 }
 
-/* The caller's cgroup in a v1 controller ("cpu") or in v2 (NULL), from
+/* The caller's cgroup in a v1 controller ("cpu") or in v2 (NULL), from the content of
  * /proc/self/cgroup ("4:memory:/a/b", "1:cpu,cpuacct:/", "0::/"); "" for the root. */
-static char *own_cgroup(const char *controller) {
-        _cleanup_free_ char *content = NULL;
+static char *own_cgroup(const char *proc_self_cgroup, const char *controller) {
+        _cleanup_free_ char *content = proc_self_cgroup ? strdup(proc_self_cgroup) : NULL;
         char *line, *save = NULL;
 
-        if (read_full_file("/proc/self/cgroup", 1 << 16, &content, NULL) < 0)
+        if (!content)
                 return NULL;
         for (line = strtok_r(content, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 char *list = strchr(line, ':'), *path = list ? strchr(list + 1, ':') : NULL, *tok, *s2 = NULL;
@@ -92,8 +92,8 @@ static char *own_cgroup(const char *controller) {
 }
 
 /* Where path is in the hierarchy mounted at mount. */
-static char *directory(const char *mount, const char *controller, const char *path) {
-        _cleanup_free_ char *base = path[0] == '/' ? strdup("") : own_cgroup(controller);
+static char *directory(const char *mount, const char *controller, const char *path, const char *proc_self_cgroup) {
+        _cleanup_free_ char *base = path[0] == '/' ? strdup("") : own_cgroup(proc_self_cgroup, controller);
         char *dir = NULL;
 
         if (!base || asprintf(&dir, "%s%s/%s", mount, base, path[0] == '/' ? path + 1 : path) < 0)
@@ -118,7 +118,7 @@ static bool v2_available(const char *controllers, const char *controller) {
 }
 
 static int dirs_find(const char *path, CgroupDirs *d, char **ret_error) {
-        _cleanup_free_ char *controllers = NULL, *file = NULL;
+        _cleanup_free_ char *controllers = NULL, *file = NULL, *own = NULL;
         const char *v2_root;
         int r;
 
@@ -128,6 +128,8 @@ static int dirs_find(const char *path, CgroupDirs *d, char **ret_error) {
         r = cgroup_mode_detect(CGROUP_ROOT, &d->mode);
         if (r < 0)
                 return cgroup_fail(ret_error, r, "detect the hierarchy at " CGROUP_ROOT);
+        if (path[0] != '/' && (r = read_full_file("/proc/self/cgroup", 1 << 16, &own, NULL)) < 0)
+                return cgroup_fail(ret_error, r, "/proc/self/cgroup");
         if (d->mode != CGROUP_MODE_UNIFIED)
                 for (size_t c = 0; c < _CGROUP_CONTROLLER_MAX; c++) {
                         _cleanup_free_ char *mount = NULL;
@@ -135,14 +137,14 @@ static int dirs_find(const char *path, CgroupDirs *d, char **ret_error) {
                                 return -ENOMEM;
                         if (access(mount, F_OK) < 0)
                                 continue;
-                        d->v1[c] = directory(mount, v1_names[c], path);
+                        d->v1[c] = directory(mount, v1_names[c], path, own);
                         if (!d->v1[c])
                                 return -ENOMEM;
                 }
         if (d->mode == CGROUP_MODE_LEGACY)
                 return 0;
         v2_root = d->mode == CGROUP_MODE_UNIFIED ? CGROUP_ROOT : CGROUP_ROOT "/unified";
-        d->unified = directory(v2_root, NULL, path);
+        d->unified = directory(v2_root, NULL, path, own);
         if (!d->unified || asprintf(&file, "%s/cgroup.controllers", v2_root) < 0)
                 return -ENOMEM;
         (void) read_one_line_file(file, &controllers);
