@@ -596,6 +596,21 @@ static int write_either(const char *dir, const char *file, const char *alias, co
         return r;
 }
 
+/* Leaf weights were CFQ's (gone since Linux 5.0; BFQ has none): where the file is
+ * missing, a warning, as crun does for leaf_weight_device and runc on v2. */
+static int write_leaf_weight(const char *dir, const char *file, const char *value, char **ret_error) {
+        _cleanup_free_ char *error = NULL;
+        int r = cgroup_write(dir, file, value, &error);
+
+        if (r == -ENOENT) {
+                log_warning("cgroup %s: linux.resources.blockIO leaf weight ignored: no %s here", dir, file);
+                return 0;
+        }
+        if (r < 0 && ret_error && !*ret_error)
+                *ret_error = TAKE_PTR(error);
+        return r;
+}
+
 /* blkio weight (10-1000) to io.weight (1-10000), as runc and crun convert it. */
 static int64_t io_weight(int64_t blkio_weight) {
         return 1 + (blkio_weight - 10) * 9999 / 990;
@@ -613,8 +628,10 @@ static int blkio_v1(const char *dir, const CgroupResources *res, char **ret_erro
                 snprintf(value, sizeof(value), "%" PRId64, res->value[CGROUP_BLKIO_WEIGHT]);
                 r = write_either(dir, "blkio.weight", "blkio.bfq.weight", value, ret_error);
         }
-        if (r >= 0 && cgroup_has(res, CGROUP_BLKIO_LEAF_WEIGHT))
-                r = cgroup_write_number(dir, "blkio.leaf_weight", res->value[CGROUP_BLKIO_LEAF_WEIGHT], ret_error);
+        if (r >= 0 && cgroup_has(res, CGROUP_BLKIO_LEAF_WEIGHT)) {
+                snprintf(value, sizeof(value), "%" PRId64, res->value[CGROUP_BLKIO_LEAF_WEIGHT]);
+                r = write_leaf_weight(dir, "blkio.leaf_weight", value, ret_error);
+        }
         for (size_t i = 0; r >= 0 && i < res->n_weight_devices; i++) {
                 const CgroupDeviceWeight *w = &res->weight_devices[i];
                 if (w->weight >= 0) {
@@ -623,7 +640,7 @@ static int blkio_v1(const char *dir, const CgroupResources *res, char **ret_erro
                 }
                 if (r >= 0 && w->leaf_weight >= 0) {
                         snprintf(value, sizeof(value), "%" PRIu32 ":%" PRIu32 " %d", w->major, w->minor, w->leaf_weight);
-                        r = cgroup_write(dir, "blkio.leaf_weight_device", value, ret_error);
+                        r = write_leaf_weight(dir, "blkio.leaf_weight_device", value, ret_error);
                 }
         }
         for (int t = 0; t < _CGROUP_THROTTLE_MAX; t++)
@@ -641,7 +658,7 @@ static int blkio_v2(const char *dir, const CgroupResources *res, char **ret_erro
         int r = 0;
 
         if (cgroup_has(res, CGROUP_BLKIO_LEAF_WEIGHT))
-                return not_on_v2(ret_error, "blockIO.leafWeight");
+                log_warning("cgroup %s: linux.resources.blockIO.leafWeight ignored: no leaf weights on cgroup v2", dir);
         /* io.bfq.weight takes the blkio range as it is; io.weight (no BFQ) converted. */
         if (cgroup_has(res, CGROUP_BLKIO_WEIGHT)) {
                 _cleanup_free_ char *error = NULL;

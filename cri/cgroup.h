@@ -37,7 +37,7 @@ typedef enum CgroupValue {
         CGROUP_CPU_IDLE,             /* 0 or 1 */
         CGROUP_PIDS_LIMIT,           /* negative: unlimited */
         CGROUP_BLKIO_WEIGHT,         /* 10-1000; v2 io.bfq.weight, or io.weight converted */
-        CGROUP_BLKIO_LEAF_WEIGHT,    /* 10-1000, v1 only */
+        CGROUP_BLKIO_LEAF_WEIGHT,    /* 10-1000, v1 with CFQ only (else a warning) */
         _CGROUP_VALUE_MAX,
 } CgroupValue;
 
