@@ -314,7 +314,8 @@ static int ps_verb(const RuntimeOptions *o, int argc, char **argv) {
                 return 0;
         }
         ps_argv = calloc((size_t) (argc - optind) + 2, sizeof(char *));
-        if (!ps_argv || !(ps_argv[0] = strdup("ps")) || !(ps_argv[1] = strdup(optind + 1 < argc ? argv[optind + 1] : "-ef")))
+        if (!ps_argv || !(ps_argv[0] = strdup("ps")) ||
+            !(ps_argv[1] = strdup(optind + 1 < argc ? argv[optind + 1] : "-ef")))
                 return report(o, -ENOMEM, NULL);
         for (int i = optind + 2; i < argc; i++)
                 if (!(ps_argv[i - optind] = strdup(argv[i])))
@@ -336,7 +337,8 @@ static int ps_verb(const RuntimeOptions *o, int argc, char **argv) {
                 size_t column = 0;
                 bool ours = header;
 
-                for (tok = copy ? strtok_r(copy, " \t\n", &save) : NULL; tok; tok = strtok_r(NULL, " \t\n", &save), column++)
+                for (tok = copy ? strtok_r(copy, " \t\n", &save) : NULL; tok;
+                     tok = strtok_r(NULL, " \t\n", &save), column++)
                         if (header && streq(tok, "PID"))
                                 pid_column = column;
                         else if (!header && column == pid_column) {

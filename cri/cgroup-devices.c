@@ -189,7 +189,7 @@ static int device_set_load(const char *dir, DeviceSet *ret, char **ret_error) {
                 if (minor[0] != '*')
                         rule.minor = strtoll(minor, NULL, 10);
                 for (char *a = access; *a; a++)
-                        rule.access |= *a == 'r' ? CGROUP_DEVICE_READ : *a == 'w' ? CGROUP_DEVICE_WRITE : CGROUP_DEVICE_MKNOD;
+                        rule.access |= cgroup_device_access(*a);
                 if (!ret->default_allow)
                         r = add(ret, &rule);
         }
@@ -260,7 +260,8 @@ static int devices_v1(const char *dir, const DeviceSet *target, char **ret_error
 
 /* --- v2: the BPF program ----------------------------------------------------------- */
 
-#define INSN(c, dst, src, o, i) ((struct bpf_insn) { .code = (c), .dst_reg = (dst), .src_reg = (src), .off = (o), .imm = (i) })
+#define INSN(c, dst, src, o, i)                                                                   \
+        ((struct bpf_insn) { .code = (c), .dst_reg = (dst), .src_reg = (src), .off = (o), .imm = (i) })
 
 typedef struct Program {
         struct bpf_insn *insns;
@@ -446,7 +447,8 @@ int cgroup_devices_apply(const CgroupDirs *d, const CgroupResources *res, char *
         int r;
 
         if (!v1 && !d->unified)
-                return cgroup_fail(ret_error, -EOPNOTSUPP, "devices: no v1 devices controller and no cgroup2 hierarchy");
+                return cgroup_fail(ret_error, -EOPNOTSUPP,
+                                   "devices: no v1 devices controller and no cgroup2 hierarchy");
         r = device_set_build(res, &set, ret_error);
         if (r >= 0 && v1)
                 r = devices_v1(v1, &set, ret_error);

@@ -30,6 +30,11 @@ typedef struct CgroupDirs {
         bool v2[_CGROUP_CONTROLLER_MAX];
 } CgroupDirs;
 
+/* 'r', 'w', 'm' as CGROUP_DEVICE_* */
+static inline unsigned cgroup_device_access(char c) {
+        return c == 'r' ? CGROUP_DEVICE_READ : c == 'w' ? CGROUP_DEVICE_WRITE : c == 'm' ? CGROUP_DEVICE_MKNOD : 0;
+}
+
 /* Records "cgroup <what>: <strerror(-r)>" in *ret_error (when given and not yet set);
  * returns r. */
 int cgroup_fail(char **ret_error, int r, const char *format, ...) _printf_(3, 4);

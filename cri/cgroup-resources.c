@@ -118,8 +118,8 @@ static int parse_values(json_object *res, const char *prefix, CgroupResources *o
                         return r;
                 if (r == 0 || (n == 0 && value_fields[i].zero_unset))
                         continue;
-                if ((value_fields[i].value == CGROUP_BLKIO_WEIGHT || value_fields[i].value == CGROUP_BLKIO_LEAF_WEIGHT) &&
-                    n < 10)
+                if ((value_fields[i].value == CGROUP_BLKIO_WEIGHT ||
+                     value_fields[i].value == CGROUP_BLKIO_LEAF_WEIGHT) && n < 10)
                         return invalid(ret_error, "%s: '%" PRId64 "' is not a number from 10 to 1000", field, n);
                 out->value[value_fields[i].value] = n;
                 out->set |= UINT64_C(1) << value_fields[i].value;
@@ -138,7 +138,8 @@ static int parse_list(json_object *cpu, const char *key, const char *prefix, cha
                 return 0;
         s = json_object_get_string(v);
         if (!json_object_is_type(v, json_type_string) || strspn(s, "0123456789,-") != strlen(s))
-                return invalid(ret_error, "%s: '%s' is not a list of numbers and ranges (\"0-3,8\")", field, text_of(v));
+                return invalid(ret_error, "%s: '%s' is not a list of numbers and ranges (\"0-3,8\")", field,
+                               text_of(v));
         if (!*s)
                 return 0;
         *ret = strdup(s);
@@ -250,8 +251,8 @@ static int parse_blkio(json_object *blkio, const char *prefix, CgroupResources *
 static bool page_size_valid(const char *s) {
         size_t digits = strspn(s, "0123456789");
 
-        return digits > 0 && digits < 10 && s[0] != '0' && strchr("KMG", s[digits]) && s[digits] && s[digits + 1] == 'B' &&
-               !s[digits + 2];
+        return digits > 0 && digits < 10 && s[0] != '0' && s[digits] && strchr("KMG", s[digits]) &&
+               s[digits + 1] == 'B' && !s[digits + 2];
 }
 
 static int parse_hugepages(json_object *res, const char *prefix, CgroupResources *out, char **ret_error) {
@@ -334,7 +335,7 @@ static int parse_devices(json_object *res, const char *prefix, CgroupResources *
                 if (!s || !*s || strspn(s, "rwm") != strlen(s))
                         return invalid(ret_error, "%s: '%s' is not made of r, w and m", f, v ? text_of(v) : "");
                 for (; *s; s++)
-                        rule->access |= *s == 'r' ? CGROUP_DEVICE_READ : *s == 'w' ? CGROUP_DEVICE_WRITE : CGROUP_DEVICE_MKNOD;
+                        rule->access |= cgroup_device_access(*s);
         }
         return 0;
 }
@@ -459,7 +460,8 @@ static int memory_v2(const char *dir, const CgroupResources *res, char **ret_err
                                            dir);
                 if (swap_value < limit_value)
                         return cgroup_fail(ret_error, -EINVAL,
-                                           "%s: linux.resources.memory.swap %" PRId64 " is below the memory limit %" PRId64,
+                                           "%s: linux.resources.memory.swap %" PRId64
+                                           " is below the memory limit %" PRId64,
                                            dir, swap_value, limit_value);
                 swap_value -= limit_value;
         }
@@ -520,7 +522,8 @@ static int cpu_v2(const char *dir, const CgroupResources *res, char **ret_error)
                 r = cgroup_write_number(dir, "cpu.weight", (int64_t) (1 + ((shares_clamped(res) - 2) * 9999) / 262142),
                                         ret_error);
         if (r >= 0 && (cgroup_has(res, CGROUP_CPU_QUOTA) || cgroup_has(res, CGROUP_CPU_PERIOD))) {
-                uint64_t period = cgroup_has(res, CGROUP_CPU_PERIOD) ? (uint64_t) res->value[CGROUP_CPU_PERIOD] : 100000;
+                uint64_t period =
+                        cgroup_has(res, CGROUP_CPU_PERIOD) ? (uint64_t) res->value[CGROUP_CPU_PERIOD] : 100000;
                 int64_t quota = cgroup_has(res, CGROUP_CPU_QUOTA) ? res->value[CGROUP_CPU_QUOTA] : -1;
 
                 if (quota > 0)
@@ -639,7 +642,8 @@ static int blkio_v1(const char *dir, const CgroupResources *res, char **ret_erro
                         r = write_either(dir, "blkio.weight_device", "blkio.bfq.weight_device", value, ret_error);
                 }
                 if (r >= 0 && w->leaf_weight >= 0) {
-                        snprintf(value, sizeof(value), "%" PRIu32 ":%" PRIu32 " %d", w->major, w->minor, w->leaf_weight);
+                        snprintf(value, sizeof(value), "%" PRIu32 ":%" PRIu32 " %d", w->major, w->minor,
+                                 w->leaf_weight);
                         r = write_leaf_weight(dir, "blkio.leaf_weight_device", value, ret_error);
                 }
         }
@@ -665,7 +669,8 @@ static int blkio_v2(const char *dir, const CgroupResources *res, char **ret_erro
                 snprintf(value, sizeof(value), "%" PRId64, res->value[CGROUP_BLKIO_WEIGHT]);
                 r = cgroup_write(dir, "io.bfq.weight", value, &error);
                 if (r == -ENOENT)
-                        r = cgroup_write_number(dir, "io.weight", io_weight(res->value[CGROUP_BLKIO_WEIGHT]), ret_error);
+                        r = cgroup_write_number(dir, "io.weight", io_weight(res->value[CGROUP_BLKIO_WEIGHT]),
+                                                ret_error);
                 else if (r < 0 && ret_error && !*ret_error)
                         *ret_error = TAKE_PTR(error);
         }
@@ -687,12 +692,11 @@ static int blkio_v2(const char *dir, const CgroupResources *res, char **ret_erro
         for (int t = 0; t < _CGROUP_THROTTLE_MAX; t++)
                 for (size_t i = 0; r >= 0 && i < res->n_throttle[t]; i++) {
                         const CgroupDeviceRate *d = &res->throttle[t][i];
+                        char rate[24] = "max";
                         if (d->rate)
-                                snprintf(value, sizeof(value), "%" PRIu32 ":%" PRIu32 " %s=%" PRIu64, d->major, d->minor,
-                                         keys[t], d->rate);
-                        else
-                                snprintf(value, sizeof(value), "%" PRIu32 ":%" PRIu32 " %s=max", d->major, d->minor,
-                                         keys[t]);
+                                snprintf(rate, sizeof(rate), "%" PRIu64, d->rate);
+                        snprintf(value, sizeof(value), "%" PRIu32 ":%" PRIu32 " %s=%s", d->major, d->minor, keys[t],
+                                 rate);
                         r = cgroup_write(dir, "io.max", value, ret_error);
                 }
         return r;
@@ -708,8 +712,9 @@ static int hugetlb(const char *dir, bool v2, const CgroupResources *res, char **
                         return -ENOMEM;
                 r = cgroup_write_number(dir, file, (int64_t) h->limit, &error);
                 if (r == -ENOENT)
-                        return cgroup_fail(ret_error, r, "%s: linux.resources.hugepageLimits[%zu]: no %s huge pages here (%s)",
-                                           dir, i, h->page_size, file);
+                        return cgroup_fail(ret_error, r,
+                                           "%s: linux.resources.hugepageLimits[%zu]: no %s huge pages here (%s)", dir,
+                                           i, h->page_size, file);
                 if (r < 0) {
                         if (ret_error && !*ret_error)
                                 *ret_error = TAKE_PTR(error);
@@ -723,7 +728,8 @@ static bool any_blkio(const CgroupResources *res) {
         for (int t = 0; t < _CGROUP_THROTTLE_MAX; t++)
                 if (res->n_throttle[t])
                         return true;
-        return cgroup_has(res, CGROUP_BLKIO_WEIGHT) || cgroup_has(res, CGROUP_BLKIO_LEAF_WEIGHT) || res->n_weight_devices;
+        return cgroup_has(res, CGROUP_BLKIO_WEIGHT) || cgroup_has(res, CGROUP_BLKIO_LEAF_WEIGHT) ||
+               res->n_weight_devices;
 }
 
 #define VALUE_RANGE(first, last) (((UINT64_C(1) << ((last) + 1)) - 1) & ~((UINT64_C(1) << (first)) - 1))

@@ -739,7 +739,8 @@ int container_update(const char *state_root, const char *id, json_object *resour
         json_object_put(base);
         json_object_put(config);
         if (r < 0)
-                return fail(ret_error, -r == ENOMEM ? ENOMEM : 0, "container %s: update: %s", id, error ?: strerror(-r));
+                return fail(ret_error, -r == ENOMEM ? ENOMEM : 0, "container %s: update: %s", id,
+                            error ?: strerror(-r));
         return 0;
 }
 
