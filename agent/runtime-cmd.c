@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `stevedore runtime` (and `stevedore-runc`): the embedded OCI runtime with runc's
  * command line, for people and for validation harnesses that call `$RUNTIME <verb>`. */
+#include <ctype.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "cloned-binary.h"
 #include "container.h"
+#include "fileio.h"
 #include "log.h"
 #include "monitor.h"
 #include "sandbox.h"
@@ -38,6 +44,12 @@ static int report(const RuntimeOptions *o, int r, const char *error) {
         } else if (f)
                 fprintf(f, "level=error msg=\"%s\"\n", message);
         return 1;
+}
+
+static int pid_compare(const void *a, const void *b) {
+        pid_t x = *(const pid_t *) a, y = *(const pid_t *) b;
+
+        return (x > y) - (x < y);
 }
 
 static int parse_signal(const char *s) {
@@ -149,6 +161,208 @@ static int exec_verb(const RuntimeOptions *o, int argc, char **argv) {
         e.args = argv + optind + 1;
         r = container_exec(o->root, argv[optind], &e, &error);
         return r < 0 ? report(o, r, error) : r;
+}
+
+/* "512", "-1"; with sizes also "64m", "1G", "100KiB" (1024-based, as runc's). */
+static int parse_number(const char *s, bool size, int64_t *ret) {
+        static const char units[] = "kmgtp";
+        char *end;
+        long long n;
+        const char *u;
+
+        errno = 0;
+        n = strtoll(s, &end, 10);
+        if (errno || end == s)
+                return -EINVAL;
+        if (size && *end && n > 0 && (u = strchr(units, tolower((unsigned char) *end)))) {
+                for (long i = 0; i <= u - units; i++) {
+                        if (n > INT64_MAX / 1024)
+                                return -ERANGE;
+                        n *= 1024;
+                }
+                end++;
+                if (streq(end, "b") || streq(end, "B") || streq(end, "ib") || streq(end, "iB"))
+                        end += strlen(end);
+        } else if (size && (streq(end, "b") || streq(end, "B")))
+                end++;
+        if (*end)
+                return -EINVAL;
+        *ret = n;
+        return 0;
+}
+
+/* update [--resources FILE|-] [--memory N] … ID: a linux.resources object from the file
+ * and the options (over it). */
+static int update_verb(const RuntimeOptions *o, int argc, char **argv) {
+        static const struct {
+                const char *option, *object, *key;
+                bool size, string;
+        } fields[] = {
+                { "memory", "memory", "limit", true, false },
+                { "memory-reservation", "memory", "reservation", true, false },
+                { "memory-swap", "memory", "swap", true, false },
+                { "cpu-shares", "cpu", "shares", false, false },
+                { "cpu-share", "cpu", "shares", false, false },
+                { "cpu-quota", "cpu", "quota", false, false },
+                { "cpu-period", "cpu", "period", false, false },
+                { "cpu-burst", "cpu", "burst", false, false },
+                { "cpu-rt-period", "cpu", "realtimePeriod", false, false },
+                { "cpu-rt-runtime", "cpu", "realtimeRuntime", false, false },
+                { "cpu-idle", "cpu", "idle", false, false },
+                { "cpuset-cpus", "cpu", "cpus", false, true },
+                { "cpuset-mems", "cpu", "mems", false, true },
+                { "pids-limit", "pids", "limit", false, false },
+                { "blkio-weight", "blockIO", "weight", false, false },
+        };
+        struct option options[ELEMENTSOF(fields) + 2] = { { "resources", required_argument, NULL, 'r' } };
+        _cleanup_free_ char *error = NULL, *text = NULL;
+        const char *file = NULL;
+        json_object *resources, *flags = json_object_new_object();
+        int c, index, r;
+
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                options[i + 1] = (struct option) { fields[i].option, required_argument, NULL, 0 };
+        if (!flags)
+                return report(o, -ENOMEM, NULL);
+        while ((c = getopt_long(argc, argv, "r:", options, &index)) >= 0) {
+                json_object *object, *value;
+                int64_t n;
+
+                if (c == 'r') {
+                        file = optarg;
+                        continue;
+                }
+                if (c != 0) {
+                        json_object_put(flags);
+                        return 2;
+                }
+                index--;
+                if (fields[index].string)
+                        value = json_object_new_string(optarg);
+                else if (parse_number(optarg, fields[index].size, &n) < 0) {
+                        json_object_put(flags);
+                        if (asprintf(&error, "update: --%s: '%s' is not a %s", fields[index].option, optarg,
+                                     fields[index].size ? "size (64m, 1g)" : "number") < 0)
+                                error = NULL;
+                        return report(o, -EINVAL, error);
+                } else
+                        value = json_object_new_int64(n);
+                if (!json_object_object_get_ex(flags, fields[index].object, &object)) {
+                        object = json_object_new_object();
+                        json_object_object_add(flags, fields[index].object, object);
+                }
+                json_object_object_add(object, fields[index].key, value);
+        }
+        if (optind + 1 != argc) {
+                json_object_put(flags);
+                return report(o, -EINVAL, "usage: update [--resources FILE|-] [--memory N] [--cpu-shares N] … ID");
+        }
+        if (file) {
+                r = read_full_file(streq(file, "-") ? "/dev/stdin" : file, 4 << 20, &text, NULL);
+                resources = r >= 0 ? json_tokener_parse(text) : NULL;
+                if (!resources) {
+                        json_object_put(flags);
+                        if (asprintf(&error, "update: %s: %s", file, r < 0 ? strerror(-r) : "not valid JSON") < 0)
+                                error = NULL;
+                        return report(o, r < 0 ? r : -EINVAL, error);
+                }
+                json_object_object_foreach(flags, key, value) {
+                        json_object *object;
+                        if (json_object_object_get_ex(resources, key, &object) &&
+                            json_object_is_type(object, json_type_object)) {
+                                json_object_object_foreach(value, k, v)
+                                        json_object_object_add(object, k, json_object_get(v));
+                        } else
+                                json_object_object_add(resources, key, json_object_get(value));
+                }
+                json_object_put(flags);
+        } else
+                resources = flags;
+        r = container_update(o->root, argv[optind], resources, &error);
+        json_object_put(resources);
+        return r < 0 ? report(o, r, error) : 0;
+}
+
+/* ps [--format table|json] ID [PS OPTION…]: json is an array of pids; table is the
+ * lines of `ps` (default -ef) whose PID is the container's, as runc prints them. */
+static int ps_verb(const RuntimeOptions *o, int argc, char **argv) {
+        static const struct option options[] = {
+                { "format", required_argument, NULL, 'f' },
+                {},
+        };
+        _cleanup_free_ char *error = NULL;
+        _cleanup_free_ pid_t *pids = NULL;
+        _cleanup_strv_free_ char **ps_argv = NULL;
+        _cleanup_fclose_ FILE *in = NULL;
+        const char *format = "table";
+        size_t n = 0, pid_column = SIZE_MAX;
+        char *line = NULL;
+        size_t line_size = 0;
+        int c, r, pipe_fds[2], status;
+        posix_spawn_file_actions_t actions;
+        pid_t ps;
+
+        while ((c = getopt_long(argc, argv, "+f:", options, NULL)) >= 0)
+                switch (c) {
+                case 'f':
+                        format = optarg;
+                        break;
+                default:
+                        return 2;
+                }
+        if (optind >= argc || (!streq(format, "table") && !streq(format, "json")))
+                return report(o, -EINVAL, "usage: ps [--format table|json] ID [PS OPTION…]");
+        r = container_pids(o->root, argv[optind], &pids, &n, &error);
+        if (r < 0)
+                return report(o, r, error);
+        if (streq(format, "json")) {
+                printf("[");
+                for (size_t i = 0; i < n; i++)
+                        printf("%s%d", i ? "," : "", pids[i]);
+                printf("]\n");
+                return 0;
+        }
+        ps_argv = calloc((size_t) (argc - optind) + 2, sizeof(char *));
+        if (!ps_argv || !(ps_argv[0] = strdup("ps")) ||
+            !(ps_argv[1] = strdup(optind + 1 < argc ? argv[optind + 1] : "-ef")))
+                return report(o, -ENOMEM, NULL);
+        for (int i = optind + 2; i < argc; i++)
+                if (!(ps_argv[i - optind] = strdup(argv[i])))
+                        return report(o, -ENOMEM, NULL);
+        if (pipe2(pipe_fds, O_CLOEXEC) < 0)
+                return report(o, -errno, "ps: pipe");
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+        r = posix_spawnp(&ps, "ps", &actions, NULL, ps_argv, environ);
+        posix_spawn_file_actions_destroy(&actions);
+        close(pipe_fds[1]);
+        if (r != 0) {
+                close(pipe_fds[0]);
+                return report(o, -r, "ps: run ps");
+        }
+        in = fdopen(pipe_fds[0], "r");
+        for (bool header = true; in && getline(&line, &line_size, in) > 0; header = false) {
+                char *copy = strdup(line), *tok, *save = NULL;
+                size_t column = 0;
+                bool ours = header;
+
+                for (tok = copy ? strtok_r(copy, " \t\n", &save) : NULL; tok;
+                     tok = strtok_r(NULL, " \t\n", &save), column++)
+                        if (header && streq(tok, "PID"))
+                                pid_column = column;
+                        else if (!header && column == pid_column) {
+                                pid_t pid = (pid_t) atoi(tok);
+                                ours = bsearch(&pid, pids, n, sizeof(pid_t), pid_compare);
+                        }
+                free(copy);
+                if (ours)
+                        fputs(line, stdout);
+        }
+        free(line);
+        (void) waitpid(ps, &status, 0);
+        if (pid_column == SIZE_MAX)
+                return report(o, -EINVAL, "ps: no PID column in the output of ps");
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
 
 /* monitor --bundle DIR --log FILE --exit-file FILE [--log-max-size BYTES]
@@ -272,6 +486,14 @@ int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
                                "  kill ID [SIGNAL]                             default SIGTERM\n"
                                "  delete [--force] ID\n"
                                "  list\n"
+                               "  update [--resources FILE|-] [--memory N] [--memory-swap N] [--memory-reservation N]\n"
+                               "         [--cpu-shares N] [--cpu-quota N] [--cpu-period N] [--cpu-rt-period N]\n"
+                               "         [--cpu-rt-runtime N] [--cpuset-cpus LIST] [--cpuset-mems LIST]\n"
+                               "         [--pids-limit N] [--blkio-weight N] ID\n"
+                               "                      apply a linux.resources object (FILE, - for stdin) and\n"
+                               "                      the options (sizes as 64m, 1g) to the container's cgroup\n"
+                               "  ps [--format table|json] ID [PS OPTION…]   its processes (ps -ef lines, or pids)\n"
+                               "  pause ID / resume ID                       freeze / thaw its processes\n"
                                "  monitor [--bundle DIR] --log FILE --exit-file FILE [--ready-fd FD] ID\n"
                                "                                               run it, its output to a CRI log\n"
                                "  sandbox create [--hostname NAME] DIR         a pod's net, ipc and uts namespaces\n"
@@ -299,6 +521,10 @@ int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
                 return exec_verb(&o, argc, argv);
         if (streq(verb, "sandbox"))
                 return sandbox_verb(&o, argc, argv);
+        if (streq(verb, "update"))
+                return update_verb(&o, argc, argv);
+        if (streq(verb, "ps"))
+                return ps_verb(&o, argc, argv);
         if (streq(verb, "monitor"))
                 return monitor_verb(&o, argc, argv);
         if (streq(verb, "list")) {

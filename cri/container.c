@@ -55,7 +55,10 @@ static int fail(char **ret_error, int error, const char *format, ...) {
 }
 
 const char *container_status_to_string(ContainerStatus s) {
-        return s == CONTAINER_CREATED ? "created" : s == CONTAINER_RUNNING ? "running" : "stopped";
+        return s == CONTAINER_CREATED   ? "created"
+               : s == CONTAINER_RUNNING ? "running"
+               : s == CONTAINER_PAUSED  ? "paused"
+                                        : "stopped";
 }
 
 /* The state a hook reads on stdin. */
@@ -191,6 +194,8 @@ static int load_state(const char *state_root, const char *id, ContainerState *re
                 ret->status = CONTAINER_STOPPED;
         else
                 ret->status = access(fifo, F_OK) == 0 ? CONTAINER_CREATED : CONTAINER_RUNNING;
+        if (ret->status == CONTAINER_RUNNING && *ret->cgroup && cgroup_is_frozen(ret->cgroup))
+                ret->status = CONTAINER_PAUSED;
         return 0;
 }
 
@@ -630,6 +635,8 @@ int container_delete(const char *state_root, const char *id, bool force, char **
                         return fail(ret_error, EBUSY, "container %s is %s: stop it first or use --force", id,
                                     container_status_to_string(s.status));
                 (void) kill(s.pid, SIGKILL);
+                if (s.status == CONTAINER_PAUSED) /* v1's freezer holds even SIGKILL */
+                        (void) cgroup_freeze(s.cgroup, false, NULL);
                 wait_gone(s.pid);
         }
         if (*s.cgroup) {
@@ -721,7 +728,6 @@ int container_exec(const char *state_root, const char *id, const ContainerExecOp
         _cleanup_(spec_freep) RuntimeSpec *spec = NULL;
         _cleanup_free_ char *error = NULL;
         _cleanup_close_ int pid_ns = -EBADF, own_pid_ns = -EBADF, pidfd = -EBADF, console = -EBADF;
-        CgroupResources none = {};
         int sync[2] = { -1, -1 }, r;
         char reply[1024];
         siginfo_t info = {};
@@ -764,7 +770,7 @@ int container_exec(const char *state_root, const char *id, const ContainerExecOp
                 container_exec_init(spec, s.pid, sync[1]);
         }
         close(sync[1]);
-        r = *s.cgroup ? cgroup_enter(s.cgroup, &none, pid, &error) : 0;
+        r = *s.cgroup ? cgroup_join(s.cgroup, pid, &error) : 0;
         if (r >= 0 && write(sync[0], "g", 1) != 1)
                 r = -errno;
         n = r >= 0 ? read_reply(sync[0], reply, sizeof(reply), &console) : -1;
@@ -816,4 +822,134 @@ int container_list(const char *state_root, char ***ret) {
         qsort(ids, n, sizeof(char *), id_cmp);
         *ret = TAKE_PTR(ids);
         return 0;
+}
+
+/* --- resources, processes, pause ---------------------------------------------------- */
+
+static json_object *read_json(const char *path, int *r) {
+        _cleanup_free_ char *content = NULL;
+        json_object *o;
+
+        *r = read_full_file(path, 4 << 20, &content, NULL);
+        if (*r < 0)
+                return NULL;
+        o = json_tokener_parse(content);
+        if (!o)
+                *r = -EINVAL;
+        return o;
+}
+
+/* The values of changes over those of base: objects merged key by key, anything else
+ * (numbers, strings, arrays) replaced. */
+static void merge_json(json_object *base, json_object *changes) {
+        json_object_object_foreach(changes, key, value) {
+                json_object *old;
+                if (json_object_is_type(value, json_type_object) && json_object_object_get_ex(base, key, &old) &&
+                    json_object_is_type(old, json_type_object))
+                        merge_json(old, value);
+                else
+                        json_object_object_add(base, key, json_object_get(value));
+        }
+}
+
+int container_update(const char *state_root, const char *id, json_object *resources, char **ret_error) {
+        _cleanup_(container_state_done) ContainerState s = {};
+        _cleanup_free_ char *error = NULL, *saved_path = NULL, *config_path = NULL;
+        _cleanup_(cgroup_resources_done) CgroupResources given = {}, all = {};
+        json_object *config = NULL, *linux_object = NULL, *devices = NULL, *base = NULL;
+        const char *text;
+        int r;
+
+        r = load_state(state_root, id, &s, ret_error);
+        if (r < 0)
+                return r;
+        if (s.status == CONTAINER_STOPPED || !*s.cgroup)
+                return fail(ret_error, EINVAL, "container %s is %s: cannot update it", id,
+                            !*s.cgroup ? "without a cgroup" : "stopped");
+        r = cgroup_resources_parse(resources, "linux.resources", &given, &error);
+        if (r < 0)
+                return fail(ret_error, -r == ENOMEM ? ENOMEM : 0, "container %s: update: %s", id, error ?: "");
+        if (asprintf(&saved_path, "%s/%s/resources.json", state_root, id) < 0 ||
+            asprintf(&config_path, "%s/config.json", s.bundle) < 0)
+                return -ENOMEM;
+        config = read_json(config_path, &r);
+        if (json_object_object_get_ex(config, "linux", &linux_object))
+                (void) json_object_object_get_ex(linux_object, "devices", &devices);
+        base = read_json(saved_path, &r);
+        if (!base && json_object_object_get_ex(linux_object, "resources", &base))
+                base = json_object_get(base);
+        if (!base || !json_object_is_type(base, json_type_object)) {
+                json_object_put(base);
+                base = json_object_new_object();
+        }
+        if (resources)
+                merge_json(base, resources);
+        r = cgroup_resources_parse(base, "linux.resources", &all, &error);
+        /* The rules from before stay as they are unless devices is given. */
+        all.has_devices = given.has_devices;
+        for (size_t i = 0; devices && i < json_object_array_length(devices); i++) {
+                json_object *path;
+                int d = json_object_object_get_ex(json_object_array_get_idx(devices, i), "path", &path)
+                                ? cgroup_default_device_index(json_object_get_string(path))
+                                : -1;
+                if (d >= 0)
+                        all.skip_default_devices |= UINT32_C(1) << d;
+        }
+        if (r >= 0)
+                r = cgroup_update(s.cgroup, &all, &error);
+        if (r >= 0) {
+                text = json_object_to_json_string_ext(base, JSON_C_TO_STRING_PLAIN);
+                r = write_file_replace(saved_path, text, strlen(text), 0600);
+        }
+        json_object_put(base);
+        json_object_put(config);
+        if (r < 0)
+                return fail(ret_error, -r == ENOMEM ? ENOMEM : 0, "container %s: update: %s", id,
+                            error ?: strerror(-r));
+        return 0;
+}
+
+int container_pids(const char *state_root, const char *id, pid_t **ret, size_t *ret_n, char **ret_error) {
+        _cleanup_(container_state_done) ContainerState s = {};
+        int r;
+
+        r = load_state(state_root, id, &s, ret_error);
+        if (r < 0)
+                return r;
+        *ret = NULL;
+        *ret_n = 0;
+        if (!*s.cgroup)
+                return 0;
+        r = cgroup_pids(s.cgroup, ret, ret_n);
+        if (r == -ENOENT)
+                return 0;
+        return r < 0 ? fail(ret_error, -r, "container %s: the processes of cgroup %s", id, s.cgroup) : 0;
+}
+
+static int freeze(const char *state_root, const char *id, bool pause, char **ret_error) {
+        _cleanup_(container_state_done) ContainerState s = {};
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        r = load_state(state_root, id, &s, ret_error);
+        if (r < 0)
+                return r;
+        if (s.status != (pause ? CONTAINER_RUNNING : CONTAINER_PAUSED) || !*s.cgroup)
+                return fail(ret_error, EINVAL, "container %s is %s, not %s: cannot %s it", id,
+                            container_status_to_string(s.status), pause ? "running" : "paused",
+                            pause ? "pause" : "resume");
+        r = cgroup_freeze(s.cgroup, pause, &error);
+        if (r < 0 && pause)
+                (void) cgroup_freeze(s.cgroup, false, NULL);
+        return r < 0 ? fail(ret_error, 0, "container %s: %s: %s", id, pause ? "pause" : "resume",
+                            error ?: strerror(-r))
+                     : 0;
+}
+
+int container_pause(const char *state_root, const char *id, char **ret_error) {
+        return freeze(state_root, id, true, ret_error);
+}
+
+int container_resume(const char *state_root, const char *id, char **ret_error) {
+        return freeze(state_root, id, false, ret_error);
 }

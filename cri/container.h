@@ -16,6 +16,7 @@ typedef enum ContainerStatus {
         CONTAINER_CREATED,
         CONTAINER_RUNNING,
         CONTAINER_STOPPED,
+        CONTAINER_PAUSED, /* running, its cgroup frozen */
 } ContainerStatus;
 
 const char *container_status_to_string(ContainerStatus s);
@@ -55,3 +56,14 @@ typedef struct ContainerExecOptions {
 int container_exec(const char *state_root, const char *id, const ContainerExecOptions *o, char **ret_error);
 /* The ids under the state root, NULL-terminated. */
 int container_list(const char *state_root, char ***ret);
+
+/* Applies a linux.resources object to a created, running or paused container's cgroup,
+ * over what it has (its config's, or the last update's, kept in resources.json in its
+ * state directory): the values given replace those, the others stay and are applied
+ * again; devices only when given (they then replace the rules). */
+int container_update(const char *state_root, const char *id, json_object *resources, char **ret_error);
+/* The pids (as this process sees them) in the container's cgroup, sorted. */
+int container_pids(const char *state_root, const char *id, pid_t **ret, size_t *ret_n, char **ret_error);
+/* Freezes a running container's processes (its state then says "paused"), and thaws them. */
+int container_pause(const char *state_root, const char *id, char **ret_error);
+int container_resume(const char *state_root, const char *id, char **ret_error);

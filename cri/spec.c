@@ -376,35 +376,16 @@ static int parse_process(json_object *p, RuntimeSpec *s, char **ret_error) {
         return 0;
 }
 
-static int get_int(json_object *o, const char *key, const char *field, int64_t *ret, char **ret_error) {
-        json_object *v = get(o, key);
+/* linux.resources (cri/cgroup-resources.c); after linux.devices: runc leaves out a
+ * default device rule for a path that linux.devices makes. */
+static int parse_resources(json_object *res, RuntimeSpec *s, char **ret_error) {
+        int r = cgroup_resources_parse(res, "linux.resources", &s->resources, ret_error);
 
-        if (!v)
-                return 0;
-        if (!json_object_is_type(v, json_type_int))
-                return invalid(ret_error, "%s: '%s' is not a number", field, json_object_to_json_string(v));
-        *ret = json_object_get_int64(v);
-        return 1;
-}
-
-static int parse_resources(json_object *res, CgroupResources *out, char **ret_error) {
-        json_object *memory = get(res, "memory"), *cpu = get(res, "cpu"), *pids = get(res, "pids");
-        int64_t v = 0;
-        int r = 0;
-
-        r = get_int(memory, "limit", "linux.resources.memory.limit", &out->memory_limit, ret_error);
-        if (r >= 0 && (r = get_int(cpu, "shares", "linux.resources.cpu.shares", &v, ret_error)) > 0)
-                out->cpu_shares = (uint64_t) (v < 2 ? 2 : v);
-        if (r >= 0)
-                r = get_int(cpu, "quota", "linux.resources.cpu.quota", &out->cpu_quota, ret_error);
-        if (r >= 0 && (r = get_int(cpu, "period", "linux.resources.cpu.period", &v, ret_error)) > 0)
-                out->cpu_period = (uint64_t) (v < 0 ? 0 : v);
-        if (r >= 0)
-                r = get_int(pids, "limit", "linux.resources.pids.limit", &out->pids_limit, ret_error);
-        if (r < 0)
-                return r;
-        out->cpuset_cpus = get_string(cpu, "cpus", "linux.resources.cpu.cpus", &r, ret_error);
-        out->cpuset_mems = get_string(cpu, "mems", "linux.resources.cpu.mems", &r, ret_error);
+        for (size_t i = 0; r >= 0 && i < s->n_devices; i++) {
+                int d = cgroup_default_device_index(s->devices[i].path);
+                if (d >= 0)
+                        s->resources.skip_default_devices |= UINT32_C(1) << d;
+        }
         return r;
 }
 
@@ -522,9 +503,9 @@ static int parse_linux(json_object *l, RuntimeSpec *s, char **ret_error) {
         if (r >= 0)
                 r = check_user_namespace(s, ret_error);
         if (r >= 0)
-                r = parse_resources(get(l, "resources"), &s->resources, ret_error);
-        if (r >= 0)
                 r = parse_devices(get(l, "devices"), s, ret_error);
+        if (r >= 0)
+                r = parse_resources(get(l, "resources"), s, ret_error);
         if (r < 0)
                 return r;
         if (get(l, "seccomp"))
@@ -699,8 +680,7 @@ void spec_free(RuntimeSpec *s) {
         seccomp_filter_free(s->seccomp);
         for (int kind = 0; kind < _HOOK_MAX; kind++)
                 hooks_free(s->hooks[kind], s->n_hooks[kind]);
-        free(s->resources.cpuset_cpus);
-        free(s->resources.cpuset_mems);
+        cgroup_resources_done(&s->resources);
         free(s);
 }
 

@@ -137,7 +137,7 @@ static void test_resources_namespaces_and_the_runtime_accepts_it(void) {
                                       "\"\\/var\\/lib\\/pods\\/u-1\\/volumes\\/data\\/x\""));
         /* What the agent hands the runtime is what the runtime takes. */
         check_int(spec_parse(c, &spec, &spec_error), ==, 0);
-        check_int(spec->resources.memory_limit, ==, 134217728);
+        check_int(spec->resources.value[CGROUP_MEMORY_LIMIT], ==, 134217728);
 }
 
 int main(void) {
