@@ -574,6 +574,10 @@ int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
                 r = container_kill(o.root, id, signal, &error);
         } else if (streq(verb, "delete"))
                 r = container_delete(o.root, id, force, &error);
+        else if (streq(verb, "pause"))
+                r = container_pause(o.root, id, &error);
+        else if (streq(verb, "resume"))
+                r = container_resume(o.root, id, &error);
         else
                 return report(&o, -EOPNOTSUPP, "runtime: unknown or unsupported verb");
         return r < 0 ? report(&o, r, error) : 0;
