@@ -212,11 +212,45 @@ static void start_worker(PodEntry *e) {
                 log_error_errno(r, "pod %s/%s: start: %m", e->namespace, e->name);
 }
 
+/* An object a pod's volumes need. A failure is retried a few times a second apart:
+ * right after a pod is bound, the Node authorizer may not know of it yet and refuse the
+ * node its service account token ("no relationship found"), as kubelet's mounts retry. */
+#define FETCH_ATTEMPTS 20
+
 typedef struct Fetch {
         PodEntry *entry;
-        char *key;
+        char *kind, *name, *key;
         bool optional;
+        unsigned attempt;
+        sd_event_source *retry;
 } Fetch;
+
+static void fetch_free(Fetch *f) {
+        sd_event_source_disable_unref(f->retry);
+        free(f->kind);
+        free(f->name);
+        free(f->key);
+        free(f);
+}
+
+static int fetch_send(Fetch *f);
+
+static void fetch_finished(Fetch *f) {
+        PodEntry *e = f->entry;
+
+        fetch_free(f);
+        if (--e->fetching == 0 && !e->removing)
+                start_worker(e);
+}
+
+static int on_fetch_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Fetch *f = userdata;
+
+        f->retry = sd_event_source_disable_unref(f->retry);
+        if (f->entry->removing || fetch_send(f) < 0)
+                fetch_finished(f);
+        return 0;
+}
 
 static void fetch_done(KubeClient *client, int error, const char *message, long status, json_object *body,
                        void *userdata) {
@@ -226,51 +260,66 @@ static void fetch_done(KubeClient *client, int error, const char *message, long 
 
         if (error >= 0 && status == 201 && body) /* a TokenRequest: its status has the token */
                 value = json_object_object_get(body, "status");
-        if (error >= 0 && status < 300 && value)
+        if (error >= 0 && status < 300 && value) {
                 json_object_object_add(e->objects, f->key, json_object_get(value));
-        else if (!f->optional || status != 404)
-                log_warning("pod %s/%s: %s: %s (HTTP %ld)", e->namespace, e->name, f->key,
-                            error < 0 ? message : kube_status_message(body) ?: "failed", status);
-        free(f->key);
-        free(f);
-        if (--e->fetching == 0 && !e->removing)
-                start_worker(e);
+                fetch_finished(f);
+                return;
+        }
+        if (f->optional && status == 404) {
+                fetch_finished(f);
+                return;
+        }
+        if (++f->attempt < FETCH_ATTEMPTS && !e->removing &&
+            sd_event_add_time_relative(e->manager->rt.event, &f->retry, CLOCK_MONOTONIC, 500 * 1000, 0, on_fetch_retry,
+                                       f) >= 0)
+                return;
+        log_warning("pod %s/%s: %s: %s (HTTP %ld)", e->namespace, e->name, f->key,
+                    error < 0 ? message : kube_status_message(body) ?: "failed", status);
+        fetch_finished(f);
+}
+
+static int fetch_send(Fetch *f) {
+        PodEntry *e = f->entry;
+        _cleanup_free_ char *path = NULL, *body = NULL;
+        const char *method = "GET";
+        int r;
+
+        if (streq(f->kind, "ConfigMap"))
+                r = asprintf(&path, "/api/v1/namespaces/%s/configmaps/%s", e->namespace, f->name);
+        else if (streq(f->kind, "Secret"))
+                r = asprintf(&path, "/api/v1/namespaces/%s/secrets/%s", e->namespace, f->name);
+        else {
+                method = "POST";
+                r = asprintf(&path, "/api/v1/namespaces/%s/serviceaccounts/%s/token", e->namespace, f->name);
+                if (r >= 0)
+                        r = asprintf(&body, "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenRequest\",\"spec\":"
+                                            "{\"expirationSeconds\":3607,\"boundObjectRef\":{\"apiVersion\":\"v1\","
+                                            "\"kind\":\"Pod\",\"name\":\"%s\",\"uid\":\"%s\"}}}", e->name, e->uid);
+        }
+        if (r < 0)
+                return -ENOMEM;
+        r = kube_client_request(e->manager->client, method, path, body, body ? "application/json" : NULL, fetch_done, f,
+                                NULL);
+        if (r < 0)
+                log_warning("pod %s/%s: %s: %s", e->namespace, e->name, f->key, strerror(-r));
+        return r;
 }
 
 static void need(void *userdata, const char *kind, const char *name, bool optional) {
         PodEntry *e = userdata;
-        _cleanup_free_ char *path = NULL, *body = NULL, *key = NULL;
-        const char *method = "GET";
-        Fetch *f;
-        int r;
+        Fetch *f = calloc(1, sizeof(Fetch));
 
-        if (asprintf(&key, "%s/%s", kind, name) < 0 || json_object_object_get_ex(e->objects, key, NULL))
+        if (!f)
                 return;
-        json_object_object_add(e->objects, key, NULL); /* asked once */
-        if (streq(kind, "ConfigMap") && asprintf(&path, "/api/v1/namespaces/%s/configmaps/%s", e->namespace, name) < 0)
-                return;
-        if (streq(kind, "Secret") && asprintf(&path, "/api/v1/namespaces/%s/secrets/%s", e->namespace, name) < 0)
-                return;
-        if (streq(kind, "ServiceAccountToken")) {
-                method = "POST";
-                if (asprintf(&path, "/api/v1/namespaces/%s/serviceaccounts/%s/token", e->namespace, name) < 0 ||
-                    asprintf(&body, "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenRequest\",\"spec\":"
-                                    "{\"expirationSeconds\":3607,\"boundObjectRef\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\","
-                                    "\"name\":\"%s\",\"uid\":\"%s\"}}}", e->name, e->uid) < 0)
-                        return;
-        }
-        f = calloc(1, sizeof(Fetch));
-        if (!path || !f) {
-                free(f);
+        *f = (Fetch) { .entry = e, .kind = strdup(kind), .name = strdup(name), .optional = optional };
+        if (!f->kind || !f->name || asprintf(&f->key, "%s/%s", kind, name) < 0 ||
+            json_object_object_get_ex(e->objects, f->key, NULL)) {
+                fetch_free(f);
                 return;
         }
-        *f = (Fetch) { e, TAKE_PTR(key), optional };
-        r = kube_client_request(e->manager->client, method, path, body, body ? "application/json" : NULL, fetch_done, f,
-                                NULL);
-        if (r < 0) {
-                log_warning("pod %s/%s: %s: %s", e->namespace, e->name, f->key, strerror(-r));
-                free(f->key);
-                free(f);
+        json_object_object_add(e->objects, f->key, NULL); /* asked once */
+        if (fetch_send(f) < 0) {
+                fetch_free(f);
                 return;
         }
         e->fetching++;
