@@ -84,7 +84,9 @@ def test_node_registers_ready_and_describes_like_a_kubelet_node(cluster, agent, 
     assert labels["kubernetes.io/os"] == "linux"
     assert labels["kubernetes.io/arch"] == {"x86_64": "amd64", "aarch64": "arm64"}.get(
         platform.machine(), platform.machine())
-    assert not n["spec"].get("taints"), "a node that runs pods is not tainted"
+    # A node that runs pods keeps no taint of its own (the node controller's not-ready
+    # one may still be there for a moment).
+    assert not [t for t in n["spec"].get("taints", []) if t["key"].startswith("stevedore.io/")]
 
     status = n["status"]
     info = status["nodeInfo"]
