@@ -46,4 +46,5 @@ def print_table(samples, unit_scale=1e3, unit="ms"):
 
 
 def figure(metric, value, unit):
-    print(f"FIGURE {metric} {value:.3f} {unit}")
+    """A count (int) is printed as is, a measurement to three decimals."""
+    print(f"FIGURE {metric} {value if isinstance(value, int) else f'{value:.3f}'} {unit}")
