@@ -62,7 +62,7 @@ const char *container_status_to_string(ContainerStatus s) {
 }
 
 /* The state a hook reads on stdin. */
-static char *hook_state(const char *id, const char *status, pid_t pid, const char *bundle) {
+static char *hook_state(const RuntimeSpec *spec, const char *id, const char *status, pid_t pid, const char *bundle) {
         json_object *o = json_object_new_object();
         char *text;
 
@@ -73,6 +73,8 @@ static char *hook_state(const char *id, const char *status, pid_t pid, const cha
         json_object_object_add(o, "status", json_object_new_string(status));
         json_object_object_add(o, "pid", json_object_new_int(pid));
         json_object_object_add(o, "bundle", json_object_new_string(bundle));
+        if (spec && spec->annotations)
+                json_object_object_add(o, "annotations", json_object_get(spec->annotations));
         text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
         return text;
@@ -85,10 +87,12 @@ static int run_hooks(const RuntimeSpec *spec, int kind, const char *id, const ch
 
         if (spec->n_hooks[kind] == 0)
                 return 0;
-        state = hook_state(id, status, pid, bundle);
+        state = hook_state(spec, id, status, pid, bundle);
         if (!state)
                 return -ENOMEM;
-        r = hooks_run(spec->hooks[kind], spec->n_hooks[kind], state, &error);
+        /* poststart and poststop go on past a failing hook: only warnings there. */
+        r = hooks_run(spec->hooks[kind], spec->n_hooks[kind], state, kind == HOOK_POSTSTART || kind == HOOK_POSTSTOP,
+                      &error);
         return r < 0 ? fail(ret_error, 0, "container %s: %s hook: %s", id, hook_names[kind], error ?: strerror(-r)) : 0;
 }
 
@@ -411,7 +415,7 @@ static int create(const char *state_root, const char *id, const char *bundle, co
         if (r < 0)
                 goto kill;
         /* Go, with the state its own hooks will read. */
-        go = hook_state(id, "created", pid, abs_bundle);
+        go = hook_state(spec, id, "created", pid, abs_bundle);
         if (!go || asprintf(&go_message, "g%s", go) < 0) {
                 r = -ENOMEM;
                 goto kill;

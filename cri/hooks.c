@@ -71,13 +71,24 @@ static int run_one(const SpecHook *h, const char *state_json, char **ret_error) 
         return -EIO;
 }
 
-int hooks_run(const SpecHook *hooks, size_t n, const char *state_json, char **ret_error) {
+int hooks_run(const SpecHook *hooks, size_t n, const char *state_json, bool keep_going, char **ret_error) {
+        int first = 0;
+
         for (size_t i = 0; i < n; i++) {
-                int r = run_one(&hooks[i], state_json, ret_error);
-                if (r < 0)
-                        return r;
+                _cleanup_free_ char *error = NULL;
+                int r = run_one(&hooks[i], state_json, &error);
+
+                if (r >= 0)
+                        continue;
+                if (first == 0) {
+                        first = r;
+                        if (ret_error)
+                                *ret_error = TAKE_PTR(error);
+                }
+                if (!keep_going)
+                        break;
         }
-        return 0;
+        return first;
 }
 
 void hooks_free(SpecHook *hooks, size_t n) {

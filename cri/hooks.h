@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* OCI hooks: programs run with the container's state as JSON on stdin, at the points of
@@ -25,5 +26,5 @@ enum {
 extern const char *const hook_names[_HOOK_MAX]; /* "prestart", "createRuntime" … */
 
 /* Runs each hook in order; stops at the first that fails, saying which and why. */
-int hooks_run(const SpecHook *hooks, size_t n, const char *state_json, char **ret_error);
+int hooks_run(const SpecHook *hooks, size_t n, const char *state_json, bool keep_going, char **ret_error);
 void hooks_free(SpecHook *hooks, size_t n);

@@ -503,7 +503,7 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
                           sync_fd);
         default_devices(root_fd, sync_fd);
         spec_devices(spec, root_fd, sync_fd);
-        if (hooks_run(spec->hooks[HOOK_CREATE_CONTAINER], spec->n_hooks[HOOK_CREATE_CONTAINER], state + 1, &error) < 0)
+        if (hooks_run(spec->hooks[HOOK_CREATE_CONTAINER], spec->n_hooks[HOOK_CREATE_CONTAINER], state + 1, false, &error) < 0)
                 fail(sync_fd, 0, "createContainer hook: %s", error ?: "failed");
         pivot_to(rootfs, sync_fd);
         /* rootfsPropagation on the new root itself: before pivot_root it would have
@@ -541,7 +541,7 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
         if (fifo < 0)
                 _exit(1);
         close(fifo_fd);
-        if (hooks_run(spec->hooks[HOOK_START_CONTAINER], spec->n_hooks[HOOK_START_CONTAINER], state + 1, &error) < 0) {
+        if (hooks_run(spec->hooks[HOOK_START_CONTAINER], spec->n_hooks[HOOK_START_CONTAINER], state + 1, false, &error) < 0) {
                 fprintf(stderr, "startContainer hook: %s\n", error ?: "failed");
                 _exit(1);
         }

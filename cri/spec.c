@@ -623,6 +623,11 @@ int spec_parse(json_object *config, RuntimeSpec **ret, char **ret_error) {
                 r = parse_hooks(get(config, "hooks"), s, ret_error);
         if (r >= 0)
                 r = parse_seccomp_annotation(get(config, "annotations"), s, ret_error);
+        if (r >= 0 && get(config, "annotations")) {
+                if (!json_object_is_type(get(config, "annotations"), json_type_object))
+                        return invalid(ret_error, "annotations: not an object");
+                s->annotations = json_object_get(get(config, "annotations"));
+        }
         if (r < 0)
                 return r;
         if (s->hostname && !spec_has_namespace(s, CLONE_NEWUTS))
@@ -678,6 +683,7 @@ void spec_free(RuntimeSpec *s) {
         strv_free(s->sysctl);
         free(s->cgroups_path);
         seccomp_filter_free(s->seccomp);
+        json_object_put(s->annotations);
         for (int kind = 0; kind < _HOOK_MAX; kind++)
                 hooks_free(s->hooks[kind], s->n_hooks[kind]);
         cgroup_resources_done(&s->resources);

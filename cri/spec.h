@@ -85,6 +85,7 @@ typedef struct RuntimeSpec {
         size_t n_hooks[_HOOK_MAX];
         CgroupResources resources;
         unsigned long rootfs_propagation;
+        json_object *annotations; /* as given, for the state hooks read; NULL: none */
 } RuntimeSpec;
 
 /* annotations["org.stevedore.seccomp"] = "runtime/default": containerd's default seccomp
