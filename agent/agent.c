@@ -13,6 +13,7 @@
 #include "node-info.h"
 #include "pod-manager.h"
 #include "pod-network.h"
+#include "standalone.h"
 #include "verbs.h"
 
 /* The source address the kernel would use towards the default route, as the node's
@@ -41,16 +42,16 @@ static char *default_runtime_path(void) {
         return asprintf(&path, "%s/stevedore-runc", self) < 0 ? NULL : path;
 }
 
-/* The pods' side of the agent: image store, pod network, pod manager. What rt points
- * to (runtime_path, resolv) lives as long as the agent. */
-static int start_pods(sd_event *event, KubeClient *client, const GlobalOptions *opts, const char *node_name,
-                      const char *node_ip, const PodNetworkConfig *net_config, const char *log_dir,
-                      const char *runtime_path, const char *resolv, ImageStore **images, PodNetwork **network,
-                      PodManager **pods) {
+/* What pods need on either side: the image store under the root, the pod network
+ * (when a pod CIDR is given), the runtime for the monitors. */
+static int open_node(const GlobalOptions *opts, const PodNetworkConfig *net_config, const char *runtime_path,
+                     ImageStore **images, PodNetwork **network) {
         _cleanup_free_ char *images_dir = NULL, *error = NULL;
-        NodeInfo info = {};
         int r;
 
+        r = mkdir_p(opts->root_dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "agent: create %s: %m", opts->root_dir);
         if (asprintf(&images_dir, "%s/images", opts->root_dir) < 0)
                 return log_oom();
         r = image_store_open(images_dir, NULL, images, &error);
@@ -63,14 +64,117 @@ static int start_pods(sd_event *event, KubeClient *client, const GlobalOptions *
         }
         if (access(runtime_path, X_OK) < 0)
                 return log_error_errno(-errno, "agent: the runtime %s: %m (see --runtime)", runtime_path);
+        return 0;
+}
+
+static uint64_t node_memory(void) {
+        NodeInfo info = {};
+        uint64_t bytes;
+
         (void) node_info_collect("/", &info);
+        bytes = info.memory_bytes;
+        node_info_done(&info);
+        return bytes;
+}
+
+typedef struct StandaloneOptions {
+        const char *manifest_dir, *node_name, *node_ip, *log_dir, *runtime_path, *resolv;
+        const PodNetworkConfig *net_config;
+        Ipv4Prefix service_cidr;
+} StandaloneOptions;
+
+static void on_standalone_stopped(void *userdata) {
+        sd_event_exit(userdata, 0);
+}
+
+/* Ctrl-C (or SIGTERM) stops the pods within their grace periods; a second one leaves
+ * at once. */
+static int on_standalone_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
+        Standalone *s = userdata;
+        sd_event *event = sd_event_source_get_event(source);
+        static const char *const names[] = { [SIGINT] = "SIGINT", [SIGTERM] = "SIGTERM" };
+
+        if (sd_event_source_get_userdata(source) == NULL)
+                return sd_event_exit(event, 1);
+        log_info("agent: %s: stopping the pods", names[si->ssi_signo] ?: "signal");
+        (void) sd_event_source_set_userdata(source, NULL);
+        standalone_stop(s, on_standalone_stopped, event);
+        return 0;
+}
+
+static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(image_store_freep) ImageStore *images = NULL;
+        _cleanup_(pod_network_freep) PodNetwork *network = NULL;
+        _cleanup_(standalone_freep) Standalone *standalone = NULL;
+        _cleanup_free_ char *status_path = NULL;
+        sd_event_source *sigint = NULL, *sigterm = NULL;
+        ProxyConfig proxy = { .have_cluster_cidr = o->net_config != NULL };
+        sigset_t mask;
+        int r;
+
+        if (o->net_config)
+                proxy.cluster_cidr = o->net_config->pod_cidr;
+        snprintf(proxy.node_name, sizeof(proxy.node_name), "%s", o->node_name);
+        if (asprintf(&status_path, "%s/status.json", opts->run_dir) < 0)
+                return log_oom(), 1;
+        r = mkdir_p(opts->run_dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "agent: create %s: %m", opts->run_dir), 1;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        r = sd_event_default(&event);
+        if (r < 0)
+                return log_error_errno(r, "agent: event loop: %m"), 1;
+        if (open_node(opts, o->net_config, o->runtime_path, &images, &network) < 0)
+                return 1;
+        PodRuntime rt = {
+                .event = event, .images = images, .network = network, .state_dir = opts->root_dir,
+                .run_dir = opts->run_dir, .log_dir = o->log_dir, .runtime_path = o->runtime_path,
+                .node_name = o->node_name, .node_ip = o->node_ip, .node_memory = node_memory(),
+                .host_resolv_conf = o->resolv,
+        };
+        StandaloneConfig config = {
+                .manifest_dir = o->manifest_dir, .status_path = status_path, .proxy = &proxy,
+                .service_cidr = o->service_cidr,
+        };
+        r = standalone_new(&config, &rt, &standalone);
+        if (r < 0)
+                return log_error_errno(r, "agent: manifests %s: %m", o->manifest_dir), 1;
+        r = sd_event_add_signal(event, &sigint, SIGINT, on_standalone_signal, standalone);
+        if (r >= 0)
+                r = sd_event_add_signal(event, &sigterm, SIGTERM, on_standalone_signal, standalone);
+        if (r < 0)
+                return log_error_errno(r, "agent: signals: %m"), 1;
+        log_info("agent: standalone node %s, pods and Services from %s", o->node_name, o->manifest_dir);
+        r = sd_event_loop(event);
+        sd_event_source_disable_unref(sigint);
+        sd_event_source_disable_unref(sigterm);
+        /* Nothing of the Services stays programmed once the node is gone. */
+        (void) proxy_ruleset_remove();
+        (void) unlink(status_path);
+        return r < 0 ? 1 : r;
+}
+
+/* The pods' side of the agent with an API server. What rt points to (runtime_path,
+ * resolv) lives as long as the agent. */
+static int start_pods(sd_event *event, KubeClient *client, const GlobalOptions *opts, const char *node_name,
+                      const char *node_ip, const PodNetworkConfig *net_config, const char *log_dir,
+                      const char *runtime_path, const char *resolv, ImageStore **images, PodNetwork **network,
+                      PodManager **pods) {
+        int r;
+
+        r = open_node(opts, net_config, runtime_path, images, network);
+        if (r < 0)
+                return r;
         PodRuntime rt = {
                 .event = event, .images = *images, .network = *network, .state_dir = opts->root_dir,
                 .run_dir = opts->run_dir, .log_dir = log_dir, .runtime_path = runtime_path, .node_name = node_name,
-                .node_ip = node_ip, .node_memory = info.memory_bytes, .host_resolv_conf = resolv,
+                .node_ip = node_ip, .node_memory = node_memory(), .host_resolv_conf = resolv,
         };
         r = pod_manager_new(client, &rt, pods);
-        node_info_done(&info);
         if (r < 0)
                 return log_error_errno(r, "agent: pods: %m");
         return 0;
@@ -84,6 +188,8 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 { "pod-cidr", required_argument, NULL, 'p' },
                 { "runtime", required_argument, NULL, 'R' },
                 { "log-dir", required_argument, NULL, 'L' },
+                { "manifests", required_argument, NULL, 'm' },
+                { "service-cidr", required_argument, NULL, 'S' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -97,7 +203,9 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         _cleanup_(pod_manager_freep) PodManager *pods = NULL;
         _cleanup_free_ char *resolv = NULL, *runtime_path = NULL;
         PodNetworkConfig net_config = { .state_dir = opts->root_dir, .run_dir = opts->run_dir, .masquerade = true };
-        const char *kubeconfig_path = NULL, *log_dir = "/var/log", *pod_cidr = NULL;
+        const char *kubeconfig_path = NULL, *log_dir = "/var/log", *pod_cidr = NULL, *manifest_dir = NULL;
+        Ipv4Prefix service_cidr = {}, service_cidr_default;
+        bool have_service_cidr = false;
         struct in_addr ip;
         sigset_t mask;
         int c, r;
@@ -139,23 +247,49 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 case 'L':
                         log_dir = optarg;
                         break;
+                case 'm':
+                        manifest_dir = optarg;
+                        break;
+                case 'S':
+                        if (ipv4_prefix_parse(optarg, &service_cidr) < 0) {
+                                log_error("agent: --service-cidr '%s' is not an IPv4 network in CIDR form", optarg);
+                                return 2;
+                        }
+                        have_service_cidr = true;
+                        break;
                 case 'h':
                         printf("Usage: stevedore agent --kubeconfig FILE [--hostname-override NAME] [--node-ip IP]\n"
                                "                       [--pod-cidr CIDR] [--runtime PATH] [--log-dir DIR]\n"
-                               "Registers this machine as a Node, keeps its status and Lease current, and runs\n"
-                               "the pods bound to it (their network from --pod-cidr; none without).\n");
+                               "       stevedore agent --manifests DIR --pod-cidr CIDR [--service-cidr CIDR] …\n"
+                               "With --kubeconfig: registers this machine as a Node, keeps its status and Lease\n"
+                               "current, and runs the pods bound to it (their network from --pod-cidr; none\n"
+                               "without). With --manifests (standalone, no API server): runs the Pods and\n"
+                               "Services of the manifest files in DIR, watched for changes; Ctrl-C stops them.\n");
                         return 0;
                 default:
                         return 2;
                 }
-        if (optind != argc || !kubeconfig_path) {
-                log_error("agent: --kubeconfig is required (standalone mode arrives with the pod workers)");
+        if (optind != argc || !!kubeconfig_path == !!manifest_dir) {
+                log_error("agent: either --kubeconfig (a cluster's node) or --manifests (standalone) is required");
                 return 2;
         }
         if (!name && !(name = node_name_default()))
                 return log_oom(), 1;
         if (!node_ip)
                 node_ip = default_route_source_address();
+        if (!runtime_path && !(runtime_path = default_runtime_path()))
+                return log_oom(), 1;
+        (void) read_full_file("/etc/resolv.conf", 65536, &resolv, NULL);
+        if (manifest_dir) {
+                if (ipv4_prefix_parse("10.96.0.0/12", &service_cidr_default) < 0)
+                        return 1;
+                StandaloneOptions o = {
+                        .manifest_dir = manifest_dir, .node_name = name, .node_ip = node_ip,
+                        .net_config = pod_cidr ? &net_config : NULL, .log_dir = log_dir, .runtime_path = runtime_path,
+                        .resolv = resolv, .service_cidr = have_service_cidr ? service_cidr : service_cidr_default,
+                };
+                return run_standalone(opts, &o);
+        }
 
         r = kubeconfig_load(kubeconfig_path, NULL, &config, &error);
         if (r < 0) {
@@ -185,9 +319,6 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         if (r < 0)
                 return log_error_errno(r, "agent: node %s: %m", name), 1;
 
-        if (!runtime_path && !(runtime_path = default_runtime_path()))
-                return log_oom(), 1;
-        (void) read_full_file("/etc/resolv.conf", 65536, &resolv, NULL);
         r = start_pods(event, client, opts, name, node_ip, pod_cidr ? &net_config : NULL, log_dir, runtime_path,
                        resolv, &images, &network, &pods);
         if (r < 0)

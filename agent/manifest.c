@@ -352,7 +352,7 @@ static int parse_document(Converter *c, unsigned number, json_object **ret) {
         return 0;
 }
 
-int manifest_parse(const char *text, size_t size, const char *origin, json_object ***ret, char **ret_error) {
+int manifest_objects_parse(const char *text, size_t size, const char *origin, json_object ***ret, char **ret_error) {
         _cleanup_(manifest_objects_freep) json_object **objects = calloc(1, sizeof(json_object *));
         _cleanup_(converter_done) Converter c = { .origin = origin };
         size_t n = 0;
@@ -394,7 +394,7 @@ int manifest_parse(const char *text, size_t size, const char *origin, json_objec
         return 0;
 }
 
-int manifest_load(const char *path, json_object ***ret, char **ret_error) {
+int manifest_objects_load(const char *path, json_object ***ret, char **ret_error) {
         _cleanup_free_ char *text = NULL;
         size_t size = 0;
         int r;
@@ -405,5 +405,5 @@ int manifest_load(const char *path, json_object ***ret, char **ret_error) {
                         *ret_error = NULL;
                 return r;
         }
-        return manifest_parse(text, size, path, ret, ret_error);
+        return manifest_objects_parse(text, size, path, ret, ret_error);
 }

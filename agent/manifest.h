@@ -18,9 +18,9 @@
 
 /* *ret: a NULL-terminated array of objects (free with manifest_objects_free). On
  * failure -EINVAL (or -ENOMEM) and *ret_error: "origin:line:column: what". */
-int manifest_parse(const char *text, size_t size, const char *origin, json_object ***ret, char **ret_error);
+int manifest_objects_parse(const char *text, size_t size, const char *origin, json_object ***ret, char **ret_error);
 /* Reads and parses a file (at most MANIFEST_MAX_SIZE). */
-int manifest_load(const char *path, json_object ***ret, char **ret_error);
+int manifest_objects_load(const char *path, json_object ***ret, char **ret_error);
 void manifest_objects_free(json_object **objects);
 
 static inline void manifest_objects_freep(json_object ***p) {

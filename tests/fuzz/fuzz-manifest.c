@@ -10,6 +10,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         if (size > 65536)
                 return 0;
-        (void) manifest_parse((const char *) data, size, "fuzz.yaml", &objects, &error);
+        (void) manifest_objects_parse((const char *) data, size, "fuzz.yaml", &objects, &error);
         return 0;
 }

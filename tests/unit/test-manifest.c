@@ -11,7 +11,7 @@ static char *parse_to_json(const char *text, char **ret_error) {
         FILE *f;
 
         *ret_error = NULL;
-        if (manifest_parse(text, strlen(text), "pods/web.yaml", &objects, ret_error) < 0)
+        if (manifest_objects_parse(text, strlen(text), "pods/web.yaml", &objects, ret_error) < 0)
                 return NULL;
         f = open_memstream(&out, &size);
         for (json_object **o = objects; *o; o++)

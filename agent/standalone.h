@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include "pod-worker.h"
+#include "proxy.h"
+
+/* The embedded default: no API server. Pods and Services come from a manifest
+ * directory (kubelet's static pod files: YAML or JSON, several documents per file),
+ * watched with inotify; a changed pod is replaced, as kubelet replaces a static pod.
+ * Services get a ClusterIP (and NodePorts) from the configured ranges when the manifest
+ * gives none, and endpoints from the local pods their selector matches once those are
+ * ready. What runs is written to <run_dir>/status.json for `stevedore status`. */
+typedef struct Standalone Standalone;
+
+typedef struct StandaloneConfig {
+        const char *manifest_dir;
+        const char *status_path;
+        const ProxyConfig *proxy; /* NULL: Services are not programmed */
+        Ipv4Prefix service_cidr;
+} StandaloneConfig;
+
+/* runtime's callbacks are the standalone's own; the rest is copied. */
+int standalone_new(const StandaloneConfig *config, const PodRuntime *runtime, Standalone **ret);
+/* Stops every pod (their grace periods apply); done() runs once all are gone. */
+void standalone_stop(Standalone *s, void (*done)(void *userdata), void *userdata);
+void standalone_free(Standalone *s);
+static inline void standalone_freep(Standalone **s) {
+        if (*s)
+                standalone_free(*s);
+}
