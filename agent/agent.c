@@ -8,6 +8,7 @@
 
 #include "fileio.h"
 #include "image-store.h"
+#include "kubelet-server.h"
 #include "log.h"
 #include "node-agent.h"
 #include "node-info.h"
@@ -190,6 +191,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 { "log-dir", required_argument, NULL, 'L' },
                 { "manifests", required_argument, NULL, 'm' },
                 { "service-cidr", required_argument, NULL, 'S' },
+                { "port", required_argument, NULL, 'P' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -206,6 +208,8 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         const char *kubeconfig_path = NULL, *log_dir = "/var/log", *pod_cidr = NULL, *manifest_dir = NULL;
         Ipv4Prefix service_cidr = {}, service_cidr_default;
         bool have_service_cidr = false;
+        unsigned kubelet_port = 10250;
+        _cleanup_(kubelet_server_freep) KubeletServer *kubelet = NULL;
         struct in_addr ip;
         sigset_t mask;
         int c, r;
@@ -250,6 +254,13 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 case 'm':
                         manifest_dir = optarg;
                         break;
+                case 'P':
+                        kubelet_port = (unsigned) strtoul(optarg, NULL, 10);
+                        if (kubelet_port == 0 || kubelet_port > 65535) {
+                                log_error("agent: --port '%s' is not a port", optarg);
+                                return 2;
+                        }
+                        break;
                 case 'S':
                         if (ipv4_prefix_parse(optarg, &service_cidr) < 0) {
                                 log_error("agent: --service-cidr '%s' is not an IPv4 network in CIDR form", optarg);
@@ -259,7 +270,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                         break;
                 case 'h':
                         printf("Usage: stevedore agent --kubeconfig FILE [--hostname-override NAME] [--node-ip IP]\n"
-                               "                       [--pod-cidr CIDR] [--runtime PATH] [--log-dir DIR]\n"
+                               "                       [--pod-cidr CIDR] [--runtime PATH] [--log-dir DIR] [--port PORT]\n"
                                "       stevedore agent --manifests DIR --pod-cidr CIDR [--service-cidr CIDR] …\n"
                                "With --kubeconfig: registers this machine as a Node, keeps its status and Lease\n"
                                "current, and runs the pods bound to it (their network from --pod-cidr; none\n"
@@ -311,7 +322,8 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         if (r < 0)
                 return log_error_errno(r, "agent: set up: %m"), 1;
 
-        NodeAgentConfig node = { .name = name, .internal_ip = node_ip, .root_dir = opts->root_dir };
+        NodeAgentConfig node = { .name = name, .internal_ip = node_ip, .root_dir = opts->root_dir,
+                                 .kubelet_port = kubelet_port };
         r = mkdir_p(opts->root_dir, 0700);
         if (r < 0)
                 return log_error_errno(r, "agent: create %s: %m", opts->root_dir), 1;
@@ -324,7 +336,15 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         if (r < 0)
                 return 1;
 
-        log_info("agent: node %s (%s), API server %s", name, node_ip ?: "no InternalIP", config->server);
+        KubeletServerConfig api = {
+                .port = kubelet_port, .node_name = name, .node_ip = node_ip, .client_ca = config->ca,
+                .client_ca_size = config->ca_size, .log_dir = log_dir,
+        };
+        r = kubelet_server_new(event, &api, &kubelet);
+        if (r < 0)
+                return 1;
+        log_info("agent: node %s (%s), API server %s, kubelet API on :%u", name, node_ip ?: "no InternalIP",
+                 config->server, kubelet_port);
         r = sd_event_loop(event);
         return r < 0 ? 1 : 0;
 }

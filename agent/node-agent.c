@@ -121,7 +121,7 @@ static void report_status(NodeAgent *a) {
         }
         report->times = a->times;
         format_now(now, false);
-        patch = node_status_patch_new(a->config.name, a->config.internal_ip, &a->info, &report->health,
+        patch = node_status_patch_new(a->config.name, a->config.internal_ip, a->config.kubelet_port ?: 10250, &a->info, &report->health,
                                       a->have_reported ? &a->reported : NULL, now, &report->times);
         if (!patch || asprintf(&path, "/api/v1/nodes/%s/status", a->config.name) < 0) {
                 free(report);

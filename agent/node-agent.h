@@ -13,6 +13,7 @@ typedef struct NodeAgentConfig {
         const char *name;
         const char *internal_ip; /* NULL: none reported */
         const char *root_dir;    /* its file system is the node's ephemeral storage */
+        unsigned kubelet_port;   /* the kubelet API's; 0: 10250 */
 } NodeAgentConfig;
 
 int node_agent_new(KubeClient *client, const NodeAgentConfig *config, NodeAgent **ret);

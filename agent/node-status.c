@@ -122,7 +122,7 @@ static json_object *address(const char *type, const char *value) {
         return a;
 }
 
-json_object *node_status_patch_new(const char *name, const char *internal_ip, const NodeInfo *info,
+json_object *node_status_patch_new(const char *name, const char *internal_ip, unsigned kubelet_port, const NodeInfo *info,
                                    const NodeHealth *h, const NodeHealth *previous, const char *now,
                                    NodeConditionTimes *times) {
         json_object *patch = json_object_new_object(), *status = json_object_new_object(),
@@ -147,7 +147,7 @@ json_object *node_status_patch_new(const char *name, const char *internal_ip, co
                 json_object_array_add(addresses, address("InternalIP", internal_ip));
         json_object_array_add(addresses, address("Hostname", name));
 
-        json_object_object_add(kubelet, "Port", json_object_new_int(10250));
+        json_object_object_add(kubelet, "Port", json_object_new_int((int) kubelet_port));
         json_object_object_add(endpoints, "kubeletEndpoint", kubelet);
 
         json_object_object_add(status, "conditions", conds);

@@ -44,8 +44,9 @@ void node_health_evaluate(NodeHealth *h);
 json_object *node_object_new(const char *name, const NodeInfo *info);
 
 /* The strategic-merge patch of nodes/<name>/status. Transition times are updated in
- * `times` for conditions that changed since `previous` (NULL: the first report). */
-json_object *node_status_patch_new(const char *name, const char *internal_ip, const NodeInfo *info,
+ * `times` for conditions that changed since `previous` (NULL: the first report);
+ * kubelet_port is where the API server finds the kubelet API. */
+json_object *node_status_patch_new(const char *name, const char *internal_ip, unsigned kubelet_port, const NodeInfo *info,
                                    const NodeHealth *health, const NodeHealth *previous, const char *now,
                                    NodeConditionTimes *times);
 

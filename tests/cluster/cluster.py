@@ -241,6 +241,8 @@ class Cluster:
             f"--client-ca-file={self.pki.ca_crt}",
             f"--kubelet-client-certificate={self.kubelet_client_crt}",
             f"--kubelet-client-key={self.kubelet_client_key}",
+            # Test nodes report their InternalIP (loopback); their names do not resolve.
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={self.sa_pub}",
             f"--service-account-signing-key-file={self.sa_key}",

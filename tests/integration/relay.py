@@ -32,13 +32,19 @@ def _pump(src, dst):
 
 
 class LoopbackRelay:
-    def __init__(self, netns_path, port):
+    """Inward (default): the host's 127.0.0.1:port answers inside the namespace. With
+    outward=False it is the other way: a listener inside the namespace (a node's kubelet
+    API) answers on the host's 127.0.0.1:port, where the API server looks for it."""
+
+    def __init__(self, netns_path, port, inward=True):
         self.port = port
+        self.netns_path = None if inward else netns_path
         host = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         target = os.open(netns_path, os.O_RDONLY)
         try:
             # setns() moves only this thread: the listener is made inside, then back.
-            _setns(target)
+            if inward:
+                _setns(target)
             try:
                 self.listener = socket.create_server(("127.0.0.1", port))
             finally:
@@ -51,6 +57,10 @@ class LoopbackRelay:
         self.thread.start()
 
     def _serve(self):
+        if self.netns_path:  # connections are made from inside: this thread moves in
+            fd = os.open(self.netns_path, os.O_RDONLY)
+            _setns(fd)
+            os.close(fd)
         while True:
             try:
                 inside, _ = self.listener.accept()

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from hoststate import run
+from cluster import free_port
 from relay import LoopbackRelay
 
 pytestmark = pytest.mark.cluster
@@ -26,11 +27,15 @@ class Node:
         for d in (self.root, self.run_dir, self.log_dir):
             d.mkdir()
         self.relay = LoopbackRelay(f"/run/netns/{ns}", cluster.port)
+        # The API server reaches the node's kubelet API (kubectl logs) at 127.0.0.1:port.
+        self.kubelet_port = free_port()
+        self.kubelet_relay = LoopbackRelay(f"/run/netns/{ns}", self.kubelet_port, inward=False)
         kubeconfig = cluster.add_node_kubeconfig(NAME)
         self.log = tmp_path / "agent.log"
         self.args = [str(stevedore_bin), "--netns", f"/run/netns/{ns}", "--root", str(self.root), "--run-dir",
                      str(self.run_dir), "agent", "--kubeconfig", str(kubeconfig), "--hostname-override", NAME,
-                     "--node-ip", "127.0.0.1", "--pod-cidr", POD_CIDR, "--log-dir", str(self.log_dir)]
+                     "--node-ip", "127.0.0.1", "--pod-cidr", POD_CIDR, "--log-dir", str(self.log_dir),
+                     "--port", str(self.kubelet_port)]
         self.start()
 
     def start(self):
@@ -95,6 +100,7 @@ def node(stevedore_bin, cluster, netns, tmp_path, images):
         time.sleep(0.25)
     assert n.stop() == 0, n.log.read_text()[-4000:]
     n.relay.close()
+    n.kubelet_relay.close()
     n.kubectl("delete", "node", NAME, "--ignore-not-found")
 
 
@@ -136,6 +142,13 @@ def test_pod_runs_with_an_ip_answers_and_is_deleted(node):
     links = list((node.log_dir / "containers").glob("kubia-x_default_kubia-*.log"))
     assert links and links[0].resolve() == log
 
+    # kubectl logs goes through the API server to the node's kubelet API.
+    logs = node.kubectl("logs", "kubia-x").stdout.splitlines()
+    assert logs[0] == "Kubia server starting..." and any(line.startswith("Received request from") for line in logs)
+    stamped = node.kubectl("logs", "kubia-x", "--timestamps", "--tail=1").stdout.splitlines()
+    assert len(stamped) == 1 and stamped[0].split(" ", 1)[0].endswith("Z")
+    assert "Received request from" in stamped[0]
+
     started = time.monotonic()
     node.kubectl("delete", "pod", "kubia-x", "--wait=false")
     node.wait("kubia-x", lambda p: p is None, timeout=30, what="deleted")
@@ -157,6 +170,7 @@ def test_crashing_container_restarts_with_back_off(node):
     events = node.kubectl("get", "events", "--field-selector", "involvedObject.name=crasher",
                           "-o", "jsonpath={.items[*].reason}").stdout.split()
     assert "BackOff" in events
+    assert node.kubectl("logs", "crasher", "--previous").stdout == "attempt\n"
 
 
 def test_completed_pod_succeeds(node):

@@ -45,11 +45,11 @@ TEST(transition_times_move_only_on_change) {
         _cleanup_(json_object_putp) json_object *p1 = NULL, *p2 = NULL;
 
         node_health_evaluate(&first);
-        p1 = node_status_patch_new("n", "10.0.0.1", &info, &first, NULL, "2026-01-01T00:00:00Z", &times);
+        p1 = node_status_patch_new("n", "10.0.0.1", 10250, &info, &first, NULL, "2026-01-01T00:00:00Z", &times);
         second = first;
         second.memory_available = 1;
         node_health_evaluate(&second);
-        p2 = node_status_patch_new("n", "10.0.0.1", &info, &second, &first, "2026-01-01T00:00:10Z", &times);
+        p2 = node_status_patch_new("n", "10.0.0.1", 10250, &info, &second, &first, "2026-01-01T00:00:10Z", &times);
 
         json_object *ready = find_condition(p2, "Ready"), *memory = find_condition(p2, "MemoryPressure");
         check_streq(json_get_string(ready, "lastTransitionTime", NULL), "2026-01-01T00:00:00Z");
@@ -67,7 +67,7 @@ TEST(capacity_and_allocatable) {
         _cleanup_(json_object_putp) json_object *p = NULL;
 
         node_health_evaluate(&h);
-        p = node_status_patch_new("n", NULL, &info, &h, NULL, "2026-01-01T00:00:00Z", &times);
+        p = node_status_patch_new("n", NULL, 10250, &info, &h, NULL, "2026-01-01T00:00:00Z", &times);
         check_streq(json_get_string(p, "status", "capacity", "memory", NULL), "8388608Ki");
         check_streq(json_get_string(p, "status", "allocatable", "memory", NULL), "8286208Ki");
         check_streq(json_get_string(p, "status", "capacity", "ephemeral-storage", NULL), "1000Ki");

@@ -1,0 +1,419 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <glob.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "kubelet-server.h"
+#include "log.h"
+#include "macro.h"
+
+#define REQUEST_MAX 8192
+#define LOG_READ_MAX (64u << 20)
+
+struct KubeletServer {
+        sd_event *event;
+        SSL_CTX *tls;
+        int fd;
+        sd_event_source *listener;
+        char *log_dir;
+};
+
+typedef enum ConnectionState { HANDSHAKE, READING, WRITING } ConnectionState;
+
+typedef struct Connection {
+        KubeletServer *server;
+        SSL *ssl;
+        int fd;
+        sd_event_source *source;
+        ConnectionState state;
+        char request[REQUEST_MAX + 1];
+        size_t n_request;
+        char *response;
+        size_t n_response, written;
+} Connection;
+
+static void connection_free(Connection *c) {
+        sd_event_source_disable_unref(c->source);
+        if (c->ssl)
+                SSL_free(c->ssl);
+        safe_close(c->fd);
+        free(c->response);
+        free(c);
+}
+
+/* --- the certificate ---------------------------------------------------------------- */
+
+/* A self-signed serving certificate for the node's name and address, a year long. */
+static int make_certificate(SSL_CTX *tls, const char *node_name, const char *node_ip) {
+        EVP_PKEY *key = EVP_EC_gen("P-256");
+        X509 *x = X509_new();
+        X509_NAME *name;
+        X509V3_CTX v3;
+        X509_EXTENSION *ext;
+        char cn[300], san[400];
+        int r = -EIO;
+
+        if (!key || !x)
+                goto done;
+        snprintf(cn, sizeof(cn), "%s@%ld", node_name, (long) time(NULL));
+        snprintf(san, sizeof(san), "DNS:%s%s%s", node_name, node_ip ? ",IP:" : "", node_ip ?: "");
+        X509_set_version(x, 2);
+        ASN1_INTEGER_set(X509_get_serialNumber(x), (long) time(NULL));
+        X509_gmtime_adj(X509_getm_notBefore(x), -60);
+        X509_gmtime_adj(X509_getm_notAfter(x), 365L * 24 * 3600);
+        X509_set_pubkey(x, key);
+        name = X509_get_subject_name(x);
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *) cn, -1, -1, 0);
+        X509_set_issuer_name(x, name);
+        X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+        ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+        if (!ext)
+                goto done;
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+        if (X509_sign(x, key, EVP_sha256()) > 0 && SSL_CTX_use_certificate(tls, x) == 1 &&
+            SSL_CTX_use_PrivateKey(tls, key) == 1)
+                r = 0;
+done:
+        X509_free(x);
+        EVP_PKEY_free(key);
+        return r;
+}
+
+static int trust_client_ca(SSL_CTX *tls, const char *pem, size_t size) {
+        BIO *bio = BIO_new_mem_buf(pem, (int) size);
+        X509_STORE *store = SSL_CTX_get_cert_store(tls);
+        X509 *cert;
+        int n = 0;
+
+        if (!bio)
+                return -ENOMEM;
+        while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+                if (X509_STORE_add_cert(store, cert) == 1)
+                        n++;
+                X509_free(cert);
+        }
+        BIO_free(bio);
+        ERR_clear_error();
+        SSL_CTX_set_verify(tls, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        return n > 0 ? 0 : -EINVAL;
+}
+
+/* The API server (its kubelet client certificate) and cluster admins may read. */
+static bool client_allowed(SSL *ssl, char user[static 256]) {
+        X509 *peer = SSL_get1_peer_certificate(ssl);
+        X509_NAME *name = peer ? X509_get_subject_name(peer) : NULL;
+        char org[256] = "";
+        bool allowed;
+
+        snprintf(user, 256, "unknown");
+        if (!name)
+                return false;
+        X509_NAME_get_text_by_NID(name, NID_commonName, user, 256);
+        X509_NAME_get_text_by_NID(name, NID_organizationName, org, sizeof(org));
+        allowed = streq(org, "system:masters") || streq(user, "kube-apiserver-kubelet-client");
+        X509_free(peer);
+        return allowed;
+}
+
+/* --- containerLogs ------------------------------------------------------------------ */
+
+static int respond(Connection *c, int status, const char *reason, const char *body, size_t size) {
+        FILE *f = open_memstream(&c->response, &c->n_response);
+
+        if (!f)
+                return -ENOMEM;
+        fprintf(f, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n"
+                   "Connection: close\r\n\r\n", status, reason, size);
+        fwrite(body, 1, size, f);
+        fclose(f);
+        c->state = WRITING;
+        return 0;
+}
+
+static int respond_text(Connection *c, int status, const char *reason, const char *text) {
+        return respond(c, status, reason, text, strlen(text));
+}
+
+/* The value of name in a query string, or NULL. */
+static char *query_value(const char *query, const char *name) {
+        size_t len = strlen(name);
+
+        for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
+                if (strncmp(p, name, len) == 0 && p[len] == '=')
+                        return strndup(p + len + 1, strcspn(p + len + 1, "&"));
+        return NULL;
+}
+
+static bool query_true(const char *query, const char *name) {
+        _cleanup_free_ char *v = query_value(query, name);
+        return v && (streq(v, "true") || streq(v, "1"));
+}
+
+/* The container's log files in restart order: the last is the current one. */
+static int log_files(KubeletServer *s, const char *namespace, const char *pod, const char *container, glob_t *ret) {
+        _cleanup_free_ char *pattern = NULL;
+
+        if (strchr(namespace, '/') || strchr(pod, '/') || strchr(container, '/') || strstr(container, ".."))
+                return -EINVAL;
+        if (asprintf(&pattern, "%s/pods/%s_%s_*/%s/*.log", s->log_dir, namespace, pod, container) < 0)
+                return -ENOMEM;
+        return glob(pattern, 0, NULL, ret) == 0 ? 0 : -ENOENT;
+}
+
+static int restart_of(const char *path) {
+        const char *slash = strrchr(path, '/');
+        return slash ? atoi(slash + 1) : 0;
+}
+
+/* CRI lines to what kubectl shows: the messages, P parts joined, with their time when
+ * asked. */
+static void cri_to_text(const char *content, bool timestamps, FILE *out) {
+        bool continuing = false;
+
+        for (const char *line = content; line && *line;) {
+                const char *end = strchr(line, '\n') ?: line + strlen(line);
+                const char *stream = memchr(line, ' ', (size_t) (end - line)), *tag, *message;
+
+                tag = stream ? memchr(stream + 1, ' ', (size_t) (end - stream - 1)) : NULL;
+                message = tag && tag + 2 < end ? tag + 3 : NULL;
+                if (message) {
+                        if (timestamps && !continuing)
+                                fprintf(out, "%.*s ", (int) (stream - line), line);
+                        fwrite(message, 1, (size_t) (end - message), out);
+                        continuing = tag[1] == 'P';
+                        if (!continuing)
+                                fputc('\n', out);
+                }
+                line = *end ? end + 1 : NULL;
+        }
+}
+
+static int container_logs(Connection *c, const char *path, const char *query) {
+        char namespace[256], pod[256], container[256];
+        _cleanup_free_ char *content = NULL, *text = NULL, *tail = query_value(query, "tailLines"),
+                            *limit = query_value(query, "limitBytes");
+        glob_t files = {};
+        size_t size = 0, start = 0, pick;
+        long lines;
+        FILE *f;
+        int r;
+
+        if (sscanf(path, "/containerLogs/%255[^/]/%255[^/]/%255[^/?]", namespace, pod, container) != 3)
+                return respond_text(c, 400, "Bad Request", "expected /containerLogs/<namespace>/<pod>/<container>\n");
+        r = log_files(c->server, namespace, pod, container, &files);
+        if (r < 0) {
+                char message[900];
+                snprintf(message, sizeof(message), "container \"%s\" in pod \"%s\" (namespace %s) has no logs on this node\n",
+                         container, pod, namespace);
+                return respond_text(c, 404, "Not Found", message);
+        }
+        /* glob sorts by name: 10.log before 2.log, so pick by number. */
+        pick = 0;
+        for (size_t i = 1; i < files.gl_pathc; i++)
+                if (restart_of(files.gl_pathv[i]) > restart_of(files.gl_pathv[pick]))
+                        pick = i;
+        if (query_true(query, "previous")) {
+                int want = restart_of(files.gl_pathv[pick]) - 1;
+                bool found = false;
+                for (size_t i = 0; i < files.gl_pathc; i++)
+                        if (restart_of(files.gl_pathv[i]) == want) {
+                                pick = i;
+                                found = true;
+                        }
+                if (!found) {
+                        globfree(&files);
+                        return respond_text(c, 400, "Bad Request", "previous terminated container not found\n");
+                }
+        }
+        r = read_full_file(files.gl_pathv[pick], LOG_READ_MAX, &content, NULL);
+        globfree(&files);
+        if (r < 0)
+                return respond_text(c, 500, "Internal Server Error", "cannot read the log\n");
+        f = open_memstream(&text, &size);
+        if (!f)
+                return -ENOMEM;
+        cri_to_text(content, query_true(query, "timestamps"), f);
+        fclose(f);
+        if (tail && (lines = strtol(tail, NULL, 10)) >= 0) {
+                start = size;
+                for (long n = 0; start > 0; start--)
+                        if (text[start - 1] == '\n' && start != size && ++n == lines)
+                                break;
+        }
+        if (limit && strtoull(limit, NULL, 10) < size - start)
+                size = start + strtoull(limit, NULL, 10);
+        return respond(c, 200, "OK", text + start, size - start);
+}
+
+static int handle(Connection *c) {
+        char method[16], target[4096], user[256];
+        const char *query;
+
+        if (sscanf(c->request, "%15s %4095s", method, target) != 2)
+                return respond_text(c, 400, "Bad Request", "malformed request\n");
+        if (!client_allowed(c->ssl, user)) {
+                char message[512];
+                snprintf(message, sizeof(message), "Forbidden (user=%s, verb=get, resource=nodes, subresource=proxy)\n", user);
+                return respond_text(c, 403, "Forbidden", message);
+        }
+        query = strchr(target, '?');
+        query = query ? query + 1 : "";
+        if (!streq(method, "GET"))
+                return respond_text(c, 405, "Method Not Allowed", "only GET\n");
+        if (strncmp(target, "/healthz", 8) == 0)
+                return respond_text(c, 200, "OK", "ok");
+        if (strncmp(target, "/containerLogs/", 15) == 0)
+                return container_logs(c, target, query);
+        return respond_text(c, 404, "Not Found", "404 page not found\n");
+}
+
+/* --- connections -------------------------------------------------------------------- */
+
+static int wait_for(Connection *c, int ssl_result) {
+        int error = SSL_get_error(c->ssl, ssl_result);
+
+        ERR_clear_error();
+        if (error == SSL_ERROR_WANT_READ)
+                return sd_event_source_set_io_events(c->source, EPOLLIN) < 0 ? -EIO : 0;
+        if (error == SSL_ERROR_WANT_WRITE)
+                return sd_event_source_set_io_events(c->source, EPOLLOUT) < 0 ? -EIO : 0;
+        return -ECONNRESET;
+}
+
+static int on_connection(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Connection *c = userdata;
+        int r = 0;
+
+        for (;;) {
+                if (c->state == HANDSHAKE) {
+                        r = SSL_accept(c->ssl);
+                        if (r != 1) {
+                                r = wait_for(c, r);
+                                break;
+                        }
+                        c->state = READING;
+                } else if (c->state == READING) {
+                        r = SSL_read(c->ssl, c->request + c->n_request, (int) (REQUEST_MAX - c->n_request));
+                        if (r <= 0) {
+                                r = wait_for(c, r);
+                                break;
+                        }
+                        c->n_request += (size_t) r;
+                        c->request[c->n_request] = '\0';
+                        if (strstr(c->request, "\r\n\r\n"))
+                                r = handle(c);
+                        else if (c->n_request == REQUEST_MAX)
+                                r = respond_text(c, 431, "Request Header Fields Too Large", "");
+                        if (r < 0)
+                                break;
+                } else {
+                        if (c->written == c->n_response) {
+                                r = -ECONNRESET; /* done: close */
+                                break;
+                        }
+                        r = SSL_write(c->ssl, c->response + c->written, (int) (c->n_response - c->written));
+                        if (r <= 0) {
+                                r = wait_for(c, r);
+                                break;
+                        }
+                        c->written += (size_t) r;
+                }
+        }
+        if (r < 0) {
+                if (c->state == WRITING && c->written == c->n_response)
+                        (void) SSL_shutdown(c->ssl);
+                connection_free(c);
+        }
+        return 0;
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        KubeletServer *server = userdata;
+        Connection *c;
+        int client = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (client < 0)
+                return 0;
+        c = calloc(1, sizeof(Connection));
+        if (!c) {
+                close(client);
+                return 0;
+        }
+        c->server = server;
+        c->fd = client;
+        c->ssl = SSL_new(server->tls);
+        if (!c->ssl || SSL_set_fd(c->ssl, client) != 1 ||
+            sd_event_add_io(server->event, &c->source, client, EPOLLIN, on_connection, c) < 0) {
+                connection_free(c);
+                return 0;
+        }
+        return 0;
+}
+
+int kubelet_server_new(sd_event *event, const KubeletServerConfig *config, KubeletServer **ret) {
+        KubeletServer *s = calloc(1, sizeof(KubeletServer));
+        struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t) config->port) };
+        int one = 1, r;
+
+        if (!s)
+                return -ENOMEM;
+        s->fd = -EBADF;
+        s->event = sd_event_ref(event);
+        s->log_dir = strdup(config->log_dir);
+        s->tls = SSL_CTX_new(TLS_server_method());
+        if (!s->log_dir || !s->tls) {
+                kubelet_server_free(s);
+                return -ENOMEM;
+        }
+        SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION);
+        r = make_certificate(s->tls, config->node_name, config->node_ip);
+        if (r >= 0)
+                r = config->client_ca ? trust_client_ca(s->tls, config->client_ca, config->client_ca_size) : -EINVAL;
+        if (r < 0) {
+                log_error("kubelet API: %s", r == -EINVAL ? "no client CA to verify the API server with"
+                                                           : "cannot make a serving certificate");
+                kubelet_server_free(s);
+                return r;
+        }
+        if (config->address && inet_pton(AF_INET, config->address, &addr.sin_addr) != 1) {
+                kubelet_server_free(s);
+                return -EINVAL;
+        }
+        s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (s->fd < 0 || setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+            bind(s->fd, (struct sockaddr *) &addr, sizeof(addr)) < 0 || listen(s->fd, 64) < 0) {
+                r = -errno;
+                log_error_errno(r, "kubelet API: listen on port %u: %m", config->port);
+                kubelet_server_free(s);
+                return r;
+        }
+        r = sd_event_add_io(event, &s->listener, s->fd, EPOLLIN, on_accept, s);
+        if (r < 0) {
+                kubelet_server_free(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+void kubelet_server_free(KubeletServer *s) {
+        sd_event_source_disable_unref(s->listener);
+        safe_close(s->fd);
+        if (s->tls)
+                SSL_CTX_free(s->tls);
+        sd_event_unref(s->event);
+        free(s->log_dir);
+        free(s);
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <stddef.h>
+#include <systemd/sd-event.h>
+
+/* The kubelet's HTTPS API, the part the API server calls for `kubectl logs`:
+ * GET /containerLogs/<namespace>/<pod>/<container>?tailLines=&timestamps=&previous=&limitBytes=
+ * answered from the CRI logs under log_dir, and GET /healthz. TLS with a self-signed
+ * certificate made at start (as kubelet makes one when given none); clients must present
+ * a certificate signed by client_ca (the cluster's CA: the API server's kubelet client
+ * certificate), and only system:masters or kube-apiserver-kubelet-client may read. */
+typedef struct KubeletServer KubeletServer;
+
+typedef struct KubeletServerConfig {
+        const char *address; /* to listen on; NULL: all */
+        unsigned port;
+        const char *node_name, *node_ip; /* the certificate's names */
+        const char *client_ca;           /* PEM */
+        size_t client_ca_size;
+        const char *log_dir;
+} KubeletServerConfig;
+
+int kubelet_server_new(sd_event *event, const KubeletServerConfig *config, KubeletServer **ret);
+void kubelet_server_free(KubeletServer *s);
+static inline void kubelet_server_freep(KubeletServer **s) {
+        if (*s)
+                kubelet_server_free(*s);
+}
