@@ -824,6 +824,10 @@ static void adopt(Container *c) {
         if (read_one_line_file(pid_path, &pid_text) >= 0) {
                 c->monitor_pid = atoi(pid_text);
                 if (access(exit_path, F_OK) < 0 && watch_monitor(c) >= 0) {
+                        _cleanup_(image_info_freep) ImageInfo *image = NULL;
+
+                        if (image_store_get(w->rt.images, json_get_string(c->spec, "image", NULL) ?: "", &image, NULL) >= 0)
+                                c->image_id = strdup(image->manifest_digest);
                         c->phase = CONTAINER_RUN;
                         c->started_at = rfc3339_now();
                         c->started_usec = now_usec(w);

@@ -296,7 +296,8 @@ static int write_payload_file(int dir_fd, const Payload *item) {
  * symlink per top-level name through ..data. */
 static int write_payloads(Setup *s, const char *dir, const Payloads *p) {
         _cleanup_close_ int dir_fd = -EBADF, data_fd = -EBADF;
-        char stamp[64];
+        char stamp[64], previous[256];
+        ssize_t old;
         struct timespec ts;
         struct tm tm;
         int r;
@@ -323,8 +324,15 @@ static int write_payloads(Setup *s, const char *dir, const Payloads *p) {
                 if (symlinkat(target, dir_fd, top) < 0 && errno != EEXIST)
                         return fail(s, errno, "link %s", top);
         }
-        if (symlinkat(stamp, dir_fd, "..data") < 0)
+        /* The new version appears at once (a rename over ..data), as kubelet's writer
+         * does it, and the one it replaces goes. */
+        old = readlinkat(dir_fd, "..data", previous, sizeof(previous) - 1);
+        previous[old > 0 ? old : 0] = '\0';
+        (void) unlinkat(dir_fd, "..data_tmp", 0);
+        if (symlinkat(stamp, dir_fd, "..data_tmp") < 0 || renameat(dir_fd, "..data_tmp", dir_fd, "..data") < 0)
                 return fail(s, errno, "link ..data");
+        if (old > 0 && strncmp(previous, "..", 2) == 0 && !strchr(previous, '/'))
+                (void) rm_rf_at(dir_fd, previous);
         return 0;
 }
 

@@ -195,3 +195,33 @@ def test_bad_image_is_reported(node):
         c["state"].get("waiting", {}).get("reason") == "ErrImagePull"
         for c in p["status"].get("containerStatuses", [])), timeout=30, what="ErrImagePull")
     assert "no-such-image" in p["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+
+
+def test_agent_restart_adopts_containers(node):
+    """kill -9 of the agent: the pod keeps running and answering; a new agent adopts it
+    (same container, no restart); a container that exits while no agent runs is
+    reported and restarted by the next one."""
+    node.apply(kubia_pod("kubia-a"))
+    p = node.wait("kubia-a", running, what="Running")
+    ip, before = p["status"]["podIP"], p["status"]["containerStatuses"][0]
+    node.proc.kill()
+    node.proc.wait()
+    assert "kubia-a" in node.in_node("wget", "-qO-", f"http://{ip}:8080/").stdout
+
+    node.start()
+    time.sleep(2)
+    p = node.wait("kubia-a", running, what="Running after the restart")
+    after = p["status"]["containerStatuses"][0]
+    assert after["containerID"] == before["containerID"] and after["restartCount"] == 0
+    assert p["status"]["podIP"] == ip
+
+    node.proc.kill()
+    node.proc.wait()
+    container_id = before["containerID"].removeprefix("stevedore://")
+    run(str(node.bin), "runtime", "--root", str(node.run_dir / "runtime"), "kill", container_id, "KILL")
+    time.sleep(0.5)
+    node.start()
+    p = node.wait("kubia-a", lambda p: running(p) and p["status"]["containerStatuses"][0]["restartCount"] == 1,
+                  what="the exit seen and the container restarted")
+    last = p["status"]["containerStatuses"][0]["lastState"]["terminated"]
+    assert last["exitCode"] == 137 and last["containerID"] == before["containerID"]
