@@ -699,6 +699,25 @@ finish:
         return r;
 }
 
+int store_import_manifest(ImageStore *s, const char *manifest_digest, char **names, char **ret_error) {
+        _cleanup_(manifest_freep) Manifest *m = NULL;
+        _cleanup_free_ char *text = NULL;
+        ImportSource src = { .store = s, .path = "(store)", .dir_fd = -EBADF };
+        size_t size;
+        int r;
+
+        r = store_blob_read(s, manifest_digest, &text, &size, ret_error);
+        if (r < 0)
+                return r;
+        r = manifest_parse(text, size, &m, ret_error);
+        if (r < 0)
+                return store_error(ret_error, r, "manifest %s: %m", manifest_digest);
+        if (m->kind != MANIFEST_IMAGE)
+                return store_error(ret_error, -EBADMSG, "manifest %s: an index, not an image", manifest_digest);
+        /* Every blob is in the store: source_blob() finds them there. */
+        return import_manifest(&src, manifest_digest, m, names, ret_error);
+}
+
 int image_store_import(ImageStore *s, const char *path, const char *name, char ***ret_refs, char **ret_error) {
         _cleanup_strv_free_ char **refs = calloc(1, sizeof(char *));
         _cleanup_free_ char *error = NULL;
