@@ -357,8 +357,7 @@ static void pull_fail(RegistryPull *p, int r, const char *format, ...) {
         pull_finish(p, r, message);
 }
 
-/* WWW-Authenticate: Bearer realm="…",service="…",scope="…" -> the three values. */
-static char *challenge_param(const char *challenge, const char *key) {
+char *www_authenticate_param(const char *challenge, const char *key) {
         size_t k = strlen(key);
 
         for (const char *p = challenge; (p = strstr(p, key)); p++) {
@@ -381,8 +380,8 @@ static char *challenge_param(const char *challenge, const char *key) {
 }
 
 static int start_token(RegistryPull *p, const char *challenge) {
-        _cleanup_free_ char *realm = challenge_param(challenge, "realm"), *service = challenge_param(challenge, "service"),
-                            *scope = challenge_param(challenge, "scope"), *url = NULL, *default_scope = NULL;
+        _cleanup_free_ char *realm = www_authenticate_param(challenge, "realm"), *service = www_authenticate_param(challenge, "service"),
+                            *scope = www_authenticate_param(challenge, "scope"), *url = NULL, *default_scope = NULL;
         CURL *esc = curl_easy_init();
         char *s1 = NULL, *s2 = NULL;
         int r;
@@ -575,7 +574,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static void blob_done(RegistryPull *p, Request *r, CURLcode code) {
         BlobJob *j = r->job;
-        _cleanup_free_ char *error = NULL, *what = NULL;
+        _cleanup_free_ char *error = NULL;
         char digest[DIGEST_SHA256_STRLEN + 1];
         int64_t size;
         bool retry;

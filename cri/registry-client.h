@@ -46,6 +46,10 @@ sd_event *registry_pull_event(const RegistryPull *p);
 /* A pull on an event loop of its own, until done; *ret_ref the normalised reference. */
 int registry_pull(ImageStore *s, const char *reference, const RegistryOptions *o, char **ret_ref, char **ret_error);
 
+/* A parameter of a WWW-Authenticate challenge (`Bearer realm="…",service="…"`), quoted
+ * or not; NULL when absent. */
+char *www_authenticate_param(const char *challenge, const char *key);
+
 static inline void registry_pull_freep(RegistryPull **p) {
         if (*p)
                 registry_pull_free(*p);
