@@ -320,9 +320,7 @@ int store_blob_read(ImageStore *s, const char *digest, char **ret, size_t *ret_s
 
 /* --- image records ------------------------------------------------------------------- */
 
-void image_info_free(ImageInfo *i) {
-        if (!i)
-                return;
+void image_info_done(ImageInfo *i) {
         free(i->manifest_digest);
         free(i->config_digest);
         free(i->media_type);
@@ -336,6 +334,12 @@ void image_info_free(ImageInfo *i) {
         }
         free(i->layers);
         strv_free(i->references);
+}
+
+void image_info_free(ImageInfo *i) {
+        if (!i)
+                return;
+        image_info_done(i);
         free(i);
 }
 

@@ -19,33 +19,8 @@ import pytest
 from cluster import free_port
 from conftest import Registry
 from hoststate import infrastructure_pids, run
+from imagestore import Store
 from oci import layout_manifest
-
-
-class Store:
-    def __init__(self, stevedore_bin, root):
-        self.bin, self.root = stevedore_bin, root
-
-    def run(self, *args, check=True):
-        r = subprocess.run([str(self.bin), "image", "--root", str(self.root), *map(str, args)],
-                           capture_output=True, text=True, timeout=120)
-        if check and r.returncode != 0:
-            raise AssertionError(f"stevedore image {' '.join(map(str, args))}: {r.stderr}")
-        return r
-
-    def pull(self, ref, *args, check=True):
-        host = ref.split("/")[0]
-        return self.run("pull", *args, ref, check=check) if "--ca-file" in args else \
-            self.run("pull", "--insecure-registry", host, *args, ref, check=check)
-
-    def ids(self):
-        return {img["id"] for img in json.loads(self.run("ls", "--json").stdout)}
-
-    def blobs(self):
-        return os.listdir(self.root / "blobs" / "sha256")
-
-    def layers(self):
-        return os.listdir(self.root / "layers")
 
 
 @pytest.fixture
