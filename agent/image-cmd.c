@@ -5,6 +5,7 @@
 
 #include "image-store.h"
 #include "log.h"
+#include "registry-client.h"
 #include "verbs.h"
 
 typedef struct ImageOptions {
@@ -12,11 +13,18 @@ typedef struct ImageOptions {
         const char *name;
         uint64_t max_entry_size;
         bool json;
+        char **insecure;
+        size_t n_insecure;
+        const char *auth_file, *ca_file;
+        unsigned parallel;
 } ImageOptions;
 
 static void usage(FILE *f) {
         fprintf(f, "Usage: stevedore image [--root DIR] COMMAND [ARGS…]\n"
                    "\nCommands:\n"
+                   "  pull [--insecure-registry HOST[:PORT]]… [--auth-file FILE] [--ca-file FILE]\n"
+                   "       [--parallel N] [--max-entry-size SIZE] REF\n"
+                   "                        from a registry (Distribution v2); insecure ones over plain HTTP\n"
                    "  import [--name REF] [--max-entry-size SIZE] PATH\n"
                    "                        an OCI image layout or docker archive (directory or tar)\n"
                    "  ls [--json]           the images\n"
@@ -94,6 +102,28 @@ static int cmd_import(ImageStore *s, const ImageOptions *o, int argc, char **arg
                 return report(r, error);
         for (char **ref = refs; *ref; ref++)
                 printf("%s\n", *ref);
+        return 0;
+}
+
+static int cmd_pull(ImageStore *s, const ImageOptions *o, int argc, char **argv) {
+        _cleanup_free_ char *error = NULL, *ref = NULL;
+        RegistryOptions ro = {
+                .insecure = o->insecure,
+                .auth_file = o->auth_file,
+                .ca_file = o->ca_file,
+                .parallel = o->parallel,
+                .progress = stderr,
+        };
+        int r;
+
+        if (argc != 1) {
+                log_error("usage: image pull [--insecure-registry HOST] [--auth-file FILE] [--ca-file FILE] REF");
+                return 2;
+        }
+        r = registry_pull(s, argv[0], &ro, &ref, &error);
+        if (r < 0)
+                return report(r, error);
+        printf("%s\n", ref);
         return 0;
 }
 
@@ -188,11 +218,16 @@ int verb_image(int argc, char **argv, const GlobalOptions *opts) {
                 { "name", required_argument, NULL, 'n' },
                 { "max-entry-size", required_argument, NULL, 'm' },
                 { "json", no_argument, NULL, 'j' },
+                { "insecure-registry", required_argument, NULL, 'i' },
+                { "auth-file", required_argument, NULL, 'a' },
+                { "ca-file", required_argument, NULL, 'c' },
+                { "parallel", required_argument, NULL, 'p' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         _cleanup_(image_store_freep) ImageStore *s = NULL;
         _cleanup_free_ char *default_root = NULL, *error = NULL;
+        _cleanup_free_ char **insecure = calloc((size_t) argc + 1, sizeof(char *));
         ImageOptions o = {};
         const char *command;
         int c, r;
@@ -215,6 +250,28 @@ int verb_image(int argc, char **argv, const GlobalOptions *opts) {
                 case 'j':
                         o.json = true;
                         break;
+                case 'i':
+                        if (!insecure)
+                                return report(-ENOMEM, NULL);
+                        insecure[o.n_insecure++] = optarg;
+                        o.insecure = insecure;
+                        break;
+                case 'a':
+                        o.auth_file = optarg;
+                        break;
+                case 'c':
+                        o.ca_file = optarg;
+                        break;
+                case 'p': {
+                        char *end;
+                        unsigned long n = strtoul(optarg, &end, 10);
+                        if (*end || n == 0 || n > 64) {
+                                log_error("--parallel '%s': want 1 to 64", optarg);
+                                return 2;
+                        }
+                        o.parallel = (unsigned) n;
+                        break;
+                }
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -239,6 +296,8 @@ int verb_image(int argc, char **argv, const GlobalOptions *opts) {
         if (r < 0)
                 return report(r, error);
 
+        if (streq(command, "pull"))
+                return cmd_pull(s, &o, argc, argv);
         if (streq(command, "import"))
                 return cmd_import(s, &o, argc, argv);
         if (streq(command, "ls") || streq(command, "list"))
