@@ -9,6 +9,7 @@ typedef struct GlobalOptions {
 
 /* Each verb parses its own arguments (argv[0] is the verb) and returns an exit code. */
 int verb_agent(int argc, char **argv, const GlobalOptions *opts);
+int verb_image(int argc, char **argv, const GlobalOptions *opts);
 int verb_network(int argc, char **argv, const GlobalOptions *opts);
 int verb_watch(int argc, char **argv, const GlobalOptions *opts);
 int verb_proxy(int argc, char **argv, const GlobalOptions *opts);

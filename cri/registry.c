@@ -824,8 +824,12 @@ static void job_start(BlobJob *j) {
 }
 
 static void pull_schedule(RegistryPull *p) {
-        while (!p->finished && p->active < p->client->max_parallel && p->next_job < p->n_jobs)
-                job_start(p->jobs + p->next_job++);
+        while (!p->finished && p->active < p->client->max_parallel && p->next_job < p->n_jobs) {
+                BlobJob *j = p->jobs + p->next_job++;
+
+                if (!j->started) /* those present were started (and finished) at once */
+                        job_start(j);
+        }
 }
 
 /* --- manifests --------------------------------------------------------------------------- */
@@ -948,7 +952,7 @@ static void on_top_manifest(RegistryPull *p, const char *body, size_t size, cons
         }
         /* already here (a warm pull): no request */
         if (blob_present(p->dir_fd, d->digest, d->size) &&
-            read_blob(p->dir_fd, d->digest + 7, MANIFEST_SIZE_MAX, &child_body, &child_size) >= 0) {
+            read_blob(p->dir_fd, d->digest, MANIFEST_SIZE_MAX, &child_body, &child_size) >= 0) {
                 _cleanup_free_ char *mt = strdup(d->media_type);
 
                 on_image_manifest(p, child_body, child_size, mt, d->digest);
@@ -1079,7 +1083,7 @@ static int on_pull_begin(sd_event_source *s, void *userdata) {
         p->defer = sd_event_source_disable_unref(p->defer);
         /* by digest, and here already: no request at all */
         if (p->ref->digest && digest_is_sha256(p->ref->digest) &&
-            read_blob(p->dir_fd, p->ref->digest + 7, MANIFEST_SIZE_MAX, &body, &size) >= 0) {
+            read_blob(p->dir_fd, p->ref->digest, MANIFEST_SIZE_MAX, &body, &size) >= 0) {
                 char got[DIGEST_SHA256_STRLEN + 1];
 
                 if (sha256_digest(body, size, got) >= 0 && streq(got, p->ref->digest)) {
