@@ -19,11 +19,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
 /* tchar of RFC 7230 */
 static bool is_tchar(char c) {
-        return isascii(c) && (isalnum(c) || strchr("!#$%&'*+-.^_`|~", c));
+        /* not strchr() alone: it finds the NUL too */
+        return c && isascii(c) && (isalnum(c) || strchr("!#$%&'*+-.^_`|~", c));
 }
 
 static bool is_token68_char(char c) {
-        return isascii(c) && (isalnum(c) || strchr("-._~+/", c));
+        return c && isascii(c) && (isalnum(c) || strchr("-._~+/", c));
 }
 
 static const char *skip_ws(const char *p) {
