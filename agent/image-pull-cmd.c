@@ -22,15 +22,25 @@ typedef struct BlobLine {
         bool reported;
 } BlobLine;
 
-typedef struct PullCommand {
+typedef struct PullCommand PullCommand;
+
+/* One reference being pulled (several are pulled at once, sharing their blobs). */
+typedef struct PullState {
+        PullCommand *cmd;
+        const char *reference;
+        BlobLine *lines;
+        unsigned count;
+} PullState;
+
+struct PullCommand {
         sd_event *event;
         bool tty, quiet;
-        BlobLine *lines;
-        unsigned count, drawn;
+        PullState *pulls;
+        size_t n_pulls, remaining;
+        unsigned drawn, failed;
         uint64_t last_draw, started;
         const char *layout;
-        int error;
-} PullCommand;
+};
 
 static uint64_t now_usec(void) {
         struct timespec ts;
@@ -84,8 +94,10 @@ static void line_text(const BlobLine *l, unsigned index, unsigned count, uint64_
         }
 }
 
+/* On a terminal: every blob's line, redrawn in place. */
 static void redraw(PullCommand *cmd, bool force) {
         uint64_t now = now_usec();
+        unsigned drawn = 0;
         char text[256];
 
         if (!force && now - cmd->last_draw < REDRAW_USEC)
@@ -93,31 +105,41 @@ static void redraw(PullCommand *cmd, bool force) {
         cmd->last_draw = now;
         if (cmd->drawn > 0)
                 printf("\033[%uA", cmd->drawn);
-        for (unsigned i = 0; i < cmd->count; i++) {
-                if (cmd->lines[i].started == 0) /* not begun: no line yet */
-                        snprintf(text, sizeof(text), "%s", "");
-                else
-                        line_text(cmd->lines + i, i, cmd->count, now, text, sizeof(text));
-                printf("\r\033[K%s\n", text);
+        for (size_t k = 0; k < cmd->n_pulls; k++) {
+                PullState *ps = cmd->pulls + k;
+
+                if (cmd->n_pulls > 1) {
+                        printf("\r\033[K%s\n", ps->reference);
+                        drawn++;
+                }
+                for (unsigned i = 0; i < ps->count; i++) {
+                        if (ps->lines[i].started == 0) /* not begun */
+                                snprintf(text, sizeof(text), "%s", i == 0 ? "config" : "layer");
+                        else
+                                line_text(ps->lines + i, i, ps->count, now, text, sizeof(text));
+                        printf("\r\033[K%s%s\n", cmd->n_pulls > 1 ? "  " : "", text);
+                        drawn++;
+                }
         }
-        cmd->drawn = cmd->count;
+        cmd->drawn = drawn;
         fflush(stdout);
 }
 
 static void on_progress(const RegistryBlobProgress *b, void *userdata) {
-        PullCommand *cmd = userdata;
+        PullState *ps = userdata;
+        PullCommand *cmd = ps->cmd;
         BlobLine *l;
         bool changed;
 
-        if (!cmd->lines) {
-                cmd->lines = calloc(b->count, sizeof(BlobLine));
-                if (!cmd->lines)
+        if (!ps->lines) {
+                ps->lines = calloc(b->count, sizeof(BlobLine));
+                if (!ps->lines)
                         return;
-                cmd->count = b->count;
+                ps->count = b->count;
         }
-        if (b->index >= cmd->count)
+        if (b->index >= ps->count)
                 return;
-        l = cmd->lines + b->index;
+        l = ps->lines + b->index;
         changed = l->state != b->state || l->started == 0;
         if (l->started == 0) {
                 l->started = now_usec();
@@ -138,35 +160,31 @@ static void on_progress(const RegistryBlobProgress *b, void *userdata) {
                 char text[256];
 
                 l->reported = true;
-                line_text(l, b->index, cmd->count, now_usec(), text, sizeof(text));
-                printf("%s\n", text);
+                line_text(l, b->index, ps->count, now_usec(), text, sizeof(text));
+                if (cmd->n_pulls > 1)
+                        printf("%s: %s\n", ps->reference, text);
+                else
+                        printf("%s\n", text);
                 fflush(stdout);
         }
 }
 
 static void on_done(int error, const char *message, const RegistryPullResult *result, void *userdata) {
-        PullCommand *cmd = userdata;
+        PullState *ps = userdata;
+        PullCommand *cmd = ps->cmd;
         char bytes[32];
-        int r;
+        int r = 0;
 
-        if (cmd->tty && !cmd->quiet && cmd->lines)
+        if (cmd->tty && !cmd->quiet)
                 redraw(cmd, true);
-        if (error < 0) {
+        if (error < 0)
                 log_error("%s", message);
-                cmd->error = error;
-                sd_event_exit(cmd->event, 1);
-                return;
-        }
-        if (cmd->layout) {
+        else if (cmd->layout)
                 r = registry_layout_add(cmd->layout, result->reference, result->manifest_media_type,
                                         result->manifest_digest, result->manifest_size);
-                if (r < 0) {
-                        cmd->error = r;
-                        sd_event_exit(cmd->event, 1);
-                        return;
-                }
-        }
-        if (!cmd->quiet)
+        if (error < 0 || r < 0)
+                cmd->failed++;
+        else if (!cmd->quiet)
                 printf("pulled %s (manifest %s): %u blob%s fetched (%s), %u present, %u request%s in %.3f s\n",
                        result->reference, result->manifest_digest, result->blobs_fetched,
                        result->blobs_fetched == 1 ? "" : "s", format_bytes(bytes, sizeof(bytes), (double) result->bytes_fetched),
@@ -175,15 +193,18 @@ static void on_done(int error, const char *message, const RegistryPullResult *re
         else
                 printf("%s\n", result->manifest_digest);
         fflush(stdout);
-        sd_event_exit(cmd->event, 0);
+        /* a terminal's lines start afresh below the summary */
+        cmd->drawn = 0;
+        if (--cmd->remaining == 0)
+                sd_event_exit(cmd->event, cmd->failed > 0);
 }
 
 static void usage(FILE *f) {
         fprintf(f, "Usage: stevedore image pull [--root DIR] [--layout DIR] [--insecure-registry HOST]…\n"
                    "                            [--ca-file FILE] [--auth-file FILE] [--mirror HOST=MIRROR]…\n"
-                   "                            [--platform OS/ARCH[/VARIANT]] [--quiet] REFERENCE\n"
-                   "Pulls REFERENCE into the image store's blobs (ROOT/images/blobs), or with --layout\n"
-                   "into an OCI image layout in DIR.\n"
+                   "                            [--platform OS/ARCH[/VARIANT]] [--quiet] REFERENCE…\n"
+                   "Pulls each REFERENCE (at once, blobs they share fetched once) into the image\n"
+                   "store's blobs (ROOT/images/blobs), or with --layout into an OCI image layout in DIR.\n"
                    "  --insecure-registry HOST  speak plain HTTP to HOST (a registry or mirror)\n"
                    "  --ca-file FILE            verify registries' TLS against FILE\n"
                    "  --auth-file FILE          docker config.json or Kubernetes pull secret\n"
@@ -299,7 +320,7 @@ int image_pull_command(int argc, char **argv, const GlobalOptions *opts) {
                         usage(stderr);
                         return 2;
                 }
-        if (optind != argc - 1) {
+        if (optind >= argc) {
                 usage(stderr);
                 return 2;
         }
@@ -346,13 +367,31 @@ int image_pull_command(int argc, char **argv, const GlobalOptions *opts) {
                                 &client);
         if (r < 0)
                 return log_error_errno(r, "image pull: registry client: %m"), 1;
-        r = registry_pull(client, argv[optind], blobs, NULL,
-                          &(RegistryPullCallbacks) { .progress = on_progress, .done = on_done }, &cmd, NULL);
-        if (r < 0)
-                return 1; /* logged, naming the reference */
-        r = sd_event_loop(event);
-        free(cmd.lines);
-        if (r != 0 && cmd.error == 0)
-                log_error("image pull %s: interrupted", argv[optind]);
-        return r != 0 ? 1 : 0;
+        cmd.n_pulls = cmd.remaining = (size_t) (argc - optind);
+        cmd.pulls = calloc(cmd.n_pulls, sizeof(PullState));
+        if (!cmd.pulls)
+                return log_oom(), 1;
+        for (size_t i = 0; i < cmd.n_pulls; i++) {
+                PullState *ps = cmd.pulls + i;
+
+                ps->cmd = &cmd;
+                ps->reference = argv[optind + (int) i];
+                r = registry_pull(client, ps->reference, blobs, NULL,
+                                  &(RegistryPullCallbacks) { .progress = on_progress, .done = on_done }, ps, NULL);
+                if (r < 0) { /* logged, naming the reference */
+                        cmd.failed++;
+                        cmd.remaining--;
+                }
+        }
+        r = cmd.remaining > 0 ? sd_event_loop(event) : 1;
+        /* interrupted: the pulls still running are cancelled with the client */
+        registry_client_free(TAKE_PTR(client));
+        for (size_t i = 0; i < cmd.n_pulls; i++)
+                free(cmd.pulls[i].lines);
+        free(cmd.pulls);
+        if (cmd.remaining > 0) {
+                log_error("image pull: interrupted");
+                return 1;
+        }
+        return r != 0 || cmd.failed > 0 ? 1 : 0;
 }

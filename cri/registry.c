@@ -786,9 +786,9 @@ static void job_start(BlobJob *j) {
 
         j->started = true;
         if (blob_present(p->dir_fd, j->desc->digest, j->desc->size)) {
-                if (j->state != REGISTRY_BLOB_WAITING)
-                        p->blobs_present++;
-                j->state = j->state == REGISTRY_BLOB_WAITING ? REGISTRY_BLOB_DONE : REGISTRY_BLOB_PRESENT;
+                /* (also when another pull just fetched it for us) */
+                p->blobs_present++;
+                j->state = REGISTRY_BLOB_PRESENT;
                 job_finish(j);
                 return;
         }

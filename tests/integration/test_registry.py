@@ -33,7 +33,8 @@ MT_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 # --- helpers ---------------------------------------------------------------------------
 
 def pull(stevedore_bin, ref, *args, check=True):
-    """Runs `stevedore image pull`; returns the CompletedProcess."""
+    """Runs `stevedore image pull`; returns the CompletedProcess. args may hold more
+    references before the options."""
     r = run(stevedore_bin, "image", "pull", *args, ref, check=False)
     if check and r.returncode != 0:
         pytest.fail(f"pull {ref} failed ({r.returncode}): {r.stderr}{r.stdout}")
@@ -67,7 +68,8 @@ def check_layout(layout, ref):
     manifest = json.loads(blob_path(layout, entry["digest"]).read_text())
     for d in [manifest["config"], *manifest["layers"]]:
         assert blob_path(layout, d["digest"]).stat().st_size == d["size"]
-    inspect = json.loads(run("skopeo", "inspect", f"oci:{layout}").stdout)
+    image = f"oci:{layout}" if len(index["manifests"]) == 1 else f"oci:{layout}:{ref}"
+    inspect = json.loads(run("skopeo", "inspect", image).stdout)
     assert inspect["Digest"] == entry["digest"]
     return entry["digest"]
 
@@ -360,6 +362,23 @@ def test_pull_by_digest_and_warm_pull_cost_nothing(stevedore_bin, registry, imag
     digest = layout_manifest(images["kubia"])[0]
     r = pull(stevedore_bin, f"{p.host}/pull-warm@{digest}", "--layout", layout, "--insecure-registry", p.host)
     assert len(p.requests()) == 5 and "0 requests" in r.stdout
+
+
+def test_pulls_at_once_fetch_a_shared_blob_once(stevedore_bin, registry, images, tmp_path, proxy):
+    push(images["kubia"], f"{registry.host}/pull-both-kubia:latest")
+    push(images["busybox"], f"{registry.host}/pull-both-busybox:latest")
+    p = proxy()
+    refs = [f"{p.host}/pull-both-kubia:latest", f"{p.host}/pull-both-busybox:latest"]
+    layout = tmp_path / "layout"
+    r = pull(stevedore_bin, *refs, "--layout", layout, "--insecure-registry", p.host)
+    for ref in refs:
+        check_layout(layout, ref)
+        assert f"pulled {ref}" in r.stdout
+    # kubia's first layer is busybox's only one: fetched once for both
+    _, busybox = layout_manifest(images["busybox"])
+    shared = busybox["layers"][0]["digest"]
+    assert len([s for s in p.requests("blobs") if s.path.endswith(shared)]) == 1
+    assert len(p.requests("blobs")) == 4
 
 
 def make_multi_platform_layout(images, dest):
