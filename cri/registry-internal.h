@@ -91,6 +91,9 @@ struct Transfer {
         Sha256 *hash;
         char *digest;
         uint64_t expected, offset, attempt_start;
+        char *wbuf; /* bytes received, hashed, not yet written */
+        size_t wbuf_size;
+        uint64_t written, flushed; /* in the file; handed to write-back */
 
         int error; /* set by a callback that aborted the transfer */
         char *message;

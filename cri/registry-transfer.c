@@ -23,6 +23,8 @@
 #define ERROR_BODY_MAX (64 * 1024)
 #define TOKEN_SIZE_MAX (1024 * 1024)
 #define BLOB_BUFFER_SIZE (512 * 1024L)
+#define WRITE_BUFFER_SIZE (1024 * 1024) /* libcurl hands 16 KiB at a time: fewer writes */
+#define WRITEBACK_CHUNK (8ULL * 1024 * 1024)
 
 _printf_(3, 4) static void transfer_abort(Transfer *t, int error, const char *format, ...) {
         va_list ap;
@@ -158,6 +160,11 @@ static int tmp_file_commit(int dir_fd, int fd, const char *tmp_name, const char 
 static int blob_file_open(Transfer *t) {
         free(t->tmp_name);
         t->tmp_name = NULL;
+        if (!t->wbuf && t->expected > 0) {
+                t->wbuf = malloc(WRITE_BUFFER_SIZE);
+                if (!t->wbuf)
+                        return -ENOMEM;
+        }
         return tmp_file_open(t->dir_fd, t->digest, &t->fd, &t->tmp_name);
 }
 
@@ -198,6 +205,40 @@ fail:
         return r;
 }
 
+static int write_all(int fd, const char *data, size_t size) {
+        for (size_t done = 0; done < size;) {
+                ssize_t w = write(fd, data + done, size - done);
+
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0)
+                        return -errno;
+                done += (size_t) w;
+        }
+        return 0;
+}
+
+/* Writes what the buffer holds, and starts write-back of every full chunk written
+ * since: the final fdatasync() then waits for little, and the loop is not held while
+ * a whole layer goes to the disk. */
+static int blob_flush(Transfer *t) {
+        int r;
+
+        if (t->wbuf_size > 0) {
+                r = write_all(t->fd, t->wbuf, t->wbuf_size);
+                if (r < 0)
+                        return r;
+                t->written += t->wbuf_size;
+                t->wbuf_size = 0;
+        }
+        if (t->written - t->flushed >= WRITEBACK_CHUNK) {
+                (void) sync_file_range(t->fd, (off64_t) t->flushed, (off64_t) (t->written - t->flushed),
+                                       SYNC_FILE_RANGE_WRITE);
+                t->flushed = t->written;
+        }
+        return 0;
+}
+
 /* Starts the blob's bytes again from zero (the server ignored our Range). */
 static int blob_restart(Transfer *t) {
         char ignored[DIGEST_SHA256_STRLEN + 1];
@@ -206,6 +247,8 @@ static int blob_restart(Transfer *t) {
                 return -errno;
         sha256_final(t->hash, ignored); /* resets it */
         t->offset = t->attempt_start = 0;
+        t->wbuf_size = 0;
+        t->written = t->flushed = 0;
         return 0;
 }
 
@@ -272,16 +315,23 @@ static size_t on_body(char *data, size_t one, size_t n, void *userdata) {
                                (unsigned long long) t->expected);
                 return 0;
         }
-        for (size_t done = 0; done < total;) {
-                ssize_t w = write(t->fd, data + done, total - done);
-
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        transfer_abort(t, -errno, "%s: write: %m", t->what);
+        if (t->wbuf_size + total > WRITE_BUFFER_SIZE) {
+                int r = blob_flush(t);
+                if (r < 0) {
+                        transfer_abort(t, r, "%s: write: %s", t->what, strerror(-r));
                         return 0;
                 }
-                done += (size_t) w;
+        }
+        if (total >= WRITE_BUFFER_SIZE) {
+                int r = write_all(t->fd, data, total);
+                if (r < 0) {
+                        transfer_abort(t, r, "%s: write: %s", t->what, strerror(-r));
+                        return 0;
+                }
+                t->written += total;
+        } else {
+                memcpy(t->wbuf + t->wbuf_size, data, total);
+                t->wbuf_size += total;
         }
         sha256_update(t->hash, data, total);
         t->offset += total;
@@ -316,6 +366,7 @@ void transfer_free(Transfer *t) {
                 (void) unlinkat(t->dir_fd, t->tmp_name, 0);
         free(t->tmp_name);
         sha256_free(t->hash);
+        free(t->wbuf);
         free(t->digest);
         free(t->url);
         free(t->what);
@@ -601,6 +652,11 @@ static void blob_finish(Transfer *t) {
                         complete_fmt(t, r, "%s: create a temporary file: %s", t->what, strerror(-r));
                         return;
                 }
+        }
+        r = blob_flush(t);
+        if (r < 0) {
+                complete_fmt(t, r, "%s: write: %s", t->what, strerror(-r));
+                return;
         }
         r = tmp_file_commit(t->dir_fd, t->fd, t->tmp_name, t->digest);
         if (r < 0) {

@@ -95,10 +95,11 @@ class RegistryProxy:
     and drops the connection; fail_manifests: that many 503s first."""
 
     def __init__(self, upstream, bearer=False, token_user=None, token_password=None, corrupt=(), cut=(),
-                 fail_manifests=0):
+                 fail_manifests=0, ignore_range=False):
         self.upstream = upstream
         self.bearer, self.token_user, self.token_password = bearer, token_user, token_password
         self.corrupt, self.cut, self.fail_manifests = set(corrupt), set(cut), fail_manifests
+        self.ignore_range = ignore_range
         self.token = "tok-" + hashlib.sha256(str(time.time()).encode()).hexdigest()[:16]
         self.log, self.lock, self.cut_done = [], threading.Lock(), set()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)
@@ -161,7 +162,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 proxy.fail_manifests -= fail
             if fail:
                 return self.reply(503, b'{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}')
-        headers = {k: v for k, v in self.headers.items() if k in ("Accept", "Range")}
+        passed = ("Accept",) if proxy.ignore_range else ("Accept", "Range")
+        headers = {k: v for k, v in self.headers.items() if k in passed}
         conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
         conn.request(method, self.path, headers=headers)
         resp = conn.getresponse()
@@ -529,6 +531,19 @@ def test_connection_cut_mid_blob_resumes_with_range(stevedore_bin, registry, ima
     assert len(tries) == 2
     assert tries[0].range is None
     assert tries[1].range == f"bytes={big['size'] // 2}-"
+
+
+def test_resume_refused_starts_the_blob_again(stevedore_bin, registry, images, tmp_path, proxy):
+    push(images["kubia"], f"{registry.host}/pull-cut-norange:latest")
+    _, manifest = layout_manifest(images["kubia"])
+    big = manifest["layers"][0]
+    p = proxy(cut=[big["digest"]], ignore_range=True)
+    ref = f"{p.host}/pull-cut-norange:latest"
+    layout = tmp_path / "layout"
+    pull(stevedore_bin, ref, "--layout", layout, "--insecure-registry", p.host)
+    check_layout(layout, ref)
+    tries = [s for s in p.requests("blobs") if s.path.endswith(big["digest"])]
+    assert [t.range for t in tries] == [None, f"bytes={big['size'] // 2}-"]
 
 
 def test_server_errors_are_retried(stevedore_bin, registry, images, tmp_path, proxy):
