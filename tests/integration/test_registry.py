@@ -92,7 +92,8 @@ class RegistryProxy:
     """Plain HTTP in front of a registry. bearer: /v2/ wants a token from our /token
     (which wants token_user:token_password as basic credentials when set); corrupt: blob
     digests whose bytes are changed; cut: blob digests whose first answer stops halfway
-    and drops the connection; fail_manifests: that many 503s first."""
+    and drops the connection; fail_manifests: that many 503s first; ignore_range: Range
+    headers are not passed on (whole blobs come back, with 200)."""
 
     def __init__(self, upstream, bearer=False, token_user=None, token_password=None, corrupt=(), cut=(),
                  fail_manifests=0, ignore_range=False):
