@@ -332,6 +332,28 @@ static void pull_free(RegistryPull *p) {
         free(p);
 }
 
+static int on_pull_free(sd_event_source *s, void *userdata) {
+        pull_free(userdata);
+        return 0;
+}
+
+/* A finished pull: its transfers stop now, the pull itself goes from the loop, once
+ * whatever called pull_fail() or pull_succeed() has returned (and may still look at
+ * p->finished). Should even that fail, the client frees it. */
+static void pull_retire(RegistryPull *p) {
+        pull_release_transfer(p, &p->manifest_transfer);
+        pull_release_transfer(p, &p->token);
+        for (size_t i = 0; i < p->n_jobs; i++)
+                if (p->jobs[i].transfer) {
+                        pull_release_transfer(p, &p->jobs[i].transfer);
+                        wake_waiters(p->client, p->dir_key, p->jobs[i].desc->digest, p);
+                }
+        p->wake = sd_event_source_disable_unref(p->wake);
+        p->defer = sd_event_source_disable_unref(p->defer);
+        if (sd_event_add_defer(p->client->event, &p->defer, on_pull_free, p) < 0)
+                log_debug("pull %s: freed with the client", p->reference);
+}
+
 void registry_pull_cancel(RegistryPull *p) {
         if (p)
                 pull_free(p);
@@ -352,7 +374,7 @@ _printf_(3, 4) static void pull_fail(RegistryPull *p, int error, const char *for
                 message = NULL;
         log_debug("%s", message ?: "pull failed");
         p->cb.done(error < 0 ? error : -EIO, message ?: "pull failed: out of memory", NULL, p->userdata);
-        pull_free(p);
+        pull_retire(p);
 }
 
 static void pull_succeed(RegistryPull *p) {
@@ -378,7 +400,7 @@ static void pull_succeed(RegistryPull *p) {
                 .requests = p->requests,
         };
         p->cb.done(0, NULL, &result, p->userdata);
-        pull_free(p);
+        pull_retire(p);
 }
 
 /* --- authentication ---------------------------------------------------------------------- */
