@@ -686,7 +686,10 @@ static void transfer_finished(Transfer *t, CURLcode code) {
                 if (curl_code_retryable(code))
                         retry_or_fail(t, curl_code_errno(code), m);
                 else
-                        complete_fmt(t, curl_code_errno(code), "%s: %s", t->what, m);
+                        complete_fmt(t, curl_code_errno(code), "%s: %s%s", t->what, m,
+                                     code == CURLE_SSL_CONNECT_ERROR && strstr(m, "wrong version number")
+                                             ? " (a plain HTTP registry? it must be configured as insecure)"
+                                             : "");
                 return;
         }
         if (t->status == 0)
