@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `stevedore image pull`: an image from a registry into the image store's blobs, or into
+ * an OCI image layout (--layout). On a terminal, one line per blob updated in place
+ * (bytes, rate); otherwise one line per blob as it completes. */
+#include <getopt.h>
+#include <signal.h>
+#include <time.h>
+
+#include "image-pull-cmd.h"
+#include "log.h"
+#include "macro.h"
+#include "registry.h"
+
+#define REDRAW_USEC (100 * 1000ULL)
+#define MAX_HOSTS 64
+
+typedef struct BlobLine {
+        char digest[80];
+        uint64_t size, done;
+        RegistryBlobState state;
+        uint64_t started, finished;
+        bool reported;
+} BlobLine;
+
+typedef struct PullCommand PullCommand;
+
+/* One reference being pulled (several are pulled at once, sharing their blobs). */
+typedef struct PullState {
+        PullCommand *cmd;
+        const char *reference;
+        BlobLine *lines;
+        unsigned count;
+} PullState;
+
+struct PullCommand {
+        sd_event *event;
+        bool tty, quiet;
+        PullState *pulls;
+        size_t n_pulls, remaining;
+        unsigned drawn, failed;
+        uint64_t last_draw, started;
+        const char *layout;
+};
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static const char *format_bytes(char *buf, size_t n, double bytes) {
+        static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        unsigned u = 0;
+
+        while (bytes >= 1024 && u + 1 < ELEMENTSOF(units)) {
+                bytes /= 1024;
+                u++;
+        }
+        snprintf(buf, n, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+        return buf;
+}
+
+static void line_name(const BlobLine *l, unsigned index, unsigned count, char *buf, size_t n) {
+        if (index == 0)
+                snprintf(buf, n, "config      %.19s", l->digest);
+        else
+                snprintf(buf, n, "layer %2u/%-2u %.19s", index, count - 1, l->digest);
+}
+
+static void line_text(const BlobLine *l, unsigned index, unsigned count, uint64_t now, char *buf, size_t n) {
+        char name[64], a[32], b[32], rate[32];
+        double seconds = (double) ((l->finished ?: now) - l->started) / 1e6;
+
+        line_name(l, index, count, name, sizeof(name));
+        switch (l->state) {
+        case REGISTRY_BLOB_PRESENT:
+                snprintf(buf, n, "%s  already present", name);
+                break;
+        case REGISTRY_BLOB_WAITING:
+                snprintf(buf, n, "%s  waiting for another pull", name);
+                break;
+        case REGISTRY_BLOB_DONE:
+                snprintf(buf, n, "%s  %s in %.2f s (%s/s)", name, format_bytes(a, sizeof(a), (double) l->size),
+                         seconds, format_bytes(rate, sizeof(rate), seconds > 0 ? (double) l->size / seconds : 0));
+                break;
+        case REGISTRY_BLOB_FETCHING:
+        case REGISTRY_BLOB_RETRYING:
+                snprintf(buf, n, "%s  %s / %s  %s/s%s", name, format_bytes(a, sizeof(a), (double) l->done),
+                         format_bytes(b, sizeof(b), (double) l->size),
+                         format_bytes(rate, sizeof(rate), seconds > 0 ? (double) l->done / seconds : 0),
+                         l->state == REGISTRY_BLOB_RETRYING ? "  (connection lost, resuming)" : "");
+                break;
+        }
+}
+
+/* On a terminal: every blob's line, redrawn in place. */
+static void redraw(PullCommand *cmd, bool force) {
+        uint64_t now = now_usec();
+        unsigned drawn = 0;
+        char text[256];
+
+        if (!force && now - cmd->last_draw < REDRAW_USEC)
+                return;
+        cmd->last_draw = now;
+        if (cmd->drawn > 0)
+                printf("\033[%uA", cmd->drawn);
+        for (size_t k = 0; k < cmd->n_pulls; k++) {
+                PullState *ps = cmd->pulls + k;
+
+                if (cmd->n_pulls > 1) {
+                        printf("\r\033[K%s\n", ps->reference);
+                        drawn++;
+                }
+                for (unsigned i = 0; i < ps->count; i++) {
+                        if (ps->lines[i].started == 0) /* not begun */
+                                snprintf(text, sizeof(text), "%s", i == 0 ? "config" : "layer");
+                        else
+                                line_text(ps->lines + i, i, ps->count, now, text, sizeof(text));
+                        printf("\r\033[K%s%s\n", cmd->n_pulls > 1 ? "  " : "", text);
+                        drawn++;
+                }
+        }
+        cmd->drawn = drawn;
+        fflush(stdout);
+}
+
+static void on_progress(const RegistryBlobProgress *b, void *userdata) {
+        PullState *ps = userdata;
+        PullCommand *cmd = ps->cmd;
+        BlobLine *l;
+        bool changed;
+
+        if (!ps->lines) {
+                ps->lines = calloc(b->count, sizeof(BlobLine));
+                if (!ps->lines)
+                        return;
+                ps->count = b->count;
+        }
+        if (b->index >= ps->count)
+                return;
+        l = ps->lines + b->index;
+        changed = l->state != b->state || l->started == 0;
+        if (l->started == 0) {
+                l->started = now_usec();
+                snprintf(l->digest, sizeof(l->digest), "%s", b->digest);
+        }
+        l->state = b->state;
+        l->size = b->size;
+        l->done = b->done;
+        if ((b->state == REGISTRY_BLOB_DONE || b->state == REGISTRY_BLOB_PRESENT) && !l->finished)
+                l->finished = now_usec();
+        if (cmd->quiet)
+                return;
+        if (cmd->tty) {
+                redraw(cmd, changed);
+                return;
+        }
+        if ((b->state == REGISTRY_BLOB_DONE || b->state == REGISTRY_BLOB_PRESENT) && !l->reported) {
+                char text[256];
+
+                l->reported = true;
+                line_text(l, b->index, ps->count, now_usec(), text, sizeof(text));
+                if (cmd->n_pulls > 1)
+                        printf("%s: %s\n", ps->reference, text);
+                else
+                        printf("%s\n", text);
+                fflush(stdout);
+        }
+}
+
+static void on_done(int error, const char *message, const RegistryPullResult *result, void *userdata) {
+        PullState *ps = userdata;
+        PullCommand *cmd = ps->cmd;
+        char bytes[32];
+        int r = 0;
+
+        if (cmd->tty && !cmd->quiet)
+                redraw(cmd, true);
+        if (error < 0)
+                log_error("%s", message);
+        else if (cmd->layout)
+                r = registry_layout_add(cmd->layout, result->reference, result->manifest_media_type,
+                                        result->manifest_digest, result->manifest_size);
+        if (error < 0 || r < 0)
+                cmd->failed++;
+        else if (!cmd->quiet)
+                printf("pulled %s (manifest %s): %u blob%s fetched (%s), %u present, %u request%s in %.3f s\n",
+                       result->reference, result->manifest_digest, result->blobs_fetched,
+                       result->blobs_fetched == 1 ? "" : "s", format_bytes(bytes, sizeof(bytes), (double) result->bytes_fetched),
+                       result->blobs_present, result->requests, result->requests == 1 ? "" : "s",
+                       (double) (now_usec() - cmd->started) / 1e6);
+        else
+                printf("%s\n", result->manifest_digest);
+        fflush(stdout);
+        /* a terminal's lines start afresh below the summary */
+        cmd->drawn = 0;
+        if (--cmd->remaining == 0)
+                sd_event_exit(cmd->event, cmd->failed > 0);
+}
+
+static void usage(FILE *f) {
+        fprintf(f, "Usage: stevedore image pull [--root DIR] [--layout DIR] [--insecure-registry HOST]…\n"
+                   "                            [--ca-file FILE] [--auth-file FILE] [--mirror HOST=MIRROR]…\n"
+                   "                            [--platform OS/ARCH[/VARIANT]] [--quiet] REFERENCE…\n"
+                   "Pulls each REFERENCE (at once, blobs they share fetched once) into the image\n"
+                   "store's blobs (ROOT/images/blobs), or with --layout into an OCI image layout in DIR.\n"
+                   "  --insecure-registry HOST  speak plain HTTP to HOST (a registry or mirror)\n"
+                   "  --ca-file FILE            verify registries' TLS against FILE\n"
+                   "  --auth-file FILE          docker config.json or Kubernetes pull secret\n"
+                   "                            (default $REGISTRY_AUTH_FILE, ~/.docker/config.json)\n"
+                   "  --mirror HOST=MIRROR      try MIRROR before the registry HOST\n");
+}
+
+/* The settings of host in the list, added if new. */
+static RegistryHostConfig *host_config(RegistryHostConfig *hosts, size_t *n, const char *host) {
+        for (size_t i = 0; i < *n; i++)
+                if (streq(hosts[i].host, host))
+                        return hosts + i;
+        if (*n >= MAX_HOSTS)
+                return NULL;
+        hosts[*n] = (RegistryHostConfig) { .host = host };
+        return hosts + (*n)++;
+}
+
+static char *default_auth_file(void) {
+        const char *e = getenv("REGISTRY_AUTH_FILE"), *home = getenv("HOME"), *dc = getenv("DOCKER_CONFIG");
+        char *path = NULL;
+
+        if (e)
+                return strdup(e);
+        if (dc && asprintf(&path, "%s/config.json", dc) >= 0 && access(path, R_OK) == 0)
+                return path;
+        free(path);
+        path = NULL;
+        if (home && asprintf(&path, "%s/.docker/config.json", home) >= 0 && access(path, R_OK) == 0)
+                return path;
+        free(path);
+        return NULL;
+}
+
+int image_pull_command(int argc, char **argv, const GlobalOptions *opts) {
+        static const struct option options[] = {
+                { "root", required_argument, NULL, 'r' },
+                { "layout", required_argument, NULL, 'L' },
+                { "insecure-registry", required_argument, NULL, 'i' },
+                { "ca-file", required_argument, NULL, 'c' },
+                { "auth-file", required_argument, NULL, 'a' },
+                { "mirror", required_argument, NULL, 'm' },
+                { "platform", required_argument, NULL, 'p' },
+                { "max-parallel", required_argument, NULL, 'P' },
+                { "quiet", no_argument, NULL, 'q' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        RegistryHostConfig hosts[MAX_HOSTS] = {};
+        const char *mirrors[MAX_HOSTS][MAX_HOSTS / 4 + 1] = {};
+        size_t n_hosts = 0, n_mirrors[MAX_HOSTS] = {};
+        const char *root = opts->root_dir, *ca_file = NULL, *platform = NULL;
+        _cleanup_free_ char *auth_path = NULL, *blobs = NULL, *error = NULL;
+        _cleanup_(auth_file_freep) AuthFile *auth = NULL;
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(registry_client_freep) RegistryClient *client = NULL;
+        PullCommand cmd = { .tty = isatty(STDOUT_FILENO) };
+        unsigned max_parallel = 0;
+        RegistryHostConfig *h;
+        sigset_t mask;
+        char *eq;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "qh", options, NULL)) >= 0)
+                switch (c) {
+                case 'r':
+                        root = optarg;
+                        break;
+                case 'L':
+                        cmd.layout = optarg;
+                        break;
+                case 'i':
+                        h = host_config(hosts, &n_hosts, optarg);
+                        if (!h)
+                                return log_error("image pull: too many registries"), 2;
+                        h->plain_http = true;
+                        break;
+                case 'c':
+                        ca_file = optarg;
+                        break;
+                case 'a':
+                        free(auth_path);
+                        auth_path = strdup(optarg);
+                        if (!auth_path)
+                                return log_oom(), 1;
+                        break;
+                case 'm':
+                        eq = strchr(optarg, '=');
+                        if (!eq || eq == optarg || !eq[1]) {
+                                log_error("image pull: --mirror '%s': want HOST=MIRROR", optarg);
+                                return 2;
+                        }
+                        *eq = 0;
+                        h = host_config(hosts, &n_hosts, optarg);
+                        if (!h || n_mirrors[h - hosts] >= MAX_HOSTS / 4)
+                                return log_error("image pull: too many mirrors"), 2;
+                        mirrors[h - hosts][n_mirrors[h - hosts]++] = eq + 1;
+                        h->mirrors = mirrors[h - hosts];
+                        break;
+                case 'p':
+                        platform = optarg;
+                        break;
+                case 'P':
+                        max_parallel = (unsigned) strtoul(optarg, NULL, 10);
+                        break;
+                case 'q':
+                        cmd.quiet = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        if (optind >= argc) {
+                usage(stderr);
+                return 2;
+        }
+
+        if (!auth_path)
+                auth_path = default_auth_file();
+        if (auth_path) {
+                r = auth_file_load(auth_path, &auth, &error);
+                if (r < 0) {
+                        log_error("image pull: auth file %s", error ?: strerror(-r));
+                        return 1;
+                }
+        }
+        if (cmd.layout)
+                r = asprintf(&blobs, "%s/blobs", cmd.layout);
+        else
+                r = asprintf(&blobs, "%s/images/blobs", root);
+        if (r < 0)
+                return log_oom(), 1;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        r = sd_event_default(&event);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "image pull: set up the event loop: %m"), 1;
+        cmd.event = event;
+        cmd.started = now_usec();
+
+        r = registry_client_new(event,
+                                &(RegistryOptions) {
+                                        .hosts = hosts,
+                                        .n_hosts = n_hosts,
+                                        .ca_file = ca_file,
+                                        .auth = auth,
+                                        .platform = platform,
+                                        .max_parallel = max_parallel,
+                                },
+                                &client);
+        if (r < 0)
+                return log_error_errno(r, "image pull: registry client: %m"), 1;
+        cmd.n_pulls = cmd.remaining = (size_t) (argc - optind);
+        cmd.pulls = calloc(cmd.n_pulls, sizeof(PullState));
+        if (!cmd.pulls)
+                return log_oom(), 1;
+        for (size_t i = 0; i < cmd.n_pulls; i++) {
+                PullState *ps = cmd.pulls + i;
+
+                ps->cmd = &cmd;
+                ps->reference = argv[optind + (int) i];
+                r = registry_pull(client, ps->reference, blobs, NULL,
+                                  &(RegistryPullCallbacks) { .progress = on_progress, .done = on_done }, ps, NULL);
+                if (r < 0) { /* logged, naming the reference */
+                        cmd.failed++;
+                        cmd.remaining--;
+                }
+        }
+        r = cmd.remaining > 0 ? sd_event_loop(event) : 1;
+        /* interrupted: the pulls still running are cancelled with the client */
+        registry_client_free(TAKE_PTR(client));
+        for (size_t i = 0; i < cmd.n_pulls; i++)
+                free(cmd.pulls[i].lines);
+        free(cmd.pulls);
+        if (cmd.remaining > 0) {
+                log_error("image pull: interrupted");
+                return 1;
+        }
+        return r != 0 || cmd.failed > 0 ? 1 : 0;
+}
