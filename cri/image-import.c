@@ -416,18 +416,22 @@ static int import_descriptor(ImportSource *src, const Descriptor *d, char **name
         r = store_blob_read(src->store, d->digest, &text, &size, ret_error);
         if (r < 0)
                 return r;
-        r = manifest_parse(text, size, &m, ret_error);
+        r = manifest_parse(text, size, d->media_type, &m, ret_error);
         if (r < 0)
                 return store_error(ret_error, r, "manifest %s: %m", d->digest);
         if (m->kind == MANIFEST_INDEX) {
                 const Descriptor *child;
+                Platform host;
 
                 if (depth > 0)
                         return store_error(ret_error, -EBADMSG, "index %s: an index inside an index inside an index",
                                            d->digest);
-                r = manifest_select_platform(m, "linux", host_architecture(), &child, ret_error);
-                if (r < 0)
-                        return store_error(ret_error, r, "index %s: %m", d->digest);
+                platform_host(&host);
+                child = manifest_select_platform(m, &host);
+                if (!child)
+                        return store_error(ret_error, -ENOENT, "index %s: no manifest for %s/%s%s%s among its %zu",
+                                           d->digest, host.os, host.architecture, *host.variant ? "/" : "",
+                                           host.variant, m->n_manifests);
                 return import_descriptor(src, child, names, depth + 1, ret_error);
         }
         return import_manifest(src, d->digest, m, names, ret_error);
@@ -481,7 +485,7 @@ static int import_oci(ImportSource *src, const char *name, char ***refs, char **
         r = source_read(src, "index.json", &text, &size, ret_error);
         if (r < 0)
                 return r;
-        r = manifest_parse(text, size, &index, ret_error);
+        r = manifest_parse(text, size, NULL, &index, ret_error);
         if (r < 0)
                 return store_error(ret_error, r, "index.json: %m");
         if (index->kind != MANIFEST_INDEX)
@@ -686,7 +690,7 @@ int store_import_manifest(ImageStore *s, const char *manifest_digest, char **nam
         r = store_blob_read(s, manifest_digest, &text, &size, ret_error);
         if (r < 0)
                 return r;
-        r = manifest_parse(text, size, &m, ret_error);
+        r = manifest_parse(text, size, NULL, &m, ret_error);
         if (r < 0)
                 return store_error(ret_error, r, "manifest %s: %m", manifest_digest);
         if (m->kind != MANIFEST_IMAGE)

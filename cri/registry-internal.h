@@ -8,7 +8,7 @@
 
 #include "curl-event.h"
 #include "image-digest.h"
-#include "registry-manifest.h"
+#include "image-manifest.h"
 #include "registry.h"
 
 /* A token from a Bearer realm, cached per realm + service + scope. */

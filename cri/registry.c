@@ -690,8 +690,8 @@ static void job_report(BlobJob *j) {
                 .media_type = j->desc->media_type,
                 .index = j->index,
                 .count = (unsigned) p->n_jobs,
-                .size = j->desc->size,
-                .done = j->state == REGISTRY_BLOB_PRESENT || j->state == REGISTRY_BLOB_DONE ? j->desc->size
+                .size = (uint64_t) j->desc->size,
+                .done = j->state == REGISTRY_BLOB_PRESENT || j->state == REGISTRY_BLOB_DONE ? (uint64_t) j->desc->size
                         : j->transfer                                                        ? j->transfer->offset
                                                                                              : 0,
                 .state = j->state,
@@ -807,7 +807,7 @@ static void job_start(BlobJob *j) {
         int r;
 
         j->started = true;
-        if (blob_present(p->dir_fd, j->desc->digest, j->desc->size)) {
+        if (blob_present(p->dir_fd, j->desc->digest, (uint64_t) j->desc->size)) {
                 /* (also when another pull just fetched it for us) */
                 p->blobs_present++;
                 j->state = REGISTRY_BLOB_PRESENT;
@@ -827,7 +827,7 @@ static void job_start(BlobJob *j) {
         r = transfer_new(p->client, TRANSFER_BLOB, url, p->settings ? p->settings->ca_file ?: p->client->ca_file : p->client->ca_file,
                          p->settings && p->settings->plain_http, what, &j->transfer);
         if (r >= 0)
-                r = transfer_set_blob(j->transfer, p->dir_fd, j->desc->digest, j->desc->size);
+                r = transfer_set_blob(j->transfer, p->dir_fd, j->desc->digest, (uint64_t) j->desc->size);
         if (r == -EOPNOTSUPP) {
                 pull_fail(p, r, "blob %s: only sha256 digests are supported", j->desc->digest);
                 return;
@@ -875,7 +875,7 @@ static void pull_start_blobs(RegistryPull *p) {
                 };
         /* blobs already here finish at once, without taking a slot */
         for (size_t i = 0; i < p->n_jobs && !p->finished; i++)
-                if (blob_present(p->dir_fd, p->jobs[i].desc->digest, p->jobs[i].desc->size))
+                if (blob_present(p->dir_fd, p->jobs[i].desc->digest, (uint64_t) p->jobs[i].desc->size))
                         job_start(p->jobs + i);
         pull_schedule(p);
         if (!p->finished)
@@ -973,7 +973,7 @@ static void on_top_manifest(RegistryPull *p, const char *body, size_t size, cons
                 return;
         }
         /* already here (a warm pull): no request */
-        if (blob_present(p->dir_fd, d->digest, d->size) &&
+        if (blob_present(p->dir_fd, d->digest, (uint64_t) d->size) &&
             read_blob(p->dir_fd, d->digest, MANIFEST_SIZE_MAX, &child_body, &child_size) >= 0) {
                 _cleanup_free_ char *mt = strdup(d->media_type);
 
@@ -985,7 +985,7 @@ static void on_top_manifest(RegistryPull *p, const char *body, size_t size, cons
                 pull_fail(p, -ENOMEM, "out of memory");
                 return;
         }
-        p->manifest_size = d->size;
+        p->manifest_size = (uint64_t) d->size;
         r = manifest_request(p, d->digest);
         if (r < 0)
                 pull_fail(p, r, "manifest %s: %s", d->digest, strerror(-r));

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "macro.h"
-#include "registry-manifest.h"
+#include "image-manifest.h"
 #include "tests.h"
 
 #define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -104,28 +104,32 @@ TEST(errors_name_the_field) {
                 const char *json, *error;
                 int r;
         } bad[] = {
-                { "nope", "not JSON", -EINVAL },
-                { "{} {}", "not JSON", -EINVAL },
-                { "[]", "not a JSON object", -EINVAL },
-                { "{\"schemaVersion\":3,\"manifests\":[]}", "schemaVersion: not 2", -EINVAL },
-                { "{\"manifests\":[]}", "schemaVersion: missing", -EINVAL },
+                { "nope", "manifest: invalid JSON", -EBADMSG },
+                { "{} {}", "more after the document", -EBADMSG },
+                { "[]", "not a JSON object", -EBADMSG },
+                { "{\"schemaVersion\":3,\"manifests\":[]}", "schemaVersion is not 2", -EBADMSG },
+                { "{\"manifests\":[]}", "schemaVersion missing", -EBADMSG },
                 { "{\"schemaVersion\":1,\"fsLayers\":[]}", "Docker schema 1", -EPROTONOSUPPORT },
-                { "{\"schemaVersion\":2,\"mediaType\":7}", "mediaType: not a string", -EINVAL },
-                { "{\"schemaVersion\":2,\"mediaType\":\"text/plain\"}", "mediaType 'text/plain'", -EINVAL },
-                { "{\"schemaVersion\":2}", "neither an index nor a manifest", -EINVAL },
-                { "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\",\"layers\":[]}", "config: missing", -EINVAL },
+                { "{\"schemaVersion\":2,\"mediaType\":7}", "\"mediaType\" is not a string", -EBADMSG },
+                { "{\"schemaVersion\":2,\"mediaType\":\"text/plain\"}", "unsupported mediaType 'text/plain'", -EBADMSG },
+                { "{\"schemaVersion\":2}", "neither an index", -EBADMSG },
+                { "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\",\"layers\":[]}", "no \"config\"", -EBADMSG },
                 { "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"a\",\"digest\":\"" D1 "\",\"size\":1},\"layers\":{}}",
-                  "layers: not an array", -EINVAL },
+                  "manifest layers: missing or not an array", -EBADMSG },
                 { "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"a\",\"digest\":\"sha256:12\",\"size\":1},\"layers\":[]}",
-                  "config: digest not a valid digest", -EINVAL },
+                  "manifest config: digest 'sha256:12' is not sha256:<64 hex>", -EBADMSG },
                 { "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"a\",\"digest\":\"" D1 "\",\"size\":-1},\"layers\":[]}",
-                  "config: size out of range", -EINVAL },
+                  "manifest config: \"size\" missing or not a non-negative integer", -EBADMSG },
                 { "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"a\",\"digest\":\"" D1 "\",\"size\":1},"
                   "\"layers\":[{\"mediaType\":\"a\",\"digest\":\"" D1 "\"}]}",
-                  "layers[0]: size missing", -EINVAL },
+                  "manifest layers[0]: \"size\" missing", -EBADMSG },
                 { "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"a\",\"digest\":\"" D1
                   "\",\"size\":1,\"platform\":[]}]}",
-                  "manifests[0]: platform not an object", -EINVAL },
+                  "index manifests[0]: \"platform\" is not an object", -EBADMSG },
+                { "{\"schemaVersion\":2,\"config\":{\"digest\":\"" D1 "\",\"size\":1},"
+                  "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip+encrypted\",\"digest\":\"" D2
+                  "\",\"size\":1}]}",
+                  "encrypted layers", -EBADMSG },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -142,10 +146,27 @@ TEST(errors_name_the_field) {
         }
 }
 
+TEST(oci_layout_names) {
+        _cleanup_(manifest_freep) Manifest *m = parse(
+                "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" D1
+                "\",\"size\":7,\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\","
+                "\"io.containerd.image.name\":\"docker.io/library/kubia:v1\"}}]}",
+                NULL);
+        Platform p = {};
+
+        check_int(m->kind, ==, MANIFEST_INDEX);
+        check_streq(m->manifests[0].ref_name, "v1");
+        check_streq(m->manifests[0].image_name, "docker.io/library/kubia:v1");
+        /* an entry without a platform is no platform's */
+        platform_host(&p);
+        check(!manifest_select_platform(m, &p));
+}
+
 int main(void) {
         RUN(oci_manifest);
         RUN(media_type_from_header_or_inferred);
         RUN(platform_selection);
         RUN(errors_name_the_field);
+        RUN(oci_layout_names);
         return 0;
 }
