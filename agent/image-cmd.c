@@ -5,7 +5,7 @@
 
 #include "image-store.h"
 #include "log.h"
-#include "registry-client.h"
+#include "image-pull-cmd.h"
 #include "verbs.h"
 
 typedef struct ImageOptions {
@@ -13,18 +13,21 @@ typedef struct ImageOptions {
         const char *name;
         uint64_t max_entry_size;
         bool json;
-        char **insecure;
-        size_t n_insecure;
-        const char *auth_file, *ca_file;
-        unsigned parallel;
+        ImagePullArgs pull;
 } ImageOptions;
 
 static void usage(FILE *f) {
         fprintf(f, "Usage: stevedore image [--root DIR] COMMAND [ARGS…]\n"
                    "\nCommands:\n"
-                   "  pull [--insecure-registry HOST[:PORT]]… [--auth-file FILE] [--ca-file FILE]\n"
-                   "       [--parallel N] [--max-entry-size SIZE] REF\n"
-                   "                        from a registry (Distribution v2); insecure ones over plain HTTP\n"
+                   "  pull [--layout DIR] [--insecure-registry HOST]… [--ca-file FILE] [--auth-file FILE]\n"
+                   "       [--mirror HOST=MIRROR]… [--platform OS/ARCH[/VARIANT]] [--max-parallel N]\n"
+                   "       [--quiet] REFERENCE…\n"
+                   "                        from registries, at once (blobs they share fetched once),\n"
+                   "                        into the store, or with --layout into an OCI image layout;\n"
+                   "                        --insecure-registry: plain HTTP to HOST; --ca-file: verify TLS\n"
+                   "                        with FILE; --auth-file: docker config.json or pull secret\n"
+                   "                        (default $REGISTRY_AUTH_FILE, ~/.docker/config.json);\n"
+                   "                        --mirror: try MIRROR before HOST\n"
                    "  import [--name REF] [--max-entry-size SIZE] PATH\n"
                    "                        an OCI image layout or docker archive (directory or tar)\n"
                    "  ls [--json]           the images\n"
@@ -102,28 +105,6 @@ static int cmd_import(ImageStore *s, const ImageOptions *o, int argc, char **arg
                 return report(r, error);
         for (char **ref = refs; *ref; ref++)
                 printf("%s\n", *ref);
-        return 0;
-}
-
-static int cmd_pull(ImageStore *s, const ImageOptions *o, int argc, char **argv) {
-        _cleanup_free_ char *error = NULL, *ref = NULL;
-        RegistryOptions ro = {
-                .insecure = o->insecure,
-                .auth_file = o->auth_file,
-                .ca_file = o->ca_file,
-                .parallel = o->parallel,
-                .progress = stderr,
-        };
-        int r;
-
-        if (argc != 1) {
-                log_error("usage: image pull [--insecure-registry HOST] [--auth-file FILE] [--ca-file FILE] REF");
-                return 2;
-        }
-        r = registry_pull(s, argv[0], &ro, &ref, &error);
-        if (r < 0)
-                return report(r, error);
-        printf("%s\n", ref);
         return 0;
 }
 
@@ -218,20 +199,28 @@ int verb_image(int argc, char **argv, const GlobalOptions *opts) {
                 { "name", required_argument, NULL, 'n' },
                 { "max-entry-size", required_argument, NULL, 'm' },
                 { "json", no_argument, NULL, 'j' },
+                { "layout", required_argument, NULL, 'L' },
                 { "insecure-registry", required_argument, NULL, 'i' },
                 { "auth-file", required_argument, NULL, 'a' },
                 { "ca-file", required_argument, NULL, 'c' },
-                { "parallel", required_argument, NULL, 'p' },
+                { "mirror", required_argument, NULL, 'M' },
+                { "platform", required_argument, NULL, 'p' },
+                { "max-parallel", required_argument, NULL, 'P' },
+                { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         _cleanup_(image_store_freep) ImageStore *s = NULL;
         _cleanup_free_ char *default_root = NULL, *error = NULL;
-        _cleanup_free_ char **insecure = calloc((size_t) argc + 1, sizeof(char *));
-        ImageOptions o = {};
+        _cleanup_free_ char **insecure = calloc((size_t) argc + 1, sizeof(char *)),
+                            **mirrors = calloc((size_t) argc + 1, sizeof(char *));
+        size_t n_insecure = 0, n_mirrors = 0;
+        ImageOptions o = { .pull.insecure = insecure, .pull.mirrors = mirrors };
         const char *command;
         int c, r;
 
+        if (!insecure || !mirrors)
+                return report(-ENOMEM, NULL);
         /* Options go before or after the command: getopt permutes. */
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
@@ -250,28 +239,37 @@ int verb_image(int argc, char **argv, const GlobalOptions *opts) {
                 case 'j':
                         o.json = true;
                         break;
+                case 'L':
+                        o.pull.layout = optarg;
+                        break;
                 case 'i':
-                        if (!insecure)
-                                return report(-ENOMEM, NULL);
-                        insecure[o.n_insecure++] = optarg;
-                        o.insecure = insecure;
+                        insecure[n_insecure++] = optarg;
                         break;
                 case 'a':
-                        o.auth_file = optarg;
+                        o.pull.auth_file = optarg;
                         break;
                 case 'c':
-                        o.ca_file = optarg;
+                        o.pull.ca_file = optarg;
                         break;
-                case 'p': {
+                case 'M':
+                        mirrors[n_mirrors++] = optarg;
+                        break;
+                case 'p':
+                        o.pull.platform = optarg;
+                        break;
+                case 'P': {
                         char *end;
                         unsigned long n = strtoul(optarg, &end, 10);
                         if (*end || n == 0 || n > 64) {
-                                log_error("--parallel '%s': want 1 to 64", optarg);
+                                log_error("--max-parallel '%s': want 1 to 64", optarg);
                                 return 2;
                         }
-                        o.parallel = (unsigned) n;
+                        o.pull.max_parallel = (unsigned) n;
                         break;
                 }
+                case 'q':
+                        o.pull.quiet = true;
+                        break;
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -292,12 +290,13 @@ int verb_image(int argc, char **argv, const GlobalOptions *opts) {
                         return report(-ENOMEM, NULL);
                 o.root = default_root;
         }
+        if (streq(command, "pull")) {
+                o.pull.store = o.root;
+                return image_pull_command(&o.pull, argv, argc);
+        }
         r = image_store_open(o.root, &(ImageStoreOptions) { .max_entry_size = o.max_entry_size }, &s, &error);
         if (r < 0)
                 return report(r, error);
-
-        if (streq(command, "pull"))
-                return cmd_pull(s, &o, argc, argv);
         if (streq(command, "import"))
                 return cmd_import(s, &o, argc, argv);
         if (streq(command, "ls") || streq(command, "list"))

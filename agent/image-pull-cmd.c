@@ -2,7 +2,6 @@
 /* `stevedore image pull`: an image from a registry into the image store's blobs, or into
  * an OCI image layout (--layout). On a terminal, one line per blob updated in place
  * (bytes, rate); otherwise one line per blob as it completes. */
-#include <getopt.h>
 #include <signal.h>
 #include <time.h>
 
@@ -199,19 +198,6 @@ static void on_done(int error, const char *message, const RegistryPullResult *re
                 sd_event_exit(cmd->event, cmd->failed > 0);
 }
 
-static void usage(FILE *f) {
-        fprintf(f, "Usage: stevedore image pull [--root DIR] [--layout DIR] [--insecure-registry HOST]…\n"
-                   "                            [--ca-file FILE] [--auth-file FILE] [--mirror HOST=MIRROR]…\n"
-                   "                            [--platform OS/ARCH[/VARIANT]] [--quiet] REFERENCE…\n"
-                   "Pulls each REFERENCE (at once, blobs they share fetched once) into the image\n"
-                   "store's blobs (ROOT/images/blobs), or with --layout into an OCI image layout in DIR.\n"
-                   "  --insecure-registry HOST  speak plain HTTP to HOST (a registry or mirror)\n"
-                   "  --ca-file FILE            verify registries' TLS against FILE\n"
-                   "  --auth-file FILE          docker config.json or Kubernetes pull secret\n"
-                   "                            (default $REGISTRY_AUTH_FILE, ~/.docker/config.json)\n"
-                   "  --mirror HOST=MIRROR      try MIRROR before the registry HOST\n");
-}
-
 /* The settings of host in the list, added if new. */
 static RegistryHostConfig *host_config(RegistryHostConfig *hosts, size_t *n, const char *host) {
         for (size_t i = 0; i < *n; i++)
@@ -239,92 +225,53 @@ static char *default_auth_file(void) {
         return NULL;
 }
 
-int image_pull_command(int argc, char **argv, const GlobalOptions *opts) {
-        static const struct option options[] = {
-                { "root", required_argument, NULL, 'r' },
-                { "layout", required_argument, NULL, 'L' },
-                { "insecure-registry", required_argument, NULL, 'i' },
-                { "ca-file", required_argument, NULL, 'c' },
-                { "auth-file", required_argument, NULL, 'a' },
-                { "mirror", required_argument, NULL, 'm' },
-                { "platform", required_argument, NULL, 'p' },
-                { "max-parallel", required_argument, NULL, 'P' },
-                { "quiet", no_argument, NULL, 'q' },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
+/* --insecure-registry and --mirror as a RegistryHostConfig per host. */
+static int host_configs(const ImagePullArgs *args, RegistryHostConfig *hosts, size_t *n_hosts,
+                        const char *mirrors[MAX_HOSTS][MAX_HOSTS / 4 + 1]) {
+        size_t n_mirrors[MAX_HOSTS] = {};
+        RegistryHostConfig *h;
+
+        for (char **i = args->insecure; i && *i; i++) {
+                h = host_config(hosts, n_hosts, *i);
+                if (!h)
+                        return log_error_errno(E2BIG, "image pull: too many registries");
+                h->plain_http = true;
+        }
+        for (char **m = args->mirrors; m && *m; m++) {
+                char *eq = strchr(*m, '=');
+
+                if (!eq || eq == *m || !eq[1])
+                        return log_error_errno(EINVAL, "image pull: --mirror '%s': want HOST=MIRROR", *m);
+                *eq = 0;
+                h = host_config(hosts, n_hosts, *m);
+                if (!h || n_mirrors[h - hosts] >= MAX_HOSTS / 4)
+                        return log_error_errno(E2BIG, "image pull: too many mirrors");
+                mirrors[h - hosts][n_mirrors[h - hosts]++] = eq + 1;
+                h->mirrors = mirrors[h - hosts];
+        }
+        return 0;
+}
+
+int image_pull_command(const ImagePullArgs *args, char **references, int n) {
         RegistryHostConfig hosts[MAX_HOSTS] = {};
         const char *mirrors[MAX_HOSTS][MAX_HOSTS / 4 + 1] = {};
-        size_t n_hosts = 0, n_mirrors[MAX_HOSTS] = {};
-        const char *root = opts->root_dir, *ca_file = NULL, *platform = NULL;
+        size_t n_hosts = 0;
         _cleanup_free_ char *auth_path = NULL, *blobs = NULL, *error = NULL;
         _cleanup_(auth_file_freep) AuthFile *auth = NULL;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(registry_client_freep) RegistryClient *client = NULL;
-        PullCommand cmd = { .tty = isatty(STDOUT_FILENO) };
-        unsigned max_parallel = 0;
-        RegistryHostConfig *h;
+        PullCommand cmd = { .tty = isatty(STDOUT_FILENO), .quiet = args->quiet, .layout = args->layout };
         sigset_t mask;
-        char *eq;
-        int c, r;
+        int r;
 
-        while ((c = getopt_long(argc, argv, "qh", options, NULL)) >= 0)
-                switch (c) {
-                case 'r':
-                        root = optarg;
-                        break;
-                case 'L':
-                        cmd.layout = optarg;
-                        break;
-                case 'i':
-                        h = host_config(hosts, &n_hosts, optarg);
-                        if (!h)
-                                return log_error("image pull: too many registries"), 2;
-                        h->plain_http = true;
-                        break;
-                case 'c':
-                        ca_file = optarg;
-                        break;
-                case 'a':
-                        free(auth_path);
-                        auth_path = strdup(optarg);
-                        if (!auth_path)
-                                return log_oom(), 1;
-                        break;
-                case 'm':
-                        eq = strchr(optarg, '=');
-                        if (!eq || eq == optarg || !eq[1]) {
-                                log_error("image pull: --mirror '%s': want HOST=MIRROR", optarg);
-                                return 2;
-                        }
-                        *eq = 0;
-                        h = host_config(hosts, &n_hosts, optarg);
-                        if (!h || n_mirrors[h - hosts] >= MAX_HOSTS / 4)
-                                return log_error("image pull: too many mirrors"), 2;
-                        mirrors[h - hosts][n_mirrors[h - hosts]++] = eq + 1;
-                        h->mirrors = mirrors[h - hosts];
-                        break;
-                case 'p':
-                        platform = optarg;
-                        break;
-                case 'P':
-                        max_parallel = (unsigned) strtoul(optarg, NULL, 10);
-                        break;
-                case 'q':
-                        cmd.quiet = true;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return 0;
-                default:
-                        usage(stderr);
-                        return 2;
-                }
-        if (optind >= argc) {
-                usage(stderr);
+        if (n < 1) {
+                log_error("usage: image pull [OPTIONS] REFERENCE…");
                 return 2;
         }
-
+        if (host_configs(args, hosts, &n_hosts, mirrors) < 0)
+                return 2;
+        if (args->auth_file && !(auth_path = strdup(args->auth_file)))
+                return log_oom(), 1;
         if (!auth_path)
                 auth_path = default_auth_file();
         if (auth_path) {
@@ -337,7 +284,7 @@ int image_pull_command(int argc, char **argv, const GlobalOptions *opts) {
         if (cmd.layout)
                 r = asprintf(&blobs, "%s/blobs", cmd.layout);
         else
-                r = asprintf(&blobs, "%s/images/blobs", root);
+                r = asprintf(&blobs, "%s/blobs", args->store);
         if (r < 0)
                 return log_oom(), 1;
 
@@ -359,15 +306,15 @@ int image_pull_command(int argc, char **argv, const GlobalOptions *opts) {
                                 &(RegistryOptions) {
                                         .hosts = hosts,
                                         .n_hosts = n_hosts,
-                                        .ca_file = ca_file,
+                                        .ca_file = args->ca_file,
                                         .auth = auth,
-                                        .platform = platform,
-                                        .max_parallel = max_parallel,
+                                        .platform = args->platform,
+                                        .max_parallel = args->max_parallel,
                                 },
                                 &client);
         if (r < 0)
                 return log_error_errno(r, "image pull: registry client: %m"), 1;
-        cmd.n_pulls = cmd.remaining = (size_t) (argc - optind);
+        cmd.n_pulls = cmd.remaining = (size_t) n;
         cmd.pulls = calloc(cmd.n_pulls, sizeof(PullState));
         if (!cmd.pulls)
                 return log_oom(), 1;
@@ -375,7 +322,7 @@ int image_pull_command(int argc, char **argv, const GlobalOptions *opts) {
                 PullState *ps = cmd.pulls + i;
 
                 ps->cmd = &cmd;
-                ps->reference = argv[optind + (int) i];
+                ps->reference = references[i];
                 r = registry_pull(client, ps->reference, blobs, NULL,
                                   &(RegistryPullCallbacks) { .progress = on_progress, .done = on_done }, ps, NULL);
                 if (r < 0) { /* logged, naming the reference */

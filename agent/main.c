@@ -18,7 +18,7 @@ static int verb_version(int argc, char **argv, const GlobalOptions *opts);
 
 static const Verb verbs[] = {
         { "agent", verb_agent, "register this node and keep its status current" },
-        { "image", verb_image, "import, list, inspect and remove container images" },
+        { "image", verb_image, "pull, import, list, inspect and remove container images" },
         { "network", verb_network, "set up pod networks on this node by hand" },
         { "proxy", verb_proxy, "program Services into nftables (kube-proxy's job)" },
         { "runtime", verb_runtime, "the OCI runtime, with runc's command line" },

@@ -38,20 +38,6 @@ int store_blob_write_fd(ImageStore *s, int fd, const char *expected, const char 
                         char ret_digest[DIGEST_SHA256_STRLEN + 1], int64_t *ret_size, char **ret_error);
 int store_blob_write_buffer(ImageStore *s, const void *data, size_t size, char ret_digest[DIGEST_SHA256_STRLEN + 1],
                             char **ret_error);
-/* The same, pushed: write as data comes (a download), then finish (verify, sync, rename)
- * or free (nothing stays). reset starts over (a server that ignored a Range request). */
-typedef struct BlobWriter BlobWriter;
-int store_blob_writer_new(ImageStore *s, const char *expected, const char *what, BlobWriter **ret, char **ret_error);
-int blob_writer_write(BlobWriter *w, const void *data, size_t size);
-int64_t blob_writer_size(const BlobWriter *w);
-int blob_writer_reset(BlobWriter *w);
-int blob_writer_finish(BlobWriter *w, char ret_digest[DIGEST_SHA256_STRLEN + 1], int64_t *ret_size, char **ret_error);
-void blob_writer_free(BlobWriter *w);
-static inline void blob_writer_freep(BlobWriter **p) {
-        if (*p)
-                blob_writer_free(*p);
-}
-
 /* Imports an image whose manifest and blobs are all in the store already (a pull):
  * layers unpacked, record and names written. The caller holds the exclusive lock. */
 int store_import_manifest(ImageStore *s, const char *manifest_digest, char **names, char **ret_error);

@@ -151,121 +151,66 @@ bool store_has_blob(const ImageStore *s, const char *digest) {
         return p && access(p, F_OK) >= 0;
 }
 
-struct BlobWriter {
-        ImageStore *store;
-        char *expected, *what, *tmp;
-        int fd;
-        Sha256 *hash;
-        int64_t size;
-};
-
-void blob_writer_free(BlobWriter *w) {
-        if (!w)
-                return;
-        if (w->fd >= 0) {
-                close(w->fd);
-                (void) unlink(w->tmp);
-        }
-        sha256_free(w->hash);
-        free(w->expected);
-        free(w->what);
-        free(w->tmp);
-        free(w);
-}
-
-int store_blob_writer_new(ImageStore *s, const char *expected, const char *what, BlobWriter **ret, char **ret_error) {
-        _cleanup_(blob_writer_freep) BlobWriter *w = calloc(1, sizeof(BlobWriter));
-        int r;
-
-        if (!w)
-                return -ENOMEM;
-        w->fd = -EBADF;
-        w->store = s;
-        if ((expected && !(w->expected = strdup(expected))) || !(w->what = strdup(what)) ||
-            asprintf(&w->tmp, "%s/tmp/blob-XXXXXX", s->root) < 0)
-                return -ENOMEM;
-        r = sha256_new(&w->hash);
-        if (r < 0)
-                return r;
-        w->fd = mkostemp(w->tmp, O_CLOEXEC);
-        if (w->fd < 0)
-                return store_error(ret_error, negative_errno(), "%s: make %s: %m", what, w->tmp);
-        *ret = TAKE_PTR(w);
-        return 0;
-}
-
-int blob_writer_write(BlobWriter *w, const void *data, size_t size) {
-        const char *p = data;
-
-        sha256_update(w->hash, data, size);
-        for (size_t done = 0; done < size;) {
-                ssize_t k = write(w->fd, p + done, size - done);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return negative_errno();
-                done += (size_t) k;
-        }
-        w->size += (int64_t) size;
-        return 0;
-}
-
-int64_t blob_writer_size(const BlobWriter *w) {
-        return w->size;
-}
-
-int blob_writer_reset(BlobWriter *w) {
-        sha256_free(w->hash);
-        w->hash = NULL;
-        w->size = 0;
-        if (ftruncate(w->fd, 0) < 0 || lseek(w->fd, 0, SEEK_SET) < 0)
-                return negative_errno();
-        return sha256_new(&w->hash);
-}
-
-int blob_writer_finish(BlobWriter *w, char ret_digest[DIGEST_SHA256_STRLEN + 1], int64_t *ret_size, char **ret_error) {
-        _cleanup_free_ char *dest = NULL;
-        char digest[DIGEST_SHA256_STRLEN + 1];
-
-        sha256_final(w->hash, digest);
-        if (w->expected && !streq(w->expected, digest))
-                return store_error(ret_error, -EBADMSG, "%s: digest mismatch: expected %s, the content is %s", w->what,
-                                   w->expected, digest);
-        dest = store_blob_path(w->store, digest);
-        if (!dest)
-                return -ENOMEM;
-        if (fchmod(w->fd, 0644) < 0 || fdatasync(w->fd) < 0 || rename(w->tmp, dest) < 0)
-                return store_error(ret_error, negative_errno(), "%s: store as %s: %m", w->what, dest);
-        close(w->fd);
-        w->fd = -EBADF; /* renamed: nothing to remove */
-        memcpy(ret_digest, digest, sizeof(digest));
-        if (ret_size)
-                *ret_size = w->size;
-        return 0;
-}
-
 int store_blob_write(ImageStore *s, BlobReader reader, void *userdata, const char *expected, const char *what,
                      char ret_digest[DIGEST_SHA256_STRLEN + 1], int64_t *ret_size, char **ret_error) {
-        _cleanup_(blob_writer_freep) BlobWriter *w = NULL;
-        _cleanup_free_ char *buf = malloc(BLOCK_SIZE);
+        _cleanup_free_ char *tmp = NULL, *dest = NULL, *buf = malloc(BLOCK_SIZE);
+        _cleanup_(sha256_freep) Sha256 *h = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        char digest[DIGEST_SHA256_STRLEN + 1];
+        int64_t size = 0;
         int r;
 
-        if (!buf)
+        if (!buf || asprintf(&tmp, "%s/tmp/blob-XXXXXX", s->root) < 0)
                 return -ENOMEM;
-        r = store_blob_writer_new(s, expected, what, &w, ret_error);
+        r = sha256_new(&h);
         if (r < 0)
                 return r;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return store_error(ret_error, negative_errno(), "%s: make %s: %m", what, tmp);
         for (;;) {
                 ssize_t n = reader(userdata, buf, BLOCK_SIZE);
-                if (n < 0)
-                        return store_error(ret_error, (int) n, "%s: read: %m", what);
+                if (n < 0) {
+                        r = store_error(ret_error, (int) n, "%s: read: %m", what);
+                        goto fail;
+                }
                 if (n == 0)
                         break;
-                r = blob_writer_write(w, buf, (size_t) n);
-                if (r < 0)
-                        return store_error(ret_error, r, "%s: write: %m", what);
+                sha256_update(h, buf, (size_t) n);
+                for (ssize_t done = 0; done < n;) {
+                        ssize_t k = write(fd, buf + done, (size_t) (n - done));
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k < 0) {
+                                r = store_error(ret_error, negative_errno(), "%s: write %s: %m", what, tmp);
+                                goto fail;
+                        }
+                        done += k;
+                }
+                size += n;
         }
-        return blob_writer_finish(w, ret_digest, ret_size, ret_error);
+        sha256_final(h, digest);
+        if (expected && !streq(expected, digest)) {
+                r = store_error(ret_error, -EBADMSG, "%s: digest mismatch: expected %s, the content is %s", what,
+                                expected, digest);
+                goto fail;
+        }
+        dest = store_blob_path(s, digest);
+        if (!dest) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        if (fchmod(fd, 0644) < 0 || fdatasync(fd) < 0 || rename(tmp, dest) < 0) {
+                r = store_error(ret_error, negative_errno(), "%s: store as %s: %m", what, dest);
+                goto fail;
+        }
+        memcpy(ret_digest, digest, sizeof(digest));
+        if (ret_size)
+                *ret_size = size;
+        return 0;
+fail:
+        (void) unlink(tmp);
+        return r;
 }
 
 static ssize_t read_fd(void *userdata, void *buf, size_t size) {
