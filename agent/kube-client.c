@@ -24,19 +24,16 @@ struct KubeRequest {
         KubeLineHandler on_line;
         void *userdata;
         char error[CURL_ERROR_SIZE];
-        bool added; /* to the multi handle */
         KubeRequest *next;
 };
 
 struct KubeClient {
         sd_event *event;
         CurlEvent *curl;
-        CURLM *multi; /* the CurlEvent's */
         char *server;
         struct curl_blob ca, cert, key;
         char *authorization; /* "Authorization: Bearer …" */
         KubeRequest *requests;
-        sd_event_source *add_later;
 };
 
 const char *kube_client_server(const KubeClient *client) {
@@ -63,8 +60,7 @@ static void request_free(KubeRequest *r) {
                         *p = r->next;
                         break;
                 }
-        if (r->added)
-                curl_multi_remove_handle(c->multi, r->easy);
+        curl_event_remove(c->curl, r->easy);
         curl_easy_cleanup(r->easy);
         curl_slist_free_all(r->headers);
         free(r->body);
@@ -200,7 +196,6 @@ int kube_client_new(sd_event *event, const KubeConfig *config, KubeClient **ret)
         r = curl_event_new(event, "kube-client-timer", on_done, c, &c->curl);
         if (r < 0)
                 return r;
-        c->multi = curl_event_multi(c->curl);
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -210,7 +205,6 @@ void kube_client_free(KubeClient *c) {
                 return;
         while (c->requests)
                 request_free(c->requests);
-        sd_event_source_disable_unref(c->add_later);
         curl_event_free(c->curl);
         sd_event_unref(c->event);
         free(c->server);
@@ -268,44 +262,24 @@ static int request_new(KubeClient *c, const char *method, const char *path, Kube
         return 0;
 }
 
-static int add_pending(sd_event_source *s, void *userdata) {
-        KubeClient *c = userdata;
-
-        for (KubeRequest *r = c->requests, *next; r; r = next) {
-                next = r->next;
-                if (r->added)
-                        continue;
-                if (curl_multi_add_handle(c->multi, r->easy) == CURLM_OK)
-                        r->added = true;
-                else
-                        finish(r, CURLE_FAILED_INIT);
-        }
-        return 0;
-}
-
 static int request_start(KubeRequest *r) {
         KubeClient *c = r->client;
-        CURLMcode m;
+        int e;
 
         if (!r->headers) {
                 request_free(r);
                 return -ENOMEM;
         }
         curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
-        m = curl_multi_add_handle(c->multi, r->easy);
-        if (m != CURLM_OK && m != CURLM_RECURSIVE_API_CALL) {
+        /* Started from within one of libcurl's callbacks (a watch's line handler), it is
+         * added once the event loop is back (curl-event.h). */
+        e = curl_event_add(c->curl, r->easy);
+        if (e < 0) {
                 request_free(r);
-                return -EIO;
+                return e;
         }
-        r->added = m == CURLM_OK;
         r->next = c->requests;
         c->requests = r;
-        /* Started from within one of libcurl's callbacks (a watch's line handler):
-         * added once the event loop is back. */
-        if (!r->added && (!c->add_later ? sd_event_add_defer(c->event, &c->add_later, add_pending, c) : 0) < 0)
-                return -ENOMEM;
-        if (!r->added)
-                (void) sd_event_source_set_enabled(c->add_later, SD_EVENT_ONESHOT);
         return 0;
 }
 

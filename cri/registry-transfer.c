@@ -355,7 +355,7 @@ void transfer_free(Transfer *t) {
         if (t->next)
                 t->next->prev = t->prev;
         if (t->active)
-                curl_multi_remove_handle(curl_event_multi(c->curl), t->easy);
+                curl_event_remove(c->curl, t->easy);
         if (t->easy)
                 curl_easy_cleanup(t->easy);
         curl_slist_free_all(t->headers);
@@ -475,8 +475,8 @@ int transfer_set_basic_credentials(Transfer *t, const char *username, const char
 }
 
 static int attempt_start(Transfer *t) {
-        CURLM *multi = curl_event_multi(t->client->curl);
         struct curl_slist *h = NULL;
+        int r;
         char range[64];
 
         reset_response(t);
@@ -498,8 +498,9 @@ static int attempt_start(Transfer *t) {
         curl_slist_free_all(t->headers);
         t->headers = h;
         curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
-        if (curl_multi_add_handle(multi, t->easy) != CURLM_OK)
-                return -EIO;
+        r = curl_event_add(t->client->curl, t->easy);
+        if (r < 0)
+                return r;
         t->active = true;
         return 0;
 }
@@ -726,7 +727,7 @@ void transfer_on_done(CURL *easy, CURLcode result, void *userdata) {
         Transfer *t = NULL;
 
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &t);
-        curl_multi_remove_handle(curl_event_multi(t->client->curl), easy);
+        curl_event_remove(t->client->curl, easy);
         t->active = false;
         t->requests++;
         transfer_finished(t, result);

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 
 #include "curl-event.h"
@@ -7,7 +9,10 @@
 struct CurlEvent {
         sd_event *event;
         sd_event_source *timer;
+        sd_event_source *add_later; /* adds what was queued */
         CURLM *multi;
+        CURL **pending; /* queued: started from within libcurl's callbacks */
+        size_t n_pending, allocated;
         CurlEventDone done;
         void *userdata;
 };
@@ -82,6 +87,65 @@ static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userdata) {
         return 0;
 }
 
+static bool pending_remove(CurlEvent *ce, CURL *easy) {
+        for (size_t i = 0; i < ce->n_pending; i++)
+                if (ce->pending[i] == easy) {
+                        memmove(ce->pending + i, ce->pending + i + 1, (ce->n_pending - i - 1) * sizeof(CURL *));
+                        ce->n_pending--;
+                        return true;
+                }
+        return false;
+}
+
+/* One at a time from the front: a `done` called for one may remove (and free) others. */
+static int add_pending(sd_event_source *s, void *userdata) {
+        CurlEvent *ce = userdata;
+
+        while (ce->n_pending > 0) {
+                CURL *easy = ce->pending[0];
+
+                pending_remove(ce, easy);
+                if (curl_multi_add_handle(ce->multi, easy) != CURLM_OK)
+                        ce->done(easy, CURLE_FAILED_INIT, ce->userdata);
+        }
+        return 0;
+}
+
+int curl_event_add(CurlEvent *ce, CURL *easy) {
+        CURLMcode m = curl_multi_add_handle(ce->multi, easy);
+        int r;
+
+        if (m == CURLM_OK)
+                return 0;
+        if (m != CURLM_RECURSIVE_API_CALL)
+                return -EIO;
+        if (ce->n_pending == ce->allocated) {
+                size_t n = ce->allocated ? ce->allocated * 2 : 4;
+                CURL **bigger = reallocarray(ce->pending, n, sizeof(CURL *));
+
+                if (!bigger)
+                        return -ENOMEM;
+                ce->pending = bigger;
+                ce->allocated = n;
+        }
+        if (!ce->add_later) {
+                r = sd_event_add_defer(ce->event, &ce->add_later, add_pending, ce);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_description(ce->add_later, "curl-event-add");
+        }
+        r = sd_event_source_set_enabled(ce->add_later, SD_EVENT_ONESHOT);
+        if (r < 0)
+                return r;
+        ce->pending[ce->n_pending++] = easy;
+        return 0;
+}
+
+void curl_event_remove(CurlEvent *ce, CURL *easy) {
+        if (!pending_remove(ce, easy))
+                curl_multi_remove_handle(ce->multi, easy);
+}
+
 int curl_event_new(sd_event *event, const char *description, CurlEventDone done, void *userdata,
                    CurlEvent **ret) {
         _cleanup_(curl_event_freep) CurlEvent *ce = calloc(1, sizeof(CurlEvent));
@@ -114,6 +178,8 @@ void curl_event_free(CurlEvent *ce) {
         if (ce->multi)
                 curl_multi_cleanup(ce->multi);
         sd_event_source_disable_unref(ce->timer);
+        sd_event_source_disable_unref(ce->add_later);
+        free(ce->pending);
         sd_event_unref(ce->event);
         free(ce);
 }

@@ -8,10 +8,10 @@
  * wants watched, one timer for its timeouts. No threads, nothing blocks. Shared by the
  * API client (agent/kube-client.c) and the registry client (cri/registry.c).
  *
- * Callers add and remove their easy handles on curl_event_multi() themselves; when a
- * transfer ends, `done` is called with the handle and its result (find your request
- * through CURLOPT_PRIVATE). `done` may remove and free any handle, start new ones, or
- * free nothing but the CurlEvent itself must outlive the call. */
+ * Callers add and remove their easy handles with curl_event_add() and
+ * curl_event_remove(); when a transfer ends, `done` is called with the handle and its
+ * result (find your request through CURLOPT_PRIVATE). `done` may remove and free any
+ * handle and start new ones; the CurlEvent itself must outlive the call. */
 typedef struct CurlEvent CurlEvent;
 typedef void (*CurlEventDone)(CURL *easy, CURLcode result, void *userdata);
 
@@ -23,6 +23,14 @@ void curl_event_free(CurlEvent *ce);
 static inline void curl_event_freep(CurlEvent **p) {
         curl_event_free(*p);
 }
+
+/* Adds easy to the multi handle. From within one of libcurl's callbacks (a watch's line
+ * handler starting a request), where libcurl refuses with CURLM_RECURSIVE_API_CALL, the
+ * handle is queued and added from a defer source once the loop is back; should that
+ * fail, `done` is called for it with CURLE_FAILED_INIT. -EIO when libcurl refuses. */
+int curl_event_add(CurlEvent *ce, CURL *easy);
+/* Removes easy, whether added or still queued; before curl_easy_cleanup(). */
+void curl_event_remove(CurlEvent *ce, CURL *easy);
 
 CURLM *curl_event_multi(const CurlEvent *ce);
 sd_event *curl_event_get_event(const CurlEvent *ce);
