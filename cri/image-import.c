@@ -680,7 +680,7 @@ finish:
         return r;
 }
 
-int store_import_manifest(ImageStore *s, const char *manifest_digest, char **names, char **ret_error) {
+static int import_from_blobs(ImageStore *s, const char *manifest_digest, char **names, char **ret_error) {
         _cleanup_(manifest_freep) Manifest *m = NULL;
         _cleanup_free_ char *text = NULL;
         ImportSource src = { .store = s, .path = "(store)", .dir_fd = -EBADF };
@@ -697,6 +697,26 @@ int store_import_manifest(ImageStore *s, const char *manifest_digest, char **nam
                 return store_error(ret_error, -EBADMSG, "manifest %s: an index, not an image", manifest_digest);
         /* Every blob is in the store: source_blob() finds them there. */
         return import_manifest(&src, manifest_digest, m, names, ret_error);
+}
+
+int image_store_import_pulled(ImageStore *s, const char *manifest_digest, const char *reference, char **ret_error) {
+        _cleanup_strv_free_ char **names = calloc(2, sizeof(char *));
+        _cleanup_free_ char *error = NULL;
+        _cleanup_close_ int lock = -EBADF;
+        int r;
+
+        if (!names)
+                return -ENOMEM;
+        r = image_ref_normalize(reference, &names[0], &error);
+        if (r >= 0 && !digest_is_sha256(manifest_digest))
+                r = store_error(&error, -EINVAL, "manifest digest '%s' is not sha256:<64 hex>", manifest_digest);
+        if (r >= 0)
+                r = store_lock(s, true, &lock, &error);
+        if (r >= 0)
+                r = import_from_blobs(s, manifest_digest, names, &error);
+        if (r < 0 && ret_error && asprintf(ret_error, "%s: %s", reference, error ?: strerror(-r)) < 0)
+                *ret_error = NULL;
+        return r;
 }
 
 int image_store_import(ImageStore *s, const char *path, const char *name, char ***ret_refs, char **ret_error) {

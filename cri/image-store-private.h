@@ -38,10 +38,6 @@ int store_blob_write_fd(ImageStore *s, int fd, const char *expected, const char 
                         char ret_digest[DIGEST_SHA256_STRLEN + 1], int64_t *ret_size, char **ret_error);
 int store_blob_write_buffer(ImageStore *s, const void *data, size_t size, char ret_digest[DIGEST_SHA256_STRLEN + 1],
                             char **ret_error);
-/* Imports an image whose manifest and blobs are all in the store already (a pull):
- * layers unpacked, record and names written. The caller holds the exclusive lock. */
-int store_import_manifest(ImageStore *s, const char *manifest_digest, char **names, char **ret_error);
-
 /* A small blob (manifest, config) whole, NUL-terminated. */
 int store_blob_read(ImageStore *s, const char *digest, char **ret, size_t *ret_size, char **ret_error);
 
