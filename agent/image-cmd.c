@@ -21,13 +21,14 @@ static void usage(FILE *f) {
                    "\nCommands:\n"
                    "  pull [--layout DIR] [--insecure-registry HOST]… [--ca-file FILE] [--auth-file FILE]\n"
                    "       [--mirror HOST=MIRROR]… [--platform OS/ARCH[/VARIANT]] [--max-parallel N]\n"
-                   "       [--quiet] REFERENCE…\n"
+                   "       [--policy Always|IfNotPresent|Never] [--quiet] REFERENCE…\n"
                    "                        from registries, at once (blobs they share fetched once),\n"
                    "                        into the store, or with --layout into an OCI image layout;\n"
                    "                        --insecure-registry: plain HTTP to HOST; --ca-file: verify TLS\n"
                    "                        with FILE; --auth-file: docker config.json or pull secret\n"
                    "                        (default $REGISTRY_AUTH_FILE, ~/.docker/config.json);\n"
-                   "                        --mirror: try MIRROR before HOST\n"
+                   "                        --mirror: try MIRROR before HOST; --policy: as a container's\n"
+                   "                        imagePullPolicy (default Always)\n"
                    "  import [--name REF] [--max-entry-size SIZE] PATH\n"
                    "                        an OCI image layout or docker archive (directory or tar)\n"
                    "  ls [--json]           the images\n"
@@ -207,6 +208,7 @@ int verb_image(int argc, char **argv, const GlobalOptions *opts) {
                 { "platform", required_argument, NULL, 'p' },
                 { "max-parallel", required_argument, NULL, 'P' },
                 { "quiet", no_argument, NULL, 'q' },
+                { "policy", required_argument, NULL, 'o' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -215,7 +217,7 @@ int verb_image(int argc, char **argv, const GlobalOptions *opts) {
         _cleanup_free_ char **insecure = calloc((size_t) argc + 1, sizeof(char *)),
                             **mirrors = calloc((size_t) argc + 1, sizeof(char *));
         size_t n_insecure = 0, n_mirrors = 0;
-        ImageOptions o = { .pull.insecure = insecure, .pull.mirrors = mirrors };
+        ImageOptions o = { .pull.insecure = insecure, .pull.mirrors = mirrors, .pull.policy = IMAGE_PULL_ALWAYS };
         const char *command;
         int c, r;
 
@@ -269,6 +271,12 @@ int verb_image(int argc, char **argv, const GlobalOptions *opts) {
                 }
                 case 'q':
                         o.pull.quiet = true;
+                        break;
+                case 'o':
+                        if (image_pull_policy_from_string(optarg, &o.pull.policy) < 0) {
+                                log_error("--policy '%s': want Always, IfNotPresent or Never", optarg);
+                                return 2;
+                        }
                         break;
                 case 'h':
                         usage(stdout);

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `stevedore image pull`: an image from a registry into the image store's blobs, or into
- * an OCI image layout (--layout). On a terminal, one line per blob updated in place
- * (bytes, rate); otherwise one line per blob as it completes. */
+/* `stevedore image pull`: images from registries into the image store (fetched into its
+ * blobs, unpacked and recorded by the image manager, as the agent pulls), or into an OCI
+ * image layout (--layout). On a terminal, one line per blob updated in place (bytes,
+ * rate); otherwise one line per blob as it completes; then a summary per reference. */
 #include <signal.h>
 #include <time.h>
 
 #include "image-pull-cmd.h"
 #include "log.h"
 #include "macro.h"
+#include "image-manager.h"
 #include "registry.h"
 
 #define REDRAW_USEC (100 * 1000ULL)
@@ -168,34 +170,52 @@ static void on_progress(const RegistryBlobProgress *b, void *userdata) {
         }
 }
 
-static void on_done(int error, const char *message, const RegistryPullResult *result, void *userdata) {
-        PullState *ps = userdata;
+/* One reference finished: its summary line (or, --quiet, its manifest digest). */
+static void finished(PullState *ps, int error, const char *message, const char *reference,
+                     const char *manifest_digest, const RegistryPullResult *pull) {
         PullCommand *cmd = ps->cmd;
         char bytes[32];
-        int r = 0;
 
         if (cmd->tty && !cmd->quiet)
                 redraw(cmd, true);
-        if (error < 0)
+        if (error < 0) {
                 log_error("%s", message);
-        else if (cmd->layout)
-                r = registry_layout_add(cmd->layout, result->reference, result->manifest_media_type,
-                                        result->manifest_digest, result->manifest_size);
-        if (error < 0 || r < 0)
                 cmd->failed++;
-        else if (!cmd->quiet)
-                printf("pulled %s (manifest %s): %u blob%s fetched (%s), %u present, %u request%s in %.3f s\n",
-                       result->reference, result->manifest_digest, result->blobs_fetched,
-                       result->blobs_fetched == 1 ? "" : "s", format_bytes(bytes, sizeof(bytes), (double) result->bytes_fetched),
-                       result->blobs_present, result->requests, result->requests == 1 ? "" : "s",
-                       (double) (now_usec() - cmd->started) / 1e6);
+        } else if (cmd->quiet)
+                printf("%s\n", manifest_digest);
+        else if (!pull)
+                printf("%s: present (manifest %s), not pulled\n", reference, manifest_digest);
         else
-                printf("%s\n", result->manifest_digest);
+                printf("pulled %s (manifest %s): %u blob%s fetched (%s), %u present, %u request%s in %.3f s\n",
+                       reference, manifest_digest, pull->blobs_fetched, pull->blobs_fetched == 1 ? "" : "s",
+                       format_bytes(bytes, sizeof(bytes), (double) pull->bytes_fetched), pull->blobs_present,
+                       pull->requests, pull->requests == 1 ? "" : "s", (double) (now_usec() - cmd->started) / 1e6);
         fflush(stdout);
         /* a terminal's lines start afresh below the summary */
         cmd->drawn = 0;
         if (--cmd->remaining == 0)
                 sd_event_exit(cmd->event, cmd->failed > 0);
+}
+
+/* Into the store: pulled, unpacked and recorded by the image manager. */
+static void on_ensure_done(int error, const char *message, const ImageEnsureResult *result, void *userdata) {
+        finished(userdata, error, message, result ? result->reference : NULL, result ? result->manifest_digest : NULL,
+                 result ? result->pull : NULL);
+}
+
+/* Into a layout: the blobs are there, index.json names the manifest. */
+static void on_layout_done(int error, const char *message, const RegistryPullResult *result, void *userdata) {
+        PullState *ps = userdata;
+        int r;
+
+        if (error >= 0) {
+                r = registry_layout_add(ps->cmd->layout, result->reference, result->manifest_media_type,
+                                        result->manifest_digest, result->manifest_size);
+                if (r < 0) /* logged */
+                        error = r, message = "pull: layout not written";
+        }
+        finished(ps, error, message, result ? result->reference : NULL, result ? result->manifest_digest : NULL,
+                 result);
 }
 
 /* The settings of host in the list, added if new. */
@@ -260,6 +280,9 @@ int image_pull_command(const ImagePullArgs *args, char **references, int n) {
         _cleanup_(auth_file_freep) AuthFile *auth = NULL;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(registry_client_freep) RegistryClient *client = NULL;
+        _cleanup_(image_store_freep) ImageStore *store = NULL;
+        _cleanup_(image_manager_freep) ImageManager *manager = NULL;
+        RegistryOptions options;
         PullCommand cmd = { .tty = isatty(STDOUT_FILENO), .quiet = args->quiet, .layout = args->layout };
         sigset_t mask;
         int r;
@@ -281,11 +304,7 @@ int image_pull_command(const ImagePullArgs *args, char **references, int n) {
                         return 1;
                 }
         }
-        if (cmd.layout)
-                r = asprintf(&blobs, "%s/blobs", cmd.layout);
-        else
-                r = asprintf(&blobs, "%s/blobs", args->store);
-        if (r < 0)
+        if (cmd.layout && asprintf(&blobs, "%s/blobs", cmd.layout) < 0)
                 return log_oom(), 1;
 
         sigemptyset(&mask);
@@ -302,16 +321,22 @@ int image_pull_command(const ImagePullArgs *args, char **references, int n) {
         cmd.event = event;
         cmd.started = now_usec();
 
-        r = registry_client_new(event,
-                                &(RegistryOptions) {
-                                        .hosts = hosts,
-                                        .n_hosts = n_hosts,
-                                        .ca_file = args->ca_file,
-                                        .auth = auth,
-                                        .platform = args->platform,
-                                        .max_parallel = args->max_parallel,
-                                },
-                                &client);
+        options = (RegistryOptions) {
+                .hosts = hosts,
+                .n_hosts = n_hosts,
+                .ca_file = args->ca_file,
+                .auth = auth,
+                .platform = args->platform,
+                .max_parallel = args->max_parallel,
+        };
+        if (cmd.layout)
+                r = registry_client_new(event, &options, &client);
+        else {
+                r = image_store_open(args->store, NULL, &store, &error);
+                if (r < 0)
+                        return log_error("image pull: %s", error ?: strerror(-r)), 1;
+                r = image_manager_new(event, store, &options, &manager);
+        }
         if (r < 0)
                 return log_error_errno(r, "image pull: registry client: %m"), 1;
         cmd.n_pulls = cmd.remaining = (size_t) n;
@@ -323,15 +348,22 @@ int image_pull_command(const ImagePullArgs *args, char **references, int n) {
 
                 ps->cmd = &cmd;
                 ps->reference = references[i];
-                r = registry_pull(client, ps->reference, blobs, NULL,
-                                  &(RegistryPullCallbacks) { .progress = on_progress, .done = on_done }, ps, NULL);
-                if (r < 0) { /* logged, naming the reference */
+                if (manager)
+                        r = image_manager_ensure(manager, ps->reference, args->policy, NULL,
+                                                 &(ImageEnsureCallbacks) { .progress = on_progress, .done = on_ensure_done },
+                                                 ps, NULL);
+                else
+                        r = registry_pull(client, ps->reference, blobs, NULL,
+                                          &(RegistryPullCallbacks) { .progress = on_progress, .done = on_layout_done }, ps,
+                                          NULL);
+                if (r < 0) { /* logged, naming the reference (or out of memory) */
                         cmd.failed++;
                         cmd.remaining--;
                 }
         }
         r = cmd.remaining > 0 ? sd_event_loop(event) : 1;
-        /* interrupted: the pulls still running are cancelled with the client */
+        /* interrupted: the pulls still running are cancelled (an unpack killed) */
+        image_manager_free(TAKE_PTR(manager));
         registry_client_free(TAKE_PTR(client));
         for (size_t i = 0; i < cmd.n_pulls; i++)
                 free(cmd.pulls[i].lines);

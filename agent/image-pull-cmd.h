@@ -3,6 +3,8 @@
 
 #include <stdbool.h>
 
+#include "image-manager.h"
+
 /* `stevedore image pull`: what agent/image-cmd.c parsed for it. */
 typedef struct ImagePullArgs {
         const char *store;     /* the image store's root */
@@ -11,6 +13,7 @@ typedef struct ImagePullArgs {
         char **mirrors;        /* "HOST=MIRROR", NULL-terminated */
         const char *ca_file, *auth_file, *platform;
         unsigned max_parallel; /* 0: the client's default */
+        ImagePullPolicy policy; /* into the store: Always unless asked */
         bool quiet;
 } ImagePullArgs;
 

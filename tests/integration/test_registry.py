@@ -1,7 +1,9 @@
 """`stevedore image pull` against real registries: Debian's docker-registry on loopback
 (plain, and with htpasswd basic auth behind TLS from a test CA), and a small proxy in
-front of it that demands Bearer tokens, corrupts or cuts blobs, fails requests, and logs
-every request it sees."""
+front of it that demands Bearer tokens, corrupts, cuts or holds back blobs, fails
+requests, and logs every request it sees. Pulls go into the image store (fetched,
+unpacked, recorded: the rootfs runs) or, with --layout, into an OCI layout that skopeo
+reads."""
 
 import base64
 import hashlib
@@ -22,6 +24,7 @@ import pytest
 
 from conftest import free_port
 from hoststate import infrastructure_pids, run
+from imagestore import Store
 from oci import blob_path, layout_manifest
 
 MT_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -93,14 +96,16 @@ class RegistryProxy:
     (which wants token_user:token_password as basic credentials when set); corrupt: blob
     digests whose bytes are changed; cut: blob digests whose first answer stops halfway
     and drops the connection; fail_manifests: that many 503s first; ignore_range: Range
-    headers are not passed on (whole blobs come back, with 200)."""
+    headers are not passed on (whole blobs come back, with 200); hold: blob digests
+    answered only once release is set."""
 
     def __init__(self, upstream, bearer=False, token_user=None, token_password=None, corrupt=(), cut=(),
-                 fail_manifests=0, ignore_range=False):
+                 fail_manifests=0, ignore_range=False, hold=()):
         self.upstream = upstream
         self.bearer, self.token_user, self.token_password = bearer, token_user, token_password
         self.corrupt, self.cut, self.fail_manifests = set(corrupt), set(cut), fail_manifests
         self.ignore_range = ignore_range
+        self.hold, self.release = set(hold), threading.Event()
         self.token = "tok-" + hashlib.sha256(str(time.time()).encode()).hexdigest()[:16]
         self.log, self.lock, self.cut_done = [], threading.Lock(), set()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)
@@ -171,6 +176,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         body = resp.read()
         conn.close()
         digest = parts[-1] if "blobs" in parts else None
+        if digest in proxy.hold:
+            proxy.release.wait(timeout=60)
         if digest in proxy.corrupt and resp.status in (200, 206) and body:
             body = bytes([body[0] ^ 0xff]) + body[1:]
         keep = [(k, v) for k, v in resp.getheaders()
@@ -332,13 +339,99 @@ def test_pull_kubia_into_a_layout_skopeo_reads(stevedore_bin, registry, images, 
     assert (tmp_path / "copy" / "manifest.json").exists()
 
 
-def test_pull_into_the_store_root(stevedore_bin, registry, images, tmp_path):
-    ref = push(images["busybox"], f"{registry.host}/pull-root:latest")
-    pull(stevedore_bin, ref, "--root", tmp_path / "root", "--insecure-registry", registry.host)
-    blobs = tmp_path / "root" / "images" / "blobs" / "sha256"
-    _, manifest = layout_manifest(images["busybox"])
+@pytest.fixture
+def store(stevedore_bin, root_dir):
+    return Store(stevedore_bin, root_dir / "images")
+
+
+def test_pull_into_the_store(store, registry, images, tmp_path, proxy):
+    """Fetched into the store's blobs, unpacked, recorded: the rootfs has kubia; again,
+    one request and nothing fetched."""
+    push(images["kubia"], f"{registry.host}/pull-store:latest")
+    p = proxy()
+    ref = f"{p.host}/pull-store:latest"
+    digest, manifest = layout_manifest(images["kubia"])
+    r = store.pull(ref)
+    assert r.stdout.splitlines()[-1].startswith(f"pulled {ref} (manifest {digest}): 3 blobs fetched")
     for d in [manifest["config"], *manifest["layers"]]:
-        assert sha256_file(blobs / d["digest"].split(":")[1]) == d["digest"]
+        assert sha256_file(store.root / "blobs" / "sha256" / d["digest"].split(":")[1]) == d["digest"]
+    [image] = json.loads(store.run("ls", "--json").stdout)
+    assert image["references"] == [ref] and image["manifest"] == digest
+    assert image["id"] == manifest["config"]["digest"]
+    assert len(store.layers()) == 2
+    store.assert_clean()
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    store.run("mount", ref, "c1", rootfs)
+    try:
+        assert (rootfs / "app" / "kubia").is_file()
+    finally:
+        store.run("unmount", "c1", rootfs)
+    r = store.pull(ref)
+    assert "0 blobs fetched (0 B), 3 present, 1 request" in r.stdout
+    assert len(p.requests("blobs")) == 3
+
+
+def test_pull_into_the_store_by_digest(store, registry, images):
+    ref = push(images["busybox"], f"{registry.host}/pull-store-digest:latest")
+    digest, _ = layout_manifest(images["busybox"])
+    repo = ref.rsplit(":", 1)[0]
+    r = store.pull(f"{repo}@{digest}", "--quiet")
+    assert r.stdout.split() == [digest]
+    assert store.ls() == {f"{repo}@{digest}"}
+    r = store.pull(f"{repo}@sha256:{'0' * 64}", check=False)
+    assert r.returncode == 1 and f"manifest sha256:{'0' * 64}: HTTP 404" in r.stderr
+
+
+def test_pull_policies(store, registry, images, proxy):
+    """IfNotPresent pulls only what is missing, Never nothing (missing is an error), as
+    a container's imagePullPolicy."""
+    push(images["busybox"], f"{registry.host}/pull-policy:latest")
+    p = proxy()
+    ref = f"{p.host}/pull-policy:latest"
+    r = store.pull(ref, "--policy", "Never", check=False)
+    assert r.returncode == 1
+    assert f"image {ref}: not present, and the pull policy is Never" in r.stderr
+    assert p.requests() == []
+    store.pull(ref, "--policy", "IfNotPresent")
+    assert len(p.requests("manifests")) == 1
+    for policy in ("IfNotPresent", "Never"):
+        r = store.pull(ref, "--policy", policy)
+        assert f"{ref}: present (manifest {layout_manifest(images['busybox'])[0]}), not pulled" in r.stdout
+    assert len(p.requests()) == 3  # the manifest, the config, the one layer
+    r = store.pull(ref, "--policy", "Sometimes", check=False)
+    assert r.returncode == 2 and "--policy 'Sometimes'" in r.stderr
+
+
+def test_prune_during_a_pull_keeps_its_blobs(store, registry, images, proxy):
+    """A pull fetches without the store's lock: a prune while it waits for a blob takes
+    nothing it fetched (the pull's lease), and the pull still records its image."""
+    push(images["kubia"], f"{registry.host}/pull-prune:latest")
+    _, manifest = layout_manifest(images["kubia"])
+    held = manifest["layers"][0]["digest"]
+    p = proxy(hold=[held])
+    ref = f"{p.host}/pull-prune:latest"
+    pulling = subprocess.Popen([str(store.bin), "image", "--root", str(store.root), "pull", "--insecure-registry",
+                                p.host, ref], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not any(s.path.endswith(held) for s in p.requests("blobs")):
+            assert time.monotonic() < deadline and pulling.poll() is None, pulling.communicate()
+            time.sleep(0.05)
+        time.sleep(0.3)  # the other blobs land meanwhile
+        fetched = set(store.blobs())
+        assert manifest["config"]["digest"].split(":")[1] in fetched
+        assert "removed 0 images, 0 blobs" in store.run("prune").stdout
+        assert fetched <= set(store.blobs())
+    finally:
+        p.release.set()
+        out, err = pulling.communicate(timeout=60)
+    assert pulling.returncode == 0, err
+    assert store.ids() == {manifest["config"]["digest"]}
+    # with no pull in flight, a prune takes what nothing holds
+    store.run("rm", ref)
+    assert "removed 0 images" in store.run("prune").stdout
+    assert store.blobs() == [] and store.layers() == []
 
 
 def test_pull_docker_schema2(stevedore_bin, registry, images, tmp_path):
@@ -444,7 +537,7 @@ def test_errors_name_the_reference(stevedore_bin, registry, tmp_path):
     # https to a plain HTTP registry: TLS fails, nothing is retried in plain text
     r = pull(stevedore_bin, ref, "--layout", tmp_path / "l", check=False)
     assert r.returncode == 1 and f"pull {ref}: manifest latest:" in r.stderr
-    r = pull(stevedore_bin, "Not A Reference", check=False)
+    r = pull(stevedore_bin, "Not A Reference", "--layout", tmp_path / "l", check=False)
     assert r.returncode == 1 and "pull Not A Reference:" in r.stderr
 
 
@@ -517,6 +610,22 @@ def test_corrupted_blob_is_refused_and_not_kept(stevedore_bin, registry, images,
     # what did verify stays (content-addressed), and is all verified
     for name in blobs_of(layout):
         assert sha256_file(layout / "blobs" / "sha256" / name) == "sha256:" + name
+
+
+def test_corrupted_blob_into_the_store_records_nothing(store, registry, images, proxy):
+    push(images["kubia"], f"{registry.host}/pull-corrupt-store:latest")
+    _, manifest = layout_manifest(images["kubia"])
+    bad = manifest["layers"][1]["digest"]
+    p = proxy(corrupt=[bad])
+    ref = f"{p.host}/pull-corrupt-store:latest"
+    r = store.pull(ref, check=False)
+    assert r.returncode == 1
+    assert f"pull {ref}: blob {bad}: digest mismatch (got sha256:" in r.stderr
+    assert store.ids() == set() and store.layers() == []
+    assert bad.split(":")[1] not in store.blobs()
+    store.assert_clean()
+    # the blobs that verified stay for the next try (until rm or prune)
+    assert all(sha256_file(store.root / "blobs" / "sha256" / n) == "sha256:" + n for n in store.blobs())
 
 
 def test_connection_cut_mid_blob_resumes_with_range(stevedore_bin, registry, images, tmp_path, proxy):
