@@ -11,6 +11,7 @@
 #include "macro.h"
 #include "image-manager.h"
 #include "registry.h"
+#include "verbs.h"
 
 #define REDRAW_USEC (100 * 1000ULL)
 #define MAX_HOSTS 64
@@ -284,7 +285,6 @@ int image_pull_command(const ImagePullArgs *args, char **references, int n) {
         _cleanup_(image_manager_freep) ImageManager *manager = NULL;
         RegistryOptions options;
         PullCommand cmd = { .tty = isatty(STDOUT_FILENO), .quiet = args->quiet, .layout = args->layout };
-        sigset_t mask;
         int r;
 
         if (n < 1) {
@@ -307,15 +307,7 @@ int image_pull_command(const ImagePullArgs *args, char **references, int n) {
         if (cmd.layout && asprintf(&blobs, "%s/blobs", cmd.layout) < 0)
                 return log_oom(), 1;
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        r = sd_event_default(&event);
-        if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
-        if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+        r = verb_event_new(&event);
         if (r < 0)
                 return log_error_errno(r, "image pull: set up the event loop: %m"), 1;
         cmd.event = event;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <curl/curl.h>
 
+#include "buffer.h"
 #include "config.h"
 #include "curl-event.h"
 #include "json-util.h"
@@ -74,22 +75,10 @@ void kube_request_cancel(KubeRequest *request) {
 }
 
 static bool buf_append(KubeRequest *r, const char *data, size_t n, size_t max) {
-        if (r->size + n > max) {
-                r->too_large = true;
-                return false;
-        }
-        if (r->size + n + 1 > r->allocated) {
-                size_t a = MAX(r->allocated * 2, r->size + n + 1);
-                char *p = realloc(r->buf, a);
-                if (!p)
-                        return false;
-                r->buf = p;
-                r->allocated = a;
-        }
-        memcpy(r->buf + r->size, data, n);
-        r->size += n;
-        r->buf[r->size] = 0;
-        return true;
+        int e = buffer_append(&r->buf, &r->size, &r->allocated, data, n, max);
+
+        r->too_large = r->too_large || e == -E2BIG;
+        return e >= 0;
 }
 
 static size_t on_body(char *data, size_t one, size_t n, void *userdata) {

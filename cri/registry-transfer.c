@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "image-ref.h"
+#include "buffer.h"
 #include "log.h"
 #include "macro.h"
 #include "registry-internal.h"
@@ -99,21 +100,7 @@ static size_t on_header(char *line, size_t one, size_t n, void *userdata) {
 }
 
 static bool buf_append(Transfer *t, const char *data, size_t n, size_t max) {
-        if (t->size + n > max)
-                return false;
-        if (t->size + n + 1 > t->allocated) {
-                size_t a = MAX(t->allocated * 2, t->size + n + 1);
-                char *p = realloc(t->buf, a);
-
-                if (!p)
-                        return false;
-                t->buf = p;
-                t->allocated = a;
-        }
-        memcpy(t->buf + t->size, data, n);
-        t->size += n;
-        t->buf[t->size] = 0;
-        return true;
+        return buffer_append(&t->buf, &t->size, &t->allocated, data, n, max) >= 0;
 }
 
 /* An unnamed file in dir_fd (O_TMPFILE), or where the file system has none a named
