@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* In-process side of bench/images: the registry client as the agent calls it, one client
- * (and its connections) kept across pulls.
- *   bench-images BLOBS-DIR PLAIN-HTTP-HOST REFERENCE PULLS
- * Pulls REFERENCE PULLS times in a row and prints one line per pull:
- * "pull <seconds> <requests> <blobs fetched>". */
+/* In-process side of bench/images: images ensured as the agent ensures them, one image
+ * manager (its registry client and connections) kept across pulls.
+ *   bench-images STORE-ROOT PLAIN-HTTP-HOST REFERENCE PULLS
+ * Ensures REFERENCE with policy Always PULLS times in a row and prints one line per
+ * pull: "pull <seconds> <requests> <blobs fetched>". */
 #include <time.h>
 
+#include "image-manager.h"
 #include "log.h"
-#include "registry.h"
 
 typedef struct Bench {
         sd_event *event;
@@ -23,53 +23,58 @@ static double now(void) {
         return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
-static void on_done(int error, const char *message, const RegistryPullResult *result, void *userdata) {
+static void on_done(int error, const char *message, const ImageEnsureResult *result, void *userdata) {
         Bench *b = userdata;
 
         b->error = error;
         if (error < 0)
                 log_error("%s", message);
-        else {
-                b->requests = result->requests;
-                b->fetched = result->blobs_fetched;
+        else if (result->pull) {
+                b->requests = result->pull->requests;
+                b->fetched = result->pull->blobs_fetched;
         }
         b->done = true;
 }
 
 int main(int argc, char **argv) {
-        _cleanup_(registry_client_freep) RegistryClient *client = NULL;
+        _cleanup_(image_store_freep) ImageStore *store = NULL;
+        _cleanup_(image_manager_freep) ImageManager *manager = NULL;
+        _cleanup_free_ char *error = NULL;
         Bench b = {};
         int pulls, r;
 
         if (argc != 5) {
-                fprintf(stderr, "usage: bench-images BLOBS-DIR PLAIN-HTTP-HOST REFERENCE PULLS\n");
+                fprintf(stderr, "usage: bench-images STORE-ROOT PLAIN-HTTP-HOST REFERENCE PULLS\n");
                 return 2;
         }
         pulls = atoi(argv[4]);
         r = sd_event_new(&b.event);
-        if (r < 0)
+        if (r >= 0)
+                r = image_store_open(argv[1], NULL, &store, &error);
+        if (r >= 0)
+                r = image_manager_new(b.event, store,
+                                      &(RegistryOptions) {
+                                              .hosts = &(RegistryHostConfig) { .host = argv[2], .plain_http = true },
+                                              .n_hosts = 1,
+                                      },
+                                      &manager);
+        if (r < 0) {
+                log_error("bench-images: %s", error ?: strerror(-r));
                 return 1;
-        r = registry_client_new(b.event,
-                                &(RegistryOptions) {
-                                        .hosts = &(RegistryHostConfig) { .host = argv[2], .plain_http = true },
-                                        .n_hosts = 1,
-                                },
-                                &client);
-        if (r < 0)
-                return 1;
+        }
         for (int i = 0; i < pulls; i++) {
                 double t = now();
 
                 b.done = false;
-                r = registry_pull(client, argv[3], argv[1], NULL, &(RegistryPullCallbacks) { .done = on_done }, &b,
-                                  NULL);
+                r = image_manager_ensure(manager, argv[3], IMAGE_PULL_ALWAYS, NULL,
+                                         &(ImageEnsureCallbacks) { .done = on_done }, &b, NULL);
                 while (r >= 0 && !b.done)
                         r = sd_event_run(b.event, UINT64_MAX);
                 if (r < 0 || b.error < 0)
                         return 1;
                 printf("pull %.6f %u %u\n", now() - t, b.requests, b.fetched);
         }
-        registry_client_free(TAKE_PTR(client));
+        image_manager_free(TAKE_PTR(manager));
         sd_event_unref(b.event);
         return 0;
 }

@@ -275,6 +275,18 @@ static int unpack_start(ImageEnsure *e) {
         return sd_event_add_io(m->event, &e->child, e->pidfd, EPOLLIN, on_child_exit, e);
 }
 
+static bool already_recorded(ImageEnsure *e) {
+        _cleanup_(image_info_freep) ImageInfo *image = NULL;
+
+        /* by reference only: an ID prefix that happens to match is not the record */
+        if (image_store_try_get(e->manager->store, e->reference, &image, NULL) < 0 || !image->references)
+                return false;
+        for (char **r = image->references; *r; r++)
+                if (streq(*r, e->reference))
+                        return streq(image->manifest_digest, e->pulled.manifest_digest);
+        return false;
+}
+
 static void on_pulled(int error, const char *message, const RegistryPullResult *result, void *userdata) {
         ImageEnsure *e = userdata;
         int r;
@@ -290,6 +302,12 @@ static void on_pulled(int error, const char *message, const RegistryPullResult *
                 return;
         }
         e->have_pulled = true;
+        /* the reference names that image already (a warm pull): nothing to unpack */
+        if (already_recorded(e)) {
+                e->lease = safe_close(e->lease);
+                ensure_finish(e, 0, NULL, e->pulled.manifest_digest, e->pulled.config_digest);
+                return;
+        }
         e->step = STEP_UNPACK;
         r = unpack_start(e);
         if (r < 0)
