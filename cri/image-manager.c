@@ -218,7 +218,14 @@ static int on_child_exit(sd_event_source *s, int fd, uint32_t revents, void *use
         siginfo_t info = {};
         ssize_t n;
 
-        if (waitid((idtype_t) P_PIDFD, (id_t) e->pidfd, &info, WEXITED | WNOHANG) < 0 || info.si_pid == 0)
+        if (waitid((idtype_t) P_PIDFD, (id_t) e->pidfd, &info, WEXITED | WNOHANG) < 0) {
+                int r = -errno;
+
+                e->pidfd = safe_close(e->pidfd); /* nothing to kill or reap */
+                ensure_fail(e, r, "%s: unpacking process: %s", e->reference, strerror(-r));
+                return 0;
+        }
+        if (info.si_pid == 0)
                 return 0; /* not yet */
         e->child = sd_event_source_disable_unref(e->child);
         e->pidfd = safe_close(e->pidfd);
