@@ -211,7 +211,6 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         unsigned kubelet_port = 10250;
         _cleanup_(kubelet_server_freep) KubeletServer *kubelet = NULL;
         struct in_addr ip;
-        sigset_t mask;
         int c, r;
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
@@ -308,15 +307,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 return 1;
         }
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        r = sd_event_default(&event);
-        if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
-        if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+        r = verb_event_new(&event);
         if (r >= 0)
                 r = kube_client_new(event, config, &client);
         if (r < 0)

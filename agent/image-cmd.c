@@ -5,6 +5,7 @@
 
 #include "image-store.h"
 #include "log.h"
+#include "image-pull-cmd.h"
 #include "verbs.h"
 
 typedef struct ImageOptions {
@@ -12,11 +13,22 @@ typedef struct ImageOptions {
         const char *name;
         uint64_t max_entry_size;
         bool json;
+        ImagePullArgs pull;
 } ImageOptions;
 
 static void usage(FILE *f) {
         fprintf(f, "Usage: stevedore image [--root DIR] COMMAND [ARGS…]\n"
                    "\nCommands:\n"
+                   "  pull [--layout DIR] [--insecure-registry HOST]… [--ca-file FILE] [--auth-file FILE]\n"
+                   "       [--mirror HOST=MIRROR]… [--platform OS/ARCH[/VARIANT]] [--max-parallel N]\n"
+                   "       [--policy Always|IfNotPresent|Never] [--quiet] REFERENCE…\n"
+                   "                        from registries, at once (blobs they share fetched once),\n"
+                   "                        into the store, or with --layout into an OCI image layout;\n"
+                   "                        --insecure-registry: plain HTTP to HOST; --ca-file: verify TLS\n"
+                   "                        with FILE; --auth-file: docker config.json or pull secret\n"
+                   "                        (default $REGISTRY_AUTH_FILE, ~/.docker/config.json);\n"
+                   "                        --mirror: try MIRROR before HOST; --policy: as a container's\n"
+                   "                        imagePullPolicy (default Always)\n"
                    "  import [--name REF] [--max-entry-size SIZE] PATH\n"
                    "                        an OCI image layout or docker archive (directory or tar)\n"
                    "  ls [--json]           the images\n"
@@ -188,15 +200,29 @@ int verb_image(int argc, char **argv, const GlobalOptions *opts) {
                 { "name", required_argument, NULL, 'n' },
                 { "max-entry-size", required_argument, NULL, 'm' },
                 { "json", no_argument, NULL, 'j' },
+                { "layout", required_argument, NULL, 'L' },
+                { "insecure-registry", required_argument, NULL, 'i' },
+                { "auth-file", required_argument, NULL, 'a' },
+                { "ca-file", required_argument, NULL, 'c' },
+                { "mirror", required_argument, NULL, 'M' },
+                { "platform", required_argument, NULL, 'p' },
+                { "max-parallel", required_argument, NULL, 'P' },
+                { "quiet", no_argument, NULL, 'q' },
+                { "policy", required_argument, NULL, 'o' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         _cleanup_(image_store_freep) ImageStore *s = NULL;
         _cleanup_free_ char *default_root = NULL, *error = NULL;
-        ImageOptions o = {};
+        _cleanup_free_ char **insecure = calloc((size_t) argc + 1, sizeof(char *)),
+                            **mirrors = calloc((size_t) argc + 1, sizeof(char *));
+        size_t n_insecure = 0, n_mirrors = 0;
+        ImageOptions o = { .pull.insecure = insecure, .pull.mirrors = mirrors, .pull.policy = IMAGE_PULL_ALWAYS };
         const char *command;
         int c, r;
 
+        if (!insecure || !mirrors)
+                return report(-ENOMEM, NULL);
         /* Options go before or after the command: getopt permutes. */
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
@@ -214,6 +240,43 @@ int verb_image(int argc, char **argv, const GlobalOptions *opts) {
                         break;
                 case 'j':
                         o.json = true;
+                        break;
+                case 'L':
+                        o.pull.layout = optarg;
+                        break;
+                case 'i':
+                        insecure[n_insecure++] = optarg;
+                        break;
+                case 'a':
+                        o.pull.auth_file = optarg;
+                        break;
+                case 'c':
+                        o.pull.ca_file = optarg;
+                        break;
+                case 'M':
+                        mirrors[n_mirrors++] = optarg;
+                        break;
+                case 'p':
+                        o.pull.platform = optarg;
+                        break;
+                case 'P': {
+                        char *end;
+                        unsigned long n = strtoul(optarg, &end, 10);
+                        if (*end || n == 0 || n > 64) {
+                                log_error("--max-parallel '%s': want 1 to 64", optarg);
+                                return 2;
+                        }
+                        o.pull.max_parallel = (unsigned) n;
+                        break;
+                }
+                case 'q':
+                        o.pull.quiet = true;
+                        break;
+                case 'o':
+                        if (image_pull_policy_from_string(optarg, &o.pull.policy) < 0) {
+                                log_error("--policy '%s': want Always, IfNotPresent or Never", optarg);
+                                return 2;
+                        }
                         break;
                 case 'h':
                         usage(stdout);
@@ -235,10 +298,13 @@ int verb_image(int argc, char **argv, const GlobalOptions *opts) {
                         return report(-ENOMEM, NULL);
                 o.root = default_root;
         }
+        if (streq(command, "pull")) {
+                o.pull.store = o.root;
+                return image_pull_command(&o.pull, argv, argc);
+        }
         r = image_store_open(o.root, &(ImageStoreOptions) { .max_entry_size = o.max_entry_size }, &s, &error);
         if (r < 0)
                 return report(r, error);
-
         if (streq(command, "import"))
                 return cmd_import(s, &o, argc, argv);
         if (streq(command, "ls") || streq(command, "list"))

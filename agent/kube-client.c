@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <curl/curl.h>
 
+#include "buffer.h"
 #include "config.h"
+#include "curl-event.h"
 #include "json-util.h"
 #include "kube-client.h"
 #include "log.h"
@@ -23,19 +25,16 @@ struct KubeRequest {
         KubeLineHandler on_line;
         void *userdata;
         char error[CURL_ERROR_SIZE];
-        bool added; /* to the multi handle */
         KubeRequest *next;
 };
 
 struct KubeClient {
         sd_event *event;
-        sd_event_source *timer;
-        CURLM *multi;
+        CurlEvent *curl;
         char *server;
         struct curl_blob ca, cert, key;
         char *authorization; /* "Authorization: Bearer …" */
         KubeRequest *requests;
-        sd_event_source *add_later;
 };
 
 const char *kube_client_server(const KubeClient *client) {
@@ -62,8 +61,7 @@ static void request_free(KubeRequest *r) {
                         *p = r->next;
                         break;
                 }
-        if (r->added)
-                curl_multi_remove_handle(c->multi, r->easy);
+        curl_event_remove(c->curl, r->easy);
         curl_easy_cleanup(r->easy);
         curl_slist_free_all(r->headers);
         free(r->body);
@@ -77,22 +75,10 @@ void kube_request_cancel(KubeRequest *request) {
 }
 
 static bool buf_append(KubeRequest *r, const char *data, size_t n, size_t max) {
-        if (r->size + n > max) {
-                r->too_large = true;
-                return false;
-        }
-        if (r->size + n + 1 > r->allocated) {
-                size_t a = MAX(r->allocated * 2, r->size + n + 1);
-                char *p = realloc(r->buf, a);
-                if (!p)
-                        return false;
-                r->buf = p;
-                r->allocated = a;
-        }
-        memcpy(r->buf + r->size, data, n);
-        r->size += n;
-        r->buf[r->size] = 0;
-        return true;
+        int e = buffer_append(&r->buf, &r->size, &r->allocated, data, n, max);
+
+        r->too_large = r->too_large || e == -E2BIG;
+        return e >= 0;
 }
 
 static size_t on_body(char *data, size_t one, size_t n, void *userdata) {
@@ -155,70 +141,11 @@ static void finish(KubeRequest *r, CURLcode code) {
         request_free(r);
 }
 
-static void check_finished(KubeClient *c) {
-        CURLMsg *m;
-        int left;
+static void on_done(CURL *easy, CURLcode result, void *userdata) {
+        KubeRequest *r = NULL;
 
-        while ((m = curl_multi_info_read(c->multi, &left)))
-                if (m->msg == CURLMSG_DONE) {
-                        KubeRequest *r = NULL;
-
-                        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &r);
-                        finish(r, m->data.result);
-                }
-}
-
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        KubeClient *c = userdata;
-        int action = (revents & EPOLLIN ? CURL_CSELECT_IN : 0) | (revents & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-                     (revents & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-        int running;
-
-        curl_multi_socket_action(c->multi, fd, action, &running);
-        check_finished(c);
-        return 0;
-}
-
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        KubeClient *c = userdata;
-        int running;
-
-        curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        check_finished(c);
-        return 0;
-}
-
-/* libcurl tells which sockets to watch for what; one sd-event I/O source each. */
-static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userdata, void *socketp) {
-        KubeClient *c = userdata;
-        sd_event_source *s = socketp;
-        uint32_t events = (what == CURL_POLL_IN || what == CURL_POLL_INOUT ? EPOLLIN : 0) |
-                          (what == CURL_POLL_OUT || what == CURL_POLL_INOUT ? EPOLLOUT : 0);
-
-        if (what == CURL_POLL_REMOVE) {
-                sd_event_source_disable_unref(s);
-                curl_multi_assign(c->multi, fd, NULL);
-                return 0;
-        }
-        if (s)
-                return sd_event_source_set_io_events(s, events) < 0 ? -1 : 0;
-        if (sd_event_add_io(c->event, &s, fd, events, on_io, c) < 0)
-                return -1;
-        curl_multi_assign(c->multi, fd, s);
-        return 0;
-}
-
-static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userdata) {
-        KubeClient *c = userdata;
-        uint64_t now;
-
-        if (timeout_ms < 0)
-                return sd_event_source_set_enabled(c->timer, SD_EVENT_OFF) < 0 ? -1 : 0;
-        sd_event_now(c->event, CLOCK_MONOTONIC, &now);
-        if (sd_event_source_set_time(c->timer, now + (uint64_t) timeout_ms * 1000) < 0 ||
-            sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT) < 0)
-                return -1;
-        return 0;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &r);
+        finish(r, result);
 }
 
 static bool blob_set(struct curl_blob *b, const char *data, size_t size) {
@@ -245,8 +172,7 @@ int kube_client_new(sd_event *event, const KubeConfig *config, KubeClient **ret)
         }
         c->event = sd_event_ref(event);
         c->server = strdup(config->server);
-        c->multi = curl_multi_init();
-        if (!c->server || !c->multi || !blob_set(&c->ca, config->ca, config->ca_size) ||
+        if (!c->server || !blob_set(&c->ca, config->ca, config->ca_size) ||
             !blob_set(&c->cert, config->client_cert, config->client_cert_size) ||
             !blob_set(&c->key, config->client_key, config->client_key_size))
                 return -ENOMEM;
@@ -256,15 +182,9 @@ int kube_client_new(sd_event *event, const KubeConfig *config, KubeClient **ret)
         if (config->token && asprintf(&c->authorization, "Authorization: Bearer %s", config->token) < 0)
                 return -ENOMEM;
 
-        /* Accuracy 1 µs: libcurl's timeouts are due now, not within sd-event's default 250 ms. */
-        r = sd_event_add_time(event, &c->timer, CLOCK_MONOTONIC, UINT64_MAX, 1, on_timer, c);
+        r = curl_event_new(event, "kube-client-timer", on_done, c, &c->curl);
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_description(c->timer, "kube-client-timer");
-        curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
-        curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-        curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
-        curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -274,10 +194,7 @@ void kube_client_free(KubeClient *c) {
                 return;
         while (c->requests)
                 request_free(c->requests);
-        if (c->multi)
-                curl_multi_cleanup(c->multi);
-        sd_event_source_disable_unref(c->timer);
-        sd_event_source_disable_unref(c->add_later);
+        curl_event_free(c->curl);
         sd_event_unref(c->event);
         free(c->server);
         free(c->ca.data);
@@ -334,44 +251,24 @@ static int request_new(KubeClient *c, const char *method, const char *path, Kube
         return 0;
 }
 
-static int add_pending(sd_event_source *s, void *userdata) {
-        KubeClient *c = userdata;
-
-        for (KubeRequest *r = c->requests, *next; r; r = next) {
-                next = r->next;
-                if (r->added)
-                        continue;
-                if (curl_multi_add_handle(c->multi, r->easy) == CURLM_OK)
-                        r->added = true;
-                else
-                        finish(r, CURLE_FAILED_INIT);
-        }
-        return 0;
-}
-
 static int request_start(KubeRequest *r) {
         KubeClient *c = r->client;
-        CURLMcode m;
+        int e;
 
         if (!r->headers) {
                 request_free(r);
                 return -ENOMEM;
         }
         curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
-        m = curl_multi_add_handle(c->multi, r->easy);
-        if (m != CURLM_OK && m != CURLM_RECURSIVE_API_CALL) {
+        /* Started from within one of libcurl's callbacks (a watch's line handler), it is
+         * added once the event loop is back (curl-event.h). */
+        e = curl_event_add(c->curl, r->easy);
+        if (e < 0) {
                 request_free(r);
-                return -EIO;
+                return e;
         }
-        r->added = m == CURLM_OK;
         r->next = c->requests;
         c->requests = r;
-        /* Started from within one of libcurl's callbacks (a watch's line handler):
-         * added once the event loop is back. */
-        if (!r->added && (!c->add_later ? sd_event_add_defer(c->event, &c->add_later, add_pending, c) : 0) < 0)
-                return -ENOMEM;
-        if (!r->added)
-                (void) sd_event_source_set_enabled(c->add_later, SD_EVENT_ONESHOT);
         return 0;
 }
 

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <sched.h>
+#include <signal.h>
 
 #include "config.h"
 #include "log.h"
+#include "macro.h"
 #include "verbs.h"
 
 typedef struct Verb {
@@ -18,7 +20,7 @@ static int verb_version(int argc, char **argv, const GlobalOptions *opts);
 
 static const Verb verbs[] = {
         { "agent", verb_agent, "register this node and keep its status current" },
-        { "image", verb_image, "import, list, inspect and remove container images" },
+        { "image", verb_image, "pull, import, list, inspect and remove container images" },
         { "network", verb_network, "set up pod networks on this node by hand" },
         { "proxy", verb_proxy, "program Services into nftables (kube-proxy's job)" },
         { "runtime", verb_runtime, "the OCI runtime, with runc's command line" },
@@ -50,6 +52,26 @@ static int verb_version(int argc, char **argv, const GlobalOptions *opts) {
 /* --netns: act as if that network namespace were the host's. Tests run whole nodes in
  * namespaces they make; the mount namespace stays the host's, so the pods' namespace
  * mounts are visible to every process. */
+int verb_event_new(sd_event **ret) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        r = sd_event_default(&event);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(event);
+        return 0;
+}
+
 static int enter_node_netns(const char *path) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
 

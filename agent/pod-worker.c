@@ -466,7 +466,7 @@ static void record_monitor(Container *c) {
 static int write_bundle(Container *c, json_object *image_config, const char *rootfs) {
         PodWorker *w = c->worker;
         _cleanup_free_ char *hosts = NULL, *resolv = NULL, *hostname = NULL, *termination = NULL, *cgroup = NULL,
-                            *config_path = NULL, *error = NULL, *root = runtime_root(w);
+                            *config_path = NULL, *error = NULL;
         json_object *config = NULL;
         const char *text;
         int r;

@@ -142,7 +142,6 @@ int verb_proxy(int argc, char **argv, const GlobalOptions *opts) {
         const char *kubeconfig_path = getenv("KUBECONFIG");
         _cleanup_free_ char *node_name = NULL;
         bool cleanup = false;
-        sigset_t mask;
         uint64_t now;
         int c, r;
 
@@ -221,15 +220,7 @@ int verb_proxy(int argc, char **argv, const GlobalOptions *opts) {
                 return 1;
         }
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        r = sd_event_default(&event);
-        if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
-        if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+        r = verb_event_new(&event);
         if (r >= 0)
                 r = sd_event_add_defer(event, &cmd.defer, on_defer, &cmd);
         if (r >= 0)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
+#include <systemd/sd-event.h>
+
 /* Options every verb of the stevedore command shares. */
 typedef struct GlobalOptions {
         const char *root_dir; /* persistent state, default /var/lib/stevedore */
@@ -15,3 +17,7 @@ int verb_watch(int argc, char **argv, const GlobalOptions *opts);
 int verb_proxy(int argc, char **argv, const GlobalOptions *opts);
 int verb_runtime(int argc, char **argv, const GlobalOptions *opts);
 int verb_status(int argc, char **argv, const GlobalOptions *opts);
+
+/* The default event loop for a verb that runs one, ended by SIGINT or SIGTERM (blocked,
+ * then taken by the loop's signal sources). */
+int verb_event_new(sd_event **ret);

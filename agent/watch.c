@@ -85,7 +85,6 @@ int verb_watch(int argc, char **argv, const GlobalOptions *opts) {
         _cleanup_free_ char *error = NULL, *path = NULL;
         const Resource *resource = NULL;
         WatchContext ctx = {};
-        sigset_t mask;
         int c, r;
 
         while ((c = getopt_long(argc, argv, "n:h", options, NULL)) >= 0)
@@ -137,15 +136,7 @@ int verb_watch(int argc, char **argv, const GlobalOptions *opts) {
                 return 1;
         }
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        r = sd_event_default(&event);
-        if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
-        if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+        r = verb_event_new(&event);
         if (r < 0)
                 return log_error_errno(r, "watch: set up the event loop: %m"), 1;
         ctx.event = event;

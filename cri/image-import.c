@@ -206,14 +206,8 @@ static bool source_has(ImportSource *src, const char *name) {
         return source_find(src, name) != NULL;
 }
 
-typedef struct EntryReader {
-        struct archive *a;
-        int error;
-} EntryReader;
-
 static ssize_t read_entry(void *userdata, void *buf, size_t size) {
-        EntryReader *e = userdata;
-        la_ssize_t n = archive_read_data(e->a, buf, size);
+        la_ssize_t n = archive_read_data(userdata, buf, size);
 
         return n < 0 ? -EIO : n;
 }
@@ -280,7 +274,6 @@ static int archive_load(ImportSource *src, char **ret_error) {
                         }
                 } else if (archive_entry_filetype(e) == AE_IFREG) {
                         _cleanup_free_ char *what = NULL, *expected = NULL;
-                        EntryReader reader = { a, 0 };
 
                         if (strneq(f.name, "blobs/sha256/", 13) && asprintf(&expected, "sha256:%s", f.name + 13) < 0)
                                 r = -ENOMEM;
@@ -289,7 +282,7 @@ static int archive_load(ImportSource *src, char **ret_error) {
                         if (r >= 0 && asprintf(&what, "%s '%s'", expected ? "blob" : "file", f.name) < 0)
                                 r = -ENOMEM;
                         if (r >= 0)
-                                r = store_blob_write(src->store, read_entry, &reader, expected, what, f.digest, &f.size,
+                                r = store_blob_write(src->store, read_entry, a, expected, what, f.digest, &f.size,
                                                      ret_error);
                         if (r < 0 && ret_error && !*ret_error)
                                 r = store_error(ret_error, r, "entry '%s': %s", f.name,
@@ -318,22 +311,6 @@ static char *oci_blob_name(const char *digest) {
         char *p;
 
         return asprintf(&p, "blobs/sha256/%s", digest + 7) < 0 ? NULL : p;
-}
-
-static void record_done(ImageInfo *i) {
-        i->references = NULL;
-        free(i->manifest_digest);
-        free(i->config_digest);
-        free(i->media_type);
-        free(i->os);
-        free(i->architecture);
-        for (size_t k = 0; k < i->n_layers; k++) {
-                free(i->layers[k].digest);
-                free(i->layers[k].diff_id);
-                free(i->layers[k].chain_id);
-                free(i->layers[k].media_type);
-        }
-        free(i->layers);
 }
 
 /* Unpacks one layer (from its blob in the store) unless its chain is there already. */
@@ -392,7 +369,7 @@ static int import_manifest(ImportSource *src, const char *manifest_digest, const
                 .n_layers = m->n_layers,
         };
         if (!record.manifest_digest || !record.config_digest || !record.layers) {
-                record_done(&record);
+                image_info_done(&record);
                 return -ENOMEM;
         }
         for (size_t i = 0; i < m->n_layers && r >= 0; i++) {
@@ -419,7 +396,7 @@ static int import_manifest(ImportSource *src, const char *manifest_digest, const
                 r = ensure_layer(src, &record.layers[i], ret_error);
         if (r >= 0)
                 r = store_add_image(src->store, &record, names, ret_error);
-        record_done(&record);
+        image_info_done(&record);
         return r;
 }
 
@@ -439,18 +416,22 @@ static int import_descriptor(ImportSource *src, const Descriptor *d, char **name
         r = store_blob_read(src->store, d->digest, &text, &size, ret_error);
         if (r < 0)
                 return r;
-        r = manifest_parse(text, size, &m, ret_error);
+        r = manifest_parse(text, size, d->media_type, &m, ret_error);
         if (r < 0)
                 return store_error(ret_error, r, "manifest %s: %m", d->digest);
         if (m->kind == MANIFEST_INDEX) {
                 const Descriptor *child;
+                Platform host;
 
                 if (depth > 0)
                         return store_error(ret_error, -EBADMSG, "index %s: an index inside an index inside an index",
                                            d->digest);
-                r = manifest_select_platform(m, "linux", host_architecture(), &child, ret_error);
-                if (r < 0)
-                        return store_error(ret_error, r, "index %s: %m", d->digest);
+                platform_host(&host);
+                child = manifest_select_platform(m, &host);
+                if (!child)
+                        return store_error(ret_error, -ENOENT, "index %s: no manifest for %s/%s%s%s among its %zu",
+                                           d->digest, host.os, host.architecture, *host.variant ? "/" : "",
+                                           host.variant, m->n_manifests);
                 return import_descriptor(src, child, names, depth + 1, ret_error);
         }
         return import_manifest(src, d->digest, m, names, ret_error);
@@ -504,7 +485,7 @@ static int import_oci(ImportSource *src, const char *name, char ***refs, char **
         r = source_read(src, "index.json", &text, &size, ret_error);
         if (r < 0)
                 return r;
-        r = manifest_parse(text, size, &index, ret_error);
+        r = manifest_parse(text, size, NULL, &index, ret_error);
         if (r < 0)
                 return store_error(ret_error, r, "index.json: %m");
         if (index->kind != MANIFEST_INDEX)
@@ -696,6 +677,45 @@ static int import_docker(ImportSource *src, const char *name, char ***refs, char
                 r = store_error(ret_error, -ENOENT, "manifest.json: %s", name ? "no image of that name" : "no images");
 finish:
         docker_archive_images_free(images, n);
+        return r;
+}
+
+static int import_from_blobs(ImageStore *s, const char *manifest_digest, char **names, char **ret_error) {
+        _cleanup_(manifest_freep) Manifest *m = NULL;
+        _cleanup_free_ char *text = NULL;
+        ImportSource src = { .store = s, .path = "(store)", .dir_fd = -EBADF };
+        size_t size;
+        int r;
+
+        r = store_blob_read(s, manifest_digest, &text, &size, ret_error);
+        if (r < 0)
+                return r;
+        r = manifest_parse(text, size, NULL, &m, ret_error);
+        if (r < 0)
+                return store_error(ret_error, r, "manifest %s: %m", manifest_digest);
+        if (m->kind != MANIFEST_IMAGE)
+                return store_error(ret_error, -EBADMSG, "manifest %s: an index, not an image", manifest_digest);
+        /* Every blob is in the store: source_blob() finds them there. */
+        return import_manifest(&src, manifest_digest, m, names, ret_error);
+}
+
+int image_store_import_pulled(ImageStore *s, const char *manifest_digest, const char *reference, char **ret_error) {
+        _cleanup_strv_free_ char **names = calloc(2, sizeof(char *));
+        _cleanup_free_ char *error = NULL;
+        _cleanup_close_ int lock = -EBADF;
+        int r;
+
+        if (!names)
+                return -ENOMEM;
+        r = image_ref_normalize(reference, &names[0], &error);
+        if (r >= 0 && !digest_is_sha256(manifest_digest))
+                r = store_error(&error, -EINVAL, "manifest digest '%s' is not sha256:<64 hex>", manifest_digest);
+        if (r >= 0)
+                r = store_lock(s, true, &lock, &error);
+        if (r >= 0)
+                r = import_from_blobs(s, manifest_digest, names, &error);
+        if (r < 0 && ret_error && asprintf(ret_error, "%s: %s", reference, error ?: strerror(-r)) < 0)
+                *ret_error = NULL;
         return r;
 }
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Image manifests, indexes, configs and docker-archive manifests (see image-manifest.h). */
+#include <ctype.h>
 #include <stdarg.h>
 #include <sys/utsname.h>
 
@@ -26,6 +27,7 @@ _printf_(2, 3) static int fail(char **ret_error, const char *format, ...) {
 static int parse_json(const char *json, size_t size, const char *what, json_object **ret, char **ret_error) {
         json_tokener *tok;
         json_object *o;
+        size_t end;
 
         if (size > MANIFEST_SIZE_MAX)
                 return fail(ret_error, "%s: larger than %d bytes", what, MANIFEST_SIZE_MAX);
@@ -42,7 +44,13 @@ static int parse_json(const char *json, size_t size, const char *what, json_obje
                 json_object_put(o);
                 return r;
         }
+        end = json_tokener_get_parse_end(tok);
         json_tokener_free(tok);
+        for (; end < size; end++)
+                if (!isspace((unsigned char) json[end])) {
+                        json_object_put(o);
+                        return fail(ret_error, "%s: invalid JSON: more after the document", what);
+                }
         if (!json_object_is_type(o, json_type_object) && !json_object_is_type(o, json_type_array)) {
                 json_object_put(o);
                 return fail(ret_error, "%s: not a JSON object", what);
@@ -101,6 +109,8 @@ static int descriptor_parse(json_object *o, const char *what, Descriptor *d, cha
         if (!size || !json_object_is_type(size, json_type_int) || json_object_get_int64(size) < 0)
                 return fail(ret_error, "%s: \"size\" missing or not a non-negative integer", what);
         d->size = json_object_get_int64(size);
+        if (platform && !json_object_is_type(platform, json_type_object))
+                return fail(ret_error, "%s: \"platform\" is not an object", what);
         if (platform) {
                 if ((r = get_string(platform, "os", false, what, &d->os, ret_error)) < 0 ||
                     (r = get_string(platform, "architecture", false, what, &d->architecture, ret_error)) < 0 ||
@@ -156,7 +166,39 @@ void manifest_free(Manifest *m) {
         free(m);
 }
 
-int manifest_parse(const char *json, size_t size, Manifest **ret, char **ret_error) {
+bool media_type_is_index(const char *mt) {
+        return mt && (streq(mt, MT_OCI_INDEX) || streq(mt, MT_DOCKER_LIST));
+}
+
+bool media_type_is_manifest(const char *mt) {
+        return mt && (streq(mt, MT_OCI_MANIFEST) || streq(mt, MT_DOCKER_MANIFEST));
+}
+
+bool media_type_is_image_config(const char *mt) {
+        return mt && (streq(mt, MT_OCI_CONFIG) || streq(mt, MT_DOCKER_CONFIG));
+}
+
+static bool media_type_is_schema1(const char *mt) {
+        return mt && (streq(mt, MT_DOCKER_SCHEMA1) || streq(mt, MT_DOCKER_SCHEMA1_SIGNED));
+}
+
+/* A Content-Type that names a manifest kind ("…v2+json; charset=utf-8"); registries
+ * without the type say application/json and the like, which tells nothing. */
+static int media_type_from_content_type(const char *ct, char **ret) {
+        _cleanup_free_ char *mt = NULL;
+
+        *ret = NULL;
+        if (isempty(ct))
+                return 0;
+        mt = strndup(ct, strcspn(ct, "; \t"));
+        if (!mt)
+                return -ENOMEM;
+        if (media_type_is_index(mt) || media_type_is_manifest(mt) || media_type_is_schema1(mt))
+                *ret = TAKE_PTR(mt);
+        return 0;
+}
+
+int manifest_parse(const char *json, size_t size, const char *content_type, Manifest **ret, char **ret_error) {
         _cleanup_(json_object_putp) json_object *o = NULL;
         _cleanup_(manifest_freep) Manifest *m = NULL;
         json_object *version;
@@ -165,29 +207,45 @@ int manifest_parse(const char *json, size_t size, Manifest **ret, char **ret_err
         r = parse_json(json, size, "manifest", &o, ret_error);
         if (r < 0)
                 return r;
+        if (!json_object_is_type(o, json_type_object))
+                return fail(ret_error, "manifest: not a JSON object");
         m = calloc(1, sizeof(*m));
         if (!m)
                 return -ENOMEM;
         r = get_string(o, "mediaType", false, "manifest", &m->media_type, ret_error);
+        if (r >= 0 && !m->media_type)
+                r = media_type_from_content_type(content_type, &m->media_type);
         if (r < 0)
                 return r;
         version = get(o, "schemaVersion");
+        if (media_type_is_schema1(m->media_type) ||
+            (version && json_object_is_type(version, json_type_int) && json_object_get_int(version) == 1)) {
+                if (ret_error && asprintf(ret_error, "Docker schema 1 manifest: not supported (push the image again "
+                                                     "with a current client)") < 0)
+                        *ret_error = NULL;
+                return -EPROTONOSUPPORT;
+        }
         if (!version || !json_object_is_type(version, json_type_int) || json_object_get_int(version) != 2)
-                return fail(ret_error, "manifest: schemaVersion is not 2 (Docker schema1 is not supported)");
+                return fail(ret_error, "manifest: schemaVersion %s", version ? "is not 2" : "missing");
 
-        if (m->media_type) {
-                if (streq(m->media_type, MT_OCI_INDEX) || streq(m->media_type, MT_DOCKER_LIST))
-                        m->kind = MANIFEST_INDEX;
-                else if (streq(m->media_type, MT_OCI_MANIFEST) || streq(m->media_type, MT_DOCKER_MANIFEST))
-                        m->kind = MANIFEST_IMAGE;
+        /* Without a mediaType (allowed in OCI), the fields tell, as containerd infers. */
+        if (!m->media_type) {
+                if (get(o, "manifests"))
+                        m->media_type = strdup(MT_OCI_INDEX);
+                else if (get(o, "config") && get(o, "layers"))
+                        m->media_type = strdup(MT_OCI_MANIFEST);
                 else
-                        return fail(ret_error, "manifest: unsupported mediaType '%s'", m->media_type);
-        } else if (get(o, "manifests"))
+                        return fail(ret_error, "manifest: no mediaType, and neither an index (\"manifests\") "
+                                               "nor an image manifest (\"config\", \"layers\")");
+                if (!m->media_type)
+                        return -ENOMEM;
+        }
+        if (media_type_is_index(m->media_type))
                 m->kind = MANIFEST_INDEX;
-        else if (get(o, "config") && get(o, "layers"))
+        else if (media_type_is_manifest(m->media_type))
                 m->kind = MANIFEST_IMAGE;
         else
-                return fail(ret_error, "manifest: neither an index (\"manifests\") nor an image manifest (\"config\", \"layers\")");
+                return fail(ret_error, "manifest: unsupported mediaType '%s'", m->media_type);
 
         if (m->kind == MANIFEST_INDEX) {
                 r = descriptors_parse(get(o, "manifests"), "index manifests", &m->manifests, &m->n_manifests,
@@ -216,37 +274,99 @@ int manifest_parse(const char *json, size_t size, Manifest **ret, char **ret_err
         return 0;
 }
 
-const char *host_architecture(void) {
-        static const struct {
-                const char *machine, *oci;
-        } map[] = {
-                { "x86_64", "amd64" }, { "aarch64", "arm64" }, { "i686", "386" },        { "i386", "386" },
-                { "armv7l", "arm" },   { "ppc64le", "ppc64le" }, { "s390x", "s390x" }, { "riscv64", "riscv64" },
-        };
-        struct utsname u;
-
-        if (uname(&u) < 0)
-                return "amd64";
-        for (size_t i = 0; i < ELEMENTSOF(map); i++)
-                if (streq(u.machine, map[i].machine))
-                        return map[i].oci;
-        return "amd64";
+static void copy_field(char *dst, size_t n, const char *src) {
+        snprintf(dst, n, "%s", src);
 }
 
-int manifest_select_platform(const Manifest *index, const char *os, const char *architecture, const Descriptor **ret,
-                             char **ret_error) {
-        for (size_t i = 0; i < index->n_manifests; i++) {
-                const Descriptor *d = &index->manifests[i];
+void platform_host(Platform *ret) {
+        struct utsname u;
+        const char *m;
 
-                if (d->os && d->architecture && streq(d->os, os) && streq(d->architecture, architecture)) {
-                        *ret = d;
-                        return 0;
-                }
+        *ret = (Platform) {};
+        copy_field(ret->os, sizeof(ret->os), "linux");
+        if (uname(&u) < 0)
+                strcpy(u.machine, "x86_64");
+        m = u.machine;
+        if (streq(m, "x86_64"))
+                copy_field(ret->architecture, sizeof(ret->architecture), "amd64");
+        else if (streq(m, "aarch64") || streq(m, "arm64")) {
+                copy_field(ret->architecture, sizeof(ret->architecture), "arm64");
+                copy_field(ret->variant, sizeof(ret->variant), "v8");
+        } else if (strneq(m, "armv7", 5)) {
+                copy_field(ret->architecture, sizeof(ret->architecture), "arm");
+                copy_field(ret->variant, sizeof(ret->variant), "v7");
+        } else if (strneq(m, "armv6", 5)) {
+                copy_field(ret->architecture, sizeof(ret->architecture), "arm");
+                copy_field(ret->variant, sizeof(ret->variant), "v6");
+        } else if (m[0] == 'i' && streq(m + 2, "86"))
+                copy_field(ret->architecture, sizeof(ret->architecture), "386");
+        else /* ppc64le, s390x, riscv64: the same names */
+                copy_field(ret->architecture, sizeof(ret->architecture), m);
+}
+
+int platform_parse(const char *s, Platform *ret) {
+        const char *a, *b;
+        Platform p = {};
+        size_t n;
+
+        a = strchr(s, '/');
+        if (!a || a == s)
+                return -EINVAL;
+        b = strchr(a + 1, '/');
+        n = (size_t) (a - s);
+        if (n >= sizeof(p.os))
+                return -EINVAL;
+        memcpy(p.os, s, n);
+        n = b ? (size_t) (b - a - 1) : strlen(a + 1);
+        if (n == 0 || n >= sizeof(p.architecture))
+                return -EINVAL;
+        memcpy(p.architecture, a + 1, n);
+        if (b) {
+                n = strlen(b + 1);
+                if (n == 0 || n >= sizeof(p.variant) || strchr(b + 1, '/'))
+                        return -EINVAL;
+                memcpy(p.variant, b + 1, n);
         }
-        if (ret_error && asprintf(ret_error, "no manifest for %s/%s among the index's %zu", os, architecture,
-                                  index->n_manifests) < 0)
-                *ret_error = NULL;
-        return -ENOENT;
+        *ret = p;
+        return 0;
+}
+
+char *platform_to_string(const Platform *p) {
+        char *s;
+
+        return asprintf(&s, "%s/%s%s%s", p->os, p->architecture, *p->variant ? "/" : "", p->variant) < 0 ? NULL : s;
+}
+
+/* arm64 images name "v8" or nothing: the same */
+static const char *normal_variant(const char *arch, const char *variant) {
+        if (isempty(variant))
+                return streq(arch, "arm64") ? "v8" : "";
+        return variant;
+}
+
+const Descriptor *manifest_select_platform(const Manifest *index, const Platform *p) {
+        const Descriptor *any_variant = NULL;
+        const char *want = normal_variant(p->architecture, p->variant);
+
+        if (index->kind != MANIFEST_INDEX)
+                return NULL;
+        for (size_t i = 0; i < index->n_manifests; i++) {
+                const Descriptor *d = index->manifests + i;
+                const char *have;
+
+                if (!d->os || !d->architecture || !streq(d->os, p->os) || !streq(d->architecture, p->architecture))
+                        continue;
+                /* an index's entries are image manifests; an OCI index may leave the type out */
+                if (d->media_type && !media_type_is_manifest(d->media_type))
+                        continue;
+                have = normal_variant(d->architecture, d->variant);
+                if (streq(have, want))
+                        return d;
+                /* no variant asked for: the first of any variant, if nothing better */
+                if (!*want && !any_variant)
+                        any_variant = d;
+        }
+        return any_variant;
 }
 
 void image_config_free(ImageConfig *c) {

@@ -2,12 +2,14 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The JSON documents of images, as registries, OCI layouts and `docker save` write them:
- * OCI image index and manifest, Docker schema2 manifest list and manifest, the image
- * config's rootfs, and docker-archive's manifest.json. Parsers of outside input: every
- * field is checked, every error names what is wrong. */
+ * OCI image index and manifest, Docker schema2 manifest list and manifest (schema 1 is
+ * refused by name), the image config's rootfs, and docker-archive's manifest.json; and
+ * the choice of a platform's manifest from an index. Parsers of outside input, no I/O:
+ * every field is checked, every error names what is wrong. */
 
 #define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
@@ -17,6 +19,11 @@
 #define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
 #define MT_DOCKER_LAYER "application/vnd.docker.image.rootfs.diff.tar"
 #define MT_DOCKER_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
+#define MT_DOCKER_SCHEMA1 "application/vnd.docker.distribution.manifest.v1+json"
+#define MT_DOCKER_SCHEMA1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
+
+/* The Accept header for manifests, most wanted first. */
+#define MANIFEST_ACCEPT MT_OCI_INDEX ", " MT_DOCKER_LIST ", " MT_OCI_MANIFEST ", " MT_DOCKER_MANIFEST
 
 #define ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
 #define ANNOTATION_CONTAINERD_NAME "io.containerd.image.name"
@@ -27,7 +34,7 @@
 typedef struct Descriptor {
         char *media_type; /* may be NULL in an index or docker archive */
         char *digest;     /* sha256 only */
-        int64_t size;
+        int64_t size;     /* never negative */
         char *os, *architecture, *variant; /* an index's platform, when given */
         char *ref_name;                    /* org.opencontainers.image.ref.name */
         char *image_name;                  /* io.containerd.image.name */
@@ -40,7 +47,7 @@ typedef enum ManifestKind {
 
 typedef struct Manifest {
         ManifestKind kind;
-        char *media_type;
+        char *media_type; /* the document's, else the Content-Type's, else inferred */
         /* MANIFEST_IMAGE */
         Descriptor config;
         Descriptor *layers;
@@ -50,16 +57,33 @@ typedef struct Manifest {
         size_t n_manifests;
 } Manifest;
 
-/* Either kind, told by mediaType or, when it is absent (allowed in OCI), by the fields. */
-int manifest_parse(const char *json, size_t size, Manifest **ret, char **ret_error);
+/* Either kind, told by mediaType; when the document has none, by content_type (the HTTP
+ * Content-Type or the descriptor's media type; NULL if unknown), else by its fields
+ * (allowed in OCI). -EBADMSG with *ret_error naming the field; -EPROTONOSUPPORT for
+ * Docker schema 1. */
+int manifest_parse(const char *json, size_t size, const char *content_type, Manifest **ret, char **ret_error);
 void manifest_free(Manifest *m);
 
-/* The entry of an index for os/architecture (variant ignored, as containerd's default
- * matcher does for amd64); -ENOENT when there is none. */
-int manifest_select_platform(const Manifest *index, const char *os, const char *architecture, const Descriptor **ret,
-                             char **ret_error);
-/* This machine's platform in OCI spelling: "linux" and "amd64", "arm64", … */
-const char *host_architecture(void);
+bool media_type_is_index(const char *mt);
+bool media_type_is_manifest(const char *mt);
+bool media_type_is_image_config(const char *mt);
+
+/* A platform as "os/architecture[/variant]". */
+typedef struct Platform {
+        char os[32], architecture[32], variant[32];
+} Platform;
+
+/* This machine's (uname, in the GOARCH names images use: amd64, arm64/v8, arm/v7, …). */
+void platform_host(Platform *ret);
+/* Parses "linux/amd64", "linux/arm64/v8"; -EINVAL otherwise. */
+int platform_parse(const char *s, Platform *ret);
+/* "linux/arm64/v8" */
+char *platform_to_string(const Platform *p);
+
+/* The index entry for platform p: os and architecture equal, and the variant equal when
+ * both name one (arm64's "v8" is its default); with no variant asked for, the first of
+ * any variant. The first such entry wins, as in containerd. NULL when none fits. */
+const Descriptor *manifest_select_platform(const Manifest *index, const Platform *p);
 
 /* An image config's rootfs.diff_ids (NULL-terminated, sha256 only), os and architecture. */
 typedef struct ImageConfig {

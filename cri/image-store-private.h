@@ -41,6 +41,9 @@ int store_blob_write_buffer(ImageStore *s, const void *data, size_t size, char r
 /* A small blob (manifest, config) whole, NUL-terminated. */
 int store_blob_read(ImageStore *s, const char *digest, char **ret, size_t *ret_size, char **ret_error);
 
+/* Frees what an ImageInfo holds, not the ImageInfo itself (one on the stack). */
+void image_info_done(ImageInfo *i);
+
 /* Writes images/<manifest hex>.json and points each of names at it in refs.json. */
 int store_add_image(ImageStore *s, const ImageInfo *image, char **names, char **ret_error);
 

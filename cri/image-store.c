@@ -15,6 +15,7 @@
 #include "macro.h"
 
 #define REFS_FILE "refs.json"
+#define PULLS_LOCK "pulls.lock"
 #define BLOCK_SIZE (256 * 1024)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
@@ -56,8 +57,10 @@ const char *image_store_root(const ImageStore *s) {
         return s->root;
 }
 
-int store_lock(ImageStore *s, bool exclusive, int *ret_fd, char **ret_error) {
-        _cleanup_free_ char *path = store_path(s, "lock");
+/* flock(2) on root/<name>: operation LOCK_SH or LOCK_EX, maybe | LOCK_NB (then -EAGAIN
+ * when someone else holds it). */
+static int lock_file(ImageStore *s, const char *name, int operation, int *ret_fd, char **ret_error) {
+        _cleanup_free_ char *path = store_path(s, name);
         int fd;
 
         if (!path)
@@ -65,14 +68,30 @@ int store_lock(ImageStore *s, bool exclusive, int *ret_fd, char **ret_error) {
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return store_error(ret_error, negative_errno(), "open %s: %m", path);
-        while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0)
-                if (errno != EINTR) {
-                        int r = store_error(ret_error, negative_errno(), "lock %s: %m", path);
-                        close(fd);
-                        return r;
-                }
+        while (flock(fd, operation) < 0) {
+                int r = negative_errno();
+
+                if (r == -EINTR)
+                        continue;
+                close(fd);
+                if (r == -EWOULDBLOCK)
+                        return -EAGAIN;
+                return store_error(ret_error, r, "lock %s: %m", path);
+        }
         *ret_fd = fd;
         return 0;
+}
+
+int store_lock(ImageStore *s, bool exclusive, int *ret_fd, char **ret_error) {
+        return lock_file(s, "lock", exclusive ? LOCK_EX : LOCK_SH, ret_fd, ret_error);
+}
+
+int image_store_pull_lease(ImageStore *s, int *ret_fd, char **ret_error) {
+        return lock_file(s, PULLS_LOCK, LOCK_SH | LOCK_NB, ret_fd, ret_error);
+}
+
+char *image_store_blobs_dir(const ImageStore *s) {
+        return store_path(s, "blobs");
 }
 
 /* Removes the entries of dir whose names start with prefix ("" for all). */
@@ -265,9 +284,7 @@ int store_blob_read(ImageStore *s, const char *digest, char **ret, size_t *ret_s
 
 /* --- image records ------------------------------------------------------------------- */
 
-void image_info_free(ImageInfo *i) {
-        if (!i)
-                return;
+void image_info_done(ImageInfo *i) {
         free(i->manifest_digest);
         free(i->config_digest);
         free(i->media_type);
@@ -281,6 +298,12 @@ void image_info_free(ImageInfo *i) {
         }
         free(i->layers);
         strv_free(i->references);
+}
+
+void image_info_free(ImageInfo *i) {
+        if (!i)
+                return;
+        image_info_done(i);
         free(i);
 }
 
@@ -610,6 +633,16 @@ int image_store_get(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char 
         return store_find(s, ref_or_id, ret, ret_error);
 }
 
+int image_store_try_get(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret_error) {
+        _cleanup_close_ int lock = -EBADF;
+        int r;
+
+        r = lock_file(s, "lock", LOCK_SH | LOCK_NB, &lock, ret_error);
+        if (r < 0)
+                return r;
+        return store_find(s, ref_or_id, ret, ret_error);
+}
+
 int image_store_get_config(ImageStore *s, const ImageInfo *image, json_object **ret, char **ret_error) {
         _cleanup_free_ char *text = NULL;
         _cleanup_(json_object_putp) json_object *o = NULL;
@@ -714,6 +747,7 @@ int store_sweep(ImageStore *s, ImagePruneStats *stats, char **ret_error) {
                                                 *layers = json_object_new_object();
         _cleanup_free_ char *blob_dir = store_path(s, "blobs/sha256"), *layer_dir = store_path(s, "layers"),
                             *tmp_dir = store_path(s, "tmp");
+        _cleanup_close_ int pulls = -EBADF;
         ImageInfo **all = NULL;
         size_t n = 0;
         DIR *d;
@@ -740,22 +774,34 @@ int store_sweep(ImageStore *s, ImagePruneStats *stats, char **ret_error) {
         if (r < 0)
                 return r;
 
-        d = opendir(blob_dir);
-        if (!d)
+        /* Pulls fetch into blobs/ without the store's lock, holding a lease (pulls.lock,
+         * shared) until their image is recorded: while one does, no blob goes. Without
+         * one, .tmp-* files (a pull's temporaries where O_TMPFILE is missing) are a
+         * crash's leftovers. */
+        r = lock_file(s, PULLS_LOCK, LOCK_EX | LOCK_NB, &pulls, ret_error);
+        if (r == -EAGAIN)
+                log_debug("image store: pulls in progress, blobs are kept until the next sweep");
+        else if (r < 0)
+                return r;
+        d = pulls >= 0 ? opendir(blob_dir) : NULL;
+        if (pulls >= 0 && !d)
                 return store_error(ret_error, negative_errno(), "open %s: %m", blob_dir);
-        for (struct dirent *de; (de = readdir(d));) {
+        for (struct dirent *de; d && (de = readdir(d));) {
                 struct stat st;
 
-                if (de->d_name[0] == '.' || marked(blobs, de->d_name))
+                if (streq(de->d_name, ".") || streq(de->d_name, "..") || marked(blobs, de->d_name) ||
+                    (de->d_name[0] == '.' && !strneq(de->d_name, ".tmp-", 5)))
                         continue;
                 if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || unlinkat(dirfd(d), de->d_name, 0) < 0)
                         continue;
-                if (stats) {
+                if (stats && de->d_name[0] != '.') {
                         stats->blobs++;
                         stats->bytes += (uint64_t) st.st_size;
                 }
         }
-        closedir(d);
+        if (d)
+                closedir(d);
+        pulls = safe_close(pulls);
 
         d = opendir(layer_dir);
         if (!d)

@@ -14,6 +14,7 @@
  *   containers/<id>/            a container's rootfs: upper/, work/, the chain IDs it holds
  *   tmp/                        blobs on their way in
  *   lock                        flock(2): shared to read, exclusive to change
+ *   pulls.lock                  flock(2): shared while a pull fetches into blobs/
  *
  * Images are found by reference ("busybox" finds docker.io/library/busybox:latest), by
  * manifest or config digest, or by a unique prefix (4+ hex digits) of either. What no
@@ -54,9 +55,26 @@ const char *image_store_root(const ImageStore *s);
  * docker's RepoTags). ret_refs (optional) receives the references made. */
 int image_store_import(ImageStore *s, const char *path, const char *name, char ***ret_refs, char **ret_error);
 
+/* Pulls (cri/image-manager.h) fetch into the store's blobs/ (image_store_blobs_dir())
+ * without its lock, holding a lease: while any is held, sweeps (rm, prune, after an
+ * import) keep every blob, so nothing a pull fetched or found present goes before its
+ * image is recorded. The lease is the fd (flock LOCK_SH on pulls.lock; close it to end
+ * the lease); -EAGAIN while a sweep is removing blobs (try again a moment later). */
+int image_store_pull_lease(ImageStore *s, int *ret_fd, char **ret_error);
+char *image_store_blobs_dir(const ImageStore *s);
+/* Then, with the store's exclusive lock (waiting for it), as an import does: the
+ * manifest's config and layers (in blobs/ already, verified) checked, the layers
+ * unpacked unless there, the record written and reference pointed at it. Slow (the
+ * unpack): the agent calls it in a child process. Nothing is swept on failure: the
+ * blobs stay for a retry, until the next rm or prune. */
+int image_store_import_pulled(ImageStore *s, const char *manifest_digest, const char *reference, char **ret_error);
+
 /* All images, sorted by their first reference. */
 int image_store_list(ImageStore *s, ImageInfo ***ret, size_t *ret_n, char **ret_error);
 int image_store_get(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret_error);
+/* The same without waiting: -EAGAIN while the store is being changed (an import, an
+ * unpack, a prune), for callers on an event loop. */
+int image_store_try_get(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret_error);
 /* The image config's "config" (Entrypoint, Cmd, Env, WorkingDir, User, …). */
 int image_store_get_config(ImageStore *s, const ImageInfo *image, json_object **ret, char **ret_error);
 /* Removes a reference (or, given an ID, all of the image's) and then what is unused. */

@@ -58,3 +58,23 @@ int base64_decode(const char *in, size_t len, char **ret, size_t *ret_size) {
                 *ret_size = o;
         return 0;
 }
+
+char *base64_encode(const void *in, size_t len) {
+        static const char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const unsigned char *p = in;
+        char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
+
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < len; i += 3) {
+                unsigned v = (unsigned) p[i] << 16 | (i + 1 < len ? (unsigned) p[i + 1] << 8 : 0) |
+                             (i + 2 < len ? p[i + 2] : 0);
+
+                *o++ = table[v >> 18 & 63];
+                *o++ = table[v >> 12 & 63];
+                *o++ = i + 1 < len ? table[v >> 6 & 63] : '=';
+                *o++ = i + 2 < len ? table[v & 63] : '=';
+        }
+        *o = 0;
+        return out;
+}

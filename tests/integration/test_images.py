@@ -9,47 +9,15 @@ import hashlib
 import io
 import json
 import os
-import subprocess
 import tarfile
 
 import pytest
 
 from hoststate import run
+from imagestore import Store
 from oci import layout_manifest
 
 KUBIA = "docker.io/library/kubia:latest"
-
-
-class Store:
-    def __init__(self, stevedore_bin, root):
-        self.bin = stevedore_bin
-        self.root = root
-
-    def run(self, *args, check=True):
-        r = subprocess.run([str(self.bin), "image", "--root", str(self.root), *map(str, args)],
-                           capture_output=True, text=True, timeout=120)
-        if check and r.returncode != 0:
-            raise AssertionError(f"stevedore image {' '.join(map(str, args))} failed "
-                                 f"({r.returncode}): {r.stderr}")
-        return r
-
-    def ls(self):
-        return {ref for image in json.loads(self.run("ls", "--json").stdout)
-                for ref in image["references"]}
-
-    def inspect(self, image):
-        return json.loads(self.run("inspect", image).stdout)
-
-    def layers(self):
-        return sorted(os.listdir(self.root / "layers"))
-
-    def blobs(self):
-        return sorted(os.listdir(self.root / "blobs" / "sha256"))
-
-    def assert_clean(self):
-        """No temporaries: no half-unpacked layer, no half-written blob."""
-        assert not [n for n in self.layers() if n.startswith(".tmp-")]
-        assert os.listdir(self.root / "tmp") == []
 
 
 @pytest.fixture

@@ -35,8 +35,23 @@ TEST(invalid) {
         check(!out);
 }
 
+TEST(encode) {
+        static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar", "stevedore:/?++" };
+        static const char *const encoded[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy",
+                                               "c3RldmVkb3JlOi8/Kys=" };
+
+        for (size_t i = 0; i < ELEMENTSOF(plain); i++) {
+                _cleanup_free_ char *e = base64_encode(plain[i], strlen(plain[i])), *d = NULL;
+
+                check_streq(e, encoded[i]);
+                check_int(base64_decode(e, strlen(e), &d, NULL), ==, 0);
+                check_streq(d, plain[i]);
+        }
+}
+
 int main(void) {
         RUN(valid);
         RUN(invalid);
+        RUN(encode);
         return 0;
 }
