@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "fileio.h"
+#include "image-manager.h"
 #include "image-store.h"
 #include "kubelet-server.h"
 #include "log.h"
@@ -45,8 +46,9 @@ static char *default_runtime_path(void) {
 
 /* What pods need on either side: the image store under the root, the pod network
  * (when a pod CIDR is given), the runtime for the monitors. */
-static int open_node(const GlobalOptions *opts, const PodNetworkConfig *net_config, const char *runtime_path,
-                     ImageStore **images, PodNetwork **network) {
+static int open_node(sd_event *event, const GlobalOptions *opts, const PodNetworkConfig *net_config,
+                     const char *runtime_path, const RegistryOptions *registry, ImageStore **images,
+                     ImageManager **image_manager, PodNetwork **network) {
         _cleanup_free_ char *images_dir = NULL, *error = NULL;
         int r;
 
@@ -58,6 +60,9 @@ static int open_node(const GlobalOptions *opts, const PodNetworkConfig *net_conf
         r = image_store_open(images_dir, NULL, images, &error);
         if (r < 0)
                 return log_error_errno(r, "agent: image store %s: %s", images_dir, error ?: strerror(-r));
+        r = image_manager_new(event, *images, registry, image_manager);
+        if (r < 0)
+                return log_error_errno(r, "agent: image manager: %m");
         if (net_config) {
                 r = pod_network_new(net_config, network);
                 if (r < 0)
@@ -81,6 +86,7 @@ static uint64_t node_memory(void) {
 typedef struct StandaloneOptions {
         const char *manifest_dir, *node_name, *node_ip, *log_dir, *runtime_path, *resolv;
         const PodNetworkConfig *net_config;
+        const RegistryOptions *registry;
         Ipv4Prefix service_cidr;
 } StandaloneOptions;
 
@@ -105,7 +111,10 @@ static int on_standalone_signal(sd_event_source *source, const struct signalfd_s
 
 static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        /* Freed in reverse: the pods (which may hold pulls) before the image manager, it
+         * before the store. */
         _cleanup_(image_store_freep) ImageStore *images = NULL;
+        _cleanup_(image_manager_freep) ImageManager *image_manager = NULL;
         _cleanup_(pod_network_freep) PodNetwork *network = NULL;
         _cleanup_(standalone_freep) Standalone *standalone = NULL;
         _cleanup_free_ char *status_path = NULL;
@@ -129,10 +138,10 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         r = sd_event_default(&event);
         if (r < 0)
                 return log_error_errno(r, "agent: event loop: %m"), 1;
-        if (open_node(opts, o->net_config, o->runtime_path, &images, &network) < 0)
+        if (open_node(event, opts, o->net_config, o->runtime_path, o->registry, &images, &image_manager, &network) < 0)
                 return 1;
         PodRuntime rt = {
-                .event = event, .images = images, .network = network, .state_dir = opts->root_dir,
+                .event = event, .images = images, .image_manager = image_manager, .network = network, .state_dir = opts->root_dir,
                 .run_dir = opts->run_dir, .log_dir = o->log_dir, .runtime_path = o->runtime_path,
                 .node_name = o->node_name, .node_ip = o->node_ip, .node_memory = node_memory(),
                 .host_resolv_conf = o->resolv,
@@ -163,15 +172,15 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
  * resolv) lives as long as the agent. */
 static int start_pods(sd_event *event, KubeClient *client, const GlobalOptions *opts, const char *node_name,
                       const char *node_ip, const PodNetworkConfig *net_config, const char *log_dir,
-                      const char *runtime_path, const char *resolv, ImageStore **images, PodNetwork **network,
-                      PodManager **pods) {
+                      const char *runtime_path, const char *resolv, const RegistryOptions *registry, ImageStore **images,
+                      ImageManager **image_manager, PodNetwork **network, PodManager **pods) {
         int r;
 
-        r = open_node(opts, net_config, runtime_path, images, network);
+        r = open_node(event, opts, net_config, runtime_path, registry, images, image_manager, network);
         if (r < 0)
                 return r;
         PodRuntime rt = {
-                .event = event, .images = *images, .network = *network, .state_dir = opts->root_dir,
+                .event = event, .images = *images, .image_manager = *image_manager, .network = *network, .state_dir = opts->root_dir,
                 .run_dir = opts->run_dir, .log_dir = log_dir, .runtime_path = runtime_path, .node_name = node_name,
                 .node_ip = node_ip, .node_memory = node_memory(), .host_resolv_conf = resolv,
         };
@@ -192,6 +201,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 { "manifests", required_argument, NULL, 'm' },
                 { "service-cidr", required_argument, NULL, 'S' },
                 { "port", required_argument, NULL, 'P' },
+                { "insecure-registry", required_argument, NULL, 'I' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -201,6 +211,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         _cleanup_(kube_client_freep) KubeClient *client = NULL;
         _cleanup_(node_agent_freep) NodeAgent *agent = NULL;
         _cleanup_(image_store_freep) ImageStore *images = NULL;
+        _cleanup_(image_manager_freep) ImageManager *image_manager = NULL;
         _cleanup_(pod_network_freep) PodNetwork *network = NULL;
         _cleanup_(pod_manager_freep) PodManager *pods = NULL;
         _cleanup_free_ char *resolv = NULL, *runtime_path = NULL;
@@ -209,6 +220,8 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         Ipv4Prefix service_cidr = {}, service_cidr_default;
         bool have_service_cidr = false;
         unsigned kubelet_port = 10250;
+        RegistryHostConfig registries[16] = {};
+        RegistryOptions registry = { .hosts = registries };
         _cleanup_(kubelet_server_freep) KubeletServer *kubelet = NULL;
         struct in_addr ip;
         int c, r;
@@ -253,6 +266,13 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 case 'm':
                         manifest_dir = optarg;
                         break;
+                case 'I':
+                        if (registry.n_hosts == ELEMENTSOF(registries)) {
+                                log_error("agent: at most %zu --insecure-registry", ELEMENTSOF(registries));
+                                return 2;
+                        }
+                        registries[registry.n_hosts++] = (RegistryHostConfig) { .host = optarg, .plain_http = true };
+                        break;
                 case 'P':
                         kubelet_port = (unsigned) strtoul(optarg, NULL, 10);
                         if (kubelet_port == 0 || kubelet_port > 65535) {
@@ -270,6 +290,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 case 'h':
                         printf("Usage: stevedore agent --kubeconfig FILE [--hostname-override NAME] [--node-ip IP]\n"
                                "                       [--pod-cidr CIDR] [--runtime PATH] [--log-dir DIR] [--port PORT]\n"
+                               "                       [--insecure-registry HOST]… (plain HTTP to HOST's registry)\n"
                                "       stevedore agent --manifests DIR --pod-cidr CIDR [--service-cidr CIDR] …\n"
                                "With --kubeconfig: registers this machine as a Node, keeps its status and Lease\n"
                                "current, and runs the pods bound to it (their network from --pod-cidr; none\n"
@@ -297,6 +318,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                         .manifest_dir = manifest_dir, .node_name = name, .node_ip = node_ip,
                         .net_config = pod_cidr ? &net_config : NULL, .log_dir = log_dir, .runtime_path = runtime_path,
                         .resolv = resolv, .service_cidr = have_service_cidr ? service_cidr : service_cidr_default,
+                        .registry = &registry,
                 };
                 return run_standalone(opts, &o);
         }
@@ -323,7 +345,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 return log_error_errno(r, "agent: node %s: %m", name), 1;
 
         r = start_pods(event, client, opts, name, node_ip, pod_cidr ? &net_config : NULL, log_dir, runtime_path,
-                       resolv, &images, &network, &pods);
+                       resolv, &registry, &images, &image_manager, &network, &pods);
         if (r < 0)
                 return 1;
 

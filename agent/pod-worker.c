@@ -18,6 +18,7 @@
 
 #include "container-spec.h"
 #include "container.h"
+#include "image-manager.h"
 #include "fileio.h"
 #include "json-util.h"
 #include "log.h"
@@ -54,7 +55,9 @@ typedef struct Container {
         pid_t monitor_pid;
         int monitor_pidfd, ready_fd;
         sd_event_source *monitor_source, *ready_source, *backoff_timer;
-        uint64_t backoff_usec;
+        uint64_t backoff_usec, image_backoff_usec;
+        ImageEnsure *ensure; /* the image being made present */
+        unsigned image_failures;
         Exit state, last; /* state while exited; last: the one before (lastState) */
         bool has_state, has_last;
 } Container;
@@ -499,7 +502,76 @@ static int write_bundle(Container *c, json_object *image_config, const char *roo
         return r;
 }
 
+static void start_with_image(Container *c, const char *image_id);
+static void run_container(Container *c);
+
+static int on_image_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Container *c = userdata;
+
+        c->backoff_timer = sd_event_source_disable_unref(c->backoff_timer);
+        run_container(c);
+        return 0;
+}
+
+/* The image is there (or could not be had): go on, or try again after a back-off as
+ * kubelet does (ErrImagePull, then ImagePullBackOff). */
+static void on_image(int error, const char *message, const ImageEnsureResult *result, void *userdata) {
+        Container *c = userdata;
+        PodWorker *w = c->worker;
+        const char *ref = json_get_string(c->spec, "image", NULL) ?: "";
+
+        c->ensure = NULL;
+        if (error < 0) {
+                char reason[600];
+
+                snprintf(reason, sizeof(reason), "%s", message ?: strerror(-error));
+                set_waiting(c, c->image_failures++ ? "ImagePullBackOff" : "ErrImagePull", reason);
+                emit(w, "Warning", "Failed", "Failed to pull image \"%s\": %s", ref, reason);
+                if (!c->image_backoff_usec)
+                        c->image_backoff_usec = BACKOFF_INITIAL_USEC;
+                (void) sd_event_add_time_relative(w->rt.event, &c->backoff_timer, CLOCK_MONOTONIC, c->image_backoff_usec,
+                                                  0, on_image_retry, c);
+                c->image_backoff_usec = MIN(c->image_backoff_usec * 2, BACKOFF_MAX_USEC);
+                report(w);
+                return;
+        }
+        c->image_failures = 0;
+        c->image_backoff_usec = 0;
+        if (result->pull)
+                emit(w, "Normal", "Pulled", "Successfully pulled image \"%s\"", ref);
+        else
+                emit(w, "Normal", "Pulled", "Container image \"%s\" already present on machine", ref);
+        start_with_image(c, result->manifest_digest);
+}
+
 static void run_container(Container *c) {
+        PodWorker *w = c->worker;
+        _cleanup_(image_info_freep) ImageInfo *present = NULL;
+        const char *ref = json_get_string(c->spec, "image", NULL) ?: "";
+        const char *policy_name = json_get_string(c->spec, "imagePullPolicy", NULL);
+        ImageEnsureCallbacks callbacks = { .done = on_image };
+        ImagePullPolicy policy = image_pull_policy_default(ref);
+
+        if (container_paths(c) < 0)
+                return;
+        if (!w->rt.image_manager) {
+                start_with_image(c, ref);
+                return;
+        }
+        if (policy_name && image_pull_policy_from_string(policy_name, &policy) < 0) {
+                set_waiting(c, "InvalidImageName", "imagePullPolicy is not Always, IfNotPresent or Never");
+                report(w);
+                return;
+        }
+        if (policy == IMAGE_PULL_ALWAYS ||
+            (policy == IMAGE_PULL_IF_NOT_PRESENT && image_store_try_get(w->rt.images, ref, &present, NULL) < 0))
+                emit(w, "Normal", "Pulling", "Pulling image \"%s\"", ref);
+        if (image_manager_ensure(w->rt.image_manager, ref, policy, NULL, &callbacks, c, &c->ensure) < 0)
+                log_oom();
+}
+
+/* With the image in the store (by reference or digest): its root, the bundle, the monitor. */
+static void start_with_image(Container *c, const char *image_ref) {
         PodWorker *w = c->worker;
         _cleanup_free_ char *error = NULL, *rootfs = NULL, *log = NULL, *exit_file = NULL, *log_parent = NULL;
         _cleanup_(image_info_freep) ImageInfo *image = NULL;
@@ -507,9 +579,7 @@ static void run_container(Container *c) {
         const char *ref = json_get_string(c->spec, "image", NULL) ?: "";
         int r;
 
-        if (container_paths(c) < 0)
-                return;
-        r = image_store_get(w->rt.images, ref, &image, &error);
+        r = image_store_get(w->rt.images, image_ref, &image, &error);
         if (r < 0) {
                 set_waiting(c, "ErrImagePull", error);
                 emit(w, "Warning", "Failed", "Failed to pull image \"%s\": %s", ref, error ?: strerror(-r));
@@ -702,6 +772,10 @@ static bool container_active(const Container *c) {
         return c->monitor_source || c->ready_source;
 }
 
+static bool container_pending(const Container *c) {
+        return container_active(c) || c->backoff_timer || c->ensure;
+}
+
 static void teardown(PodWorker *w) {
         for (size_t i = 0; i < w->n_containers; i++) {
                 Container *c = &w->containers[i];
@@ -741,14 +815,14 @@ static void sync_pod(PodWorker *w) {
                 Container *c = &w->containers[i];
                 if (c->phase == CONTAINER_EXITED && c->state.exit_code == 0)
                         continue;
-                if (c->phase == CONTAINER_WAITING && !container_active(c) && !c->backoff_timer && !c->id)
+                if (c->phase == CONTAINER_WAITING && !container_pending(c) && !c->id)
                         run_container(c);
                 report(w);
                 return;
         }
         for (size_t i = w->n_init; i < w->n_containers; i++) {
                 Container *c = &w->containers[i];
-                if (c->phase == CONTAINER_WAITING && !container_active(c) && !c->backoff_timer && !c->id)
+                if (c->phase == CONTAINER_WAITING && !container_pending(c) && !c->id)
                         run_container(c);
         }
         report(w);
@@ -780,6 +854,10 @@ void pod_worker_terminate(PodWorker *w, int64_t grace_seconds) {
         for (size_t i = 0; i < w->n_containers; i++) {
                 Container *c = &w->containers[i];
                 c->backoff_timer = sd_event_source_disable_unref(c->backoff_timer);
+                if (c->ensure) {
+                        image_ensure_cancel(c->ensure);
+                        c->ensure = NULL;
+                }
                 if (!container_active(c) || !root)
                         continue;
                 any_active = true;
@@ -924,6 +1002,8 @@ void pod_worker_free(PodWorker *w) {
                 sd_event_source_disable_unref(c->monitor_source);
                 sd_event_source_disable_unref(c->ready_source);
                 sd_event_source_disable_unref(c->backoff_timer);
+                if (c->ensure)
+                        image_ensure_cancel(c->ensure);
                 safe_close(c->monitor_pidfd);
                 safe_close(c->ready_fd);
                 free(c->waiting_reason);

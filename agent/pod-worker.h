@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "image-manager.h"
 #include "image-store.h"
 #include "pod-network.h"
 #include "volumes.h"
@@ -23,6 +24,7 @@ typedef struct PodWorker PodWorker;
 typedef struct PodRuntime {
         sd_event *event;
         ImageStore *images;
+        ImageManager *image_manager; /* pulls by imagePullPolicy; NULL: the store's images only */
         PodNetwork *network; /* NULL: pods get the host's network */
         const char *state_dir;    /* pods/<uid>/ (volumes) below it */
         const char *run_dir;      /* pods/<uid>/ (sandbox, bundles) and runtime/ below it */

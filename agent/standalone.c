@@ -436,7 +436,6 @@ static bool is_manifest(const char *name) {
  * file that does not parse keeps what it had: its error is logged with file:line. */
 static int reload(sd_event_source *source, void *userdata) {
         Standalone *s = userdata;
-        _cleanup_(closedirp) DIR *d = NULL;
         json_object *services = json_object_new_array();
         struct dirent **entries = NULL;
         int n;

@@ -21,7 +21,7 @@ POD_CIDR = "10.77.0.0/24"
 
 
 class Node:
-    def __init__(self, stevedore_bin, cluster, ns, tmp_path):
+    def __init__(self, stevedore_bin, cluster, ns, tmp_path, registry):
         self.bin, self.cluster, self.ns = stevedore_bin, cluster, ns
         self.root, self.run_dir, self.log_dir = tmp_path / "root", tmp_path / "run", tmp_path / "log"
         for d in (self.root, self.run_dir, self.log_dir):
@@ -30,12 +30,14 @@ class Node:
         # The API server reaches the node's kubelet API (kubectl logs) at 127.0.0.1:port.
         self.kubelet_port = free_port()
         self.kubelet_relay = LoopbackRelay(f"/run/netns/{ns}", self.kubelet_port, inward=False)
+        # The loopback registry, as the node sees it: plain HTTP, named insecure.
+        self.registry_relay = LoopbackRelay(f"/run/netns/{ns}", registry.port)
         kubeconfig = cluster.add_node_kubeconfig(NAME)
         self.log = tmp_path / "agent.log"
         self.args = [str(stevedore_bin), "--netns", f"/run/netns/{ns}", "--root", str(self.root), "--run-dir",
                      str(self.run_dir), "agent", "--kubeconfig", str(kubeconfig), "--hostname-override", NAME,
                      "--node-ip", "127.0.0.1", "--pod-cidr", POD_CIDR, "--log-dir", str(self.log_dir),
-                     "--port", str(self.kubelet_port)]
+                     "--port", str(self.kubelet_port), "--insecure-registry", registry.host]
         self.start()
 
     def start(self):
@@ -88,8 +90,8 @@ class Node:
 
 
 @pytest.fixture
-def node(stevedore_bin, cluster, netns, tmp_path, images):
-    n = Node(stevedore_bin, cluster, netns("pnode"), tmp_path)
+def node(stevedore_bin, cluster, netns, tmp_path, images, registry):
+    n = Node(stevedore_bin, cluster, netns("pnode"), tmp_path, registry)
     n.image_import(images["kubia"], "kubia")
     n.image_import(images["busybox"], "busybox")
     yield n
@@ -101,12 +103,14 @@ def node(stevedore_bin, cluster, netns, tmp_path, images):
     assert n.stop() == 0, n.log.read_text()[-4000:]
     n.relay.close()
     n.kubelet_relay.close()
+    n.registry_relay.close()
     n.kubectl("delete", "node", NAME, "--ignore-not-found")
 
 
 def kubia_pod(name):
     return {"metadata": {"name": name, "labels": {"app": "kubia"}},
-            "spec": {"containers": [{"name": "kubia", "image": "kubia", "ports": [{"containerPort": 8080}]}],
+            "spec": {"containers": [{"name": "kubia", "image": "kubia", "imagePullPolicy": "IfNotPresent",
+                                     "ports": [{"containerPort": 8080}]}],
                      "terminationGracePeriodSeconds": 5}}
 
 
@@ -158,7 +162,7 @@ def test_pod_runs_with_an_ip_answers_and_is_deleted(node):
 
 def test_crashing_container_restarts_with_back_off(node):
     node.apply({"metadata": {"name": "crasher"},
-                "spec": {"containers": [{"name": "c", "image": "busybox",
+                "spec": {"containers": [{"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
                                          "command": ["sh", "-c", "echo attempt; exit 3"]}]}})
     p = node.wait("crasher", lambda p: p and any(
         c["restartCount"] >= 1 and c["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff"
@@ -176,9 +180,9 @@ def test_crashing_container_restarts_with_back_off(node):
 def test_completed_pod_succeeds(node):
     node.apply({"metadata": {"name": "once"},
                 "spec": {"restartPolicy": "Never", "initContainers": [
-                    {"name": "init", "image": "busybox", "command": ["sh", "-c", "echo init > /work/x"],
+                    {"name": "init", "image": "busybox", "imagePullPolicy": "IfNotPresent", "command": ["sh", "-c", "echo init > /work/x"],
                      "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
-                    "containers": [{"name": "main", "image": "busybox", "command": ["cat", "/work/x"],
+                    "containers": [{"name": "main", "image": "busybox", "imagePullPolicy": "IfNotPresent", "command": ["cat", "/work/x"],
                                     "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
                     "volumes": [{"name": "work", "emptyDir": {}}]}})
     p = node.wait("once", lambda p: p and p["status"].get("phase") == "Succeeded", what="Succeeded")
@@ -225,3 +229,28 @@ def test_agent_restart_adopts_containers(node):
                   what="the exit seen and the container restarted")
     last = p["status"]["containerStatuses"][0]["lastState"]["terminated"]
     assert last["exitCode"] == 137 and last["containerID"] == before["containerID"]
+
+
+def test_images_pulled_by_policy_from_the_registry(node, registry, images):
+    """An image the node does not have is pulled from the registry (Pulling, Pulled);
+    one the registry does not have either is ErrImagePull, then ImagePullBackOff."""
+    ref = registry.push(images["kubia"], "walkthrough/kubia", "v1")
+    pod = kubia_pod("pulled")
+    pod["spec"]["containers"][0]["image"] = ref
+    del pod["spec"]["containers"][0]["imagePullPolicy"]  # v1: IfNotPresent by default
+    node.apply(pod)
+    p = node.wait("pulled", running, what="Running from a pulled image")
+    assert "pulled" in node.in_node("wget", "-qO-", f"http://{p['status']['podIP']}:8080/").stdout
+    events = node.kubectl("get", "events", "--field-selector", "involvedObject.name=pulled",
+                          "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}").stdout
+    assert f'Pulling: Pulling image "{ref}"' in events and f'Pulled: Successfully pulled image "{ref}"' in events
+
+    missing = f"{registry.host}/walkthrough/kubia:nope"
+    pod = kubia_pod("unpullable")
+    pod["spec"]["containers"][0]["image"] = missing
+    del pod["spec"]["containers"][0]["imagePullPolicy"]
+    node.apply(pod)
+    p = node.wait("unpullable", lambda p: p and any(
+        c["state"].get("waiting", {}).get("reason") == "ImagePullBackOff"
+        for c in p["status"].get("containerStatuses", [])), timeout=40, what="ImagePullBackOff")
+    assert "walkthrough/kubia:nope" in p["status"]["containerStatuses"][0]["state"]["waiting"]["message"]

@@ -23,6 +23,7 @@ spec:
   containers:
   - name: kubia
     image: kubia
+    imagePullPolicy: IfNotPresent
     ports:
     - {{name: http, containerPort: 8080}}
   terminationGracePeriodSeconds: 3
@@ -134,7 +135,7 @@ def test_manifest_changes_are_followed_and_bad_files_named(node):
 
     (node.manifests / "hello.yaml").write_text(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: sleeper}\nspec:\n  containers:\n"
-        "  - {name: c, image: busybox, command: [sleep, '3600']}\n  terminationGracePeriodSeconds: 1\n")
+        "  - {name: c, image: busybox, imagePullPolicy: Never, command: [sleep, '3600']}\n  terminationGracePeriodSeconds: 1\n")
     node.wait(running({"kubia-a", "sleeper"}), "a new file's pod Running")
 
     (node.manifests / "broken.yaml").write_text("kind: Pod\nmetadata:\n  name: [oops\n")
