@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -26,7 +27,7 @@ struct KubeletServer {
         SSL_CTX *tls;
         int fd;
         sd_event_source *listener;
-        char *log_dir;
+        char *log_dir, *run_dir;
 };
 
 typedef enum ConnectionState { HANDSHAKE, READING, WRITING } ConnectionState;
@@ -41,10 +42,19 @@ typedef struct Connection {
         size_t n_request;
         char *response;
         size_t n_response, written;
+        /* follow=true: the log file, how far it was read, whether timestamps are shown,
+         * the file whose existence says the container has exited, and the poll timer. */
+        char *follow_path, *exit_path;
+        off_t follow_offset;
+        bool follow_timestamps;
+        sd_event_source *follow_timer;
 } Connection;
 
 static void connection_free(Connection *c) {
         sd_event_source_disable_unref(c->source);
+        sd_event_source_disable_unref(c->follow_timer);
+        free(c->follow_path);
+        free(c->exit_path);
         if (c->ssl)
                 SSL_free(c->ssl);
         safe_close(c->fd);
@@ -200,12 +210,108 @@ static void cri_to_text(const char *content, bool timestamps, FILE *out) {
         }
 }
 
+static int append_chunk(Connection *c, const char *data, size_t size) {
+        char head[32], *grown;
+        int n = snprintf(head, sizeof(head), "%zx\r\n", size);
+
+        /* What was sent goes; what was not stays in front. */
+        memmove(c->response, c->response + c->written, c->n_response - c->written);
+        c->n_response -= c->written;
+        c->written = 0;
+        grown = realloc(c->response, c->n_response + (size_t) n + size + 2);
+        if (!grown)
+                return -ENOMEM;
+        c->response = grown;
+        memcpy(c->response + c->n_response, head, (size_t) n);
+        memcpy(c->response + c->n_response + n, data, size);
+        memcpy(c->response + c->n_response + n + size, "\r\n", 2);
+        c->n_response += (size_t) n + size + 2;
+        return 0;
+}
+
+static int respond_chunked(Connection *c, const char *body, size_t size) {
+        static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                                   "Transfer-Encoding: chunked\r\n\r\n";
+
+        c->response = strdup(head);
+        if (!c->response)
+                return -ENOMEM;
+        c->n_response = strlen(head);
+        c->state = WRITING;
+        return size > 0 ? append_chunk(c, body, size) : 0;
+}
+
+static int on_follow(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* logs -f: what the file holds now goes first; the rest as the container writes it,
+ * until its exit file appears (kubelet ends the stream when the container exits).
+ * Only whole lines are sent: *size is cut to the last newline. */
+static int follow_setup(Connection *c, const char *path, const char *container, const char *content, size_t *size,
+                        bool timestamps) {
+        const char *pods = strstr(path, "/pods/"), *uid;
+        char *last = memrchr(content, '\n', *size);
+
+        *size = last ? (size_t) (last - content) + 1 : 0;
+        uid = pods ? strrchr(strndupa(pods + 6, strcspn(pods + 6, "/")), '_') : NULL;
+        if (!uid || asprintf(&c->exit_path, "%s/pods/%s/containers/%s/%d/exit.json", c->server->run_dir, uid + 1,
+                             container, restart_of(path)) < 0)
+                return -ENOMEM;
+        c->follow_path = strdup(path);
+        c->follow_offset = (off_t) *size;
+        c->follow_timestamps = timestamps;
+        if (!c->follow_path)
+                return -ENOMEM;
+        return sd_event_add_time_relative(c->server->event, &c->follow_timer, CLOCK_MONOTONIC, 200 * 1000, 0,
+                                          on_follow, c);
+}
+
+static int on_follow(sd_event_source *s, uint64_t usec, void *userdata) {
+        Connection *c = userdata;
+        _cleanup_free_ char *data = NULL, *text = NULL;
+        _cleanup_close_ int fd = open(c->follow_path, O_RDONLY | O_CLOEXEC);
+        bool exited = access(c->exit_path, F_OK) >= 0; /* before reading: no line is missed */
+        size_t size = 0, n = 0;
+        ssize_t got;
+        char *last;
+        FILE *f;
+
+        c->follow_timer = sd_event_source_disable_unref(c->follow_timer);
+        if (fd >= 0 && (data = malloc(1 << 20)))
+                while ((got = pread(fd, data + n, (1 << 20) - 1 - n, c->follow_offset + (off_t) n)) > 0 &&
+                       n + (size_t) got < (1 << 20) - 1)
+                        n += (size_t) got;
+        last = data && n ? memrchr(data, '\n', n) : NULL;
+        if (last) {
+                *++last = '\0';
+                c->follow_offset += last - data;
+                f = open_memstream(&text, &size);
+                if (f) {
+                        cri_to_text(data, c->follow_timestamps, f);
+                        fclose(f);
+                }
+                if (size > 0 && append_chunk(c, text, size) < 0)
+                        return 0;
+        }
+        if (exited && !last) {
+                /* The end: the last chunk, and no more following. */
+                if (append_chunk(c, "", 0) < 0)
+                        return 0;
+                free(c->follow_path);
+                c->follow_path = NULL;
+        } else
+                (void) sd_event_add_time_relative(c->server->event, &c->follow_timer, CLOCK_MONOTONIC, 200 * 1000, 0,
+                                                  on_follow, c);
+        if (c->written < c->n_response || !c->follow_path)
+                (void) sd_event_source_set_io_events(c->source, EPOLLOUT | EPOLLIN);
+        return 0;
+}
+
 static int container_logs(Connection *c, const char *path, const char *query) {
         char namespace[256], pod[256], container[256];
         _cleanup_free_ char *content = NULL, *text = NULL, *tail = query_value(query, "tailLines"),
                             *limit = query_value(query, "limitBytes");
         glob_t files = {};
-        size_t size = 0, start = 0, pick;
+        size_t size = 0, start = 0, pick, content_size = 0;
         long lines;
         FILE *f;
         int r;
@@ -237,13 +343,17 @@ static int container_logs(Connection *c, const char *path, const char *query) {
                         return respond_text(c, 400, "Bad Request", "previous terminated container not found\n");
                 }
         }
-        r = read_full_file(files.gl_pathv[pick], LOG_READ_MAX, &content, NULL);
+        r = read_full_file(files.gl_pathv[pick], LOG_READ_MAX, &content, &content_size);
+        if (r >= 0 && query_true(query, "follow") && !query_true(query, "previous"))
+                r = follow_setup(c, files.gl_pathv[pick], container, content, &content_size, query_true(query, "timestamps"));
         globfree(&files);
         if (r < 0)
                 return respond_text(c, 500, "Internal Server Error", "cannot read the log\n");
         f = open_memstream(&text, &size);
         if (!f)
                 return -ENOMEM;
+        if (c->follow_path)
+                content[content_size] = '\0';
         cri_to_text(content, query_true(query, "timestamps"), f);
         fclose(f);
         if (tail && (lines = strtol(tail, NULL, 10)) >= 0) {
@@ -254,6 +364,8 @@ static int container_logs(Connection *c, const char *path, const char *query) {
         }
         if (limit && strtoull(limit, NULL, 10) < size - start)
                 size = start + strtoull(limit, NULL, 10);
+        if (c->follow_path)
+                return respond_chunked(c, text + start, size - start);
         return respond(c, 200, "OK", text + start, size - start);
 }
 
@@ -319,6 +431,15 @@ static int on_connection(sd_event_source *s, int fd, uint32_t revents, void *use
                         if (r < 0)
                                 break;
                 } else {
+                        if (c->written == c->n_response && c->follow_path) {
+                                /* Following: wait for more, and notice the client leaving. */
+                                char ignored[256];
+                                r = SSL_read(c->ssl, ignored, sizeof(ignored));
+                                if (r > 0)
+                                        continue;
+                                r = wait_for(c, r);
+                                break;
+                        }
                         if (c->written == c->n_response) {
                                 r = -ECONNRESET; /* done: close */
                                 break;
@@ -372,8 +493,9 @@ int kubelet_server_new(sd_event *event, const KubeletServerConfig *config, Kubel
         s->fd = -EBADF;
         s->event = sd_event_ref(event);
         s->log_dir = strdup(config->log_dir);
+        s->run_dir = strdup(config->run_dir);
         s->tls = SSL_CTX_new(TLS_server_method());
-        if (!s->log_dir || !s->tls) {
+        if (!s->log_dir || !s->run_dir || !s->tls) {
                 kubelet_server_free(s);
                 return -ENOMEM;
         }
@@ -415,5 +537,6 @@ void kubelet_server_free(KubeletServer *s) {
                 SSL_CTX_free(s->tls);
         sd_event_unref(s->event);
         free(s->log_dir);
+        free(s->run_dir);
         free(s);
 }

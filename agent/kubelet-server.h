@@ -5,7 +5,7 @@
 #include <systemd/sd-event.h>
 
 /* The kubelet's HTTPS API, the part the API server calls for `kubectl logs`:
- * GET /containerLogs/<namespace>/<pod>/<container>?tailLines=&timestamps=&previous=&limitBytes=
+ * GET /containerLogs/<namespace>/<pod>/<container>?follow=&tailLines=&timestamps=&previous=&limitBytes=
  * answered from the CRI logs under log_dir, and GET /healthz. TLS with a self-signed
  * certificate made at start (as kubelet makes one when given none); clients must present
  * a certificate signed by client_ca (the cluster's CA: the API server's kubelet client
@@ -19,6 +19,7 @@ typedef struct KubeletServerConfig {
         const char *client_ca;           /* PEM */
         size_t client_ca_size;
         const char *log_dir;
+        const char *run_dir; /* where containers' exit files say they ended (follow) */
 } KubeletServerConfig;
 
 int kubelet_server_new(sd_event *event, const KubeletServerConfig *config, KubeletServer **ret);

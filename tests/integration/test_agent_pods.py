@@ -254,3 +254,15 @@ def test_images_pulled_by_policy_from_the_registry(node, registry, images):
         c["state"].get("waiting", {}).get("reason") == "ImagePullBackOff"
         for c in p["status"].get("containerStatuses", [])), timeout=40, what="ImagePullBackOff")
     assert "walkthrough/kubia:nope" in p["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+
+
+def test_logs_follow_until_the_container_exits(node):
+    node.apply({"metadata": {"name": "counter"},
+                "spec": {"restartPolicy": "Never", "containers": [
+                    {"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                     "command": ["sh", "-c", "for i in 1 2 3 4; do echo line $i; sleep 1; done"]}]}})
+    node.wait("counter", lambda p: p and p["status"].get("phase") in ("Running", "Succeeded"), what="started")
+    started = time.monotonic()
+    r = node.kubectl("logs", "-f", "counter", timeout=30)
+    assert r.stdout == "line 1\nline 2\nline 3\nline 4\n"
+    assert time.monotonic() - started < 15, "the stream ends when the container exits"
