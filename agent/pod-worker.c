@@ -24,6 +24,7 @@
 #include "log.h"
 #include "macro.h"
 #include "pod-files.h"
+#include "probe.h"
 #include "pod-worker.h"
 #include "sandbox.h"
 
@@ -57,6 +58,9 @@ typedef struct Container {
         sd_event_source *monitor_source, *ready_source, *backoff_timer;
         uint64_t backoff_usec, image_backoff_usec;
         ImageEnsure *ensure; /* the image being made present */
+        Probe *readiness, *liveness;
+        bool ready;                  /* running and its readiness probe (if any) succeeds */
+        sd_event_source *kill_timer; /* SIGKILL after a failed liveness probe's SIGTERM */
         unsigned image_failures;
         Exit state, last; /* state while exited; last: the one before (lastState) */
         bool has_state, has_last;
@@ -173,7 +177,7 @@ static json_object *container_status(const Container *c) {
         }
         json_object_object_add(s, "state", state);
         json_object_object_add(s, "lastState", c->has_last ? exit_json(&c->last) : json_object_new_object());
-        json_object_object_add(s, "ready", json_object_new_boolean(c->phase == CONTAINER_RUN));
+        json_object_object_add(s, "ready", json_object_new_boolean(c->phase == CONTAINER_RUN && c->ready));
         json_object_object_add(s, "started", json_object_new_boolean(c->phase == CONTAINER_RUN));
         json_object_object_add(s, "restartCount", json_object_new_int((int) c->restart_count));
         json_object_object_add(s, "image", json_object_new_string(json_get_string(c->spec, "image", NULL) ?: ""));
@@ -228,7 +232,7 @@ static const char *pod_phase(PodWorker *w, bool *ret_initialized, bool *ret_read
         }
         *ret_ready = n > 0 && running == n;
         for (size_t i = w->n_init; i < w->n_containers; i++)
-                if (w->containers[i].phase != CONTAINER_RUN)
+                if (w->containers[i].phase != CONTAINER_RUN || !w->containers[i].ready)
                         *ret_ready = false;
         if (waiting > 0)
                 return "Pending";
@@ -635,6 +639,66 @@ static void container_cleanup(Container *c) {
                 (void) image_rootfs_remove(w->rt.images, c->id, rootfs, NULL);
 }
 
+static void stop_probes(Container *c) {
+        probe_free(c->readiness);
+        probe_free(c->liveness);
+        c->readiness = c->liveness = NULL;
+        c->kill_timer = sd_event_source_disable_unref(c->kill_timer);
+}
+
+static void on_readiness(Probe *p, bool success, const char *message, void *userdata) {
+        Container *c = userdata;
+
+        c->ready = success;
+        if (!success)
+                emit(c->worker, "Warning", "Unhealthy", "Readiness probe failed: %s", message ?: "");
+        report(c->worker);
+}
+
+static int on_kill_after_grace(sd_event_source *s, uint64_t usec, void *userdata) {
+        Container *c = userdata;
+        _cleanup_free_ char *root = runtime_root(c->worker);
+
+        c->kill_timer = sd_event_source_disable_unref(c->kill_timer);
+        if (root)
+                (void) container_kill(root, c->id, SIGKILL, NULL);
+        return 0;
+}
+
+/* A failed liveness probe restarts the container as kubelet does: SIGTERM, the grace
+ * period, SIGKILL; the restart policy does the rest. */
+static void on_liveness(Probe *p, bool success, const char *message, void *userdata) {
+        Container *c = userdata;
+        PodWorker *w = c->worker;
+        _cleanup_free_ char *root = runtime_root(w);
+        json_object *grace = json_object_object_get(json_object_object_get(w->pod, "spec"), "terminationGracePeriodSeconds");
+
+        if (success || c->kill_timer || !root)
+                return;
+        emit(w, "Warning", "Unhealthy", "Liveness probe failed: %s", message ?: "");
+        emit(w, "Normal", "Killing", "Container %s failed liveness probe, will be restarted", c->name);
+        (void) container_kill(root, c->id, SIGTERM, NULL);
+        (void) sd_event_add_time_relative(w->rt.event, &c->kill_timer, CLOCK_MONOTONIC,
+                                          (uint64_t) (grace ? json_object_get_int64(grace) : 30) * USEC_PER_SEC, 0,
+                                          on_kill_after_grace, c);
+}
+
+static void start_probes(Container *c) {
+        PodWorker *w = c->worker;
+        json_object *readiness = json_object_object_get(c->spec, "readinessProbe");
+        json_object *liveness = json_object_object_get(c->spec, "livenessProbe");
+
+        stop_probes(c);
+        c->ready = !readiness;
+        if (readiness && probe_new(w->rt.event, readiness, c->spec, w->pod_ip, on_readiness, c, &c->readiness) < 0) {
+                log_warning("pod %s: container %s: readinessProbe cannot be run (port, or no pod IP); ready without it",
+                            w->key, c->name);
+                c->ready = true;
+        }
+        if (liveness && probe_new(w->rt.event, liveness, c->spec, w->pod_ip, on_liveness, c, &c->liveness) < 0)
+                log_warning("pod %s: container %s: livenessProbe cannot be run (port, or no pod IP)", w->key, c->name);
+}
+
 static int on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Container *c = userdata;
         PodWorker *w = c->worker;
@@ -650,6 +714,7 @@ static int on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata
                 c->started_at = rfc3339_now();
                 c->started_usec = now_usec(w);
                 emit(w, "Normal", "Started", "Started container %s", c->name);
+                start_probes(c);
         } else {
                 buf[strcspn(buf, "\n")] = '\0';
                 set_waiting(c, "RunContainerError", n > 0 ? buf + (strncmp(buf, "error: ", 7) == 0 ? 7 : 0) : "the monitor died");
@@ -754,6 +819,8 @@ static int on_monitor_exit(sd_event_source *s, int fd, uint32_t revents, void *u
         c->monitor_pidfd = safe_close(c->monitor_pidfd);
         c->ready_source = sd_event_source_disable_unref(c->ready_source);
         c->ready_fd = safe_close(c->ready_fd);
+        stop_probes(c);
+        c->ready = false;
         if (c->phase == CONTAINER_WAITING && !c->id)
                 return 0;
         if (c->phase != CONTAINER_WAITING || !c->waiting_reason || !streq(c->waiting_reason, "RunContainerError"))
@@ -910,6 +977,7 @@ static void adopt(Container *c) {
                         c->started_at = rfc3339_now();
                         c->started_usec = now_usec(w);
                         log_info("pod %s: container %s: adopted (monitor %d)", w->key, c->name, c->monitor_pid);
+                        start_probes(c);
                         return;
                 }
         }
@@ -1004,6 +1072,7 @@ void pod_worker_free(PodWorker *w) {
                 sd_event_source_disable_unref(c->backoff_timer);
                 if (c->ensure)
                         image_ensure_cancel(c->ensure);
+                stop_probes(c);
                 safe_close(c->monitor_pidfd);
                 safe_close(c->ready_fd);
                 free(c->waiting_reason);

@@ -266,3 +266,29 @@ def test_logs_follow_until_the_container_exits(node):
     r = node.kubectl("logs", "-f", "counter", timeout=30)
     assert r.stdout == "line 1\nline 2\nline 3\nline 4\n"
     assert time.monotonic() - started < 15, "the stream ends when the container exits"
+
+
+def test_probes_decide_ready_and_restart(node):
+    """A readiness probe that answers makes the pod Ready; one that does not keeps it
+    0/1 with Unhealthy events; a failing liveness probe restarts the container."""
+    good = kubia_pod("probed")
+    good["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1}
+    node.apply(good)
+    node.wait("probed", running, what="Ready through its readiness probe")
+
+    node.apply({"metadata": {"name": "unready"},
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                    {"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent", "command": ["sleep", "3600"],
+                     "ports": [{"name": "web", "containerPort": 8080}],
+                     "readinessProbe": {"httpGet": {"path": "/", "port": "web"}, "periodSeconds": 1,
+                                        "failureThreshold": 1},
+                     "livenessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1, "failureThreshold": 2}}]}})
+    p = node.wait("unready", lambda p: p and p["status"].get("containerStatuses") and
+                  p["status"]["containerStatuses"][0]["restartCount"] >= 1, timeout=40, what="restarted by liveness")
+    assert p["status"]["containerStatuses"][0]["ready"] is False
+    rows = node.kubectl("get", "pod", "unready", "--no-headers").stdout.split()
+    assert rows[1] == "0/1"
+    events = node.kubectl("get", "events", "--field-selector", "involvedObject.name=unready",
+                          "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}").stdout
+    assert "Unhealthy: Readiness probe failed: Get \"http://" in events
+    assert "Killing: Container c failed liveness probe, will be restarted" in events
