@@ -277,13 +277,17 @@ class Cluster:
             f"--kubeconfig={self.dir / 'scheduler.kubeconfig'}",
             "--secure-port=0", "--leader-elect=false"])
 
-    def restart_apiserver(self):
+    def restart_apiserver(self, down_seconds=0, while_down=None):
         """Kills kube-apiserver, as a crash would (every client connection drops at
-        once), and starts it again."""
+        once), and starts it again after down_seconds (while_down() runs meanwhile)."""
         proc = next(p for p in self.procs if p.name == "kube-apiserver")
         proc.kill()
         proc.wait(timeout=30)
         self.procs.remove(proc)
+        deadline = time.monotonic() + down_seconds
+        if while_down:
+            while_down()
+        time.sleep(max(0.0, deadline - time.monotonic()))
         self._spawn("kube-apiserver", self.argv["kube-apiserver"])
         self._wait_ready()
 

@@ -292,3 +292,23 @@ def test_probes_decide_ready_and_restart(node):
                           "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}").stdout
     assert "Unhealthy: Readiness probe failed: Get \"http://" in events
     assert "Killing: Container c failed liveness probe, will be restarted" in events
+
+
+def test_api_server_away_pods_untouched_changes_applied_after(node):
+    """The API server gone for a while: the pod keeps running and answering, the agent
+    stays up; a deletion made after it returns is carried out."""
+    node.apply(kubia_pod("steady"))
+    p = node.wait("steady", running, what="Running")
+    ip, container = p["status"]["podIP"], p["status"]["containerStatuses"][0]["containerID"]
+
+    def while_down():
+        time.sleep(2)
+        assert "steady" in node.in_node("wget", "-qO-", f"http://{ip}:8080/").stdout
+        assert node.proc.poll() is None, node.log.read_text()
+    node.cluster.restart_apiserver(down_seconds=15, while_down=while_down)
+
+    p = node.wait("steady", running, what="still Running after the API server returned")
+    assert p["status"]["containerStatuses"][0]["containerID"] == container
+    assert p["status"]["containerStatuses"][0]["restartCount"] == 0
+    node.kubectl("delete", "pod", "steady", "--wait=false")
+    node.wait("steady", lambda p: p is None, timeout=30, what="deleted after the API server returned")
