@@ -352,6 +352,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         KubeletServerConfig api = {
                 .port = kubelet_port, .node_name = name, .node_ip = node_ip, .client_ca = config->ca,
                 .client_ca_size = config->ca_size, .log_dir = log_dir, .run_dir = opts->run_dir,
+                .runtime_path = runtime_path,
         };
         r = kubelet_server_new(event, &api, &kubelet);
         if (r < 0)

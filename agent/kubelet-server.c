@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "kubelet-exec.h"
 #include "kubelet-server.h"
 #include "log.h"
 #include "macro.h"
@@ -27,7 +28,7 @@ struct KubeletServer {
         SSL_CTX *tls;
         int fd;
         sd_event_source *listener;
-        char *log_dir, *run_dir;
+        char *log_dir, *run_dir, *runtime_path;
 };
 
 typedef enum ConnectionState { HANDSHAKE, READING, WRITING } ConnectionState;
@@ -369,6 +370,28 @@ static int container_logs(Connection *c, const char *path, const char *query) {
         return respond(c, 200, "OK", text + start, size - start);
 }
 
+/* exec: the connection becomes the session's (1), or is answered with an error. */
+static int exec_upgrade(Connection *c) {
+        KubeletServer *s = c->server;
+        KubeletExecConfig config = {
+                .event = s->event, .log_dir = s->log_dir, .run_dir = s->run_dir, .runtime_path = s->runtime_path,
+        };
+        _cleanup_free_ char *message = NULL;
+        char *head_end = strstr(c->request, "\r\n\r\n") + 4;
+        ExecSession *session;
+        int r = kubelet_exec_prepare(&config, c->request, &session, &message);
+
+        if (r < 0)
+                return respond_text(c, 500, "Internal Server Error", "cannot start exec\n");
+        if (r > 0)
+                return respond_text(c, r, r == 404 ? "Not Found" : r == 403 ? "Forbidden" : "Bad Request", message);
+        c->source = sd_event_source_disable_unref(c->source);
+        (void) kubelet_exec_start(session, c->ssl, c->fd, head_end, c->n_request - (size_t) (head_end - c->request));
+        c->ssl = NULL;
+        c->fd = -EBADF;
+        return 1;
+}
+
 static int handle(Connection *c) {
         char method[16], target[4096], user[256];
         const char *query;
@@ -382,6 +405,8 @@ static int handle(Connection *c) {
         }
         query = strchr(target, '?');
         query = query ? query + 1 : "";
+        if (streq(method, "POST") && strncmp(target, "/exec/", 6) == 0)
+                return exec_upgrade(c);
         if (!streq(method, "GET"))
                 return respond_text(c, 405, "Method Not Allowed", "only GET\n");
         if (strncmp(target, "/healthz", 8) == 0)
@@ -426,6 +451,10 @@ static int on_connection(sd_event_source *s, int fd, uint32_t revents, void *use
                         c->request[c->n_request] = '\0';
                         if (strstr(c->request, "\r\n\r\n"))
                                 r = handle(c);
+                        if (r == 1) { /* handed on: exec */
+                                connection_free(c);
+                                return 0;
+                        }
                         else if (c->n_request == REQUEST_MAX)
                                 r = respond_text(c, 431, "Request Header Fields Too Large", "");
                         if (r < 0)
@@ -494,8 +523,9 @@ int kubelet_server_new(sd_event *event, const KubeletServerConfig *config, Kubel
         s->event = sd_event_ref(event);
         s->log_dir = strdup(config->log_dir);
         s->run_dir = strdup(config->run_dir);
+        s->runtime_path = strdup(config->runtime_path ?: "stevedore-runc");
         s->tls = SSL_CTX_new(TLS_server_method());
-        if (!s->log_dir || !s->run_dir || !s->tls) {
+        if (!s->log_dir || !s->run_dir || !s->runtime_path || !s->tls) {
                 kubelet_server_free(s);
                 return -ENOMEM;
         }
@@ -538,5 +568,6 @@ void kubelet_server_free(KubeletServer *s) {
         sd_event_unref(s->event);
         free(s->log_dir);
         free(s->run_dir);
+        free(s->runtime_path);
         free(s);
 }

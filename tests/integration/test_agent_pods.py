@@ -5,6 +5,8 @@ namespace of its own (the API server reached through a loopback relay), so its b
 and pods stay inside what the test made."""
 
 import json
+import os
+import select
 import subprocess
 import time
 
@@ -312,3 +314,54 @@ def test_api_server_away_pods_untouched_changes_applied_after(node):
     assert p["status"]["containerStatuses"][0]["restartCount"] == 0
     node.kubectl("delete", "pod", "steady", "--wait=false")
     node.wait("steady", lambda p: p is None, timeout=30, what="deleted after the API server returned")
+
+
+def in_pty(args, timeout=30):
+    """Runs args with a terminal for its stdio (as a user typing kubectl -it would);
+    returns its exit code and what it wrote."""
+    master, slave = os.openpty()
+    p = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    out, deadline = b"", time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:  # EIO: the terminal's other side is closed
+                    break
+                if not data:
+                    break
+                out += data
+            elif p.poll() is not None:
+                break
+        return p.wait(timeout=5), out.decode(errors="replace")
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)
+
+
+def test_exec_through_the_api_server(node):
+    # kubectl (WebSocket) -> API server -> SPDY/3.1 -> the kubelet API -> stevedore-runc exec.
+    node.apply(kubia_pod("kubia-x"))
+    node.wait("kubia-x", running, what="Running")
+    r = node.kubectl("exec", "kubia-x", "--", "hostname", timeout=30)
+    assert r.stdout == "kubia-x\n", r.stderr
+
+    r = node.kubectl("exec", "kubia-x", "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False, timeout=30)
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == "out\n" and "err\n" in r.stderr
+
+    data = "".join(f"line {i}\n" for i in range(2000))  # more than a pipe and a frame hold
+    r = node.kubectl("exec", "-i", "kubia-x", "--", "cat", input=data, timeout=30)
+    assert r.stdout == data
+
+    code, out = in_pty(["kubectl", f"--kubeconfig={node.cluster.admin_kubeconfig}", "exec", "-it", "kubia-x", "--",
+                        "tty"])
+    assert code == 0 and "/dev/pts/" in out, out
+
+    r = node.kubectl("exec", "kubia-x", "-c", "nope", "--", "true", check=False, timeout=30)
+    assert r.returncode != 0 and "nope" in r.stderr
+    assert "bad SPDY" not in node.log.read_text()

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+#include <systemd/sd-event.h>
+
+/* `kubectl exec` at the kubelet API, as kubelet serves it: POST /exec/<namespace>/<pod>/
+ * <container>?command=…&input=&output=&error=&tty= upgraded to SPDY/3.1 with the
+ * v4.channel.k8s.io stream protocol. The client opens an error stream and the stdin,
+ * stdout, stderr and resize streams it asked for; the command then runs in the container
+ * (`stevedore-runc exec [--tty] ID COMMAND…`) with its stdio carried on the streams, and
+ * its end is written to the error stream as a metav1.Status (Success, or Failure with
+ * reason NonZeroExitCode and the code in details.causes). */
+typedef struct ExecSession ExecSession;
+
+typedef struct KubeletExecConfig {
+        sd_event *event;
+        const char *log_dir;      /* <log_dir>/pods/<ns>_<pod>_<uid>/: the pod's UID */
+        const char *run_dir;      /* <run_dir>/pods/<uid>/containers/<name>/<restart>/; runtime state */
+        const char *runtime_path; /* stevedore-runc */
+} KubeletExecConfig;
+
+/* Parses the request's head and finds its container: 0, or an HTTP status (400, 403, 404)
+ * with *ret_message for the answer. */
+int kubelet_exec_prepare(const KubeletExecConfig *config, const char *request, ExecSession **ret, char **ret_message);
+/* Answers 101 and runs the session on ssl and fd, which it owns from here (also on
+ * failure); leftover: what was read after the request's head. The session frees itself
+ * once the connection and the command are done. */
+int kubelet_exec_start(ExecSession *s, SSL *ssl, int fd, const void *leftover, size_t n);
+void exec_session_free(ExecSession *s);
