@@ -688,14 +688,18 @@ static void start_probes(Container *c) {
         json_object *readiness = json_object_object_get(c->spec, "readinessProbe");
         json_object *liveness = json_object_object_get(c->spec, "livenessProbe");
 
+        _cleanup_free_ char *root = runtime_root(w);
+        char *prefix[] = { (char *) w->rt.runtime_path, (char *) "--root", root, (char *) "exec", c->id, NULL };
+
         stop_probes(c);
         c->ready = !readiness;
-        if (readiness && probe_new(w->rt.event, readiness, c->spec, w->pod_ip, on_readiness, c, &c->readiness) < 0) {
+        if (readiness &&
+            probe_new(w->rt.event, readiness, c->spec, w->pod_ip, prefix, on_readiness, c, &c->readiness) < 0) {
                 log_warning("pod %s: container %s: readinessProbe cannot be run (port, or no pod IP); ready without it",
                             w->key, c->name);
                 c->ready = true;
         }
-        if (liveness && probe_new(w->rt.event, liveness, c->spec, w->pod_ip, on_liveness, c, &c->liveness) < 0)
+        if (liveness && probe_new(w->rt.event, liveness, c->spec, w->pod_ip, prefix, on_liveness, c, &c->liveness) < 0)
                 log_warning("pod %s: container %s: livenessProbe cannot be run (port, or no pod IP)", w->key, c->name);
 }
 

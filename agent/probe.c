@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
+#include <signal.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "json-util.h"
@@ -32,6 +37,8 @@ struct Probe {
         char reply[64];
         size_t n_reply;
         bool sent;
+        char **exec_argv; /* exec probes: prefix + command */
+        pid_t pid;
 };
 
 static int64_t field(json_object *o, const char *key, int64_t fallback) {
@@ -57,6 +64,12 @@ static int port_of(json_object *port, json_object *container) {
 static void schedule(Probe *p, uint64_t delay_usec);
 
 static void attempt_done(Probe *p, bool success, const char *message) {
+        if (p->pid > 0) {
+                siginfo_t info;
+                (void) kill(p->pid, SIGKILL);
+                (void) waitid(P_PID, (id_t) p->pid, &info, WEXITED);
+                p->pid = 0;
+        }
         p->io = sd_event_source_disable_unref(p->io);
         p->deadline = sd_event_source_disable_unref(p->deadline);
         p->fd = safe_close(p->fd);
@@ -134,10 +147,55 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         return 0;
 }
 
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata);
+
+static int on_exec_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Probe *p = userdata;
+        siginfo_t info = {};
+        char message[128];
+
+        if (waitid((idtype_t) P_PIDFD, (id_t) fd, &info, WEXITED) < 0)
+                return 0;
+        p->pid = 0;
+        if (info.si_code == CLD_EXITED && info.si_status == 0) {
+                attempt_done(p, true, NULL);
+                return 0;
+        }
+        snprintf(message, sizeof(message), "command terminated with exit code %d",
+                 info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status);
+        attempt_done(p, false, message);
+        return 0;
+}
+
+/* An exec probe's command, its stdio /dev/null, watched through a pidfd. */
+static int exec_attempt(Probe *p) {
+        posix_spawn_file_actions_t actions;
+        int r;
+
+        posix_spawn_file_actions_init(&actions);
+        for (int fd = 0; fd < 3; fd++)
+                posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
+        r = -posix_spawn(&p->pid, p->exec_argv[0], &actions, NULL, p->exec_argv, environ);
+        posix_spawn_file_actions_destroy(&actions);
+        if (r < 0) {
+                p->pid = 0;
+                return r;
+        }
+        p->fd = (int) syscall(SYS_pidfd_open, p->pid, 0);
+        if (p->fd < 0 || sd_event_add_io(p->event, &p->io, p->fd, EPOLLIN, on_exec_exit, p) < 0 ||
+            sd_event_add_time_relative(p->event, &p->deadline, CLOCK_MONOTONIC, p->timeout_usec, 0, on_deadline, p) < 0)
+                return -EIO;
+        return 0;
+}
+
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         Probe *p = userdata;
         char message[512];
 
+        if (p->kind == PROBE_EXEC) {
+                attempt_done(p, false, "command timed out");
+                return 0;
+        }
         describe(p, "context deadline exceeded (Client.Timeout exceeded while awaiting headers)", message,
                  sizeof(message));
         attempt_done(p, false, message);
@@ -150,7 +208,8 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         p->timer = sd_event_source_disable_unref(p->timer);
         if (p->kind == PROBE_EXEC) {
-                attempt_done(p, true, NULL);
+                if (exec_attempt(p) < 0)
+                        attempt_done(p, false, "the probe's command could not be run");
                 return 0;
         }
         p->sent = false;
@@ -172,8 +231,28 @@ static void schedule(Probe *p, uint64_t delay_usec) {
                 log_warning("probe: cannot schedule the next attempt");
 }
 
-int probe_new(sd_event *event, json_object *spec, json_object *container, const char *pod_ip, ProbeHandler handler,
-              void *userdata, Probe **ret) {
+/* prefix + the probe's exec.command, NULL-terminated. */
+static char **exec_argv(char *const *prefix, json_object *command) {
+        size_t n_prefix = 0, n = command && json_object_is_type(command, json_type_array) ? json_object_array_length(command) : 0;
+        char **argv;
+
+        while (prefix && prefix[n_prefix])
+                n_prefix++;
+        if (n == 0 || n_prefix == 0)
+                return NULL;
+        argv = calloc(n_prefix + n + 1, sizeof(char *));
+        for (size_t i = 0; argv && i < n_prefix + n; i++) {
+                const char *a = i < n_prefix ? prefix[i] : json_object_get_string(json_object_array_get_idx(command, i - n_prefix));
+                if (!(argv[i] = strdup(a ?: ""))) {
+                        strv_free(argv);
+                        return NULL;
+                }
+        }
+        return argv;
+}
+
+int probe_new(sd_event *event, json_object *spec, json_object *container, const char *pod_ip,
+              char *const *exec_prefix, ProbeHandler handler, void *userdata, Probe **ret) {
         json_object *http = json_object_object_get(spec, "httpGet"), *tcp = json_object_object_get(spec, "tcpSocket");
         Probe *p = calloc(1, sizeof(Probe));
         int port;
@@ -193,8 +272,13 @@ int probe_new(sd_event *event, json_object *spec, json_object *container, const 
                 .fd = -EBADF,
                 .address = { .sin_family = AF_INET },
         };
-        if (p->kind == PROBE_EXEC)
-                log_warning("probe: exec probes are not run yet; counted as successes");
+        if (p->kind == PROBE_EXEC) {
+                p->exec_argv = exec_argv(exec_prefix, json_object_object_get(json_object_object_get(spec, "exec"), "command"));
+                if (!p->exec_argv) {
+                        free(p);
+                        return -EINVAL;
+                }
+        }
         port = port_of(json_object_object_get(http ?: tcp, "port"), container);
         if (p->kind != PROBE_EXEC && (port <= 0 || port > 65535 || !pod_ip ||
                                       inet_pton(AF_INET, pod_ip, &p->address.sin_addr) != 1)) {
@@ -219,6 +303,12 @@ void probe_free(Probe *p) {
         sd_event_source_disable_unref(p->io);
         sd_event_source_disable_unref(p->deadline);
         safe_close(p->fd);
+        if (p->pid > 0) {
+                siginfo_t info;
+                (void) kill(p->pid, SIGKILL);
+                (void) waitid(P_PID, (id_t) p->pid, &info, WEXITED);
+        }
+        strv_free(p->exec_argv);
         free(p->path);
         free(p->host_header);
         free(p);

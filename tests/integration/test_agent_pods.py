@@ -365,3 +365,17 @@ def test_exec_through_the_api_server(node):
     r = node.kubectl("exec", "kubia-x", "-c", "nope", "--", "true", check=False, timeout=30)
     assert r.returncode != 0 and "nope" in r.stderr
     assert "bad SPDY" not in node.log.read_text()
+
+
+def test_exec_readiness_probe(node):
+    """An exec probe runs its command in the container: not ready until the file it tests
+    for is made (through kubectl exec), ready after."""
+    node.apply({"metadata": {"name": "gated"},
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                    {"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent", "command": ["sleep", "3600"],
+                     "readinessProbe": {"exec": {"command": ["test", "-f", "/tmp/ready"]}, "periodSeconds": 1}}]}})
+    p = node.wait("gated", lambda p: p and p["status"].get("phase") == "Running", what="Running")
+    time.sleep(3)
+    assert node.pod("gated")["status"]["containerStatuses"][0]["ready"] is False
+    node.kubectl("exec", "gated", "--", "touch", "/tmp/ready")
+    node.wait("gated", running, timeout=20, what="ready once the file is there")
