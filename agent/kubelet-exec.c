@@ -473,7 +473,8 @@ static int on_stdin(sd_event_source *source, int fd, uint32_t revents, void *use
                         stdin_done(s);
                         return 0;
                 }
-                memmove(s->stdin_pending, s->stdin_pending + n, s->n_stdin - (size_t) n);
+                if ((size_t) n < s->n_stdin)
+                        memmove(s->stdin_pending, s->stdin_pending + n, s->n_stdin - (size_t) n);
                 s->n_stdin -= (size_t) n;
         }
         if (s->n_stdin == 0 && s->stdin_eof)
@@ -682,7 +683,8 @@ static bool process_input(ExecSession *s) {
                 connection_close(s);
                 return false;
         }
-        memmove(s->in, s->in + at, s->n_in - at);
+        if (at < s->n_in)
+                memmove(s->in, s->in + at, s->n_in - at);
         s->n_in -= at;
         return flush(s);
 }

@@ -216,7 +216,8 @@ static int append_chunk(Connection *c, const char *data, size_t size) {
         int n = snprintf(head, sizeof(head), "%zx\r\n", size);
 
         /* What was sent goes; what was not stays in front. */
-        memmove(c->response, c->response + c->written, c->n_response - c->written);
+        if (c->written < c->n_response)
+                memmove(c->response, c->response + c->written, c->n_response - c->written);
         c->n_response -= c->written;
         c->written = 0;
         grown = realloc(c->response, c->n_response + (size_t) n + size + 2);
@@ -224,7 +225,8 @@ static int append_chunk(Connection *c, const char *data, size_t size) {
                 return -ENOMEM;
         c->response = grown;
         memcpy(c->response + c->n_response, head, (size_t) n);
-        memcpy(c->response + c->n_response + n, data, size);
+        if (size > 0) /* data may be NULL then */
+                memcpy(c->response + c->n_response + n, data, size);
         memcpy(c->response + c->n_response + n + size, "\r\n", 2);
         c->n_response += (size_t) n + size + 2;
         return 0;

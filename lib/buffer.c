@@ -18,7 +18,8 @@ int buffer_append(char **buf, size_t *size, size_t *allocated, const void *data,
                 *buf = p;
                 *allocated = a;
         }
-        memcpy(*buf + *size, data, n);
+        if (n > 0) /* data may be NULL then */
+                memcpy(*buf + *size, data, n);
         *size += n;
         (*buf)[*size] = 0;
         return 0;
