@@ -448,6 +448,24 @@ static void enter_user_namespace(const RuntimeSpec *spec, int sync_fd) {
                 fail(sync_fd, errno, "become root in the user namespace (is 0 mapped?)");
 }
 
+/* What the container's init and an exec'd process both end their setup with: the
+ * terminal, the early seccomp filter, the user and its capabilities, umask and cwd, a
+ * check that the program is there; then "ok" to the creating process. */
+static void become_the_process(const RuntimeSpec *spec, bool console, int sync_fd) {
+        setup_terminal(spec, console, sync_fd);
+        load_seccomp_early(spec, sync_fd);
+        set_user(spec, sync_fd);
+        if (spec->have_umask)
+                umask(spec->umask);
+        if (chdir(spec->cwd) < 0)
+                fail(sync_fd, errno, "chdir to %s", spec->cwd);
+        if (!executable_exists(spec->args[0], spec->env))
+                fail(sync_fd, 0, "exec %s: not found or not executable in the container", spec->args[0]);
+        if (write(sync_fd, "ok", 2) != 2)
+                _exit(1);
+        close(sync_fd);
+}
+
 _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int fifo_fd, int sync_fd) {
         _cleanup_close_ int root_fd = -EBADF;
         CgroupMode cgroup_mode = CGROUP_MODE_UNIFIED;
@@ -522,19 +540,7 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
                 if (setrlimit(spec->rlimits[i].resource, &l) < 0)
                         fail(sync_fd, errno, "set rlimit %d", spec->rlimits[i].resource);
         }
-        setup_terminal(spec, true, sync_fd);
-        load_seccomp_early(spec, sync_fd);
-        set_user(spec, sync_fd);
-        if (spec->have_umask)
-                umask(spec->umask);
-        if (chdir(spec->cwd) < 0)
-                fail(sync_fd, errno, "chdir to %s", spec->cwd);
-        if (!executable_exists(spec->args[0], spec->env))
-                fail(sync_fd, 0, "exec %s: not found or not executable in the container", spec->args[0]);
-
-        if (write(sync_fd, "ok", 2) != 2)
-                _exit(1);
-        close(sync_fd);
+        become_the_process(spec, true, sync_fd);
         /* Blocks until `start` opens the fifo for reading. */
         snprintf(fifo_path, sizeof(fifo_path), "/proc/self/fd/%d", fifo_fd);
         fifo = open(fifo_path, O_WRONLY | O_CLOEXEC);
@@ -595,17 +601,6 @@ _Noreturn void container_exec_init(const RuntimeSpec *spec, pid_t target, int sy
                 if (ns < 0 || setns(ns, namespaces[i].type) < 0)
                         fail(sync_fd, errno, "join namespace %s", namespaces[i].name);
         }
-        setup_terminal(spec, false, sync_fd);
-        load_seccomp_early(spec, sync_fd);
-        set_user(spec, sync_fd);
-        if (spec->have_umask)
-                umask(spec->umask);
-        if (chdir(spec->cwd) < 0)
-                fail(sync_fd, errno, "chdir to %s", spec->cwd);
-        if (!executable_exists(spec->args[0], spec->env))
-                fail(sync_fd, 0, "exec %s: not found or not executable in the container", spec->args[0]);
-        if (write(sync_fd, "ok", 2) != 2)
-                _exit(1);
-        close(sync_fd);
+        become_the_process(spec, false, sync_fd);
         exec_process(spec);
 }

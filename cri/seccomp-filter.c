@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "log.h"
 #include "macro.h"
 #include "seccomp-filter.h"
 
@@ -13,16 +14,7 @@ struct SeccompFilter {
         uint32_t default_action;
 };
 
-static int invalid(char **ret_error, const char *format, ...) _printf_(2, 3);
-static int invalid(char **ret_error, const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        if (ret_error && vasprintf(ret_error, format, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return -EINVAL;
-}
+#define invalid(ret_error, ...) error_message(ret_error, EINVAL, __VA_ARGS__)
 
 static json_object *get(json_object *o, const char *key) {
         json_object *v;

@@ -49,3 +49,13 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         errno = saved_errno;
         return -error;
 }
+
+int error_message(char **ret_error, int error, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        if (ret_error && vasprintf(ret_error, format, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return -error;
+}
