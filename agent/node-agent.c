@@ -228,6 +228,8 @@ static void on_node(KubeClient *c, int error, const char *message, long status, 
         a->uid = strdup(uid);
         a->registered = true;
         log_info("node %s: registered with %s", a->config.name, kube_client_server(c));
+        if (a->config.registered)
+                a->config.registered(a->config.userdata);
         tick(a);
 }
 

@@ -14,6 +14,9 @@ typedef struct NodeAgentConfig {
         const char *internal_ip; /* NULL: none reported */
         const char *root_dir;    /* its file system is the node's ephemeral storage */
         unsigned kubelet_port;   /* the kubelet API's; 0: 10250 */
+        /* Runs once the Node object exists (created, or found from an earlier run). */
+        void (*registered)(void *userdata);
+        void *userdata;
 } NodeAgentConfig;
 
 int node_agent_new(KubeClient *client, const NodeAgentConfig *config, NodeAgent **ret);
