@@ -309,6 +309,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         RegistryOptions registry = { .hosts = registries };
         _cleanup_(kubelet_server_freep) KubeletServer *kubelet = NULL;
         struct in_addr ip;
+        bool flag_kubeconfig = false, flag_manifests = false;
         int c, r;
 
         /* As a bad flag: exit status 2, which the unit does not restart on. */
@@ -321,6 +322,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 case 'k':
                         if (set_option(&cfg.kubeconfig, optarg) < 0)
                                 return 1;
+                        flag_kubeconfig = true;
                         break;
                 case 'H':
                         if (set_option(&cfg.hostname_override, optarg) < 0)
@@ -353,6 +355,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 case 'm':
                         if (set_option(&cfg.static_pod_path, optarg) < 0)
                                 return 1;
+                        flag_manifests = true;
                         break;
                 case 'I':
                         if (registry.n_hosts == ELEMENTSOF(registries)) {
@@ -392,6 +395,11 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 default:
                         return 2;
                 }
+        /* A mode chosen by a flag overrides the file's other one. */
+        if (flag_kubeconfig && !flag_manifests)
+                free(TAKE_PTR(cfg.static_pod_path));
+        if (flag_manifests && !flag_kubeconfig)
+                free(TAKE_PTR(cfg.kubeconfig));
         kubeconfig_path = cfg.kubeconfig;
         manifest_dir = cfg.static_pod_path;
         log_dir = cfg.log_dir ?: "/var/log";

@@ -66,7 +66,7 @@ void service_notify_ready(ServiceNotify *n) {
                 return;
         n->ready = true;
         send_counts(n, "READY=1\n");
-        log_info("agent: node %s ready, %u/%u pods running", n->node, n->running, n->total);
+        log_info("agent: ready: node %s, %u/%u pods running", n->node, n->running, n->total);
 }
 
 void service_notify_pods(ServiceNotify *n, unsigned running, unsigned total) {

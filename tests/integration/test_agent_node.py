@@ -5,6 +5,7 @@ import json
 import os
 import platform
 import signal
+import socket
 import subprocess
 import time
 
@@ -18,15 +19,17 @@ NAME = "node-agent"
 
 
 class Agent:
-    def __init__(self, stevedore_bin, kubeconfig, root):
+    def __init__(self, stevedore_bin, kubeconfig, root, env=None):
         self.args = [str(stevedore_bin), "--root", str(root), "agent", "--kubeconfig", str(kubeconfig),
                      "--hostname-override", NAME, "--node-ip", "127.0.0.1"]
         self.log = root.parent / "agent.log"
+        self.env = env
         self.start()
 
     def start(self):
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
+                                         env={**os.environ, **(self.env or {})})
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:
@@ -153,3 +156,27 @@ def test_lease_renewal_survives_an_api_server_crash(cluster, agent):
         assert time.monotonic() < deadline, agent.log.read_text()
         time.sleep(0.5)
     assert (condition(node(cluster), "Ready") or {}).get("status") == "True"
+
+
+def test_tells_systemd_ready_once_registered(cluster, stevedore_bin, tmp_path):
+    """As stevedore.service (Type=notify): STATUS while registering, READY=1 once the Node
+    exists, STOPPING=1 on SIGTERM (docs/systemd.md). The test is the notify socket."""
+    kubeconfig = cluster.add_node_kubeconfig(NAME)
+    (tmp_path / "root").mkdir()
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.settimeout(30)
+        a = Agent(stevedore_bin, kubeconfig, tmp_path / "root", env={"NOTIFY_SOCKET": str(path)})
+        try:
+            messages = []
+            while not any("READY=1" in m for m in messages):
+                messages.append(sock.recv(4096).decode())
+            assert messages[0].startswith(f"STATUS=Registering node {NAME} with https://"), messages
+            assert messages[-1] == "READY=1\nSTATUS=Ready, 0/0 pods running", messages
+            assert node(cluster)["metadata"]["name"] == NAME
+            a.proc.send_signal(signal.SIGTERM)
+            assert sock.recv(4096).decode() == "STOPPING=1\nSTATUS=Stopping, leaving 0 pods running"
+        finally:
+            assert a.stop() == 0, a.log.read_text()
+            cluster.kubectl("delete", "node", NAME, "--ignore-not-found")
