@@ -18,6 +18,7 @@ import pytest
 
 from hoststate import HostState, infrastructure_pids, kill_netns_pids, remove_leaks, run
 from oci import unpack_layout
+from systemd_machine import SystemdMachine, machine_image
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
@@ -266,8 +267,6 @@ def systemd_machine(tmp_path):
     """systemd_machine(binds={host: guest}, disks=[guest path]) makes a Debian machine whose
     PID 1 is systemd (tests/integration/systemd_machine.py), not yet booted; all are
     stopped and removed after the test."""
-    from systemd_machine import SystemdMachine, machine_image
-
     image = machine_image()
     if not (image / ".complete").exists():
         pytest.fail(f"{image} not built; run scripts/test or tests/systemd/build-machine")

@@ -164,8 +164,8 @@ class SystemdMachine:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.name}: no PID 1 appeared: {self.console_log()}")
             time.sleep(0.05)
-        while not (self.root / "run" / "systemd" / "private").exists() and \
-                not Path(f"/proc/{self.leader}/root/run/systemd/private").exists():
+        # systemctl needs PID 1's socket (on the machine's own /run).
+        while not Path(f"/proc/{self.leader}/root/run/systemd/private").exists():
             self._check_alive()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.name}: systemd did not start: {self.console_log()}")

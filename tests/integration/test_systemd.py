@@ -215,5 +215,6 @@ def test_bad_config_is_refused_with_file_line_and_field(node, text, line, messag
     assert s["Result"] == "exit-code"
     status = node.m.run("systemctl", "status", "stevedore", "--no-pager", "-n", "20", check=False).stdout
     assert expected in status, status
+    assert f'Status: "Refused the config file: {expected}"' in status, status
     # A configuration error does not go away by restarting.
     assert s["NRestarts"] == "0"
