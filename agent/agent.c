@@ -168,26 +168,63 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         return r < 0 ? 1 : r;
 }
 
-/* The pods' side of the agent with an API server. What rt points to (runtime_path,
- * resolv) lives as long as the agent. */
-static int start_pods(sd_event *event, KubeClient *client, const GlobalOptions *opts, const char *node_name,
-                      const char *node_ip, const PodNetworkConfig *net_config, const char *log_dir,
-                      const char *runtime_path, const char *resolv, const RegistryOptions *registry, ImageStore **images,
-                      ImageManager **image_manager, PodNetwork **network, PodManager **pods) {
+/* The pods' side of the agent with an API server; what the pointers point to lives as
+ * long as the agent. */
+typedef struct ClusterPods {
+        sd_event *event;
+        KubeClient *client;
+        const GlobalOptions *opts;
+        const char *node_name, *node_ip, *log_dir, *runtime_path, *resolv;
+        const RegistryOptions *registry;
+        PodNetworkConfig net_config;
+        bool have_pod_cidr;
+        ImageStore *images;
+        ImageManager *image_manager;
+        PodNetwork *network;
+        PodManager *pods;
+} ClusterPods;
+
+static void cluster_pods_done(ClusterPods *p) {
+        /* The pods (which may hold pulls) before the image manager, it before the store. */
+        pod_manager_free(p->pods);
+        pod_network_free(p->network);
+        image_manager_free(p->image_manager);
+        image_store_free(p->images);
+}
+
+static int cluster_pods_start(ClusterPods *p) {
         int r;
 
-        r = open_node(event, opts, net_config, runtime_path, registry, images, image_manager, network);
+        r = open_node(p->event, p->opts, p->have_pod_cidr ? &p->net_config : NULL, p->runtime_path, p->registry,
+                      &p->images, &p->image_manager, &p->network);
         if (r < 0)
                 return r;
         PodRuntime rt = {
-                .event = event, .images = *images, .image_manager = *image_manager, .network = *network, .state_dir = opts->root_dir,
-                .run_dir = opts->run_dir, .log_dir = log_dir, .runtime_path = runtime_path, .node_name = node_name,
-                .node_ip = node_ip, .node_memory = node_memory(), .host_resolv_conf = resolv,
+                .event = p->event, .images = p->images, .image_manager = p->image_manager, .network = p->network,
+                .state_dir = p->opts->root_dir, .run_dir = p->opts->run_dir, .log_dir = p->log_dir,
+                .runtime_path = p->runtime_path, .node_name = p->node_name, .node_ip = p->node_ip,
+                .node_memory = node_memory(), .host_resolv_conf = p->resolv,
         };
-        r = pod_manager_new(client, &rt, pods);
+        r = pod_manager_new(p->client, &rt, &p->pods);
         if (r < 0)
                 return log_error_errno(r, "agent: pods: %m");
         return 0;
+}
+
+/* Without --pod-cidr the pods wait for the node controller's spec.podCIDR, as a
+ * kubelet's do for a network plugin that is not ready. */
+static void on_pod_cidr(const char *pod_cidr, void *userdata) {
+        ClusterPods *p = userdata;
+
+        if (ipv4_prefix_parse(pod_cidr, &p->net_config.pod_cidr) < 0) {
+                log_error("agent: node %s: spec.podCIDR '%s' is not an IPv4 network in CIDR form", p->node_name,
+                          pod_cidr);
+                (void) sd_event_exit(p->event, 1);
+                return;
+        }
+        p->have_pod_cidr = true;
+        if (cluster_pods_start(p) < 0)
+                (void) sd_event_exit(p->event, 1);
 }
 
 int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
@@ -210,10 +247,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(kube_client_freep) KubeClient *client = NULL;
         _cleanup_(node_agent_freep) NodeAgent *agent = NULL;
-        _cleanup_(image_store_freep) ImageStore *images = NULL;
-        _cleanup_(image_manager_freep) ImageManager *image_manager = NULL;
-        _cleanup_(pod_network_freep) PodNetwork *network = NULL;
-        _cleanup_(pod_manager_freep) PodManager *pods = NULL;
+        _cleanup_(cluster_pods_done) ClusterPods pods = {};
         _cleanup_free_ char *resolv = NULL, *runtime_path = NULL;
         PodNetworkConfig net_config = { .state_dir = opts->root_dir, .run_dir = opts->run_dir, .masquerade = true };
         const char *kubeconfig_path = NULL, *log_dir = "/var/log", *pod_cidr = NULL, *manifest_dir = NULL;
@@ -293,9 +327,10 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                                "                       [--insecure-registry HOST]… (plain HTTP to HOST's registry)\n"
                                "       stevedore agent --manifests DIR --pod-cidr CIDR [--service-cidr CIDR] …\n"
                                "With --kubeconfig: registers this machine as a Node, keeps its status and Lease\n"
-                               "current, and runs the pods bound to it (their network from --pod-cidr; none\n"
-                               "without). With --manifests (standalone, no API server): runs the Pods and\n"
-                               "Services of the manifest files in DIR, watched for changes; Ctrl-C stops them.\n");
+                               "current, and runs the pods bound to it (their network from --pod-cidr, or from\n"
+                               "the Node's spec.podCIDR without). With --manifests (standalone, no API\n"
+                               "server): runs the Pods and Services of the manifest files in DIR, watched for\n"
+                               "changes; Ctrl-C stops them.\n");
                         return 0;
                 default:
                         return 2;
@@ -335,18 +370,21 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         if (r < 0)
                 return log_error_errno(r, "agent: set up: %m"), 1;
 
+        pods = (ClusterPods) {
+                .event = event, .client = client, .opts = opts, .node_name = name, .node_ip = node_ip,
+                .log_dir = log_dir, .runtime_path = runtime_path, .resolv = resolv, .registry = &registry,
+                .net_config = net_config, .have_pod_cidr = pod_cidr != NULL,
+        };
         NodeAgentConfig node = { .name = name, .internal_ip = node_ip, .root_dir = opts->root_dir,
-                                 .kubelet_port = kubelet_port };
+                                 .kubelet_port = kubelet_port, .on_pod_cidr = pod_cidr ? NULL : on_pod_cidr,
+                                 .userdata = &pods };
         r = mkdir_p(opts->root_dir, 0700);
         if (r < 0)
                 return log_error_errno(r, "agent: create %s: %m", opts->root_dir), 1;
         r = node_agent_new(client, &node, &agent);
         if (r < 0)
                 return log_error_errno(r, "agent: node %s: %m", name), 1;
-
-        r = start_pods(event, client, opts, name, node_ip, pod_cidr ? &net_config : NULL, log_dir, runtime_path,
-                       resolv, &registry, &images, &image_manager, &network, &pods);
-        if (r < 0)
+        if (pod_cidr && cluster_pods_start(&pods) < 0)
                 return 1;
 
         KubeletServerConfig api = {

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from hoststate import run
+from relay import LoopbackRelay
 
 pytestmark = pytest.mark.cluster
 
@@ -18,9 +19,14 @@ NAME = "node-agent"
 
 
 class Agent:
-    def __init__(self, stevedore_bin, kubeconfig, root):
-        self.args = [str(stevedore_bin), "--root", str(root), "agent", "--kubeconfig", str(kubeconfig),
-                     "--hostname-override", NAME, "--node-ip", "127.0.0.1"]
+    """The agent in a network namespace of its own (the API server reached through a
+    loopback relay): the pod network it makes once the node has a pod CIDR stays there."""
+
+    def __init__(self, stevedore_bin, kubeconfig, root, ns, api_port):
+        self.relay = LoopbackRelay(f"/run/netns/{ns}", api_port)
+        self.args = [str(stevedore_bin), "--netns", f"/run/netns/{ns}", "--root", str(root), "--run-dir",
+                     str(root / "run"), "agent", "--kubeconfig", str(kubeconfig), "--hostname-override", NAME,
+                     "--node-ip", "127.0.0.1"]
         self.log = root.parent / "agent.log"
         self.start()
 
@@ -35,12 +41,13 @@ class Agent:
 
 
 @pytest.fixture
-def agent(cluster, stevedore_bin, tmp_path):
+def agent(cluster, stevedore_bin, tmp_path, netns):
     kubeconfig = cluster.add_node_kubeconfig(NAME)
     (tmp_path / "root").mkdir()
-    a = Agent(stevedore_bin, kubeconfig, tmp_path / "root")
+    a = Agent(stevedore_bin, kubeconfig, tmp_path / "root", netns("anode"), cluster.port)
     yield a
     assert a.stop() == 0, a.log.read_text()
+    a.relay.close()
     cluster.kubectl("delete", "node", NAME, "--ignore-not-found")
 
 
@@ -129,7 +136,12 @@ def test_controller_manager_assigns_a_pod_cidr(cluster, agent):
     while not node(cluster)["spec"].get("podCIDR"):
         assert time.monotonic() < deadline, "no podCIDR assigned"
         time.sleep(0.5)
-    assert node(cluster)["spec"]["podCIDR"].startswith("10.244.")
+    cidr = node(cluster)["spec"]["podCIDR"]
+    assert cidr.startswith("10.244.")
+    # The agent (no --pod-cidr) takes it for its pod network.
+    while f"pod CIDR {cidr} from spec.podCIDR" not in agent.log.read_text():
+        assert time.monotonic() < deadline, agent.log.read_text()
+        time.sleep(0.5)
 
 
 def test_restarted_agent_adopts_its_node(cluster, agent):
