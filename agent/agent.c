@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include "agent-config.h"
+#include "config.h"
 #include "fileio.h"
 #include "image-manager.h"
 #include "image-store.h"
@@ -227,21 +229,60 @@ static void on_pod_cidr(const char *pod_cidr, void *userdata) {
                 (void) sd_event_exit(p->event, 1);
 }
 
+static const struct option agent_options[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "kubeconfig", required_argument, NULL, 'k' },
+        { "hostname-override", required_argument, NULL, 'H' },
+        { "node-ip", required_argument, NULL, 'i' },
+        { "pod-cidr", required_argument, NULL, 'p' },
+        { "runtime", required_argument, NULL, 'R' },
+        { "log-dir", required_argument, NULL, 'L' },
+        { "manifests", required_argument, NULL, 'm' },
+        { "service-cidr", required_argument, NULL, 'S' },
+        { "port", required_argument, NULL, 'P' },
+        { "insecure-registry", required_argument, NULL, 'I' },
+        { "help", no_argument, NULL, 'h' },
+        {},
+};
+
+static int set_option(char **slot, const char *value) {
+        char *copy = strdup(value);
+
+        if (!copy)
+                return log_oom();
+        free(*slot);
+        *slot = copy;
+        return 0;
+}
+
+/* The configuration file: --config's (which must exist), else the default one if it
+ * exists. Read before the flags, which override it. */
+static int load_config_file(int argc, char **argv, AgentConfig *config) {
+        _cleanup_free_ char *error = NULL;
+        const char *path = NULL;
+        int c, r;
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "h", agent_options, NULL)) >= 0)
+                if (c == 'c')
+                        path = optarg;
+        opterr = 1;
+        optind = 0;
+        if (!path) {
+                if (access(DEFAULT_CONFIG_PATH, F_OK) < 0)
+                        return 0;
+                path = DEFAULT_CONFIG_PATH;
+        }
+        r = agent_config_load(path, config, &error);
+        if (r < 0) {
+                log_error("agent: config %s", error ?: strerror(-r));
+                return r;
+        }
+        log_debug("agent: config from %s", path);
+        return 0;
+}
+
 int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
-        static const struct option options[] = {
-                { "kubeconfig", required_argument, NULL, 'k' },
-                { "hostname-override", required_argument, NULL, 'H' },
-                { "node-ip", required_argument, NULL, 'i' },
-                { "pod-cidr", required_argument, NULL, 'p' },
-                { "runtime", required_argument, NULL, 'R' },
-                { "log-dir", required_argument, NULL, 'L' },
-                { "manifests", required_argument, NULL, 'm' },
-                { "service-cidr", required_argument, NULL, 'S' },
-                { "port", required_argument, NULL, 'P' },
-                { "insecure-registry", required_argument, NULL, 'I' },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
         _cleanup_free_ char *name = NULL, *node_ip = NULL, *error = NULL;
         _cleanup_(kubeconfig_freep) KubeConfig *config = NULL;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
@@ -249,56 +290,58 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         _cleanup_(node_agent_freep) NodeAgent *agent = NULL;
         _cleanup_(cluster_pods_done) ClusterPods pods = {};
         _cleanup_free_ char *resolv = NULL, *runtime_path = NULL;
+        _cleanup_(agent_config_done) AgentConfig cfg = {};
         PodNetworkConfig net_config = { .state_dir = opts->root_dir, .run_dir = opts->run_dir, .masquerade = true };
-        const char *kubeconfig_path = NULL, *log_dir = "/var/log", *pod_cidr = NULL, *manifest_dir = NULL;
-        Ipv4Prefix service_cidr = {}, service_cidr_default;
-        bool have_service_cidr = false;
-        unsigned kubelet_port = 10250;
+        const char *log_dir, *kubeconfig_path, *manifest_dir;
+        Ipv4Prefix service_cidr = {};
+        unsigned kubelet_port;
         RegistryHostConfig registries[16] = {};
         RegistryOptions registry = { .hosts = registries };
         _cleanup_(kubelet_server_freep) KubeletServer *kubelet = NULL;
         struct in_addr ip;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        if (load_config_file(argc, argv, &cfg) < 0)
+                return 1;
+        while ((c = getopt_long(argc, argv, "h", agent_options, NULL)) >= 0)
                 switch (c) {
+                case 'c':
+                        break;
                 case 'k':
-                        kubeconfig_path = optarg;
+                        if (set_option(&cfg.kubeconfig, optarg) < 0)
+                                return 1;
                         break;
                 case 'H':
-                        free(name);
-                        name = strdup(optarg);
-                        if (!name)
-                                return log_oom(), 1;
+                        if (set_option(&cfg.hostname_override, optarg) < 0)
+                                return 1;
                         break;
                 case 'i':
                         if (inet_pton(AF_INET, optarg, &ip) != 1) {
                                 log_error("agent: --node-ip '%s' is not an IPv4 address", optarg);
                                 return 2;
                         }
-                        free(node_ip);
-                        node_ip = strdup(optarg);
-                        if (!node_ip)
-                                return log_oom(), 1;
+                        if (set_option(&cfg.node_ip, optarg) < 0)
+                                return 1;
                         break;
                 case 'p':
                         if (ipv4_prefix_parse(optarg, &net_config.pod_cidr) < 0) {
                                 log_error("agent: --pod-cidr '%s' is not an IPv4 network in CIDR form", optarg);
                                 return 2;
                         }
-                        pod_cidr = optarg;
+                        if (set_option(&cfg.pod_cidr, optarg) < 0)
+                                return 1;
                         break;
                 case 'R':
-                        free(runtime_path);
-                        runtime_path = strdup(optarg);
-                        if (!runtime_path)
-                                return log_oom(), 1;
+                        if (set_option(&runtime_path, optarg) < 0)
+                                return 1;
                         break;
                 case 'L':
-                        log_dir = optarg;
+                        if (set_option(&cfg.log_dir, optarg) < 0)
+                                return 1;
                         break;
                 case 'm':
-                        manifest_dir = optarg;
+                        if (set_option(&cfg.static_pod_path, optarg) < 0)
+                                return 1;
                         break;
                 case 'I':
                         if (registry.n_hosts == ELEMENTSOF(registries)) {
@@ -308,8 +351,8 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                         registries[registry.n_hosts++] = (RegistryHostConfig) { .host = optarg, .plain_http = true };
                         break;
                 case 'P':
-                        kubelet_port = (unsigned) strtoul(optarg, NULL, 10);
-                        if (kubelet_port == 0 || kubelet_port > 65535) {
+                        cfg.port = (unsigned) strtoul(optarg, NULL, 10);
+                        if (cfg.port == 0 || cfg.port > 65535) {
                                 log_error("agent: --port '%s' is not a port", optarg);
                                 return 2;
                         }
@@ -319,26 +362,44 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                                 log_error("agent: --service-cidr '%s' is not an IPv4 network in CIDR form", optarg);
                                 return 2;
                         }
-                        have_service_cidr = true;
+                        if (set_option(&cfg.service_cidr, optarg) < 0)
+                                return 1;
                         break;
                 case 'h':
-                        printf("Usage: stevedore agent --kubeconfig FILE [--hostname-override NAME] [--node-ip IP]\n"
-                               "                       [--pod-cidr CIDR] [--runtime PATH] [--log-dir DIR] [--port PORT]\n"
-                               "                       [--insecure-registry HOST]… (plain HTTP to HOST's registry)\n"
-                               "       stevedore agent --manifests DIR --pod-cidr CIDR [--service-cidr CIDR] …\n"
+                        printf("Usage: stevedore agent [--config FILE] --kubeconfig FILE [--hostname-override NAME]\n"
+                               "                       [--node-ip IP] [--pod-cidr CIDR] [--runtime PATH] [--log-dir DIR]\n"
+                               "                       [--port PORT] [--insecure-registry HOST]… (plain HTTP to HOST's registry)\n"
+                               "       stevedore agent [--config FILE] --manifests DIR --pod-cidr CIDR [--service-cidr CIDR] …\n"
                                "With --kubeconfig: registers this machine as a Node, keeps its status and Lease\n"
                                "current, and runs the pods bound to it (their network from --pod-cidr, or from\n"
                                "the Node's spec.podCIDR without). With --manifests (standalone, no API\n"
                                "server): runs the Pods and Services of the manifest files in DIR, watched for\n"
-                               "changes; Ctrl-C stops them.\n");
+                               "changes; Ctrl-C stops them, SIGTERM leaves them running for the next agent to\n"
+                               "adopt.\n"
+                               "--config FILE (default " DEFAULT_CONFIG_PATH " if present): the same settings\n"
+                               "as KubeletConfiguration YAML (docs/systemd.md); flags override it.\n");
                         return 0;
                 default:
                         return 2;
                 }
+        kubeconfig_path = cfg.kubeconfig;
+        manifest_dir = cfg.static_pod_path;
+        log_dir = cfg.log_dir ?: "/var/log";
+        kubelet_port = cfg.port ?: 10250;
+        /* Values from the file were checked when it was read. */
+        if (cfg.pod_cidr)
+                (void) ipv4_prefix_parse(cfg.pod_cidr, &net_config.pod_cidr);
+        if (ipv4_prefix_parse(cfg.service_cidr ?: "10.96.0.0/12", &service_cidr) < 0)
+                return 1;
         if (optind != argc || !!kubeconfig_path == !!manifest_dir) {
-                log_error("agent: either --kubeconfig (a cluster's node) or --manifests (standalone) is required");
+                log_error("agent: either --kubeconfig (a cluster's node) or --manifests (standalone) is required "
+                          "(or kubeconfig or staticPodPath in the config file)");
                 return 2;
         }
+        if (cfg.hostname_override && !(name = strdup(cfg.hostname_override)))
+                return log_oom(), 1;
+        if (cfg.node_ip && !(node_ip = strdup(cfg.node_ip)))
+                return log_oom(), 1;
         if (!name && !(name = node_name_default()))
                 return log_oom(), 1;
         if (!node_ip)
@@ -347,12 +408,10 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 return log_oom(), 1;
         (void) read_full_file("/etc/resolv.conf", 65536, &resolv, NULL);
         if (manifest_dir) {
-                if (ipv4_prefix_parse("10.96.0.0/12", &service_cidr_default) < 0)
-                        return 1;
                 StandaloneOptions o = {
                         .manifest_dir = manifest_dir, .node_name = name, .node_ip = node_ip,
-                        .net_config = pod_cidr ? &net_config : NULL, .log_dir = log_dir, .runtime_path = runtime_path,
-                        .resolv = resolv, .service_cidr = have_service_cidr ? service_cidr : service_cidr_default,
+                        .net_config = cfg.pod_cidr ? &net_config : NULL, .log_dir = log_dir, .runtime_path = runtime_path,
+                        .resolv = resolv, .service_cidr = service_cidr,
                         .registry = &registry,
                 };
                 return run_standalone(opts, &o);
@@ -373,10 +432,10 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         pods = (ClusterPods) {
                 .event = event, .client = client, .opts = opts, .node_name = name, .node_ip = node_ip,
                 .log_dir = log_dir, .runtime_path = runtime_path, .resolv = resolv, .registry = &registry,
-                .net_config = net_config, .have_pod_cidr = pod_cidr != NULL,
+                .net_config = net_config, .have_pod_cidr = cfg.pod_cidr != NULL,
         };
         NodeAgentConfig node = { .name = name, .internal_ip = node_ip, .root_dir = opts->root_dir,
-                                 .kubelet_port = kubelet_port, .on_pod_cidr = pod_cidr ? NULL : on_pod_cidr,
+                                 .kubelet_port = kubelet_port, .on_pod_cidr = cfg.pod_cidr ? NULL : on_pod_cidr,
                                  .userdata = &pods };
         r = mkdir_p(opts->root_dir, 0700);
         if (r < 0)
@@ -384,7 +443,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         r = node_agent_new(client, &node, &agent);
         if (r < 0)
                 return log_error_errno(r, "agent: node %s: %m", name), 1;
-        if (pod_cidr && cluster_pods_start(&pods) < 0)
+        if (cfg.pod_cidr && cluster_pods_start(&pods) < 0)
                 return 1;
 
         KubeletServerConfig api = {

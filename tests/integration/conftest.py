@@ -257,3 +257,27 @@ def cluster(session_dir):
     with Cluster(session_dir / "cluster", controllers=True, nodes=["node-a"],
                  on_spawn=infrastructure_pids.add) as c:
         yield c
+
+
+# --- a machine with systemd as PID 1 ---------------------------------------------------
+
+@pytest.fixture
+def systemd_machine(tmp_path):
+    """systemd_machine(binds={host: guest}) makes a Debian machine whose PID 1 is systemd
+    (tests/integration/systemd_machine.py), not yet booted; all are stopped and removed
+    after the test."""
+    from systemd_machine import SystemdMachine, machine_image
+
+    image = machine_image()
+    if not (image / ".complete").exists():
+        pytest.fail(f"{image} not built; run scripts/test or tests/systemd/build-machine")
+    machines = []
+
+    def make(binds=None):
+        m = SystemdMachine(tmp_path, binds=binds, image=image)
+        machines.append(m)
+        return m
+
+    yield make
+    for m in reversed(machines):
+        m.stop()

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "agent-config.h"
+#include "cidr.h"
+#include "fileio.h"
+#include "log.h"
+#include "macro.h"
+
+typedef enum FieldType {
+        FIELD_STRING,
+        FIELD_PORT,
+} FieldType;
+
+typedef struct Parser {
+        yaml_parser_t yaml;
+        const char *origin;
+        AgentConfig *config;
+        char *error;
+} Parser;
+
+typedef struct Field {
+        const char *name;
+        FieldType type;
+        /* Checks the value and stores it in the config; a message for the error. */
+        int (*set)(Parser *p, const struct Field *f, const char *value, const char **ret_why);
+        size_t offset; /* of the char* or unsigned in AgentConfig */
+} Field;
+
+static int fail(Parser *p, const yaml_mark_t *at, const char *format, ...) _printf_(3, 4);
+static int fail(Parser *p, const yaml_mark_t *at, const char *format, ...) {
+        _cleanup_free_ char *what = NULL;
+        va_list ap;
+
+        if (p->error)
+                return -EINVAL;
+        va_start(ap, format);
+        if (vasprintf(&what, format, ap) < 0)
+                what = NULL;
+        va_end(ap);
+        if (!what || asprintf(&p->error, "%s:%zu: %s", p->origin, at->line + 1, what) < 0)
+                p->error = NULL;
+        return -EINVAL;
+}
+
+static int set_string(Parser *p, const Field *f, const char *value, const char **ret_why) {
+        char **slot = (char **) ((char *) p->config + f->offset), *copy = strdup(value);
+
+        if (!copy)
+                return -ENOMEM;
+        free(*slot);
+        *slot = copy;
+        return 0;
+}
+
+static int set_cidr(Parser *p, const Field *f, const char *value, const char **ret_why) {
+        Ipv4Prefix prefix;
+
+        if (ipv4_prefix_parse(value, &prefix) < 0) {
+                *ret_why = "not an IPv4 network in CIDR form";
+                return -EINVAL;
+        }
+        return set_string(p, f, value, ret_why);
+}
+
+static int set_address(Parser *p, const Field *f, const char *value, const char **ret_why) {
+        struct in_addr a;
+
+        if (inet_pton(AF_INET, value, &a) != 1) {
+                *ret_why = "not an IPv4 address";
+                return -EINVAL;
+        }
+        return set_string(p, f, value, ret_why);
+}
+
+static int set_port(Parser *p, const Field *f, const char *value, const char **ret_why) {
+        char *end;
+        unsigned long n;
+
+        errno = 0;
+        n = strtoul(value, &end, 10);
+        if (!*value || *end || errno || n == 0 || n > 65535) {
+                *ret_why = "not a port (1-65535)";
+                return -EINVAL;
+        }
+        *(unsigned *) ((char *) p->config + f->offset) = (unsigned) n;
+        return 0;
+}
+
+static int set_cgroup_driver(Parser *p, const Field *f, const char *value, const char **ret_why) {
+        if (streq(value, "cgroupfs"))
+                p->config->cgroup_driver = CGROUP_DRIVER_CGROUPFS;
+        else if (streq(value, "systemd"))
+                p->config->cgroup_driver = CGROUP_DRIVER_SYSTEMD;
+        else {
+                *ret_why = "neither cgroupfs nor systemd";
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int check_api_version(Parser *p, const Field *f, const char *value, const char **ret_why) {
+        *ret_why = "not kubelet.config.k8s.io/v1beta1";
+        return streq(value, "kubelet.config.k8s.io/v1beta1") ? 0 : -EINVAL;
+}
+
+static int check_kind(Parser *p, const Field *f, const char *value, const char **ret_why) {
+        *ret_why = "not KubeletConfiguration";
+        return streq(value, "KubeletConfiguration") ? 0 : -EINVAL;
+}
+
+static const Field fields[] = {
+        { "apiVersion", FIELD_STRING, check_api_version, 0 },
+        { "kind", FIELD_STRING, check_kind, 0 },
+        { "kubeconfig", FIELD_STRING, set_string, offsetof(AgentConfig, kubeconfig) },
+        { "hostnameOverride", FIELD_STRING, set_string, offsetof(AgentConfig, hostname_override) },
+        { "nodeIP", FIELD_STRING, set_address, offsetof(AgentConfig, node_ip) },
+        { "podCIDR", FIELD_STRING, set_cidr, offsetof(AgentConfig, pod_cidr) },
+        { "staticPodPath", FIELD_STRING, set_string, offsetof(AgentConfig, static_pod_path) },
+        { "serviceCIDR", FIELD_STRING, set_cidr, offsetof(AgentConfig, service_cidr) },
+        { "logDir", FIELD_STRING, set_string, offsetof(AgentConfig, log_dir) },
+        { "port", FIELD_PORT, set_port, offsetof(AgentConfig, port) },
+        { "cgroupDriver", FIELD_STRING, set_cgroup_driver, 0 },
+};
+
+static int next_event(Parser *p, yaml_event_t *e) {
+        if (yaml_parser_parse(&p->yaml, e))
+                return 0;
+        return fail(p, &p->yaml.problem_mark, "%s%s%s", p->yaml.problem ?: "invalid YAML",
+                    p->yaml.context ? " " : "", p->yaml.context ?: "");
+}
+
+static const char *event_kind(const yaml_event_t *e) {
+        switch (e->type) {
+        case YAML_MAPPING_START_EVENT:
+                return "a mapping";
+        case YAML_SEQUENCE_START_EVENT:
+                return "a list";
+        case YAML_ALIAS_EVENT:
+                return "an alias";
+        default:
+                return "nothing";
+        }
+}
+
+static bool is_null(const yaml_event_t *e) {
+        const char *v = (const char *) e->data.scalar.value;
+
+        return e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+               (!*v || streq(v, "~") || streq(v, "null") || streq(v, "Null") || streq(v, "NULL"));
+}
+
+/* The value event of field f, already read. */
+static int field_value(Parser *p, const Field *f, const yaml_event_t *e) {
+        const char *value = (const char *) e->data.scalar.value, *why = NULL;
+        int r;
+
+        if (e->type != YAML_SCALAR_EVENT)
+                return fail(p, &e->start_mark, "field \"%s\": want %s, not %s", f->name,
+                            f->type == FIELD_PORT ? "an integer" : "a string", event_kind(e));
+        if (is_null(e))
+                return fail(p, &e->start_mark, "field \"%s\": no value", f->name);
+        if (f->type == FIELD_PORT && e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+                return fail(p, &e->start_mark, "field \"%s\": want an integer, not a string", f->name);
+        r = f->set(p, f, value, &why);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return fail(p, &e->start_mark, "field \"%s\": '%s' is %s", f->name, value, why ?: "invalid");
+        return 0;
+}
+
+static const Field *find_field(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                if (streq(fields[i].name, name))
+                        return &fields[i];
+        return NULL;
+}
+
+/* The fields of the document's mapping, its start already read. */
+static int parse_mapping(Parser *p) {
+        bool seen[ELEMENTSOF(fields)] = {};
+
+        for (;;) {
+                _cleanup_(yaml_event_delete) yaml_event_t key = {};
+                _cleanup_(yaml_event_delete) yaml_event_t value = {};
+                const Field *f;
+                int r;
+
+                r = next_event(p, &key);
+                if (r < 0)
+                        return r;
+                if (key.type == YAML_MAPPING_END_EVENT)
+                        return 0;
+                if (key.type != YAML_SCALAR_EVENT)
+                        return fail(p, &key.start_mark, "a field name must be a string, not %s", event_kind(&key));
+                f = find_field((const char *) key.data.scalar.value);
+                if (!f)
+                        return fail(p, &key.start_mark, "unknown field \"%s\"", (const char *) key.data.scalar.value);
+                if (seen[f - fields])
+                        return fail(p, &key.start_mark, "field \"%s\" given twice", f->name);
+                seen[f - fields] = true;
+                r = next_event(p, &value);
+                if (r < 0)
+                        return r;
+                r = field_value(p, f, &value);
+                if (r < 0)
+                        return r;
+        }
+}
+
+static int parse_stream(Parser *p) {
+        bool had_document = false;
+
+        for (;;) {
+                _cleanup_(yaml_event_delete) yaml_event_t e = {};
+                int r = next_event(p, &e);
+
+                if (r < 0)
+                        return r;
+                switch (e.type) {
+                case YAML_STREAM_START_EVENT:
+                case YAML_DOCUMENT_END_EVENT:
+                        break;
+                case YAML_STREAM_END_EVENT:
+                        return 0;
+                case YAML_DOCUMENT_START_EVENT:
+                        if (had_document)
+                                return fail(p, &e.start_mark, "one document only");
+                        had_document = true;
+                        break;
+                case YAML_MAPPING_START_EVENT:
+                        r = parse_mapping(p);
+                        if (r < 0)
+                                return r;
+                        break;
+                default:
+                        /* An empty document: nothing configured. */
+                        if (e.type == YAML_SCALAR_EVENT && is_null(&e))
+                                break;
+                        return fail(p, &e.start_mark, "want a mapping of fields, not %s",
+                                    e.type == YAML_SCALAR_EVENT ? "a scalar" : event_kind(&e));
+                }
+        }
+}
+
+int agent_config_parse(const char *text, size_t size, const char *origin, AgentConfig *config, char **ret_error) {
+        Parser p = { .origin = origin, .config = config };
+        int r;
+
+        if (!yaml_parser_initialize(&p.yaml))
+                return -ENOMEM;
+        yaml_parser_set_input_string(&p.yaml, (const unsigned char *) text, size);
+        r = parse_stream(&p);
+        yaml_parser_delete(&p.yaml);
+        if (r < 0 && ret_error)
+                *ret_error = TAKE_PTR(p.error);
+        free(p.error);
+        return r;
+}
+
+int agent_config_load(const char *path, AgentConfig *config, char **ret_error) {
+        _cleanup_free_ char *text = NULL;
+        size_t size;
+        int r;
+
+        r = read_full_file(path, AGENT_CONFIG_MAX_SIZE, &text, &size);
+        if (r < 0)
+                return error_message(ret_error, -r, "%s: %s", path, strerror(-r));
+        return agent_config_parse(text, size, path, config, ret_error);
+}
+
+void agent_config_done(AgentConfig *c) {
+        free(c->kubeconfig);
+        free(c->hostname_override);
+        free(c->node_ip);
+        free(c->pod_cidr);
+        free(c->static_pod_path);
+        free(c->service_cidr);
+        free(c->log_dir);
+        *c = (AgentConfig) {};
+}
+
+const char *cgroup_driver_to_string(CgroupDriver d) {
+        return d == CGROUP_DRIVER_SYSTEMD ? "systemd" : "cgroupfs";
+}

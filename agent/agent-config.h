@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <stddef.h>
+
+/* The agent's configuration file (/etc/stevedore/config.yaml, `--config`): one YAML
+ * mapping whose fields are named as KubeletConfiguration's where they mean the same
+ * (staticPodPath, podCIDR, port, cgroupDriver, and apiVersion/kind if given), as
+ * kubelet's flags otherwise (kubeconfig, hostnameOverride, nodeIP), plus serviceCIDR
+ * and logDir. Strict, as kubelet reads its file: an unknown or repeated field, a value
+ * of the wrong type or an invalid one is refused with "FILE:LINE: …" naming the field.
+ * Command-line flags override what the file says. */
+
+typedef enum CgroupDriver {
+        CGROUP_DRIVER_CGROUPFS,
+        CGROUP_DRIVER_SYSTEMD,
+} CgroupDriver;
+
+typedef struct AgentConfig {
+        char *kubeconfig, *hostname_override, *node_ip, *pod_cidr, *static_pod_path, *service_cidr, *log_dir;
+        unsigned port; /* 0: not given */
+        CgroupDriver cgroup_driver;
+} AgentConfig;
+
+#define AGENT_CONFIG_MAX_SIZE (1u << 20)
+
+/* Fills *config (fields the text leaves out are left as they are). On failure -EINVAL
+ * (or -ENOMEM) and *ret_error: "origin:line: what". */
+int agent_config_parse(const char *text, size_t size, const char *origin, AgentConfig *config, char **ret_error);
+/* Reads and parses a file (at most AGENT_CONFIG_MAX_SIZE). */
+int agent_config_load(const char *path, AgentConfig *config, char **ret_error);
+void agent_config_done(AgentConfig *config);
+
+const char *cgroup_driver_to_string(CgroupDriver d);

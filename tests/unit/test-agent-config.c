@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "agent-config.h"
+#include "macro.h"
+#include "tests.h"
+
+static int parse(const char *text, AgentConfig *c, char **ret_error) {
+        *ret_error = NULL;
+        return agent_config_parse(text, strlen(text), "/etc/stevedore/config.yaml", c, ret_error);
+}
+
+static void test_fields(void) {
+        _cleanup_free_ char *error = NULL;
+        AgentConfig c = {};
+
+        check_int(parse("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
+                        "kubeconfig: /etc/stevedore/kubeconfig\nhostnameOverride: node-a\nnodeIP: 192.0.2.7\n"
+                        "podCIDR: 10.244.1.0/24\nstaticPodPath: \"/etc/stevedore/manifests\"\n"
+                        "serviceCIDR: 10.96.0.0/12\nlogDir: /var/log\nport: 10250\ncgroupDriver: systemd\n",
+                        &c, &error),
+                  ==, 0);
+        check_streq(c.kubeconfig, "/etc/stevedore/kubeconfig");
+        check_streq(c.hostname_override, "node-a");
+        check_streq(c.node_ip, "192.0.2.7");
+        check_streq(c.pod_cidr, "10.244.1.0/24");
+        check_streq(c.static_pod_path, "/etc/stevedore/manifests");
+        check_streq(c.service_cidr, "10.96.0.0/12");
+        check_streq(c.log_dir, "/var/log");
+        check_int(c.port, ==, 10250);
+        check_int(c.cgroup_driver, ==, CGROUP_DRIVER_SYSTEMD);
+        agent_config_done(&c);
+}
+
+static void test_empty_and_comments_only(void) {
+        _cleanup_free_ char *error = NULL;
+        AgentConfig c = {};
+
+        check_int(parse("", &c, &error), ==, 0);
+        check_int(parse("# nothing yet\n---\n", &c, &error), ==, 0);
+        check(!c.kubeconfig && c.port == 0 && c.cgroup_driver == CGROUP_DRIVER_CGROUPFS);
+}
+
+static void check_refused(const char *text, const char *message) {
+        _cleanup_free_ char *error = NULL;
+        AgentConfig c = {};
+
+        check_int(parse(text, &c, &error), ==, -EINVAL);
+        check_streq(error, message);
+        agent_config_done(&c);
+}
+
+static void test_refused_with_file_line_and_field(void) {
+        check_refused("podCIDR: 10.244.1.0/24\nimageGCHighThresholdPercent: 85\n",
+                      "/etc/stevedore/config.yaml:2: unknown field \"imageGCHighThresholdPercent\"");
+        check_refused("port: \"10250\"\n", "/etc/stevedore/config.yaml:1: field \"port\": want an integer, not a string");
+        check_refused("# c\nport: ten\n", "/etc/stevedore/config.yaml:2: field \"port\": 'ten' is not a port (1-65535)");
+        check_refused("port: 70000\n", "/etc/stevedore/config.yaml:1: field \"port\": '70000' is not a port (1-65535)");
+        check_refused("\nstaticPodPath:\n  - /a\n",
+                      "/etc/stevedore/config.yaml:3: field \"staticPodPath\": want a string, not a list");
+        check_refused("podCIDR: {a: 1}\n", "/etc/stevedore/config.yaml:1: field \"podCIDR\": want a string, not a mapping");
+        check_refused("podCIDR: 10.244.1.5/24\n",
+                      "/etc/stevedore/config.yaml:1: field \"podCIDR\": '10.244.1.5/24' is not an IPv4 network in CIDR form");
+        check_refused("nodeIP: node-a\n", "/etc/stevedore/config.yaml:1: field \"nodeIP\": 'node-a' is not an IPv4 address");
+        check_refused("cgroupDriver: cgroupfs\ncgroupDriver: systemd\n",
+                      "/etc/stevedore/config.yaml:2: field \"cgroupDriver\" given twice");
+        check_refused("cgroupDriver: docker\n",
+                      "/etc/stevedore/config.yaml:1: field \"cgroupDriver\": 'docker' is neither cgroupfs nor systemd");
+        check_refused("kubeconfig:\n", "/etc/stevedore/config.yaml:1: field \"kubeconfig\": no value");
+        check_refused("kind: Pod\n", "/etc/stevedore/config.yaml:1: field \"kind\": 'Pod' is not KubeletConfiguration");
+        check_refused("- a\n", "/etc/stevedore/config.yaml:1: want a mapping of fields, not a list");
+        check_refused("port: 1\n---\nport: 2\n", "/etc/stevedore/config.yaml:2: one document only");
+        check_refused("[a]: 1\n", "/etc/stevedore/config.yaml:1: a field name must be a string, not a list");
+        check_refused("a: &x 1\nport: *x\n", "/etc/stevedore/config.yaml:1: unknown field \"a\"");
+        check_refused("port: &x 1\nlogDir: *x\n", "/etc/stevedore/config.yaml:2: field \"logDir\": want a string, not an alias");
+}
+
+static void test_yaml_errors_have_a_line(void) {
+        _cleanup_free_ char *error = NULL;
+        AgentConfig c = {};
+
+        check_int(parse("podCIDR: 10.244.1.0/24\nlogDir: /var/log\n\tport: 1\n", &c, &error), ==, -EINVAL);
+        check(strncmp(error, "/etc/stevedore/config.yaml:3: ", 30) == 0);
+        agent_config_done(&c);
+}
+
+static void test_load_missing_file(void) {
+        _cleanup_free_ char *error = NULL;
+        AgentConfig c = {};
+
+        check_int(agent_config_load("/nonexistent/config.yaml", &c, &error), ==, -ENOENT);
+        check_streq(error, "/nonexistent/config.yaml: No such file or directory");
+}
+
+int main(void) {
+        test_fields();
+        test_empty_and_comments_only();
+        test_refused_with_file_line_and_field();
+        test_yaml_errors_have_a_line();
+        test_load_missing_file();
+        return 0;
+}
