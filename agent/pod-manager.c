@@ -422,6 +422,8 @@ int pod_manager_new(KubeClient *client, const PodRuntime *runtime, PodManager **
 }
 
 void pod_manager_free(PodManager *m) {
+        if (!m)
+                return;
         kube_watch_free(m->watch);
         while (m->entries) {
                 PodEntry *e = m->entries;
