@@ -18,6 +18,7 @@
 #include "pod-cgroup.h"
 #include "pod-manager.h"
 #include "pod-network.h"
+#include "service-notify.h"
 #include "standalone.h"
 #include "verbs.h"
 
@@ -113,22 +114,46 @@ typedef struct StandaloneOptions {
         CgroupDriver cgroup_driver;
 } StandaloneOptions;
 
+/* The standalone node's run: what its signals act on. */
+typedef struct StandaloneRun {
+        sd_event *event;
+        Standalone *standalone;
+        ServiceNotify *notify;
+        bool stopping, leave_pods;
+} StandaloneRun;
+
 static void on_standalone_stopped(void *userdata) {
-        sd_event_exit(userdata, 0);
+        StandaloneRun *run = userdata;
+
+        sd_event_exit(run->event, 0);
 }
 
-/* Ctrl-C (or SIGTERM) stops the pods within their grace periods; a second one leaves
- * at once. */
-static int on_standalone_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
-        Standalone *s = userdata;
-        sd_event *event = sd_event_source_get_event(source);
-        static const char *const names[] = { [SIGINT] = "SIGINT", [SIGTERM] = "SIGTERM" };
+static void on_standalone_pods(unsigned running, unsigned total, void *userdata) {
+        StandaloneRun *run = userdata;
 
-        if (sd_event_source_get_userdata(source) == NULL)
-                return sd_event_exit(event, 1);
-        log_info("agent: %s: stopping the pods", names[si->ssi_signo] ?: "signal");
-        (void) sd_event_source_set_userdata(source, NULL);
-        standalone_stop(s, on_standalone_stopped, event);
+        /* The manifests are read and their pods scheduled: ready. */
+        service_notify_pods(run->notify, running, total);
+        service_notify_ready(run->notify);
+}
+
+/* Ctrl-C stops the pods within their grace periods; a second one leaves at once.
+ * SIGTERM (`systemctl stop` or restart) leaves them running, Services programmed, as
+ * kubelet and kube-proxy do: the next agent adopts them. */
+static int on_standalone_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
+        StandaloneRun *run = userdata;
+
+        if (run->stopping)
+                return sd_event_exit(run->event, 1);
+        run->stopping = true;
+        if (si->ssi_signo == SIGTERM) {
+                log_info("agent: SIGTERM: exiting, the pods keep running");
+                service_notify_stopping(run->notify, false);
+                run->leave_pods = true;
+                return sd_event_exit(run->event, 0);
+        }
+        log_info("agent: SIGINT: stopping the pods");
+        service_notify_stopping(run->notify, true);
+        standalone_stop(run->standalone, on_standalone_stopped, run);
         return 0;
 }
 
@@ -136,10 +161,12 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         /* Freed in reverse: the pods (which may hold pulls) before the node's parts. */
         _cleanup_(node_parts_done) NodeParts parts = {};
+        _cleanup_(service_notify_freep) ServiceNotify *notify = NULL;
         _cleanup_(standalone_freep) Standalone *standalone = NULL;
         _cleanup_free_ char *status_path = NULL;
         sd_event_source *sigint = NULL, *sigterm = NULL;
         ProxyConfig proxy = { .have_cluster_cidr = o->net_config != NULL };
+        StandaloneRun run = {};
         sigset_t mask;
         int r;
 
@@ -156,8 +183,11 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         sigaddset(&mask, SIGTERM);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         r = sd_event_default(&event);
+        if (r >= 0)
+                r = service_notify_new(event, o->node_name, &notify);
         if (r < 0)
                 return log_error_errno(r, "agent: event loop: %m"), 1;
+        service_notify_starting(notify, "Starting the pods of %s", o->manifest_dir);
         if (open_node(event, opts, o->net_config, o->runtime_path, o->registry, o->cgroup_driver, &parts) < 0)
                 return 1;
         PodRuntime rt = {
@@ -167,26 +197,34 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
                 .node_name = o->node_name, .node_ip = o->node_ip, .node_memory = node_memory(),
                 .host_resolv_conf = o->resolv,
         };
+        run = (StandaloneRun) { .event = event, .notify = notify };
         StandaloneConfig config = {
                 .manifest_dir = o->manifest_dir, .status_path = status_path, .proxy = &proxy,
-                .service_cidr = o->service_cidr,
+                .service_cidr = o->service_cidr, .pods_changed = on_standalone_pods, .userdata = &run,
         };
         r = standalone_new(&config, &rt, &standalone);
         if (r < 0)
                 return log_error_errno(r, "agent: manifests %s: %m", o->manifest_dir), 1;
-        r = sd_event_add_signal(event, &sigint, SIGINT, on_standalone_signal, standalone);
+        run.standalone = standalone;
+        r = sd_event_add_signal(event, &sigint, SIGINT, on_standalone_signal, &run);
         if (r >= 0)
-                r = sd_event_add_signal(event, &sigterm, SIGTERM, on_standalone_signal, standalone);
+                r = sd_event_add_signal(event, &sigterm, SIGTERM, on_standalone_signal, &run);
         if (r < 0)
                 return log_error_errno(r, "agent: signals: %m"), 1;
         log_info("agent: standalone node %s, pods and Services from %s", o->node_name, o->manifest_dir);
         r = sd_event_loop(event);
         sd_event_source_disable_unref(sigint);
         sd_event_source_disable_unref(sigterm);
-        /* Nothing of the Services stays programmed once the node is gone. */
-        (void) proxy_ruleset_remove();
-        (void) unlink(status_path);
+        if (!run.leave_pods) {
+                /* Nothing of the Services stays programmed once the node is gone. */
+                (void) proxy_ruleset_remove();
+                (void) unlink(status_path);
+        }
         return r < 0 ? 1 : r;
+}
+
+static void on_cluster_pods(unsigned running, unsigned total, void *userdata) {
+        service_notify_pods(userdata, running, total);
 }
 
 /* The pods' side of the agent with an API server; what the pointers point to lives as
@@ -197,6 +235,7 @@ typedef struct ClusterPods {
         const GlobalOptions *opts;
         const char *node_name, *node_ip, *log_dir, *runtime_path, *resolv;
         const RegistryOptions *registry;
+        ServiceNotify *notify;
         PodNetworkConfig net_config;
         bool have_pod_cidr;
         CgroupDriver cgroup_driver;
@@ -208,6 +247,12 @@ static void cluster_pods_done(ClusterPods *p) {
         /* The pods (which may hold pulls) before the node's parts. */
         pod_manager_free(p->pods);
         node_parts_done(&p->parts);
+}
+
+static void on_registered(void *userdata) {
+        ClusterPods *p = userdata;
+
+        service_notify_ready(p->notify);
 }
 
 static int cluster_pods_start(ClusterPods *p) {
@@ -224,7 +269,7 @@ static int cluster_pods_start(ClusterPods *p) {
                 .runtime_path = p->runtime_path, .node_name = p->node_name, .node_ip = p->node_ip,
                 .node_memory = node_memory(), .host_resolv_conf = p->resolv,
         };
-        r = pod_manager_new(p->client, &rt, &p->pods);
+        r = pod_manager_new(p->client, &rt, on_cluster_pods, p->notify, &p->pods);
         if (r < 0)
                 return log_error_errno(r, "agent: pods: %m");
         return 0;
@@ -304,6 +349,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         _cleanup_free_ char *name = NULL, *node_ip = NULL, *error = NULL;
         _cleanup_(kubeconfig_freep) KubeConfig *config = NULL;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(service_notify_freep) ServiceNotify *notify = NULL;
         _cleanup_(kube_client_freep) KubeClient *client = NULL;
         _cleanup_(node_agent_freep) NodeAgent *agent = NULL;
         _cleanup_(cluster_pods_done) ClusterPods pods = {};
@@ -454,18 +500,22 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
 
         r = verb_event_new(&event);
         if (r >= 0)
+                r = service_notify_new(event, name, &notify);
+        if (r >= 0)
                 r = kube_client_new(event, config, &client);
         if (r < 0)
                 return log_error_errno(r, "agent: set up: %m"), 1;
+        service_notify_starting(notify, "Registering node %s with %s", name, config->server);
 
         pods = (ClusterPods) {
                 .event = event, .client = client, .opts = opts, .node_name = name, .node_ip = node_ip,
                 .log_dir = log_dir, .runtime_path = runtime_path, .resolv = resolv, .registry = &registry,
                 .net_config = net_config, .have_pod_cidr = cfg.pod_cidr != NULL, .cgroup_driver = cfg.cgroup_driver,
+                .notify = notify,
         };
         NodeAgentConfig node = { .name = name, .internal_ip = node_ip, .root_dir = opts->root_dir,
                                  .kubelet_port = kubelet_port, .on_pod_cidr = cfg.pod_cidr ? NULL : on_pod_cidr,
-                                 .userdata = &pods };
+                                 .registered = on_registered, .userdata = &pods };
         r = mkdir_p(opts->root_dir, 0700);
         if (r < 0)
                 return log_error_errno(r, "agent: create %s: %m", opts->root_dir), 1;
@@ -486,5 +536,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         log_info("agent: node %s (%s), API server %s, kubelet API on :%u", name, node_ip ?: "no InternalIP",
                  config->server, kubelet_port);
         r = sd_event_loop(event);
+        /* SIGINT or SIGTERM: the pods keep running for the next agent. */
+        service_notify_stopping(notify, false);
         return r < 0 ? 1 : 0;
 }

@@ -112,6 +112,7 @@ int main(int argc, char **argv) {
         const char *env_level = getenv("STEVEDORE_LOG_LEVEL");
         int c;
 
+        log_open();
         if (env_level && set_log_level(env_level, "$STEVEDORE_LOG_LEVEL") < 0)
                 return 2;
         /* Called as stevedore-runc, it is the runtime itself, as harnesses expect. */

@@ -255,6 +255,8 @@ static void on_node(KubeClient *c, int error, const char *message, long status, 
         if (first)
                 log_info("node %s: registered with %s", a->config.name, kube_client_server(c));
         a->registered = true;
+        if (first && a->config.registered)
+                a->config.registered(a->config.userdata);
         /* A lookup for the pod CIDR reports at once only when it brought one (tick()
          * would look again otherwise). */
         if (take_pod_cidr(a, body) || first)

@@ -18,6 +18,8 @@ typedef struct NodeAgentConfig {
          * once, with the first one the Node object shows; until then the node is not Ready
          * (the pod network is not) and the Node is looked up at every tick. */
         void (*on_pod_cidr)(const char *pod_cidr, void *userdata);
+        /* Runs once the Node object exists (created, or found from an earlier run). */
+        void (*registered)(void *userdata);
         void *userdata;
 } NodeAgentConfig;
 

@@ -28,6 +28,8 @@ struct PodManager {
         KubeWatch *watch;
         PodEntry *entries;
         sd_event_source *reaper;
+        PodsChanged pods_changed;
+        void *userdata;
 };
 
 static PodEntry *find(PodManager *m, const char *uid) {
@@ -83,8 +85,25 @@ static void send_status(PodEntry *e) {
                 e->patching = true;
 }
 
+static void report_pods(PodManager *m) {
+        unsigned running = 0, total = 0;
+
+        if (!m->pods_changed)
+                return;
+        for (PodEntry *e = m->entries; e; e = e->next) {
+                if (!e->worker || e->removing)
+                        continue;
+                total++;
+                if (streq(json_get_string(pod_worker_status(e->worker), "phase", NULL) ?: "", "Running"))
+                        running++;
+        }
+        m->pods_changed(running, total, m->userdata);
+}
+
 static void on_status(PodWorker *w, json_object *status, void *userdata) {
         PodEntry *e = entry_of(userdata, w);
+
+        report_pods(userdata);
 
         if (!e || e->deleted_from_api)
                 return;
@@ -201,6 +220,7 @@ static void on_terminated(PodWorker *w, void *userdata) {
                 delete_pod_object(e);
         e->removing = true;
         schedule_reap(m);
+        report_pods(m);
 }
 
 /* --- starting ---------------------------------------------------------------------- */
@@ -395,7 +415,8 @@ static void on_pod(KubeWatch *w, KubeEvent event, json_object *pod, void *userda
         }
 }
 
-int pod_manager_new(KubeClient *client, const PodRuntime *runtime, PodManager **ret) {
+int pod_manager_new(KubeClient *client, const PodRuntime *runtime, PodsChanged pods_changed, void *userdata,
+                    PodManager **ret) {
         _cleanup_free_ char *selector = NULL;
         PodManager *m = calloc(1, sizeof(PodManager));
         int r;
@@ -408,6 +429,8 @@ int pod_manager_new(KubeClient *client, const PodRuntime *runtime, PodManager **
         m->rt.emit_event = on_event;
         m->rt.terminated = on_terminated;
         m->rt.userdata = m;
+        m->pods_changed = pods_changed;
+        m->userdata = userdata;
         if (asprintf(&selector, "spec.nodeName=%s", runtime->node_name) < 0) {
                 free(m);
                 return -ENOMEM;

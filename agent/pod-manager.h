@@ -13,8 +13,13 @@
  * status is reported and the object deleted with grace 0, as kubelet does. */
 typedef struct PodManager PodManager;
 
-/* runtime's callbacks are the manager's own; the rest is copied. */
-int pod_manager_new(KubeClient *client, const PodRuntime *runtime, PodManager **ret);
+/* After every change of a pod: how many pods the node has and how many of them run
+ * (phase Running), for the service's status line. */
+typedef void (*PodsChanged)(unsigned running, unsigned total, void *userdata);
+
+/* runtime's callbacks are the manager's own; the rest is copied. pods_changed may be NULL. */
+int pod_manager_new(KubeClient *client, const PodRuntime *runtime, PodsChanged pods_changed, void *userdata,
+                    PodManager **ret);
 void pod_manager_free(PodManager *m);
 static inline void pod_manager_freep(PodManager **m) {
         if (*m)

@@ -98,9 +98,21 @@ static char *rfc3339_now(void) {
         return strdup(buf);
 }
 
-static void emit(PodWorker *w, const char *type, const char *reason, const char *format, ...) _printf_(4, 5);
-static void emit(PodWorker *w, const char *type, const char *reason, const char *format, ...) {
+/* What the journal files a message about the pod (and container c, if given) under. */
+static LogContext log_context(PodWorker *w, Container *c) {
+        return (LogContext) {
+                .namespace = json_get_string(w->pod, "metadata", "namespace", NULL),
+                .pod = json_get_string(w->pod, "metadata", "name", NULL),
+                .container = c ? c->name : NULL,
+        };
+}
+
+/* An event about the pod, or about its container c (NULL: the pod's). */
+static void emit(PodWorker *w, Container *c, const char *type, const char *reason, const char *format, ...)
+        _printf_(5, 6);
+static void emit(PodWorker *w, Container *c, const char *type, const char *reason, const char *format, ...) {
         _cleanup_free_ char *message = NULL;
+        LogContext context = log_context(w, c);
         va_list ap;
 
         va_start(ap, format);
@@ -110,9 +122,9 @@ static void emit(PodWorker *w, const char *type, const char *reason, const char 
         if (!message)
                 return;
         if (streq(type, "Warning"))
-                log_warning("pod %s: %s: %s", w->key, reason, message);
+                log_context_warning(&context, "pod %s: %s: %s", w->key, reason, message);
         else
-                log_info("pod %s: %s: %s", w->key, reason, message);
+                log_context_info(&context, "pod %s: %s: %s", w->key, reason, message);
         if (w->rt.emit_event)
                 w->rt.emit_event(w, type, reason, message, w->rt.userdata);
 }
@@ -339,14 +351,14 @@ static int sandbox_up(PodWorker *w) {
         if (access(w->sandbox_dir, F_OK) < 0) {
                 r = sandbox_create(w->sandbox_dir, hostname, &error);
                 if (r < 0) {
-                        emit(w, "Warning", "FailedCreatePodSandBox", "%s", error ?: strerror(-r));
+                        emit(w, NULL, "Warning", "FailedCreatePodSandBox", "%s", error ?: strerror(-r));
                         return r;
                 }
         }
         if (w->rt.network && !host_network) {
                 r = pod_network_add(w->rt.network, w->uid, w->key, &net);
                 if (r < 0) {
-                        emit(w, "Warning", "FailedCreatePodSandBox", "network: %s", strerror(-r));
+                        emit(w, NULL, "Warning", "FailedCreatePodSandBox", "network: %s", strerror(-r));
                         return r;
                 }
                 w->network_added = true;
@@ -398,7 +410,7 @@ static int volumes_up(PodWorker *w) {
         r = volumes_setup(w->pod, w->pod_state_dir, &fields, lookup_object, w, &w->volumes,
                           &w->n_volumes, &error);
         if (r < 0)
-                emit(w, "Warning", "FailedMount", "%s", error ?: strerror(-r));
+                emit(w, NULL, "Warning", "FailedMount", "%s", error ?: strerror(-r));
         return r;
 }
 
@@ -507,7 +519,7 @@ static int write_bundle(Container *c, json_object *image_config, const char *roo
         r = container_spec_build(&ctx, &config, &error);
         if (r < 0) {
                 set_waiting(c, "CreateContainerConfigError", error);
-                emit(w, "Warning", "Failed", "Error: %s", error ?: strerror(-r));
+                emit(w, c, "Warning", "Failed", "Error: %s", error ?: strerror(-r));
                 return r;
         }
         text = json_object_to_json_string_ext(config, JSON_C_TO_STRING_PLAIN);
@@ -540,7 +552,7 @@ static void on_image(int error, const char *message, const ImageEnsureResult *re
 
                 snprintf(reason, sizeof(reason), "%s", message ?: strerror(-error));
                 set_waiting(c, c->image_failures++ ? "ImagePullBackOff" : "ErrImagePull", reason);
-                emit(w, "Warning", "Failed", "Failed to pull image \"%s\": %s", ref, reason);
+                emit(w, c, "Warning", "Failed", "Failed to pull image \"%s\": %s", ref, reason);
                 if (!c->image_backoff_usec)
                         c->image_backoff_usec = BACKOFF_INITIAL_USEC;
                 (void) sd_event_add_time_relative(w->rt.event, &c->backoff_timer, CLOCK_MONOTONIC, c->image_backoff_usec,
@@ -552,9 +564,9 @@ static void on_image(int error, const char *message, const ImageEnsureResult *re
         c->image_failures = 0;
         c->image_backoff_usec = 0;
         if (result->pull)
-                emit(w, "Normal", "Pulled", "Successfully pulled image \"%s\"", ref);
+                emit(w, c, "Normal", "Pulled", "Successfully pulled image \"%s\"", ref);
         else
-                emit(w, "Normal", "Pulled", "Container image \"%s\" already present on machine", ref);
+                emit(w, c, "Normal", "Pulled", "Container image \"%s\" already present on machine", ref);
         start_with_image(c, result->manifest_digest);
 }
 
@@ -579,7 +591,7 @@ static void run_container(Container *c) {
         }
         if (policy == IMAGE_PULL_ALWAYS ||
             (policy == IMAGE_PULL_IF_NOT_PRESENT && image_store_try_get(w->rt.images, ref, &present, NULL) < 0))
-                emit(w, "Normal", "Pulling", "Pulling image \"%s\"", ref);
+                emit(w, c, "Normal", "Pulling", "Pulling image \"%s\"", ref);
         if (image_manager_ensure(w->rt.image_manager, ref, policy, NULL, &callbacks, c, &c->ensure) < 0)
                 log_oom();
 }
@@ -596,7 +608,7 @@ static void start_with_image(Container *c, const char *image_ref) {
         r = image_store_get(w->rt.images, image_ref, &image, &error);
         if (r < 0) {
                 set_waiting(c, "ErrImagePull", error);
-                emit(w, "Warning", "Failed", "Failed to pull image \"%s\": %s", ref, error ?: strerror(-r));
+                emit(w, c, "Warning", "Failed", "Failed to pull image \"%s\": %s", ref, error ?: strerror(-r));
                 report(w);
                 return;
         }
@@ -630,12 +642,14 @@ static void start_with_image(Container *c, const char *image_ref) {
         }
         record_monitor(c);
         link_container_log(c, log);
-        emit(w, "Normal", "Created", "Created container %s", c->name);
+        emit(w, c, "Normal", "Created", "Created container %s", c->name);
         r = sd_event_add_io(w->rt.event, &c->ready_source, c->ready_fd, EPOLLIN, on_ready, c);
         if (r >= 0)
                 r = watch_monitor(c);
-        if (r < 0)
-                log_error_errno(r, "pod %s: container %s: watch its monitor: %m", w->key, c->name);
+        if (r < 0) {
+                LogContext context = log_context(w, c);
+                log_context_error_errno(&context, r, "pod %s: container %s: watch its monitor: %m", w->key, c->name);
+        }
 }
 
 static void container_cleanup(Container *c) {
@@ -661,7 +675,7 @@ static void on_readiness(Probe *p, bool success, const char *message, void *user
 
         c->ready = success;
         if (!success)
-                emit(c->worker, "Warning", "Unhealthy", "Readiness probe failed: %s", message ?: "");
+                emit(c->worker, c, "Warning", "Unhealthy", "Readiness probe failed: %s", message ?: "");
         report(c->worker);
 }
 
@@ -685,8 +699,8 @@ static void on_liveness(Probe *p, bool success, const char *message, void *userd
 
         if (success || c->kill_timer || !root)
                 return;
-        emit(w, "Warning", "Unhealthy", "Liveness probe failed: %s", message ?: "");
-        emit(w, "Normal", "Killing", "Container %s failed liveness probe, will be restarted", c->name);
+        emit(w, c, "Warning", "Unhealthy", "Liveness probe failed: %s", message ?: "");
+        emit(w, c, "Normal", "Killing", "Container %s failed liveness probe, will be restarted", c->name);
         (void) container_kill(root, c->id, SIGTERM, NULL);
         (void) sd_event_add_time_relative(w->rt.event, &c->kill_timer, CLOCK_MONOTONIC,
                                           (uint64_t) (grace ? json_object_get_int64(grace) : 30) * USEC_PER_SEC, 0,
@@ -700,17 +714,19 @@ static void start_probes(Container *c) {
 
         _cleanup_free_ char *root = runtime_root(w);
         char *prefix[] = { (char *) w->rt.runtime_path, (char *) "--root", root, (char *) "exec", c->id, NULL };
+        LogContext context = log_context(w, c);
 
         stop_probes(c);
         c->ready = !readiness;
         if (readiness &&
             probe_new(w->rt.event, readiness, c->spec, w->pod_ip, prefix, on_readiness, c, &c->readiness) < 0) {
-                log_warning("pod %s: container %s: readinessProbe cannot be run (port, or no pod IP); ready without it",
-                            w->key, c->name);
+                log_context_warning(&context, "pod %s: container %s: readinessProbe cannot be run (port, or no pod IP); "
+                                    "ready without it", w->key, c->name);
                 c->ready = true;
         }
         if (liveness && probe_new(w->rt.event, liveness, c->spec, w->pod_ip, prefix, on_liveness, c, &c->liveness) < 0)
-                log_warning("pod %s: container %s: livenessProbe cannot be run (port, or no pod IP)", w->key, c->name);
+                log_context_warning(&context, "pod %s: container %s: livenessProbe cannot be run (port, or no pod IP)",
+                                    w->key, c->name);
 }
 
 static int on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -727,12 +743,12 @@ static int on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata
                 free(c->started_at);
                 c->started_at = rfc3339_now();
                 c->started_usec = now_usec(w);
-                emit(w, "Normal", "Started", "Started container %s", c->name);
+                emit(w, c, "Normal", "Started", "Started container %s", c->name);
                 start_probes(c);
         } else {
                 buf[strcspn(buf, "\n")] = '\0';
                 set_waiting(c, "RunContainerError", n > 0 ? buf + (strncmp(buf, "error: ", 7) == 0 ? 7 : 0) : "the monitor died");
-                emit(w, "Warning", "Failed", "Error: %s", c->waiting_message ?: "");
+                emit(w, c, "Warning", "Failed", "Error: %s", c->waiting_message ?: "");
         }
         report(w);
         return 0;
@@ -814,11 +830,13 @@ static void restart_later(Container *c) {
         snprintf(message, sizeof(message), "back-off %" PRIu64 "s restarting failed container=%s pod=%s",
                  c->backoff_usec / USEC_PER_SEC, c->name, json_get_string(w->pod, "metadata", "name", NULL) ?: "");
         set_waiting(c, "CrashLoopBackOff", message);
-        emit(w, "Warning", "BackOff", "Back-off restarting failed container %s in pod %s", c->name,
+        emit(w, c, "Warning", "BackOff", "Back-off restarting failed container %s in pod %s", c->name,
              json_get_string(w->pod, "metadata", "name", NULL) ?: "");
         if (sd_event_add_time_relative(w->rt.event, &c->backoff_timer, CLOCK_MONOTONIC, c->backoff_usec, 0,
-                                       on_backoff_done, c) < 0)
-                log_error("pod %s: container %s: cannot schedule its restart", w->key, c->name);
+                                       on_backoff_done, c) < 0) {
+                LogContext context = log_context(w, c);
+                log_context_error(&context, "pod %s: container %s: cannot schedule its restart", w->key, c->name);
+        }
         c->backoff_usec = c->backoff_usec * 2 > BACKOFF_MAX_USEC ? BACKOFF_MAX_USEC : c->backoff_usec * 2;
 }
 
@@ -944,7 +962,7 @@ void pod_worker_terminate(PodWorker *w, int64_t grace_seconds) {
                 if (!container_active(c) || !root)
                         continue;
                 any_active = true;
-                emit(w, "Normal", "Killing", "Stopping container %s", c->name);
+                emit(w, c, "Normal", "Killing", "Stopping container %s", c->name);
                 (void) container_kill(root, c->id, grace_seconds > 0 ? SIGTERM : SIGKILL, NULL);
         }
         if (any_active && grace_seconds > 0)
@@ -992,7 +1010,10 @@ static void adopt(Container *c) {
                         c->phase = CONTAINER_RUN;
                         c->started_at = rfc3339_now();
                         c->started_usec = now_usec(w);
-                        log_info("pod %s: container %s: adopted (monitor %d)", w->key, c->name, c->monitor_pid);
+                        LogContext context = log_context(w, c);
+
+                        log_context_info(&context, "pod %s: container %s: adopted (monitor %d)", w->key, c->name,
+                                         c->monitor_pid);
                         start_probes(c);
                         return;
                 }

@@ -306,6 +306,21 @@ static int compare_names(const void *a, const void *b) {
                       json_get_string(*(json_object *const *) b, "metadata", "name", NULL) ?: "");
 }
 
+static void report_pods(Standalone *s) {
+        unsigned running = 0, total = 0;
+
+        if (!s->config.pods_changed)
+                return;
+        for (StaticPod *p = s->pods; p; p = p->next) {
+                if (p->gone)
+                        continue;
+                total++;
+                if (streq(json_get_string(p->status, "phase", NULL) ?: "", "Running"))
+                        running++;
+        }
+        s->config.pods_changed(running, total, s->config.userdata);
+}
+
 static void write_status(Standalone *s) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
         json_object *pods = json_object_new_array(), *services = json_object_new_array();
@@ -336,6 +351,7 @@ static void write_status(Standalone *s) {
         json_object_object_add(o, "services", services);
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
         (void) write_file_replace(s->config.status_path, text, strlen(text), 0644);
+        report_pods(s);
 }
 
 /* --- pods --------------------------------------------------------------------------- */
@@ -486,6 +502,7 @@ static int reload(sd_event_source *source, void *userdata) {
         for (size_t i = 0; i < json_object_array_length(services); i++)
                 complete_service(s, json_object_array_get_idx(services, i), services);
         set_services(s, services);
+        report_pods(s);
         return 0;
 }
 

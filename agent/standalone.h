@@ -19,6 +19,10 @@ typedef struct StandaloneConfig {
         const char *status_path;
         const ProxyConfig *proxy; /* NULL: Services are not programmed */
         Ipv4Prefix service_cidr;
+        /* Once the manifests are read and after every change of a pod: how many pods
+         * there are and how many of them run (phase Running). May be NULL. */
+        void (*pods_changed)(unsigned running, unsigned total, void *userdata);
+        void *userdata;
 } StandaloneConfig;
 
 /* runtime's callbacks are the standalone's own; the rest is copied. */

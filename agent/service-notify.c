@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "macro.h"
+#include "service-notify.h"
+
+struct ServiceNotify {
+        char *node;
+        unsigned running, total;
+        bool ready, stopping;
+};
+
+int service_notify_new(sd_event *event, const char *node, ServiceNotify **ret) {
+        ServiceNotify *n = calloc(1, sizeof(ServiceNotify));
+        int r;
+
+        if (!n)
+                return -ENOMEM;
+        n->node = strdup(node);
+        if (!n->node) {
+                free(n);
+                return -ENOMEM;
+        }
+        /* A no-op unless $WATCHDOG_USEC (and $WATCHDOG_PID, if set) name this process. */
+        r = sd_event_set_watchdog(event, true);
+        if (r < 0) {
+                service_notify_free(n);
+                return r;
+        }
+        if (r > 0)
+                log_debug("agent: systemd's watchdog is fed from the event loop");
+        *ret = n;
+        return 0;
+}
+
+void service_notify_free(ServiceNotify *n) {
+        free(n->node);
+        free(n);
+}
+
+void service_notify_starting(ServiceNotify *n, const char *format, ...) {
+        _cleanup_free_ char *status = NULL;
+        va_list ap;
+
+        if (n->ready || n->stopping)
+                return;
+        va_start(ap, format);
+        if (vasprintf(&status, format, ap) < 0)
+                status = NULL;
+        va_end(ap);
+        if (status)
+                (void) sd_notifyf(false, "STATUS=%s", status);
+}
+
+static void send_counts(ServiceNotify *n, const char *prefix) {
+        (void) sd_notifyf(false, "%sSTATUS=Ready, %u/%u pod%s running", prefix, n->running, n->total,
+                          n->total == 1 ? "" : "s");
+}
+
+void service_notify_ready(ServiceNotify *n) {
+        if (n->ready || n->stopping)
+                return;
+        n->ready = true;
+        send_counts(n, "READY=1\n");
+        log_info("agent: node %s ready, %u/%u pods running", n->node, n->running, n->total);
+}
+
+void service_notify_pods(ServiceNotify *n, unsigned running, unsigned total) {
+        if (n->running == running && n->total == total)
+                return;
+        n->running = running;
+        n->total = total;
+        if (n->ready && !n->stopping)
+                send_counts(n, "");
+}
+
+void service_notify_stopping(ServiceNotify *n, bool stopping_pods) {
+        if (n->stopping)
+                return;
+        n->stopping = true;
+        if (stopping_pods)
+                (void) sd_notifyf(false, "STOPPING=1\nSTATUS=Stopping %u pod%s", n->total, n->total == 1 ? "" : "s");
+        else
+                (void) sd_notifyf(false, "STOPPING=1\nSTATUS=Stopping, leaving %u pod%s running", n->running,
+                                  n->running == 1 ? "" : "s");
+}
