@@ -339,6 +339,7 @@ static int load_config_file(int argc, char **argv, AgentConfig *config) {
         r = agent_config_load(path, config, &error);
         if (r < 0) {
                 log_error("agent: config %s", error ?: strerror(-r));
+                service_notify_failed("Refused the config file: %s", error ?: strerror(-r));
                 return r;
         }
         log_debug("agent: config from %s", path);
@@ -365,8 +366,9 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         struct in_addr ip;
         int c, r;
 
+        /* As a bad flag: exit status 2, which the unit does not restart on. */
         if (load_config_file(argc, argv, &cfg) < 0)
-                return 1;
+                return 2;
         while ((c = getopt_long(argc, argv, "h", agent_options, NULL)) >= 0)
                 switch (c) {
                 case 'c':

@@ -58,8 +58,7 @@ void service_notify_starting(ServiceNotify *n, const char *format, ...) {
 }
 
 static void send_counts(ServiceNotify *n, const char *prefix) {
-        (void) sd_notifyf(false, "%sSTATUS=Ready, %u/%u pod%s running", prefix, n->running, n->total,
-                          n->total == 1 ? "" : "s");
+        (void) sd_notifyf(false, "%sSTATUS=Ready, %u/%u pods running", prefix, n->running, n->total);
 }
 
 void service_notify_ready(ServiceNotify *n) {
@@ -84,8 +83,19 @@ void service_notify_stopping(ServiceNotify *n, bool stopping_pods) {
                 return;
         n->stopping = true;
         if (stopping_pods)
-                (void) sd_notifyf(false, "STOPPING=1\nSTATUS=Stopping %u pod%s", n->total, n->total == 1 ? "" : "s");
+                (void) sd_notifyf(false, "STOPPING=1\nSTATUS=Stopping, stopping %u pods", n->total);
         else
-                (void) sd_notifyf(false, "STOPPING=1\nSTATUS=Stopping, leaving %u pod%s running", n->running,
-                                  n->running == 1 ? "" : "s");
+                (void) sd_notifyf(false, "STOPPING=1\nSTATUS=Stopping, leaving %u pods running", n->total);
+}
+
+void service_notify_failed(const char *format, ...) {
+        _cleanup_free_ char *status = NULL;
+        va_list ap;
+
+        va_start(ap, format);
+        if (vasprintf(&status, format, ap) < 0)
+                status = NULL;
+        va_end(ap);
+        if (status)
+                (void) sd_notifyf(false, "STATUS=%s", status);
 }

@@ -29,5 +29,7 @@ void service_notify_starting(ServiceNotify *n, const char *format, ...) _printf_
 void service_notify_ready(ServiceNotify *n);
 /* How many pods the node has and how many of them run (phase Running). */
 void service_notify_pods(ServiceNotify *n, unsigned running, unsigned total);
+/* A STATUS= line saying why the agent cannot start, before it exits. */
+void service_notify_failed(const char *format, ...) _printf_(1, 2);
 /* STOPPING=1 and what stopping means: the pods left running or being stopped. */
 void service_notify_stopping(ServiceNotify *n, bool stopping_pods);

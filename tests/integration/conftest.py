@@ -263,9 +263,9 @@ def cluster(session_dir):
 
 @pytest.fixture
 def systemd_machine(tmp_path):
-    """systemd_machine(binds={host: guest}) makes a Debian machine whose PID 1 is systemd
-    (tests/integration/systemd_machine.py), not yet booted; all are stopped and removed
-    after the test."""
+    """systemd_machine(binds={host: guest}, disks=[guest path]) makes a Debian machine whose
+    PID 1 is systemd (tests/integration/systemd_machine.py), not yet booted; all are
+    stopped and removed after the test."""
     from systemd_machine import SystemdMachine, machine_image
 
     image = machine_image()
@@ -273,8 +273,8 @@ def systemd_machine(tmp_path):
         pytest.fail(f"{image} not built; run scripts/test or tests/systemd/build-machine")
     machines = []
 
-    def make(binds=None):
-        m = SystemdMachine(tmp_path, binds=binds, image=image)
+    def make(binds=None, disks=()):
+        m = SystemdMachine(tmp_path, binds=binds, disks=disks, image=image)
         machines.append(m)
         return m
 

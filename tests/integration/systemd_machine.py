@@ -56,30 +56,23 @@ def make_cgroup(path):
 
 def remove_cgroup_tree(path):
     """Kills what is left in a cgroup tree, then removes it bottom-up."""
-    if not path.exists():
-        return
-    dirs = sorted((Path(d) for d, _, _ in os.walk(path)), key=lambda p: len(p.parts), reverse=True)
     deadline = time.monotonic() + 10
-    for d in dirs:
-        while True:
+    while path.exists():
+        dirs = sorted((Path(d) for d, _, _ in os.walk(path)), key=lambda p: len(p.parts), reverse=True)
+        for d in dirs:
             try:
-                pids = [int(p) for p in (d / "cgroup.procs").read_text().split()]
-            except FileNotFoundError:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            try:
+                for pid in (d / "cgroup.procs").read_text().split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 d.rmdir()
-                break
-            except FileNotFoundError:
-                break
             except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+                pass
+        if path.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"cannot remove cgroup {path}")
+            time.sleep(0.05)
 
 
 def ns_pids(pid):
@@ -99,15 +92,22 @@ def children_of(pid):
 
 
 class SystemdMachine:
-    """SystemdMachine(workdir, binds={host: guest}) — then install(build_dir), write(),
-    boot(), run(), stop()."""
+    """SystemdMachine(workdir, binds={host: guest}, disks=[guest path]) — then
+    install(build_dir), write(), boot(), run(), stop()."""
 
-    def __init__(self, workdir, binds=None, image=None):
+    def __init__(self, workdir, binds=None, disks=(), image=None):
         self.name = f"sdm-{secrets.token_hex(3)}"
         self.image = Path(image or machine_image())
         self.dir = Path(workdir) / self.name
         self.root = self.dir / "root"
         self.binds = dict(binds or {})
+        # Directories on the host's file system, read-write: overlayfs (the machine's
+        # root) cannot be the upper layer of the containers' overlays.
+        self.disks = {}
+        for guest in disks:
+            host = self.dir / "disks" / guest.strip("/").replace("/", "-")
+            host.mkdir(parents=True)
+            self.disks[str(host)] = guest
         # In a cgroup of its own in every hierarchy: the cgroup namespaces' roots, where
         # whatever the machine makes lands, and what stop() removes.
         self.cgroups = [mount / path / f"stevedore-{self.name}" for mount, path in own_cgroups()]
@@ -120,6 +120,9 @@ class SystemdMachine:
                         f"lowerdir={self.image},upperdir={self.dir / 'upper'},workdir={self.dir / 'work'}",
                         self.root], check=True, capture_output=True)
         self.mounted = True
+        # A test machine powers off in seconds: what ignores SIGTERM (a container's PID 1
+        # without a handler) is killed after 3 s, not 90.
+        self.write("/etc/systemd/system.conf.d/50-test-machine.conf", "[Manager]\nDefaultTimeoutStopSec=3s\n")
 
     # --- before boot ----------------------------------------------------------------
 
@@ -149,6 +152,7 @@ class SystemdMachine:
         argv = ["systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--private-network",
                 "--capability=all", "--console=read-only", "-D", str(self.root), "-M", self.name]
         argv += [f"--bind-ro={host}:{guest}" for host, guest in self.binds.items()]
+        argv += [f"--bind={host}:{guest}" for host, guest in self.disks.items()]
         argv += ["--boot"]
         self.console = open(self.dir / "console.log", "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.console,
@@ -226,7 +230,7 @@ class SystemdMachine:
                 continue
         return None
 
-    def stop(self, timeout=30):
+    def stop(self, timeout=15):
         """Powers the machine off (SIGKILL to its PID 1 after timeout), then removes its
         overlay and cgroups."""
         try:
