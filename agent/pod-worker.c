@@ -634,8 +634,10 @@ static void start_with_image(Container *c, const char *image_ref) {
                 r = spawn_monitor(c, log, exit_file);
         if (r < 0) {
                 if (c->phase != CONTAINER_WAITING || !c->waiting_reason ||
-                    !streq(c->waiting_reason, "CreateContainerConfigError"))
+                    !streq(c->waiting_reason, "CreateContainerConfigError")) {
                         set_waiting(c, "CreateContainerError", error ?: strerror(-r));
+                        emit(w, c, "Warning", "Failed", "Error: %s", error ?: strerror(-r));
+                }
                 (void) image_rootfs_remove(w->rt.images, c->id, rootfs, NULL);
                 report(w);
                 return;
