@@ -62,11 +62,11 @@ static const char *qos_part(json_object *pod) {
         return strcmp(qos, "Burstable") == 0 ? "burstable" : strcmp(qos, "BestEffort") == 0 ? "besteffort" : "";
 }
 
-char *pod_cgroup_parent(const PodCgroups *c, json_object *pod, const char *uid) {
+char *pod_cgroup_parent(CgroupDriver driver, json_object *pod, const char *uid) {
         const char *qos = qos_part(pod);
         char *parent = NULL;
 
-        if (c->driver == CGROUP_DRIVER_CGROUPFS) {
+        if (driver != CGROUP_DRIVER_SYSTEMD) {
                 if (asprintf(&parent, "/kubepods%s%s/pod%s", *qos ? "/" : "", qos, uid) < 0)
                         return NULL;
                 return parent;
@@ -80,10 +80,10 @@ char *pod_cgroup_parent(const PodCgroups *c, json_object *pod, const char *uid) 
         return parent;
 }
 
-char *pod_container_cgroups_path(const PodCgroups *c, const char *parent, const char *container_id) {
+char *pod_container_cgroups_path(CgroupDriver driver, const char *parent, const char *container_id) {
         char *path = NULL;
 
-        if (asprintf(&path, c->driver == CGROUP_DRIVER_SYSTEMD ? "%s:" SCOPE_PREFIX ":%s" : "%s/%s", parent,
+        if (asprintf(&path, driver == CGROUP_DRIVER_SYSTEMD ? "%s:" SCOPE_PREFIX ":%s" : "%s/%s", parent,
                      container_id) < 0)
                 return NULL;
         return path;

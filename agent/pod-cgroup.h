@@ -27,10 +27,11 @@ static inline void pod_cgroups_freep(PodCgroups **c) {
 }
 CgroupDriver pod_cgroups_driver(const PodCgroups *c);
 
-/* The pod's cgroup parent (a path or a slice name, see above). */
-char *pod_cgroup_parent(const PodCgroups *c, json_object *pod, const char *uid);
+/* The pod's cgroup parent by driver (a path or a slice name, see above; AUTO counts as
+ * cgroupfs). */
+char *pod_cgroup_parent(CgroupDriver driver, json_object *pod, const char *uid);
 /* A container's linux.cgroupsPath below that parent. */
-char *pod_container_cgroups_path(const PodCgroups *c, const char *parent, const char *container_id);
+char *pod_container_cgroups_path(CgroupDriver driver, const char *parent, const char *container_id);
 
 /* systemd: starts the pod's slice with its limits (asynchronously: a failure is logged
  * naming the pod). cgroupfs: nothing, the runtime makes the directories. */

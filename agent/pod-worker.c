@@ -502,7 +502,7 @@ static int write_bundle(Container *c, json_object *image_config, const char *roo
         if (asprintf(&hosts, "%s/hosts", w->pod_run_dir) < 0 || asprintf(&resolv, "%s/resolv.conf", w->pod_run_dir) < 0 ||
             asprintf(&hostname, "%s/hostname", w->pod_run_dir) < 0 ||
             asprintf(&termination, "%s/termination-log", c->dir) < 0 ||
-            !(cgroup = pod_container_cgroups_path(w->rt.cgroups, w->cgroup_parent, c->id)) ||
+            !(cgroup = pod_container_cgroups_path(pod_cgroups_driver(w->rt.cgroups), w->cgroup_parent, c->id)) ||
             asprintf(&config_path, "%s/config.json", c->dir) < 0)
                 return -ENOMEM;
         r = write_file_replace(termination, "", 0, 0666);
@@ -1086,7 +1086,7 @@ int pod_worker_new(const PodRuntime *runtime, json_object *pod, json_object *obj
             asprintf(&w->pod_state_dir, "%s/pods/%s", runtime->state_dir, uid) < 0 ||
             asprintf(&w->sandbox_dir, "%s/pods/%s/ns", runtime->run_dir, uid) < 0 ||
             asprintf(&w->log_dir, "%s/pods/%s_%s_%s", runtime->log_dir, namespace, name, uid) < 0 ||
-            !(w->cgroup_parent = pod_cgroup_parent(runtime->cgroups, pod, uid)) ||
+            !(w->cgroup_parent = pod_cgroup_parent(pod_cgroups_driver(runtime->cgroups), pod, uid)) ||
             !(w->started_at = rfc3339_now()) || (r = make_containers(w)) < 0) {
                 pod_worker_free(w);
                 return -ENOMEM;
