@@ -100,6 +100,8 @@ static int log_journal(const LogContext *c, int level, int error, const char *fi
 }
 
 static int log_message(const LogContext *c, int level, int error, const char *file, int line, const char *func,
+                       const char *format, va_list ap) _printf_(7, 0);
+static int log_message(const LogContext *c, int level, int error, const char *file, int line, const char *func,
                        const char *format, va_list ap) {
         int saved_errno = errno;
         _cleanup_free_ char *message = NULL;
