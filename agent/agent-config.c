@@ -288,5 +288,5 @@ void agent_config_done(AgentConfig *c) {
 }
 
 const char *cgroup_driver_to_string(CgroupDriver d) {
-        return d == CGROUP_DRIVER_SYSTEMD ? "systemd" : "cgroupfs";
+        return d == CGROUP_DRIVER_SYSTEMD ? "systemd" : d == CGROUP_DRIVER_CGROUPFS ? "cgroupfs" : "auto";
 }

@@ -12,6 +12,7 @@
  * Command-line flags override what the file says. */
 
 typedef enum CgroupDriver {
+        CGROUP_DRIVER_AUTO, /* systemd when it is PID 1 */
         CGROUP_DRIVER_CGROUPFS,
         CGROUP_DRIVER_SYSTEMD,
 } CgroupDriver;

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "node-agent.h"
 #include "node-info.h"
+#include "pod-cgroup.h"
 #include "pod-manager.h"
 #include "pod-network.h"
 #include "service-notify.h"
@@ -47,11 +48,27 @@ static char *default_runtime_path(void) {
         return asprintf(&path, "%s/stevedore-runc", self) < 0 ? NULL : path;
 }
 
-/* What pods need on either side: the image store under the root, the pod network
- * (when a pod CIDR is given), the runtime for the monitors. */
+/* What pods need on either side: the image store under the root and its manager, the
+ * pod network (when a pod CIDR is given), the cgroup driver; and the runtime for the
+ * monitors. */
+typedef struct NodeParts {
+        ImageStore *images;
+        ImageManager *image_manager;
+        PodNetwork *network;
+        PodCgroups *cgroups;
+} NodeParts;
+
+static void node_parts_done(NodeParts *p) {
+        /* The image manager (which may hold pulls) before the store. */
+        pod_cgroups_free(p->cgroups);
+        pod_network_free(p->network);
+        image_manager_free(p->image_manager);
+        image_store_free(p->images);
+}
+
 static int open_node(sd_event *event, const GlobalOptions *opts, const PodNetworkConfig *net_config,
-                     const char *runtime_path, const RegistryOptions *registry, ImageStore **images,
-                     ImageManager **image_manager, PodNetwork **network) {
+                     const char *runtime_path, const RegistryOptions *registry, CgroupDriver cgroup_driver,
+                     NodeParts *parts) {
         _cleanup_free_ char *images_dir = NULL, *error = NULL;
         int r;
 
@@ -60,17 +77,20 @@ static int open_node(sd_event *event, const GlobalOptions *opts, const PodNetwor
                 return log_error_errno(r, "agent: create %s: %m", opts->root_dir);
         if (asprintf(&images_dir, "%s/images", opts->root_dir) < 0)
                 return log_oom();
-        r = image_store_open(images_dir, NULL, images, &error);
+        r = image_store_open(images_dir, NULL, &parts->images, &error);
         if (r < 0)
                 return log_error_errno(r, "agent: image store %s: %s", images_dir, error ?: strerror(-r));
-        r = image_manager_new(event, *images, registry, image_manager);
+        r = image_manager_new(event, parts->images, registry, &parts->image_manager);
         if (r < 0)
                 return log_error_errno(r, "agent: image manager: %m");
         if (net_config) {
-                r = pod_network_new(net_config, network);
+                r = pod_network_new(net_config, &parts->network);
                 if (r < 0)
                         return log_error_errno(r, "agent: pod network: %m");
         }
+        r = pod_cgroups_new(event, cgroup_driver, &parts->cgroups);
+        if (r < 0)
+                return r;
         if (access(runtime_path, X_OK) < 0)
                 return log_error_errno(-errno, "agent: the runtime %s: %m (see --runtime)", runtime_path);
         return 0;
@@ -91,6 +111,7 @@ typedef struct StandaloneOptions {
         const PodNetworkConfig *net_config;
         const RegistryOptions *registry;
         Ipv4Prefix service_cidr;
+        CgroupDriver cgroup_driver;
 } StandaloneOptions;
 
 /* The standalone node's run: what its signals act on. */
@@ -138,11 +159,8 @@ static int on_standalone_signal(sd_event_source *source, const struct signalfd_s
 
 static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        /* Freed in reverse: the pods (which may hold pulls) before the image manager, it
-         * before the store. */
-        _cleanup_(image_store_freep) ImageStore *images = NULL;
-        _cleanup_(image_manager_freep) ImageManager *image_manager = NULL;
-        _cleanup_(pod_network_freep) PodNetwork *network = NULL;
+        /* Freed in reverse: the pods (which may hold pulls) before the node's parts. */
+        _cleanup_(node_parts_done) NodeParts parts = {};
         _cleanup_(service_notify_freep) ServiceNotify *notify = NULL;
         _cleanup_(standalone_freep) Standalone *standalone = NULL;
         _cleanup_free_ char *status_path = NULL;
@@ -170,10 +188,11 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         if (r < 0)
                 return log_error_errno(r, "agent: event loop: %m"), 1;
         service_notify_starting(notify, "Starting the pods of %s", o->manifest_dir);
-        if (open_node(event, opts, o->net_config, o->runtime_path, o->registry, &images, &image_manager, &network) < 0)
+        if (open_node(event, opts, o->net_config, o->runtime_path, o->registry, o->cgroup_driver, &parts) < 0)
                 return 1;
         PodRuntime rt = {
-                .event = event, .images = images, .image_manager = image_manager, .network = network, .state_dir = opts->root_dir,
+                .event = event, .images = parts.images, .image_manager = parts.image_manager, .network = parts.network,
+                .cgroups = parts.cgroups, .state_dir = opts->root_dir,
                 .run_dir = opts->run_dir, .log_dir = o->log_dir, .runtime_path = o->runtime_path,
                 .node_name = o->node_name, .node_ip = o->node_ip, .node_memory = node_memory(),
                 .host_resolv_conf = o->resolv,
@@ -208,30 +227,68 @@ static void on_cluster_pods(unsigned running, unsigned total, void *userdata) {
         service_notify_pods(userdata, running, total);
 }
 
-static void on_registered(void *userdata) {
-        service_notify_ready(userdata);
+/* The pods' side of the agent with an API server; what the pointers point to lives as
+ * long as the agent. */
+typedef struct ClusterPods {
+        sd_event *event;
+        KubeClient *client;
+        const GlobalOptions *opts;
+        const char *node_name, *node_ip, *log_dir, *runtime_path, *resolv;
+        const RegistryOptions *registry;
+        ServiceNotify *notify;
+        PodNetworkConfig net_config;
+        bool have_pod_cidr;
+        CgroupDriver cgroup_driver;
+        NodeParts parts;
+        PodManager *pods;
+} ClusterPods;
+
+static void cluster_pods_done(ClusterPods *p) {
+        /* The pods (which may hold pulls) before the node's parts. */
+        pod_manager_free(p->pods);
+        node_parts_done(&p->parts);
 }
 
-/* The pods' side of the agent with an API server. What rt points to (runtime_path,
- * resolv) lives as long as the agent. */
-static int start_pods(sd_event *event, KubeClient *client, const GlobalOptions *opts, const char *node_name,
-                      const char *node_ip, const PodNetworkConfig *net_config, const char *log_dir,
-                      const char *runtime_path, const char *resolv, const RegistryOptions *registry, ImageStore **images,
-                      ImageManager **image_manager, PodNetwork **network, ServiceNotify *notify, PodManager **pods) {
+static void on_registered(void *userdata) {
+        ClusterPods *p = userdata;
+
+        service_notify_ready(p->notify);
+}
+
+static int cluster_pods_start(ClusterPods *p) {
         int r;
 
-        r = open_node(event, opts, net_config, runtime_path, registry, images, image_manager, network);
+        r = open_node(p->event, p->opts, p->have_pod_cidr ? &p->net_config : NULL, p->runtime_path, p->registry,
+                      p->cgroup_driver, &p->parts);
         if (r < 0)
                 return r;
         PodRuntime rt = {
-                .event = event, .images = *images, .image_manager = *image_manager, .network = *network, .state_dir = opts->root_dir,
-                .run_dir = opts->run_dir, .log_dir = log_dir, .runtime_path = runtime_path, .node_name = node_name,
-                .node_ip = node_ip, .node_memory = node_memory(), .host_resolv_conf = resolv,
+                .event = p->event, .images = p->parts.images, .image_manager = p->parts.image_manager,
+                .network = p->parts.network, .cgroups = p->parts.cgroups,
+                .state_dir = p->opts->root_dir, .run_dir = p->opts->run_dir, .log_dir = p->log_dir,
+                .runtime_path = p->runtime_path, .node_name = p->node_name, .node_ip = p->node_ip,
+                .node_memory = node_memory(), .host_resolv_conf = p->resolv,
         };
-        r = pod_manager_new(client, &rt, on_cluster_pods, notify, pods);
+        r = pod_manager_new(p->client, &rt, on_cluster_pods, p->notify, &p->pods);
         if (r < 0)
                 return log_error_errno(r, "agent: pods: %m");
         return 0;
+}
+
+/* Without --pod-cidr the pods wait for the node controller's spec.podCIDR, as a
+ * kubelet's do for a network plugin that is not ready. */
+static void on_pod_cidr(const char *pod_cidr, void *userdata) {
+        ClusterPods *p = userdata;
+
+        if (ipv4_prefix_parse(pod_cidr, &p->net_config.pod_cidr) < 0) {
+                log_error("agent: node %s: spec.podCIDR '%s' is not an IPv4 network in CIDR form", p->node_name,
+                          pod_cidr);
+                (void) sd_event_exit(p->event, 1);
+                return;
+        }
+        p->have_pod_cidr = true;
+        if (cluster_pods_start(p) < 0)
+                (void) sd_event_exit(p->event, 1);
 }
 
 static const struct option agent_options[] = {
@@ -246,6 +303,7 @@ static const struct option agent_options[] = {
         { "service-cidr", required_argument, NULL, 'S' },
         { "port", required_argument, NULL, 'P' },
         { "insecure-registry", required_argument, NULL, 'I' },
+        { "cgroup-driver", required_argument, NULL, 'G' },
         { "help", no_argument, NULL, 'h' },
         {},
 };
@@ -295,10 +353,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         _cleanup_(service_notify_freep) ServiceNotify *notify = NULL;
         _cleanup_(kube_client_freep) KubeClient *client = NULL;
         _cleanup_(node_agent_freep) NodeAgent *agent = NULL;
-        _cleanup_(image_store_freep) ImageStore *images = NULL;
-        _cleanup_(image_manager_freep) ImageManager *image_manager = NULL;
-        _cleanup_(pod_network_freep) PodNetwork *network = NULL;
-        _cleanup_(pod_manager_freep) PodManager *pods = NULL;
+        _cleanup_(cluster_pods_done) ClusterPods pods = {};
         _cleanup_free_ char *resolv = NULL, *runtime_path = NULL;
         _cleanup_(agent_config_done) AgentConfig cfg = {};
         PodNetworkConfig net_config = { .state_dir = opts->root_dir, .run_dir = opts->run_dir, .masquerade = true };
@@ -357,6 +412,16 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                                 return 1;
                         flag_manifests = true;
                         break;
+                case 'G':
+                        if (streq(optarg, "systemd"))
+                                cfg.cgroup_driver = CGROUP_DRIVER_SYSTEMD;
+                        else if (streq(optarg, "cgroupfs"))
+                                cfg.cgroup_driver = CGROUP_DRIVER_CGROUPFS;
+                        else {
+                                log_error("agent: --cgroup-driver '%s' is neither systemd nor cgroupfs", optarg);
+                                return 2;
+                        }
+                        break;
                 case 'I':
                         if (registry.n_hosts == ELEMENTSOF(registries)) {
                                 log_error("agent: at most %zu --insecure-registry", ELEMENTSOF(registries));
@@ -382,13 +447,15 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 case 'h':
                         printf("Usage: stevedore agent [--config FILE] --kubeconfig FILE [--hostname-override NAME]\n"
                                "                       [--node-ip IP] [--pod-cidr CIDR] [--runtime PATH] [--log-dir DIR]\n"
-                               "                       [--port PORT] [--insecure-registry HOST]… (plain HTTP to HOST's registry)\n"
+                               "                       [--port PORT] [--cgroup-driver systemd|cgroupfs]\n"
+                               "                       [--insecure-registry HOST]… (plain HTTP to HOST's registry)\n"
                                "       stevedore agent [--config FILE] --manifests DIR --pod-cidr CIDR [--service-cidr CIDR] …\n"
                                "With --kubeconfig: registers this machine as a Node, keeps its status and Lease\n"
-                               "current, and runs the pods bound to it (their network from --pod-cidr; none\n"
-                               "without). With --manifests (standalone, no API server): runs the Pods and\n"
-                               "Services of the manifest files in DIR, watched for changes; Ctrl-C stops them,\n"
-                               "SIGTERM leaves them running for the next agent to adopt.\n"
+                               "current, and runs the pods bound to it (their network from --pod-cidr, or from\n"
+                               "the Node's spec.podCIDR without). With --manifests (standalone, no API\n"
+                               "server): runs the Pods and Services of the manifest files in DIR, watched for\n"
+                               "changes; Ctrl-C stops them, SIGTERM leaves them running for the next agent to\n"
+                               "adopt.\n"
                                "--config FILE (default " DEFAULT_CONFIG_PATH " if present): the same settings\n"
                                "as KubeletConfiguration YAML (docs/systemd.md); flags override it.\n");
                         return 0;
@@ -430,7 +497,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                         .manifest_dir = manifest_dir, .node_name = name, .node_ip = node_ip,
                         .net_config = cfg.pod_cidr ? &net_config : NULL, .log_dir = log_dir, .runtime_path = runtime_path,
                         .resolv = resolv, .service_cidr = service_cidr,
-                        .registry = &registry,
+                        .registry = &registry, .cgroup_driver = cfg.cgroup_driver,
                 };
                 return run_standalone(opts, &o);
         }
@@ -450,18 +517,22 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 return log_error_errno(r, "agent: set up: %m"), 1;
         service_notify_starting(notify, "Registering node %s with %s", name, config->server);
 
+        pods = (ClusterPods) {
+                .event = event, .client = client, .opts = opts, .node_name = name, .node_ip = node_ip,
+                .log_dir = log_dir, .runtime_path = runtime_path, .resolv = resolv, .registry = &registry,
+                .net_config = net_config, .have_pod_cidr = cfg.pod_cidr != NULL, .cgroup_driver = cfg.cgroup_driver,
+                .notify = notify,
+        };
         NodeAgentConfig node = { .name = name, .internal_ip = node_ip, .root_dir = opts->root_dir,
-                                 .kubelet_port = kubelet_port, .registered = on_registered, .userdata = notify };
+                                 .kubelet_port = kubelet_port, .on_pod_cidr = cfg.pod_cidr ? NULL : on_pod_cidr,
+                                 .registered = on_registered, .userdata = &pods };
         r = mkdir_p(opts->root_dir, 0700);
         if (r < 0)
                 return log_error_errno(r, "agent: create %s: %m", opts->root_dir), 1;
         r = node_agent_new(client, &node, &agent);
         if (r < 0)
                 return log_error_errno(r, "agent: node %s: %m", name), 1;
-
-        r = start_pods(event, client, opts, name, node_ip, cfg.pod_cidr ? &net_config : NULL, log_dir, runtime_path,
-                       resolv, &registry, &images, &image_manager, &network, notify, &pods);
-        if (r < 0)
+        if (cfg.pod_cidr && cluster_pods_start(&pods) < 0)
                 return 1;
 
         KubeletServerConfig api = {

@@ -503,6 +503,56 @@ const char *pod_qos_class(json_object *pod) {
         return !any ? "BestEffort" : guaranteed ? "Guaranteed" : "Burstable";
 }
 
+/* kubelet's MilliCPUToShares and MilliCPUToQuota (period 100 ms). */
+static int64_t milli_cpu_to_shares(int64_t milli) {
+        return milli > 0 ? (milli * 1024 / 1000 < 2 ? 2 : milli * 1024 / 1000) : 2;
+}
+
+static int64_t milli_cpu_to_quota(int64_t milli) {
+        return milli * 100 < 1000 ? 1000 : milli * 100;
+}
+
+/* One sum (or maximum, for init containers) of the pod's: value -1 when a container
+ * leaves it out (a limit then has no pod-wide value). */
+static void pod_total(json_object *pod, const char *kind, const char *name, bool milli, int64_t *ret) {
+        json_object *spec = get(pod, "spec");
+        int64_t sum = 0, init_max = 0;
+        bool all = true;
+
+        for (size_t i = 0; i < array_length(get(spec, "containers")); i++) {
+                int64_t v = quantity_of(get(json_object_array_get_idx(get(spec, "containers"), i), "resources"), kind,
+                                        name, milli);
+                if (v < 0 && streq(kind, "requests"))
+                        v = quantity_of(get(json_object_array_get_idx(get(spec, "containers"), i), "resources"),
+                                        "limits", name, milli);
+                if (v < 0)
+                        all = false;
+                else
+                        sum += v;
+        }
+        for (size_t i = 0; i < array_length(get(spec, "initContainers")); i++) {
+                int64_t v = quantity_of(get(json_object_array_get_idx(get(spec, "initContainers"), i), "resources"),
+                                        kind, name, milli);
+                if (v > init_max)
+                        init_max = v;
+        }
+        *ret = all || streq(kind, "requests") ? (sum > init_max ? sum : init_max) : -1;
+}
+
+void pod_cgroup_resources(json_object *pod, PodCgroupResources *ret) {
+        int64_t cpu_request, cpu_limit, memory_limit;
+
+        pod_total(pod, "requests", "cpu", true, &cpu_request);
+        pod_total(pod, "limits", "cpu", true, &cpu_limit);
+        pod_total(pod, "limits", "memory", false, &memory_limit);
+        *ret = (PodCgroupResources) {
+                .cpu_shares = milli_cpu_to_shares(cpu_request),
+                .cpu_quota = cpu_limit > 0 ? milli_cpu_to_quota(cpu_limit) : -1,
+                .cpu_period = 100000,
+                .memory_limit = memory_limit > 0 ? memory_limit : -1,
+        };
+}
+
 /* kubelet's GetContainerOOMScoreAdjust. */
 static int oom_score_adj(const ContainerSpecContext *ctx, int64_t memory_request) {
         const char *qos = pod_qos_class(ctx->pod);
@@ -553,11 +603,10 @@ static int build_linux(Builder *b, bool privileged, json_object *config) {
                 add_namespace(namespaces, "ipc", ctx->sandbox_dir, "ipc");
         json_object_object_add(linux_cfg, "namespaces", namespaces);
 
-        /* kubelet's MilliCPUToShares and MilliCPUToQuota (period 100 ms). */
-        json_object_object_add(cpu, "shares", json_object_new_int64(cpu_request > 0 ? (cpu_request * 1024 / 1000 < 2 ? 2 : cpu_request * 1024 / 1000) : 2));
+        json_object_object_add(cpu, "shares", json_object_new_int64(milli_cpu_to_shares(cpu_request)));
         if (cpu_limit > 0) {
                 json_object_object_add(cpu, "period", json_object_new_int64(100000));
-                json_object_object_add(cpu, "quota", json_object_new_int64(cpu_limit * 100 < 1000 ? 1000 : cpu_limit * 100));
+                json_object_object_add(cpu, "quota", json_object_new_int64(milli_cpu_to_quota(cpu_limit)));
         }
         json_object_object_add(resources, "cpu", cpu);
         if (memory_limit > 0)

@@ -65,3 +65,13 @@ char *container_spec_expand(const char *s, char **env, size_t n_env);
 
 /* The pod's QoS class: "Guaranteed", "Burstable" or "BestEffort". */
 const char *pod_qos_class(json_object *pod);
+
+/* The pod-level cgroup's limits, as kubelet's ResourceConfigForPod makes them: CPU shares
+ * from the requests' sum, a quota (µs per period) and a memory limit only when every
+ * container has a limit (-1: none); an init container counts when it asks for more
+ * than the containers together. */
+typedef struct PodCgroupResources {
+        int64_t cpu_shares, cpu_quota, cpu_period, memory_limit;
+} PodCgroupResources;
+
+void pod_cgroup_resources(json_object *pod, PodCgroupResources *ret);

@@ -18,6 +18,7 @@ struct NodeAgent {
         NodeInfo info;
         char *uid; /* of the Node object, for the Lease's owner reference */
         bool registered;
+        bool have_pod_cidr; /* delivered to on_pod_cidr, or not wanted */
         KubeRequest *node_request, *status_request, *lease_request;
         struct StatusReport *report; /* the one status_request carries */
         sd_event_source *timer;
@@ -29,6 +30,8 @@ struct NodeAgent {
 };
 
 static void tick(NodeAgent *a);
+static void look_up_node(NodeAgent *a);
+static void report_status(NodeAgent *a);
 
 static uint64_t now_usec(NodeAgent *a) {
         uint64_t t = 0;
@@ -44,6 +47,18 @@ static const char *status_error(int error, const char *message, long status, jso
                 return kube_status_message(body);
         snprintf(buf, 64, "HTTP %ld", status);
         return buf;
+}
+
+/* The pod CIDR the node controller assigned, from any Node object the API server sends. */
+static bool take_pod_cidr(NodeAgent *a, json_object *node) {
+        const char *cidr = json_get_string(node, "spec", "podCIDR", NULL);
+
+        if (a->have_pod_cidr || !cidr || !*cidr)
+                return false;
+        a->have_pod_cidr = true;
+        log_info("node %s: pod CIDR %s from spec.podCIDR", a->config.name, cidr);
+        a->config.on_pod_cidr(cidr, a->config.userdata);
+        return true;
 }
 
 static int measure(NodeAgent *a, NodeHealth *h) {
@@ -62,6 +77,11 @@ static int measure(NodeAgent *a, NodeHealth *h) {
         h->disk_capacity = (uint64_t) vfs.f_blocks * vfs.f_frsize;
         h->disk_available = (uint64_t) vfs.f_bavail * vfs.f_frsize;
         node_health_evaluate(h);
+        if (!a->have_pod_cidr) {
+                h->condition[NODE_READY] = false;
+                h->not_ready_message = "container runtime network not ready: NetworkReady=false reason:NoPodCIDR "
+                                       "message:waiting for the Node's spec.podCIDR (no --pod-cidr given)";
+        }
         return 0;
 }
 
@@ -84,14 +104,21 @@ static void on_status(KubeClient *c, int error, const char *message, long status
         if (error < 0 || status != 200)
                 log_warning("node %s: report status: %s", a->config.name, status_error(error, message, status, body, buf));
         else {
-                if (!a->have_reported)
-                        log_info("node %s: status reported, Ready", a->config.name);
+                bool ready = report->health.condition[NODE_READY];
+
+                if (!a->have_reported || a->reported.condition[NODE_READY] != ready)
+                        log_info("node %s: status reported, %s", a->config.name, ready ? "Ready" : "NotReady");
                 a->reported = report->health;
                 a->times = report->times;
                 a->have_reported = true;
                 a->reported_at = now_usec(a);
+                take_pod_cidr(a, body);
         }
         free(report);
+        /* What changed while this report was on its way (the pod CIDR came) goes now, not
+         * at the next tick; only after a success, so a failing API server is not hammered. */
+        if (error >= 0 && status == 200)
+                report_status(a);
 }
 
 static bool health_changed(const NodeHealth *a, const NodeHealth *b) {
@@ -210,14 +237,12 @@ static void on_node(KubeClient *c, int error, const char *message, long status, 
         NodeAgent *a = userdata;
         const char *uid = json_get_string(body, "metadata", "uid", NULL);
         char buf[64];
+        bool first;
 
         a->node_request = NULL;
         if (error >= 0 && status == 409) {
                 /* Registered before (by an earlier run): fetch it for its UID. */
-                _cleanup_free_ char *path = NULL;
-                if (asprintf(&path, "/api/v1/nodes/%s", a->config.name) < 0 ||
-                    kube_client_request(c, "GET", path, NULL, NULL, on_node, a, &a->node_request) < 0)
-                        log_error("node %s: cannot look the node up", a->config.name);
+                look_up_node(a);
                 return;
         }
         if (error < 0 || (status != 200 && status != 201) || !uid) {
@@ -226,11 +251,16 @@ static void on_node(KubeClient *c, int error, const char *message, long status, 
         }
         free(a->uid);
         a->uid = strdup(uid);
+        first = !a->registered;
+        if (first)
+                log_info("node %s: registered with %s", a->config.name, kube_client_server(c));
         a->registered = true;
-        log_info("node %s: registered with %s", a->config.name, kube_client_server(c));
-        if (a->config.registered)
+        if (first && a->config.registered)
                 a->config.registered(a->config.userdata);
-        tick(a);
+        /* A lookup for the pod CIDR reports at once only when it brought one (tick()
+         * would look again otherwise). */
+        if (take_pod_cidr(a, body) || first)
+                tick(a);
 }
 
 static void register_node(NodeAgent *a) {
@@ -245,11 +275,23 @@ static void register_node(NodeAgent *a) {
                 log_error_errno(r, "node %s: register: %m", a->config.name);
 }
 
+static void look_up_node(NodeAgent *a) {
+        _cleanup_free_ char *path = NULL;
+
+        if (a->node_request)
+                return;
+        if (asprintf(&path, "/api/v1/nodes/%s", a->config.name) < 0 ||
+            kube_client_request(a->client, "GET", path, NULL, NULL, on_node, a, &a->node_request) < 0)
+                log_error("node %s: cannot look the node up", a->config.name);
+}
+
 static void tick(NodeAgent *a) {
         if (!a->registered) {
                 register_node(a);
                 return;
         }
+        if (!a->have_pod_cidr)
+                look_up_node(a);
         report_status(a);
         if (!a->lease_request)
                 lease_send(a, false);
@@ -271,6 +313,7 @@ int node_agent_new(KubeClient *client, const NodeAgentConfig *config, NodeAgent 
                 return -ENOMEM;
         a->client = client;
         a->config = *config;
+        a->have_pod_cidr = !config->on_pod_cidr;
         r = node_info_collect("/", &a->info);
         if (r < 0)
                 return r;

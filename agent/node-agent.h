@@ -14,6 +14,10 @@ typedef struct NodeAgentConfig {
         const char *internal_ip; /* NULL: none reported */
         const char *root_dir;    /* its file system is the node's ephemeral storage */
         unsigned kubelet_port;   /* the kubelet API's; 0: 10250 */
+        /* Set when the pod CIDR comes from the Node's spec.podCIDR (no --pod-cidr): called
+         * once, with the first one the Node object shows; until then the node is not Ready
+         * (the pod network is not) and the Node is looked up at every tick. */
+        void (*on_pod_cidr)(const char *pod_cidr, void *userdata);
         /* Runs once the Node object exists (created, or found from an earlier run). */
         void (*registered)(void *userdata);
         void *userdata;

@@ -138,7 +138,8 @@ json_object *node_status_patch_new(const char *name, const char *internal_ip, un
                 add_string(c, "type", conditions[i].type);
                 add_string(c, "status", value ? "True" : "False");
                 add_string(c, "reason", conditions[i].reason[value]);
-                add_string(c, "message", conditions[i].message[value]);
+                add_string(c, "message", i == NODE_READY && !value && h->not_ready_message ? h->not_ready_message
+                                                                                     : conditions[i].message[value]);
                 add_string(c, "lastHeartbeatTime", now);
                 add_string(c, "lastTransitionTime", times->transition[i]);
                 json_object_array_add(conds, c);

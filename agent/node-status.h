@@ -28,6 +28,7 @@ typedef struct NodeHealth {
         uint64_t disk_capacity; /* of the root dir's file system */
         uint64_t disk_available;
         bool condition[_NODE_CONDITION_MAX]; /* Ready: true when ready; pressures: true when under */
+        const char *not_ready_message;       /* why Ready is false; NULL: the kubelet's generic words */
 } NodeHealth;
 
 typedef struct NodeConditionTimes {

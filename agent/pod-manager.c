@@ -445,6 +445,8 @@ int pod_manager_new(KubeClient *client, const PodRuntime *runtime, PodsChanged p
 }
 
 void pod_manager_free(PodManager *m) {
+        if (!m)
+                return;
         kube_watch_free(m->watch);
         while (m->entries) {
                 PodEntry *e = m->entries;

@@ -23,6 +23,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "macro.h"
+#include "pod-cgroup.h"
 #include "pod-files.h"
 #include "probe.h"
 #include "pod-worker.h"
@@ -72,6 +73,8 @@ struct PodWorker {
         char *uid, *key; /* key: namespace/name */
         char *pod_run_dir, *pod_state_dir, *sandbox_dir, *log_dir;
         char *pod_ip, *started_at, *netns_path;
+        char *cgroup_parent; /* pod_cgroup_parent() */
+        bool cgroup_created;
         bool sandbox_ready, network_added, terminating, gone;
         Container *containers;
         size_t n_containers, n_init;
@@ -378,6 +381,12 @@ static int sandbox_up(PodWorker *w) {
         }
         if (r < 0)
                 return log_error_errno(r, "pod %s: write its /etc files: %m", w->key);
+        if (!w->cgroup_created) {
+                r = pod_cgroup_create(w->rt.cgroups, w->cgroup_parent, w->pod, w->key);
+                if (r < 0)
+                        return r;
+                w->cgroup_created = true;
+        }
         w->sandbox_ready = true;
         return 0;
 }
@@ -493,7 +502,8 @@ static int write_bundle(Container *c, json_object *image_config, const char *roo
         if (asprintf(&hosts, "%s/hosts", w->pod_run_dir) < 0 || asprintf(&resolv, "%s/resolv.conf", w->pod_run_dir) < 0 ||
             asprintf(&hostname, "%s/hostname", w->pod_run_dir) < 0 ||
             asprintf(&termination, "%s/termination-log", c->dir) < 0 ||
-            asprintf(&cgroup, "/kubepods/pod%s/%s", w->uid, c->id) < 0 || asprintf(&config_path, "%s/config.json", c->dir) < 0)
+            !(cgroup = pod_container_cgroups_path(pod_cgroups_driver(w->rt.cgroups), w->cgroup_parent, c->id)) ||
+            asprintf(&config_path, "%s/config.json", c->dir) < 0)
                 return -ENOMEM;
         r = write_file_replace(termination, "", 0, 0666);
         if (r < 0)
@@ -624,8 +634,10 @@ static void start_with_image(Container *c, const char *image_ref) {
                 r = spawn_monitor(c, log, exit_file);
         if (r < 0) {
                 if (c->phase != CONTAINER_WAITING || !c->waiting_reason ||
-                    !streq(c->waiting_reason, "CreateContainerConfigError"))
+                    !streq(c->waiting_reason, "CreateContainerConfigError")) {
                         set_waiting(c, "CreateContainerError", error ?: strerror(-r));
+                        emit(w, c, "Warning", "Failed", "Error: %s", error ?: strerror(-r));
+                }
                 (void) image_rootfs_remove(w->rt.images, c->id, rootfs, NULL);
                 report(w);
                 return;
@@ -873,6 +885,8 @@ static void teardown(PodWorker *w) {
         (void) volumes_teardown(w->pod_state_dir);
         if (w->network_added && pod_network_del(w->rt.network, w->uid, w->key) >= 0)
                 w->network_added = false;
+        if (w->cgroup_created && pod_cgroup_remove(w->rt.cgroups, w->cgroup_parent, w->key) >= 0)
+                w->cgroup_created = false;
         (void) sandbox_remove(w->sandbox_dir, NULL);
         (void) rm_rf_at(AT_FDCWD, w->pod_run_dir);
         (void) rm_rf_at(AT_FDCWD, w->pod_state_dir);
@@ -1072,6 +1086,7 @@ int pod_worker_new(const PodRuntime *runtime, json_object *pod, json_object *obj
             asprintf(&w->pod_state_dir, "%s/pods/%s", runtime->state_dir, uid) < 0 ||
             asprintf(&w->sandbox_dir, "%s/pods/%s/ns", runtime->run_dir, uid) < 0 ||
             asprintf(&w->log_dir, "%s/pods/%s_%s_%s", runtime->log_dir, namespace, name, uid) < 0 ||
+            !(w->cgroup_parent = pod_cgroup_parent(pod_cgroups_driver(runtime->cgroups), pod, uid)) ||
             !(w->started_at = rfc3339_now()) || (r = make_containers(w)) < 0) {
                 pod_worker_free(w);
                 return -ENOMEM;
@@ -1125,6 +1140,7 @@ void pod_worker_free(PodWorker *w) {
         free(w->log_dir);
         free(w->pod_ip);
         free(w->netns_path);
+        free(w->cgroup_parent);
         free(w->started_at);
         free(w);
 }

@@ -3,6 +3,8 @@
 
 #include <json-c/json.h>
 #include <stdint.h>
+
+#include "pod-cgroup.h"
 #include <systemd/sd-event.h>
 
 #include "image-manager.h"
@@ -26,6 +28,7 @@ typedef struct PodRuntime {
         ImageStore *images;
         ImageManager *image_manager; /* pulls by imagePullPolicy; NULL: the store's images only */
         PodNetwork *network; /* NULL: pods get the host's network */
+        PodCgroups *cgroups; /* the cgroup driver */
         const char *state_dir;    /* pods/<uid>/ (volumes) below it */
         const char *run_dir;      /* pods/<uid>/ (sandbox, bundles) and runtime/ below it */
         const char *log_dir;      /* pods/ and containers/ below it (/var/log) */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cgroup-systemd.h"
 #include "container.h"
 #include "fileio.h"
 #include "init.h"
@@ -397,14 +398,15 @@ static int create(const char *state_root, const char *id, const char *bundle, co
         }
         close(sync[1]);
         sync[1] = -1;
-        if (asprintf(&cgroup, "%s", spec->cgroups_path ?: id) < 0) {
-                r = -ENOMEM;
-                goto kill;
-        }
         r = write_id_maps(pid, spec, id, ret_error);
         if (r < 0)
                 goto kill;
-        r = cgroup_enter(cgroup, &spec->resources, pid, &error2);
+        if (cgroup_path_is_systemd(spec->cgroups_path))
+                r = cgroup_systemd_enter(spec->cgroups_path, id, &spec->resources, pid, &cgroup, &error2);
+        else
+                r = asprintf(&cgroup, "%s", spec->cgroups_path ?: id) < 0 ? -ENOMEM : 0;
+        if (r >= 0)
+                r = cgroup_enter(cgroup, &spec->resources, pid, &error2);
         if (r < 0) {
                 r = fail(ret_error, 0, "container %s: %s", id, error2 ?: strerror(-r));
                 goto kill;

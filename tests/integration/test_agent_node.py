@@ -12,6 +12,7 @@ import time
 import pytest
 
 from hoststate import run
+from relay import LoopbackRelay
 
 pytestmark = pytest.mark.cluster
 
@@ -19,9 +20,14 @@ NAME = "node-agent"
 
 
 class Agent:
-    def __init__(self, stevedore_bin, kubeconfig, root, env=None):
-        self.args = [str(stevedore_bin), "--root", str(root), "agent", "--kubeconfig", str(kubeconfig),
-                     "--hostname-override", NAME, "--node-ip", "127.0.0.1"]
+    """The agent in a network namespace of its own (the API server reached through a
+    loopback relay): the pod network it makes once the node has a pod CIDR stays there."""
+
+    def __init__(self, stevedore_bin, kubeconfig, root, ns, api_port, env=None):
+        self.relay = LoopbackRelay(f"/run/netns/{ns}", api_port)
+        self.args = [str(stevedore_bin), "--netns", f"/run/netns/{ns}", "--root", str(root), "--run-dir",
+                     str(root / "run"), "agent", "--kubeconfig", str(kubeconfig), "--hostname-override", NAME,
+                     "--node-ip", "127.0.0.1"]
         self.log = root.parent / "agent.log"
         self.env = env
         self.start()
@@ -38,12 +44,13 @@ class Agent:
 
 
 @pytest.fixture
-def agent(cluster, stevedore_bin, tmp_path):
+def agent(cluster, stevedore_bin, tmp_path, netns):
     kubeconfig = cluster.add_node_kubeconfig(NAME)
     (tmp_path / "root").mkdir()
-    a = Agent(stevedore_bin, kubeconfig, tmp_path / "root")
+    a = Agent(stevedore_bin, kubeconfig, tmp_path / "root", netns("anode"), cluster.port)
     yield a
     assert a.stop() == 0, a.log.read_text()
+    a.relay.close()
     cluster.kubectl("delete", "node", NAME, "--ignore-not-found")
 
 
@@ -132,7 +139,12 @@ def test_controller_manager_assigns_a_pod_cidr(cluster, agent):
     while not node(cluster)["spec"].get("podCIDR"):
         assert time.monotonic() < deadline, "no podCIDR assigned"
         time.sleep(0.5)
-    assert node(cluster)["spec"]["podCIDR"].startswith("10.244.")
+    cidr = node(cluster)["spec"]["podCIDR"]
+    assert cidr.startswith("10.244.")
+    # The agent (no --pod-cidr) takes it for its pod network.
+    while f"pod CIDR {cidr} from spec.podCIDR" not in agent.log.read_text():
+        assert time.monotonic() < deadline, agent.log.read_text()
+        time.sleep(0.5)
 
 
 def test_restarted_agent_adopts_its_node(cluster, agent):
@@ -158,7 +170,7 @@ def test_lease_renewal_survives_an_api_server_crash(cluster, agent):
     assert (condition(node(cluster), "Ready") or {}).get("status") == "True"
 
 
-def test_tells_systemd_ready_once_registered(cluster, stevedore_bin, tmp_path):
+def test_tells_systemd_ready_once_registered(cluster, stevedore_bin, tmp_path, netns):
     """As stevedore.service (Type=notify): STATUS while registering, READY=1 once the Node
     exists, STOPPING=1 on SIGTERM (docs/systemd.md). The test is the notify socket."""
     kubeconfig = cluster.add_node_kubeconfig(NAME)
@@ -167,7 +179,8 @@ def test_tells_systemd_ready_once_registered(cluster, stevedore_bin, tmp_path):
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(str(path))
         sock.settimeout(30)
-        a = Agent(stevedore_bin, kubeconfig, tmp_path / "root", env={"NOTIFY_SOCKET": str(path)})
+        a = Agent(stevedore_bin, kubeconfig, tmp_path / "root", netns("anode"), cluster.port,
+                  env={"NOTIFY_SOCKET": str(path)})
         try:
             messages = []
             while not any("READY=1" in m for m in messages):
@@ -179,4 +192,5 @@ def test_tells_systemd_ready_once_registered(cluster, stevedore_bin, tmp_path):
             assert sock.recv(4096).decode() == "STOPPING=1\nSTATUS=Stopping, leaving 0 pods running"
         finally:
             assert a.stop() == 0, a.log.read_text()
+            a.relay.close()
             cluster.kubectl("delete", "node", NAME, "--ignore-not-found")

@@ -4,6 +4,7 @@ with back-off, and deletion within the grace period. The node runs in a network
 namespace of its own (the API server reached through a loopback relay), so its bridge
 and pods stay inside what the test made."""
 
+import ipaddress
 import json
 import os
 import select
@@ -23,7 +24,7 @@ POD_CIDR = "10.77.0.0/24"
 
 
 class Node:
-    def __init__(self, stevedore_bin, cluster, ns, tmp_path, registry):
+    def __init__(self, stevedore_bin, cluster, ns, tmp_path, registry, pod_cidr=POD_CIDR):
         self.bin, self.cluster, self.ns = stevedore_bin, cluster, ns
         self.root, self.run_dir, self.log_dir = tmp_path / "root", tmp_path / "run", tmp_path / "log"
         for d in (self.root, self.run_dir, self.log_dir):
@@ -38,8 +39,10 @@ class Node:
         self.log = tmp_path / "agent.log"
         self.args = [str(stevedore_bin), "--netns", f"/run/netns/{ns}", "--root", str(self.root), "--run-dir",
                      str(self.run_dir), "agent", "--kubeconfig", str(kubeconfig), "--hostname-override", NAME,
-                     "--node-ip", "127.0.0.1", "--pod-cidr", POD_CIDR, "--log-dir", str(self.log_dir),
+                     "--node-ip", "127.0.0.1", "--log-dir", str(self.log_dir),
                      "--port", str(self.kubelet_port), "--insecure-registry", registry.host]
+        if pod_cidr:
+            self.args += ["--pod-cidr", pod_cidr]
         self.start()
 
     def start(self):
@@ -92,8 +95,11 @@ class Node:
 
 
 @pytest.fixture
-def node(stevedore_bin, cluster, netns, tmp_path, images, registry):
-    n = Node(stevedore_bin, cluster, netns("pnode"), tmp_path, registry)
+def node(request, stevedore_bin, cluster, netns, tmp_path, images, registry):
+    """The node; `@pytest.mark.parametrize("node", [None], indirect=True)` runs it
+    without --pod-cidr."""
+    n = Node(stevedore_bin, cluster, netns("pnode"), tmp_path, registry,
+             pod_cidr=getattr(request, "param", POD_CIDR))
     n.image_import(images["kubia"], "kubia")
     n.image_import(images["busybox"], "busybox")
     yield n
@@ -160,6 +166,20 @@ def test_pod_runs_with_an_ip_answers_and_is_deleted(node):
     node.wait("kubia-x", lambda p: p is None, timeout=30, what="deleted")
     assert time.monotonic() - started < 5 + 10
     assert not (node.run_dir / "pods" / uid).exists()
+
+
+@pytest.mark.parametrize("node", [None], indirect=True)
+def test_pod_network_from_the_nodes_pod_cidr(node):
+    """Without --pod-cidr the node is not Ready and its pods wait until the node
+    controller assigns spec.podCIDR; then pods get addresses from it."""
+    node.apply(kubia_pod("kubia-cidr"))
+    p = node.wait("kubia-cidr", running, what="Running")
+    n = json.loads(node.kubectl("get", "node", NAME, "-o", "json").stdout)
+    network = ipaddress.ip_network(n["spec"]["podCIDR"])
+    assert ipaddress.ip_address(p["status"]["podIP"]) in network
+    ready = next(c for c in n["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True", ready
+    assert f"pod CIDR {network} from spec.podCIDR" in node.log.read_text()
 
 
 def test_crashing_container_restarts_with_back_off(node):

@@ -218,3 +218,57 @@ def test_bad_config_is_refused_with_file_line_and_field(node, text, line, messag
     assert f'Status: "Refused the config file: {expected}"' in status, status
     # A configuration error does not go away by restarting.
     assert s["NRestarts"] == "0"
+
+
+LIMITED = """apiVersion: v1
+kind: Pod
+metadata:
+  name: limited
+spec:
+  containers:
+  - name: kubia
+    image: kubia
+    imagePullPolicy: IfNotPresent
+    resources:
+      requests: {cpu: 250m, memory: 64Mi}
+      limits: {cpu: 500m, memory: 64Mi}
+  terminationGracePeriodSeconds: 2
+"""
+
+
+def test_systemd_cgroup_driver_pods_are_slices_containers_scopes(node):
+    node.write_config(CONFIG.replace("cgroupDriver: cgroupfs", "cgroupDriver: systemd"))
+    node.m.write(f"{MANIFESTS}/limited.yaml", LIMITED)
+    node.boot()
+    node.m.run("systemctl", "start", "stevedore", timeout=120)
+    node.wait(ready_with(1, 1), "the pod Running")
+
+    # The container: a scope with Delegate, in the pod's slice below kubepods-burstable.
+    scope = node.m.run("systemctl", "list-units", "--no-legend", "--plain", "cri-stevedore-*.scope").stdout.split()[0]
+    tree = node.m.run("systemctl", "status", "--no-pager", "kubepods.slice", check=False).stdout
+    assert "kubepods-burstable.slice" in tree and scope in tree, tree
+    pod_slice = node.m.run("systemctl", "show", "-p", "Slice", "--value", scope).stdout.strip()
+    assert re.fullmatch(r"kubepods-burstable-pod[0-9a-f_]+\.slice", pod_slice), pod_slice
+
+    def props(unit, *names):
+        out = node.m.run("systemctl", "show", unit, *[f"--property={n}" for n in names]).stdout
+        return dict(line.split("=", 1) for line in out.splitlines())
+
+    assert props(scope, "MemoryMax", "CPUQuotaPerSecUSec", "Delegate") == {
+        "MemoryMax": str(64 << 20), "CPUQuotaPerSecUSec": "500ms", "Delegate": "yes"}
+    # The pod's slice has the pod's limits (kubelet's ResourceConfigForPod).
+    assert props(pod_slice, "MemoryMax", "CPUQuotaPerSecUSec") == {
+        "MemoryMax": str(64 << 20), "CPUQuotaPerSecUSec": "500ms"}
+    # And the kernel enforces them in the scope's cgroup.
+    cgroup = node.m.run("systemctl", "show", "-p", "ControlGroup", "--value", scope).stdout.strip()
+    limit = node.m.run("sh", "-c", f"cat /sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes "
+                       f"/sys/fs/cgroup{cgroup}/memory.max 2>/dev/null", check=False).stdout.split()
+    assert str(64 << 20) in limit, limit
+
+    # Gone with the pod.
+    node.m.run("rm", f"{MANIFESTS}/limited.yaml")
+    deadline = time.monotonic() + 30
+    while node.m.run("systemctl", "list-units", "--no-legend", "--plain", scope, pod_slice).stdout.strip():
+        assert time.monotonic() < deadline, node.journal_text()
+        time.sleep(0.3)
+    assert not sanitizer_reports(node)

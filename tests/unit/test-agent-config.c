@@ -36,7 +36,7 @@ static void test_empty_and_comments_only(void) {
 
         check_int(parse("", &c, &error), ==, 0);
         check_int(parse("# nothing yet\n---\n", &c, &error), ==, 0);
-        check(!c.kubeconfig && c.port == 0 && c.cgroup_driver == CGROUP_DRIVER_CGROUPFS);
+        check(!c.kubeconfig && c.port == 0 && c.cgroup_driver == CGROUP_DRIVER_AUTO);
 }
 
 static void check_refused(const char *text, const char *message) {
