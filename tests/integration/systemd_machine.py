@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """A Debian machine whose PID 1 is systemd, for testing stevedore as a systemd service.
 
 The userspace is Debian 12 from Debian's packages, bootstrapped once by
@@ -254,3 +255,32 @@ class SystemdMachine:
             if self.mounted:
                 subprocess.run(["umount", self.root], check=False, capture_output=True)
                 self.mounted = False
+
+
+def main():
+    """A machine for manual work: boots it with a build installed and runs CMD inside (a
+    shell by default), then removes it. Run as root."""
+    import argparse
+    import sys
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--build", default=str(ROOT / "build"), help="build directory to install (default build/)")
+    parser.add_argument("cmd", nargs="*", help="command to run inside (default: a shell)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="stevedore-machine-") as workdir:
+        m = SystemdMachine(workdir, disks=["/var/lib/stevedore"])
+        try:
+            m.install(args.build)
+            m.boot()
+            print(f"{m.name}: PID 1 is {m.leader} on the host; nsenter -t {m.leader} -a to enter", file=sys.stderr)
+            argv = args.cmd or ["bash", "-l"]
+            rc = subprocess.call(["nsenter", "-t", str(m.leader), "-a", "env", "-i", f"PATH={PATH}",
+                                  f"TERM={os.environ.get('TERM', 'dumb')}", *argv])
+        finally:
+            m.stop()
+    sys.exit(rc)
+
+
+if __name__ == "__main__":
+    main()
