@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <json-c/json.h>
-#include <openssl/err.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -20,12 +19,11 @@
 #include "kubelet-exec.h"
 #include "log.h"
 #include "macro.h"
-#include "spdy.h"
+#include "spdy-conn.h"
 
 #define STREAM_PROTOCOL "v4.channel.k8s.io"
 #define STREAMS_TIMEOUT_USEC (30ULL * 1000 * 1000) /* kubelet's streamCreationTimeout */
 #define CLOSE_TIMEOUT_USEC (10ULL * 1000 * 1000)
-#define OUTPUT_HIGH (1u << 20) /* stop reading the command's output while this much is unsent */
 #define PIPE_READ 65536
 
 extern char **environ;
@@ -43,15 +41,8 @@ struct ExecSession {
         uint32_t stream[N_STREAMS]; /* the client's stream ids; 0: not (yet) opened */
 
         /* The connection. */
-        SSL *ssl;
-        int fd;
-        sd_event_source *io, *timer;
-        SpdyZlib z;
-        bool z_ready;
-        char *in;
-        size_t n_in, in_allocated;
-        SpdyBuffer out;
-        size_t written;
+        SpdyConn *conn;
+        sd_event_source *timer;
         bool closing; /* all said: wait for the client to close */
 
         /* The command. */
@@ -67,26 +58,19 @@ struct ExecSession {
 void exec_session_free(ExecSession *s) {
         if (!s)
                 return;
-        sd_event_source_disable_unref(s->io);
+        spdy_conn_free(s->conn);
         sd_event_source_disable_unref(s->timer);
         sd_event_source_disable_unref(s->child);
         sd_event_source_disable_unref(s->stdin_source);
         sd_event_source_disable_unref(s->stdout_source);
         sd_event_source_disable_unref(s->stderr_source);
-        if (s->ssl)
-                SSL_free(s->ssl);
-        safe_close(s->fd);
         safe_close(s->pidfd);
         safe_close(s->stdin_fd);
         safe_close(s->stdout_fd);
         safe_close(s->stderr_fd);
-        if (s->z_ready)
-                spdy_zlib_done(&s->z);
         for (size_t i = 0; i < s->n_command; i++)
                 free(s->command[i]);
         free(s->command);
-        free(s->in);
-        free(s->out.data);
         free(s->stdin_pending);
         free(s->runtime_path);
         free(s->root);
@@ -149,19 +133,6 @@ static int parse_query(ExecSession *s, const char *query) {
         return 0;
 }
 
-/* Whether a header of the request (case-insensitive name) has a value containing what. */
-static bool header_has(const char *request, const char *name, const char *what) {
-        size_t n = strlen(name);
-
-        for (const char *line = strstr(request, "\r\n"); line && line[2] != '\r'; line = strstr(line + 2, "\r\n")) {
-                const char *h = line + 2, *end = strstr(h, "\r\n");
-                if (end && strncasecmp(h, name, n) == 0 && h[n] == ':' &&
-                    memmem(h + n + 1, (size_t) (end - h - n - 1), what, strlen(what)))
-                        return true;
-        }
-        return false;
-}
-
 /* The container's runtime id, <uid>-<name>-<restart>, of its newest run if that is still
  * running: from the pod's log directory (its UID) and its run directory. */
 static int find_container(const KubeletExecConfig *config, const char *namespace, const char *pod,
@@ -220,17 +191,13 @@ int kubelet_exec_prepare(const KubeletExecConfig *config, const char *request, E
             sscanf(target, "/exec/%255[^/]/%255[^/]/%255[^/?]", namespace, pod, container) != 3 ||
             strstr(container, "..") || strstr(pod, "..") || strstr(namespace, ".."))
                 return (*ret_message = strdup("expected /exec/<namespace>/<pod>/<container>\n")) ? 400 : -ENOMEM;
-        if (!header_has(request, "upgrade", "SPDY/3.1") && !header_has(request, "upgrade", "spdy/3.1"))
-                return (*ret_message = strdup("unable to upgrade: missing upgrade headers in request\n")) ? 400 : -ENOMEM;
-        if (!header_has(request, "x-stream-protocol-version", STREAM_PROTOCOL))
-                return (*ret_message = strdup("unable to upgrade: unable to negotiate protocol: client supports no "
-                                              "protocol the server does (" STREAM_PROTOCOL ")\n"))
-                               ? 403
-                               : -ENOMEM;
+        r = spdy_upgrade_check(request, STREAM_PROTOCOL, ret_message);
+        if (r != 0)
+                return r;
         s = calloc(1, sizeof(ExecSession));
         if (!s)
                 return -ENOMEM;
-        s->fd = s->pidfd = s->stdin_fd = s->stdout_fd = s->stderr_fd = -EBADF;
+        s->pidfd = s->stdin_fd = s->stdout_fd = s->stderr_fd = -EBADF;
         s->event = sd_event_ref(config->event);
         s->want[STREAM_ERROR] = true;
         query = strchr(target, '?');
@@ -272,13 +239,9 @@ int kubelet_exec_prepare(const KubeletExecConfig *config, const char *request, E
 static void session_check_done(ExecSession *s);
 
 static void connection_close(ExecSession *s) {
-        s->io = sd_event_source_disable_unref(s->io);
+        spdy_conn_free(s->conn);
+        s->conn = NULL;
         s->timer = sd_event_source_disable_unref(s->timer);
-        if (s->ssl) {
-                SSL_free(s->ssl);
-                s->ssl = NULL;
-        }
-        s->fd = safe_close(s->fd);
         /* The command loses its terminal: no more input, output goes nowhere. */
         s->stdin_source = sd_event_source_disable_unref(s->stdin_source);
         s->stdin_fd = safe_close(s->stdin_fd);
@@ -291,39 +254,25 @@ static void connection_close(ExecSession *s) {
 
 /* Free once the connection is gone and the command reaped. */
 static void session_check_done(ExecSession *s) {
-        if (!s->ssl && !s->child)
+        if (!s->conn && !s->child)
                 exec_session_free(s);
 }
 
-static void output_throttle(ExecSession *s) {
-        bool on = s->out.size - s->written < OUTPUT_HIGH;
+static void on_throttle(SpdyConn *c, bool full, void *userdata) {
+        ExecSession *s = userdata;
 
         if (s->stdout_source)
-                (void) sd_event_source_set_enabled(s->stdout_source, on ? SD_EVENT_ON : SD_EVENT_OFF);
+                (void) sd_event_source_set_enabled(s->stdout_source, full ? SD_EVENT_OFF : SD_EVENT_ON);
         if (s->stderr_source)
-                (void) sd_event_source_set_enabled(s->stderr_source, on ? SD_EVENT_ON : SD_EVENT_OFF);
+                (void) sd_event_source_set_enabled(s->stderr_source, full ? SD_EVENT_OFF : SD_EVENT_ON);
 }
 
 /* Writes what is pending; false when the connection failed (and s may be gone). */
 static bool flush(ExecSession *s) {
-        while (s->written < s->out.size) {
-                int r = SSL_write(s->ssl, s->out.data + s->written, (int) MIN(s->out.size - s->written, (size_t) INT_MAX));
-                if (r <= 0) {
-                        int error = SSL_get_error(s->ssl, r);
-                        ERR_clear_error();
-                        if (error != SSL_ERROR_WANT_WRITE && error != SSL_ERROR_WANT_READ) {
-                                connection_close(s);
-                                return false;
-                        }
-                        break;
-                }
-                s->written += (size_t) r;
-        }
-        if (s->written == s->out.size)
-                s->out.size = s->written = 0;
-        (void) sd_event_source_set_io_events(s->io, EPOLLIN | (s->written < s->out.size ? EPOLLOUT : 0));
-        output_throttle(s);
-        return true;
+        if (spdy_conn_flush(s->conn) >= 0)
+                return true;
+        connection_close(s);
+        return false;
 }
 
 static int write_status(ExecSession *s) {
@@ -362,7 +311,7 @@ static int write_status(ExecSession *s) {
                 json_object_object_add(status, "details", details);
         }
         text = json_object_to_json_string_ext(status, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        r = spdy_append_data(&s->out, s->stream[STREAM_ERROR], SPDY_FLAG_FIN, text, strlen(text));
+        r = spdy_conn_data(s->conn, s->stream[STREAM_ERROR], SPDY_FLAG_FIN, text, strlen(text));
         s->stream[STREAM_ERROR] = 0;
         return r;
 }
@@ -377,11 +326,11 @@ static int on_close_timeout(sd_event_source *source, uint64_t usec, void *userda
 static int session_finish(ExecSession *s) {
         int r = 0;
 
-        if (!s->ssl || s->closing)
+        if (!s->conn || s->closing)
                 return 0;
         for (StreamKind k = STREAM_STDOUT; r >= 0 && k <= STREAM_STDERR; k++)
                 if (s->stream[k]) {
-                        r = spdy_append_data(&s->out, s->stream[k], SPDY_FLAG_FIN, NULL, 0);
+                        r = spdy_conn_data(s->conn, s->stream[k], SPDY_FLAG_FIN, NULL, 0);
                         s->stream[k] = 0;
                 }
         if (r >= 0 && s->stream[STREAM_ERROR])
@@ -389,6 +338,7 @@ static int session_finish(ExecSession *s) {
         if (r < 0)
                 return r;
         s->closing = true;
+        spdy_conn_ignore_input(s->conn);
         s->timer = sd_event_source_disable_unref(s->timer);
         return sd_event_add_time_relative(s->event, &s->timer, CLOCK_MONOTONIC, CLOSE_TIMEOUT_USEC, 0, on_close_timeout, s);
 }
@@ -418,7 +368,7 @@ static int on_child(sd_event_source *source, int fd, uint32_t revents, void *use
                 s->exit_code = info.si_status;
         else
                 s->exit_signal = info.si_status;
-        if (s->ssl)
+        if (s->conn)
                 check_finished(s); /* may free s */
         else
                 session_check_done(s);
@@ -447,7 +397,7 @@ static int on_output(sd_event_source *source, int fd, uint32_t revents, void *us
                 check_finished(s); /* may free s */
                 return 0;
         }
-        if (stream && spdy_append_data(&s->out, stream, 0, buf, (size_t) n) < 0) {
+        if (stream && spdy_conn_data(s->conn, stream, 0, buf, (size_t) n) < 0) {
                 connection_close(s);
                 return 0;
         }
@@ -580,23 +530,19 @@ static StreamKind kind_of(ExecSession *s, uint32_t id) {
         return N_STREAMS;
 }
 
-static int on_syn_stream(ExecSession *s, const SpdyFrame *f) {
-        SpdyHeaders headers = {};
-        const char *type;
+static int on_syn_stream(SpdyConn *c, const SpdyFrame *f, const SpdyHeaders *headers, void *userdata) {
+        ExecSession *s = userdata;
+        const char *type = spdy_headers_get(headers, "streamtype");
         StreamKind k;
-        int r = spdy_headers_decode(&s->z, f->payload, f->size, &headers);
+        int r;
 
-        if (r < 0)
-                return r;
-        type = spdy_headers_get(&headers, "streamtype");
         for (k = 0; k < N_STREAMS; k++)
                 if (type && streq(type, stream_names[k]))
                         break;
-        spdy_headers_clear(&headers);
         if (k == N_STREAMS || s->stream[k] || s->started)
-                return spdy_append_rst_stream(&s->out, f->stream_id, 3 /* REFUSED_STREAM */);
+                return spdy_conn_reset(c, f->stream_id, 3 /* REFUSED_STREAM */);
         s->stream[k] = f->stream_id;
-        r = spdy_append_syn_reply(&s->out, &s->z, f->stream_id, 0, NULL, 0);
+        r = spdy_conn_reply(c, f->stream_id);
         if (r >= 0 && (f->flags & SPDY_FLAG_FIN) && k == STREAM_STDIN)
                 s->stdin_eof = true;
         if (r >= 0 && all_streams_open(s)) {
@@ -614,44 +560,34 @@ static int on_syn_stream(ExecSession *s, const SpdyFrame *f) {
         return r;
 }
 
-static int on_frame(ExecSession *s, const SpdyFrame *f) {
-        SpdyHeaders ignored = {};
+static int on_data(SpdyConn *c, const SpdyFrame *f, void *userdata) {
+        ExecSession *s = userdata;
         int r;
 
-        if (!f->control) {
-                StreamKind k = kind_of(s, f->stream_id);
-                if (k == STREAM_STDIN && !s->stdin_eof) {
-                        r = buffer_append(&s->stdin_pending, &s->n_stdin, &s->stdin_allocated, f->payload, f->size, 64u << 20);
-                        if (r < 0)
-                                return r;
-                        if (f->flags & SPDY_FLAG_FIN)
-                                s->stdin_eof = true;
-                        stdin_kick(s);
-                }
-                return 0; /* resize: the runtime's terminal keeps its size */
-        }
-        switch (f->type) {
-        case SPDY_SYN_STREAM:
-                return on_syn_stream(s, f);
-        case SPDY_SYN_REPLY:
-        case SPDY_HEADERS:
-                /* Not expected from a client, but the header stream must stay in step. */
-                r = spdy_headers_decode(&s->z, f->payload, f->size, &ignored);
-                spdy_headers_clear(&ignored);
-                return r;
-        case SPDY_RST_STREAM:
-                if (kind_of(s, f->stream_id) == STREAM_STDIN) {
-                        s->stdin_eof = true;
-                        stdin_kick(s);
-                }
+        /* resize: the runtime's terminal keeps its size */
+        if (kind_of(s, f->stream_id) != STREAM_STDIN || s->stdin_eof)
                 return 0;
-        case SPDY_PING:
-                return spdy_append_ping(&s->out, f->value);
-        case SPDY_GOAWAY:
-                return -ECONNRESET;
-        default:
-                return 0; /* SETTINGS, WINDOW_UPDATE: spdystream keeps no flow control either */
+        r = buffer_append(&s->stdin_pending, &s->n_stdin, &s->stdin_allocated, f->payload, f->size, 64u << 20);
+        if (r < 0)
+                return r;
+        if (f->flags & SPDY_FLAG_FIN)
+                s->stdin_eof = true;
+        stdin_kick(s);
+        return 0;
+}
+
+static int on_rst_stream(SpdyConn *c, uint32_t stream_id, void *userdata) {
+        ExecSession *s = userdata;
+
+        if (kind_of(s, stream_id) == STREAM_STDIN) {
+                s->stdin_eof = true;
+                stdin_kick(s);
         }
+        return 0;
+}
+
+static void on_closed(SpdyConn *c, void *userdata) {
+        connection_close(userdata);
 }
 
 static int on_streams_timeout(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -662,77 +598,21 @@ static int on_streams_timeout(sd_event_source *source, uint64_t usec, void *user
         return 0;
 }
 
-/* The whole frames received so far; false when the connection was closed (s may be gone). */
-static bool process_input(ExecSession *s) {
-        size_t at = 0;
-        int r = 0;
-
-        while (r >= 0 && !s->closing) {
-                SpdyFrame f;
-                ssize_t used = spdy_frame_parse((const uint8_t *) s->in + at, s->n_in - at, &f);
-                if (used <= 0) {
-                        r = (int) used;
-                        break;
-                }
-                at += (size_t) used;
-                r = on_frame(s, &f);
-        }
-        if (r < 0) {
-                if (r != -ECONNRESET)
-                        log_warning_errno(r, "kubelet API: exec in %s: bad SPDY frame: %m", s->container_id);
-                connection_close(s);
-                return false;
-        }
-        if (at < s->n_in)
-                memmove(s->in, s->in + at, s->n_in - at);
-        s->n_in -= at;
-        return flush(s);
-}
-
-static int on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
-        ExecSession *s = userdata;
-        char buf[16384];
-
-        if (!process_input(s))
-                return 0;
-        for (;;) {
-                int n = SSL_read(s->ssl, buf, sizeof(buf));
-
-                if (n <= 0) {
-                        int error = SSL_get_error(s->ssl, n);
-                        ERR_clear_error();
-                        if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)
-                                break;
-                        connection_close(s); /* the client is done, or gone */
-                        return 0;
-                }
-                if (s->closing)
-                        continue;
-                if (buffer_append(&s->in, &s->n_in, &s->in_allocated, buf, (size_t) n, 2 * SPDY_FRAME_MAX) < 0) {
-                        connection_close(s);
-                        return 0;
-                }
-                if (!process_input(s))
-                        return 0;
-        }
-        return 0;
-}
-
 int kubelet_exec_start(ExecSession *s, SSL *ssl, int fd, const void *leftover, size_t n) {
-        static const char answer[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
-                                     "X-Stream-Protocol-Version: " STREAM_PROTOCOL "\r\n\r\n";
+        static const SpdyConnHandlers handlers = {
+                .syn_stream = on_syn_stream, .data = on_data, .rst_stream = on_rst_stream, .throttle = on_throttle,
+                .closed = on_closed,
+        };
+        _cleanup_free_ char *what = NULL;
         int r;
 
-        s->ssl = ssl;
-        s->fd = fd;
-        r = spdy_zlib_init(&s->z);
-        s->z_ready = r >= 0;
-        if (r >= 0)
-                r = buffer_append(&s->out.data, &s->out.size, &s->out.allocated, answer, strlen(answer), SIZE_MAX / 2);
-        if (r >= 0 && n > 0)
-                r = buffer_append(&s->in, &s->n_in, &s->in_allocated, leftover, n, 2 * SPDY_FRAME_MAX);
-        if (r >= 0)
-                r = sd_event_add_io(s->event, &s->io, fd, EPOLLIN | EPOLLOUT, on_io, s);
+        if (asprintf(&what, "exec in %s", s->container_id) < 0) {
+                SSL_free(ssl);
+                safe_close(fd);
+                exec_session_free(s);
+                return -ENOMEM;
+        }
+        r = spdy_conn_new(s->event, ssl, fd, STREAM_PROTOCOL, leftover, n, &handlers, s, what, &s->conn);
         if (r >= 0)
                 r = sd_event_add_time_relative(s->event, &s->timer, CLOCK_MONOTONIC, STREAMS_TIMEOUT_USEC, 0,
                                                on_streams_timeout, s);
