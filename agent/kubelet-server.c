@@ -16,6 +16,7 @@
 
 #include "fileio.h"
 #include "kubelet-exec.h"
+#include "kubelet-portforward.h"
 #include "kubelet-server.h"
 #include "log.h"
 #include "macro.h"
@@ -394,6 +395,27 @@ static int exec_upgrade(Connection *c) {
         return 1;
 }
 
+/* port-forward: likewise. */
+static int portforward_upgrade(Connection *c) {
+        KubeletServer *s = c->server;
+        KubeletPortForwardConfig config = { .event = s->event, .log_dir = s->log_dir, .run_dir = s->run_dir };
+        _cleanup_free_ char *message = NULL;
+        char *head_end = strstr(c->request, "\r\n\r\n") + 4;
+        PortForwardSession *session;
+        int r = kubelet_portforward_prepare(&config, c->request, &session, &message);
+
+        if (r < 0)
+                return respond_text(c, 500, "Internal Server Error", "cannot start port-forward\n");
+        if (r > 0)
+                return respond_text(c, r, r == 404 ? "Not Found" : r == 403 ? "Forbidden" : "Bad Request", message);
+        c->source = sd_event_source_disable_unref(c->source);
+        (void) kubelet_portforward_start(session, c->ssl, c->fd, head_end,
+                                         c->n_request - (size_t) (head_end - c->request));
+        c->ssl = NULL;
+        c->fd = -EBADF;
+        return 1;
+}
+
 static int handle(Connection *c) {
         char method[16], target[4096], user[256];
         const char *query;
@@ -409,6 +431,8 @@ static int handle(Connection *c) {
         query = query ? query + 1 : "";
         if (streq(method, "POST") && strncmp(target, "/exec/", 6) == 0)
                 return exec_upgrade(c);
+        if ((streq(method, "POST") || streq(method, "GET")) && strncmp(target, "/portForward/", 13) == 0)
+                return portforward_upgrade(c);
         if (!streq(method, "GET"))
                 return respond_text(c, 405, "Method Not Allowed", "only GET\n");
         if (strncmp(target, "/healthz", 8) == 0)
@@ -453,7 +477,7 @@ static int on_connection(sd_event_source *s, int fd, uint32_t revents, void *use
                         c->request[c->n_request] = '\0';
                         if (strstr(c->request, "\r\n\r\n"))
                                 r = handle(c);
-                        if (r == 1) { /* handed on: exec */
+                        if (r == 1) { /* handed on: exec, port-forward */
                                 connection_free(c);
                                 return 0;
                         }

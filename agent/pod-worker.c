@@ -379,8 +379,16 @@ static int sandbox_up(PodWorker *w) {
                 _cleanup_free_ char *line = NULL;
                 r = asprintf(&line, "%s\n", hostname) < 0 ? -ENOMEM : write_pod_file(w, "hostname", line);
         }
+        if (r >= 0) {
+                /* Where the kubelet API's port-forward connects: the pod's network namespace,
+                 * empty for the node's. */
+                _cleanup_free_ char *netns = NULL;
+                r = host_network ? write_pod_file(w, "netns", "")
+                    : w->netns_path ? write_pod_file(w, "netns", w->netns_path)
+                    : asprintf(&netns, "%s/net", w->sandbox_dir) < 0 ? -ENOMEM : write_pod_file(w, "netns", netns);
+        }
         if (r < 0)
-                return log_error_errno(r, "pod %s: write its /etc files: %m", w->key);
+                return log_error_errno(r, "pod %s: write its /etc files and netns: %m", w->key);
         if (!w->cgroup_created) {
                 r = pod_cgroup_create(w->rt.cgroups, w->cgroup_parent, w->pod, w->key);
                 if (r < 0)
