@@ -8,8 +8,11 @@ import ipaddress
 import json
 import os
 import select
+import socket
 import subprocess
+import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -399,3 +402,103 @@ def test_exec_readiness_probe(node):
     assert node.pod("gated")["status"]["containerStatuses"][0]["ready"] is False
     node.kubectl("exec", "gated", "--", "touch", "/tmp/ready")
     node.wait("gated", running, timeout=20, what="ready once the file is there")
+
+
+def port_forward(node, pod, *ports, timeout=30):
+    """`kubectl port-forward pod/<pod> :PORT…` running; returns the process (its stderr
+    in p.err, a file) and the local port for each remote one."""
+    err = open(node.log.parent / f"port-forward-{pod}.err", "w+")
+    p = subprocess.Popen(["kubectl", f"--kubeconfig={node.cluster.admin_kubeconfig}", "port-forward", f"pod/{pod}",
+                          *[f":{port}" for port in ports]], stdout=subprocess.PIPE, stderr=err)
+    p.err = err
+    out, local, deadline = b"", {}, time.monotonic() + timeout
+    while len(local) < len(ports) and time.monotonic() < deadline and p.poll() is None:
+        if select.select([p.stdout], [], [], 0.5)[0]:
+            out += os.read(p.stdout.fileno(), 4096)
+        # "Forwarding from 127.0.0.1:40000 -> 8080" (and [::1]:40000 likewise)
+        for line in out.decode().splitlines():
+            if line.startswith("Forwarding from 127.0.0.1:"):
+                local[int(line.split()[-1])] = int(line.split()[2].rsplit(":", 1)[1])
+    if len(local) < len(ports):
+        p.kill()
+        p.wait()
+        raise AssertionError(out.decode() + open(err.name).read())
+    return p, local
+
+
+def echo_through(port, data):
+    """Sends data to 127.0.0.1:port, half-closes, returns all that comes back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        def send():
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+        sender = threading.Thread(target=send)
+        sender.start()
+        got = bytearray()
+        while chunk := s.recv(65536):
+            got += chunk
+        sender.join()
+        return bytes(got)
+
+
+def test_port_forward_through_the_api_server(node):
+    # kubectl (WebSocket) -> API server -> SPDY/3.1 -> the kubelet API -> TCP in the pod's netns.
+    pod = kubia_pod("kubia-pf")
+    pod["spec"]["containers"].append({"name": "echo", "image": "kubia", "imagePullPolicy": "IfNotPresent",
+                                      "command": ["nc", "-ll", "-p", "9000", "-e", "cat"]})
+    node.apply(pod)
+    node.wait("kubia-pf", running, what="Running")
+    pf, local = port_forward(node, "kubia-pf", 8080, 9000)
+    try:
+        for _ in range(5):
+            with urllib.request.urlopen(f"http://127.0.0.1:{local[8080]}/", timeout=30) as r:
+                assert r.read() == b"You've hit kubia-pf\n"
+
+        answers = []
+        def get():
+            with urllib.request.urlopen(f"http://127.0.0.1:{local[8080]}/", timeout=30) as r:
+                answers.append(r.read())
+        threads = [threading.Thread(target=get) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert answers == [b"You've hit kubia-pf\n"] * 12
+
+        # Both ways at once, more than the output mark holds, ended by a half-close: the pod's
+        # cat sees the end, exits, and its end comes back as the data stream's FIN.
+        data = os.urandom(3 << 20)
+        assert echo_through(local[9000], data) == data
+        datas = [os.urandom(200_000) for _ in range(4)]
+        results = [None] * len(datas)
+        def echo(i):
+            results[i] = echo_through(local[9000], datas[i])
+        threads = [threading.Thread(target=echo, args=(i,)) for i in range(len(datas))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == datas
+    finally:
+        pf.terminate()
+        pf.wait(timeout=10)
+
+    # Nobody listens on 8081: kubectl is told kubelet's words and gives up.
+    pf, local = port_forward(node, "kubia-pf", 8081)
+    try:
+        with socket.create_connection(("127.0.0.1", local[8081]), timeout=30) as s:
+            s.settimeout(30)
+            assert s.recv(100) == b""
+        deadline = time.monotonic() + 20
+        while "connection refused" not in open(pf.err.name).read() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        err = open(pf.err.name).read()
+        assert "error forwarding port 8081 to pod default/kubia-pf" in err and "connection refused" in err, err
+        assert pf.wait(timeout=20) != 0  # "lost connection to pod"
+    finally:
+        pf.terminate()
+        pf.wait(timeout=10)
+
+    r = node.kubectl("port-forward", "pod/nope", ":8080", check=False, timeout=30)
+    assert r.returncode != 0 and "not found" in r.stderr, r.stderr
+    assert "bad SPDY" not in node.log.read_text()
