@@ -502,3 +502,25 @@ def test_port_forward_through_the_api_server(node):
     r = node.kubectl("port-forward", "pod/nope", ":8080", check=False, timeout=30)
     assert r.returncode != 0 and "not found" in r.stderr, r.stderr
     assert "bad SPDY" not in node.log.read_text()
+
+
+def test_port_forward_to_a_host_network_pod(node):
+    """A hostNetwork pod's ports are the node's: port-forward connects in the node's network
+    namespace (the agent's), not a pod network's."""
+    node.apply({"metadata": {"name": "on-host"},
+                "spec": {"hostNetwork": True, "terminationGracePeriodSeconds": 1, "containers": [
+                    {"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                     "command": ["nc", "-ll", "-p", "9001", "-e", "echo", "from the host"]}]}})
+    node.wait("on-host", lambda p: p and p["status"].get("phase") == "Running", what="Running")
+    # The same port answers on the node's loopback (once nc listens).
+    deadline = time.monotonic() + 20
+    while node.in_node("busybox", "nc", "-w", "5", "127.0.0.1", "9001", input="", check=False).stdout != "from the host\n":
+        assert time.monotonic() < deadline, "nc does not answer on the node"
+        time.sleep(0.2)
+    pf, local = port_forward(node, "on-host", 9001)
+    try:
+        for _ in range(3):
+            assert echo_through(local[9001], b"") == b"from the host\n"
+    finally:
+        pf.terminate()
+        pf.wait(timeout=10)
