@@ -373,6 +373,28 @@ static int container_logs(Connection *c, const char *path, const char *query) {
         return respond(c, 200, "OK", text + start, size - start);
 }
 
+/* exec, port-forward: a request their prepare refused (r > 0: that status and message;
+ * r < 0: failed) is answered here. */
+static int upgrade_refused(Connection *c, int r, const char *message, const char *what) {
+        if (r < 0) {
+                log_warning_errno(r, "kubelet API: cannot start %s: %m", what);
+                return respond_text(c, 500, "Internal Server Error", "cannot start the session\n");
+        }
+        return respond_text(c, r, r == 404 ? "Not Found" : r == 403 ? "Forbidden" : "Bad Request", message);
+}
+
+/* The connection passes to a session: its TLS and socket, and what was read after the
+ * request's head (valid until c is freed, after the session copied it). */
+static void hand_over(Connection *c, SSL **ret_ssl, int *ret_fd, const char **ret_leftover, size_t *ret_n) {
+        const char *head_end = strstr(c->request, "\r\n\r\n") + 4;
+
+        c->source = sd_event_source_disable_unref(c->source);
+        *ret_ssl = TAKE_PTR(c->ssl);
+        *ret_fd = TAKE_FD(c->fd);
+        *ret_leftover = head_end;
+        *ret_n = c->n_request - (size_t) (head_end - c->request);
+}
+
 /* exec: the connection becomes the session's (1), or is answered with an error. */
 static int exec_upgrade(Connection *c) {
         KubeletServer *s = c->server;
@@ -380,18 +402,16 @@ static int exec_upgrade(Connection *c) {
                 .event = s->event, .log_dir = s->log_dir, .run_dir = s->run_dir, .runtime_path = s->runtime_path,
         };
         _cleanup_free_ char *message = NULL;
-        char *head_end = strstr(c->request, "\r\n\r\n") + 4;
         ExecSession *session;
-        int r = kubelet_exec_prepare(&config, c->request, &session, &message);
+        const char *leftover;
+        SSL *ssl;
+        size_t n;
+        int fd, r = kubelet_exec_prepare(&config, c->request, &session, &message);
 
-        if (r < 0)
-                return respond_text(c, 500, "Internal Server Error", "cannot start exec\n");
-        if (r > 0)
-                return respond_text(c, r, r == 404 ? "Not Found" : r == 403 ? "Forbidden" : "Bad Request", message);
-        c->source = sd_event_source_disable_unref(c->source);
-        (void) kubelet_exec_start(session, c->ssl, c->fd, head_end, c->n_request - (size_t) (head_end - c->request));
-        c->ssl = NULL;
-        c->fd = -EBADF;
+        if (r != 0)
+                return upgrade_refused(c, r, message, "exec");
+        hand_over(c, &ssl, &fd, &leftover, &n);
+        (void) kubelet_exec_start(session, ssl, fd, leftover, n);
         return 1;
 }
 
@@ -400,19 +420,16 @@ static int portforward_upgrade(Connection *c) {
         KubeletServer *s = c->server;
         KubeletPortForwardConfig config = { .event = s->event, .log_dir = s->log_dir, .run_dir = s->run_dir };
         _cleanup_free_ char *message = NULL;
-        char *head_end = strstr(c->request, "\r\n\r\n") + 4;
         PortForwardSession *session;
-        int r = kubelet_portforward_prepare(&config, c->request, &session, &message);
+        const char *leftover;
+        SSL *ssl;
+        size_t n;
+        int fd, r = kubelet_portforward_prepare(&config, c->request, &session, &message);
 
-        if (r < 0)
-                return respond_text(c, 500, "Internal Server Error", "cannot start port-forward\n");
-        if (r > 0)
-                return respond_text(c, r, r == 404 ? "Not Found" : r == 403 ? "Forbidden" : "Bad Request", message);
-        c->source = sd_event_source_disable_unref(c->source);
-        (void) kubelet_portforward_start(session, c->ssl, c->fd, head_end,
-                                         c->n_request - (size_t) (head_end - c->request));
-        c->ssl = NULL;
-        c->fd = -EBADF;
+        if (r != 0)
+                return upgrade_refused(c, r, message, "port-forward");
+        hand_over(c, &ssl, &fd, &leftover, &n);
+        (void) kubelet_portforward_start(session, ssl, fd, leftover, n);
         return 1;
 }
 

@@ -4,10 +4,11 @@
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
-/* The kubelet's HTTPS API, the part the API server calls for `kubectl logs`:
- * GET /containerLogs/<namespace>/<pod>/<container>?follow=&tailLines=&timestamps=&previous=&limitBytes=
- * answered from the CRI logs under log_dir, POST /exec/<namespace>/<pod>/<container> (SPDY
- * streams, kubelet-exec.h) and GET /healthz. TLS with a self-signed
+/* The kubelet's HTTPS API, the part the API server calls for `kubectl logs`, `exec` and
+ * `port-forward`: GET /containerLogs/<namespace>/<pod>/<container>?follow=&tailLines=&
+ * timestamps=&previous=&limitBytes= answered from the CRI logs under log_dir, POST
+ * /exec/<namespace>/<pod>/<container> (SPDY streams, kubelet-exec.h), GET or POST
+ * /portForward/<namespace>/<pod> (kubelet-portforward.h) and GET /healthz. TLS with a self-signed
  * certificate made at start (as kubelet makes one when given none); clients must present
  * a certificate signed by client_ca (the cluster's CA: the API server's kubelet client
  * certificate), and only system:masters or kube-apiserver-kubelet-client may read. */
@@ -20,7 +21,8 @@ typedef struct KubeletServerConfig {
         const char *client_ca;           /* PEM */
         size_t client_ca_size;
         const char *log_dir;
-        const char *run_dir; /* where containers' exit files say they ended (follow); exec's runtime state */
+        const char *run_dir; /* where containers' exit files say they ended (follow); exec's runtime state;
+                              * pods' network namespaces (port-forward) */
         const char *runtime_path; /* stevedore-runc, for exec */
 } KubeletServerConfig;
 
