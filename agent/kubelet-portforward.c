@@ -158,10 +158,11 @@ int kubelet_portforward_prepare(const KubeletPortForwardConfig *config, const ch
 
 /* --- the pod's side ----------------------------------------------------------------- */
 
-/* A TCP socket in the pod's network namespace. The agent has one thread, so nothing else
- * runs while it is inside: entering, making the socket and leaving is safe on the loop,
- * and simpler than a child passing a socket back. A socket stays in the namespace it was
- * made in, so only socket() happens inside; connect() runs after, non-blocking. */
+/* A TCP socket in the pod's network namespace. setns() moves only the calling thread, the
+ * loop's, and the loop runs nothing else between entering and leaving (no call here
+ * blocks or dispatches): so entering, making the socket and leaving is safe, and simpler
+ * than a child passing a socket back over SCM_RIGHTS. A socket stays in the namespace it
+ * was made in, so only socket() happens inside; connect() runs after, non-blocking. */
 static int pod_socket(PortForwardSession *s, int *ret) {
         _cleanup_close_ int ns = -EBADF;
         int saved = -EBADF, fd, r;

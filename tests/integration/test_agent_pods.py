@@ -228,8 +228,8 @@ def test_bad_image_is_reported(node):
 
 def test_agent_restart_adopts_containers(node):
     """kill -9 of the agent: the pod keeps running and answering; a new agent adopts it
-    (same container, no restart); a container that exits while no agent runs is
-    reported and restarted by the next one."""
+    (same container, no restart) and port-forwards to it; a container that exits while no
+    agent runs is reported and restarted by the next one."""
     node.apply(kubia_pod("kubia-a"))
     p = node.wait("kubia-a", running, what="Running")
     ip, before = p["status"]["podIP"], p["status"]["containerStatuses"][0]
@@ -243,6 +243,13 @@ def test_agent_restart_adopts_containers(node):
     after = p["status"]["containerStatuses"][0]
     assert after["containerID"] == before["containerID"] and after["restartCount"] == 0
     assert p["status"]["podIP"] == ip
+    pf, local = port_forward(node, "kubia-a", 8080)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{local[8080]}/", timeout=30) as r:
+            assert r.read() == b"You've hit kubia-a\n"
+    finally:
+        pf.terminate()
+        pf.wait(timeout=10)
 
     node.proc.kill()
     node.proc.wait()
