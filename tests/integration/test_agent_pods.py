@@ -486,6 +486,20 @@ def test_port_forward_through_the_api_server(node):
         for t in threads:
             t.join()
         assert results == datas
+
+        # Clients that leave mid-transfer: kubectl resets their data streams, and the agent
+        # closes its connections to the pod (none stays established), then serves on.
+        for _ in range(4):
+            with socket.create_connection(("127.0.0.1", local[9000]), timeout=30) as s:
+                s.sendall(os.urandom(500_000))
+                s.recv(1000)
+        uid = node.pod("kubia-pf")["metadata"]["uid"]
+        deadline = time.monotonic() + 20
+        while run("nsenter", f"--net={node.run_dir}/netns/{uid}", "ss", "-Htn", "state", "established",
+                  "( sport = :9000 )").stdout.strip():
+            assert time.monotonic() < deadline, "connections to the pod left open"
+            time.sleep(0.2)
+        assert echo_through(local[9000], b"still here") == b"still here"
     finally:
         pf.terminate()
         pf.wait(timeout=10)
