@@ -22,8 +22,7 @@ struct SpdyConn {
         bool z_ready;
         char *in;
         size_t n_in, in_allocated;
-        SpdyBuffer out;
-        size_t written;
+        SpdyBuffer out; /* what is not yet written */
         bool ignoring, paused, full;
         SpdyConnHandlers handlers;
         void *userdata;
@@ -48,18 +47,26 @@ void spdy_conn_free(SpdyConn *c) {
 }
 
 static void update_events(SpdyConn *c) {
-        bool full = c->out.size - c->written >= SPDY_CONN_OUTPUT_HIGH;
+        bool full = c->out.size >= SPDY_CONN_OUTPUT_HIGH;
+        uint32_t events = (c->paused ? 0 : EPOLLIN) | (c->out.size > 0 ? EPOLLOUT : 0);
 
-        (void) sd_event_source_set_io_events(c->io, (c->paused ? 0 : EPOLLIN) | (c->written < c->out.size ? EPOLLOUT : 0));
+        /* Off rather than an empty mask: epoll reports a hang-up regardless. */
+        if (events)
+                (void) sd_event_source_set_io_events(c->io, events);
+        (void) sd_event_source_set_enabled(c->io, events ? SD_EVENT_ON : SD_EVENT_OFF);
         if (full != c->full && c->handlers.throttle) {
                 c->full = full;
                 c->handlers.throttle(c, full, c->userdata);
         }
 }
 
+/* What was written leaves the buffer (the TLS connection accepts a moved buffer when it
+ * retries a write). */
 int spdy_conn_flush(SpdyConn *c) {
-        while (c->written < c->out.size) {
-                int r = SSL_write(c->ssl, c->out.data + c->written, (int) MIN(c->out.size - c->written, (size_t) INT_MAX));
+        size_t written = 0;
+
+        while (written < c->out.size) {
+                int r = SSL_write(c->ssl, c->out.data + written, (int) MIN(c->out.size - written, (size_t) INT_MAX));
                 if (r <= 0) {
                         int error = SSL_get_error(c->ssl, r);
                         ERR_clear_error();
@@ -67,10 +74,11 @@ int spdy_conn_flush(SpdyConn *c) {
                                 return -ECONNRESET;
                         break;
                 }
-                c->written += (size_t) r;
+                written += (size_t) r;
         }
-        if (c->written == c->out.size)
-                c->out.size = c->written = 0;
+        if (written > 0 && written < c->out.size)
+                memmove(c->out.data, c->out.data + written, c->out.size - written);
+        c->out.size -= written;
         update_events(c);
         return 0;
 }
@@ -84,16 +92,7 @@ int spdy_conn_reset(SpdyConn *c, uint32_t stream_id, uint32_t status) {
 }
 
 int spdy_conn_data(SpdyConn *c, uint32_t stream_id, uint8_t flags, const void *data, size_t size) {
-        const char *p = data;
-
-        while (size > SPDY_FRAME_MAX) {
-                int r = spdy_append_data(&c->out, stream_id, 0, p, SPDY_FRAME_MAX);
-                if (r < 0)
-                        return r;
-                p += SPDY_FRAME_MAX;
-                size -= SPDY_FRAME_MAX;
-        }
-        return spdy_append_data(&c->out, stream_id, flags, p, size);
+        return spdy_append_data(&c->out, stream_id, flags, data, size);
 }
 
 void spdy_conn_ignore_input(SpdyConn *c) {
@@ -249,6 +248,8 @@ int spdy_conn_new(sd_event *event, SSL *ssl, int fd, const char *protocol, const
                 return -ENOMEM;
         }
         c->event = sd_event_ref(event);
+        /* Output is queued in a buffer that grows and moves; partial writes let it drain. */
+        SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
         c->ssl = ssl;
         c->fd = fd;
         c->handlers = *handlers;

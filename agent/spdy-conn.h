@@ -46,7 +46,7 @@ void spdy_conn_free(SpdyConn *c);
 
 int spdy_conn_reply(SpdyConn *c, uint32_t stream_id);
 int spdy_conn_reset(SpdyConn *c, uint32_t stream_id, uint32_t status);
-/* A data frame (split at SPDY_FRAME_MAX); size 0 with SPDY_FLAG_FIN ends the stream. */
+/* A data frame of at most SPDY_FRAME_MAX; size 0 with SPDY_FLAG_FIN ends the stream. */
 int spdy_conn_data(SpdyConn *c, uint32_t stream_id, uint8_t flags, const void *data, size_t size);
 /* Writes what is queued: 0, or -errno when the connection failed (the owner closes it). */
 int spdy_conn_flush(SpdyConn *c);
