@@ -433,14 +433,16 @@ def port_forward(node, pod, *ports, timeout=30):
     return p, local
 
 
-def echo_through(port, data):
-    """Sends data to 127.0.0.1:port, half-closes, returns all that comes back."""
+def echo_through(port, data, read_after=0):
+    """Sends data to 127.0.0.1:port, half-closes, returns all that comes back (read from
+    read_after seconds on)."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         def send():
             s.sendall(data)
             s.shutdown(socket.SHUT_WR)
         sender = threading.Thread(target=send)
         sender.start()
+        time.sleep(read_after)
         got = bytearray()
         while chunk := s.recv(65536):
             got += chunk
@@ -453,9 +455,13 @@ def test_port_forward_through_the_api_server(node):
     pod = kubia_pod("kubia-pf")
     pod["spec"]["containers"].append({"name": "echo", "image": "kubia", "imagePullPolicy": "IfNotPresent",
                                       "command": ["nc", "-ll", "-p", "9000", "-e", "cat"]})
+    # One that reads nothing for 2 s: what the client sends piles up in the agent, which
+    # stops reading the client until the pod takes it.
+    pod["spec"]["containers"].append({"name": "late", "image": "kubia", "imagePullPolicy": "IfNotPresent",
+                                      "command": ["nc", "-ll", "-p", "9002", "-e", "sh", "-c", "sleep 2; exec cat"]})
     node.apply(pod)
     node.wait("kubia-pf", running, what="Running")
-    pf, local = port_forward(node, "kubia-pf", 8080, 9000)
+    pf, local = port_forward(node, "kubia-pf", 8080, 9000, 9002)
     try:
         for _ in range(5):
             with urllib.request.urlopen(f"http://127.0.0.1:{local[8080]}/", timeout=30) as r:
@@ -486,6 +492,11 @@ def test_port_forward_through_the_api_server(node):
         for t in threads:
             t.join()
         assert results == datas
+        data = os.urandom(16 << 20)
+        assert echo_through(local[9002], data) == data
+        # A client that reads nothing for 3 s: the pod's answer piles up towards it, and the
+        # agent stops reading the pod until it drains.
+        assert echo_through(local[9000], data, read_after=3) == data
 
         # Clients that leave mid-transfer: kubectl resets their data streams, and the agent
         # closes its connections to the pod (none stays established), then serves on.
