@@ -59,9 +59,10 @@ typedef struct Container {
         sd_event_source *monitor_source, *ready_source, *backoff_timer;
         uint64_t backoff_usec, image_backoff_usec;
         ImageEnsure *ensure; /* the image being made present */
-        Probe *readiness, *liveness;
-        bool ready;                  /* running and its readiness probe (if any) succeeds */
-        sd_event_source *kill_timer; /* SIGKILL after a failed liveness probe's SIGTERM */
+        Probe *startup, *readiness, *liveness;
+        bool started;                /* running and its startupProbe (if any) has succeeded */
+        bool ready;                  /* started and its readiness probe (if any) succeeds */
+        sd_event_source *kill_timer; /* SIGKILL after a failed liveness or startup probe's SIGTERM */
         unsigned image_failures;
         Exit state, last; /* state while exited; last: the one before (lastState) */
         bool has_state, has_last;
@@ -192,8 +193,8 @@ static json_object *container_status(const Container *c) {
         }
         json_object_object_add(s, "state", state);
         json_object_object_add(s, "lastState", c->has_last ? exit_json(&c->last) : json_object_new_object());
-        json_object_object_add(s, "ready", json_object_new_boolean(c->phase == CONTAINER_RUN && c->ready));
-        json_object_object_add(s, "started", json_object_new_boolean(c->phase == CONTAINER_RUN));
+        json_object_object_add(s, "ready", json_object_new_boolean(c->phase == CONTAINER_RUN && c->started && c->ready));
+        json_object_object_add(s, "started", json_object_new_boolean(c->phase == CONTAINER_RUN && c->started));
         json_object_object_add(s, "restartCount", json_object_new_int((int) c->restart_count));
         json_object_object_add(s, "image", json_object_new_string(json_get_string(c->spec, "image", NULL) ?: ""));
         json_object_object_add(s, "imageID", json_object_new_string(c->image_id ?: ""));
@@ -247,7 +248,7 @@ static const char *pod_phase(PodWorker *w, bool *ret_initialized, bool *ret_read
         }
         *ret_ready = n > 0 && running == n;
         for (size_t i = w->n_init; i < w->n_containers; i++)
-                if (w->containers[i].phase != CONTAINER_RUN || !w->containers[i].ready)
+                if (w->containers[i].phase != CONTAINER_RUN || !w->containers[i].started || !w->containers[i].ready)
                         *ret_ready = false;
         if (waiting > 0)
                 return "Pending";
@@ -666,9 +667,10 @@ static void container_cleanup(Container *c) {
 }
 
 static void stop_probes(Container *c) {
+        probe_free(c->startup);
         probe_free(c->readiness);
         probe_free(c->liveness);
-        c->readiness = c->liveness = NULL;
+        c->startup = c->readiness = c->liveness = NULL;
         c->kill_timer = sd_event_source_disable_unref(c->kill_timer);
 }
 
@@ -691,34 +693,38 @@ static int on_kill_after_grace(sd_event_source *s, uint64_t usec, void *userdata
         return 0;
 }
 
-/* A failed liveness probe restarts the container as kubelet does: SIGTERM, the grace
- * period, SIGKILL; the restart policy does the rest. */
-static void on_liveness(Probe *p, bool success, const char *message, void *userdata) {
-        Container *c = userdata;
+/* A failed liveness or startup probe restarts the container as kubelet does: SIGTERM,
+ * the grace period, SIGKILL; the restart policy does the rest. probe: "Liveness" or
+ * "Startup". */
+static void kill_unhealthy(Container *c, const char *probe, const char *what, const char *message) {
         PodWorker *w = c->worker;
         _cleanup_free_ char *root = runtime_root(w);
         json_object *grace = json_object_object_get(json_object_object_get(w->pod, "spec"), "terminationGracePeriodSeconds");
 
-        if (success || c->kill_timer || !root)
+        if (c->kill_timer || !root)
                 return;
-        emit(w, c, "Warning", "Unhealthy", "Liveness probe failed: %s", message ?: "");
-        emit(w, c, "Normal", "Killing", "Container %s failed liveness probe, will be restarted", c->name);
+        emit(w, c, "Warning", "Unhealthy", "%s probe failed: %s", probe, message ?: "");
+        emit(w, c, "Normal", "Killing", "Container %s failed %s probe, will be restarted", c->name, what);
         (void) container_kill(root, c->id, SIGTERM, NULL);
         (void) sd_event_add_time_relative(w->rt.event, &c->kill_timer, CLOCK_MONOTONIC,
                                           (uint64_t) (grace ? json_object_get_int64(grace) : 30) * USEC_PER_SEC, 0,
                                           on_kill_after_grace, c);
 }
 
-static void start_probes(Container *c) {
+static void on_liveness(Probe *p, bool success, const char *message, void *userdata) {
+        if (!success)
+                kill_unhealthy(userdata, "Liveness", "liveness", message);
+}
+
+/* Readiness and liveness probes, once the container has started. */
+static void start_health_probes(Container *c) {
         PodWorker *w = c->worker;
         json_object *readiness = json_object_object_get(c->spec, "readinessProbe");
         json_object *liveness = json_object_object_get(c->spec, "livenessProbe");
-
         _cleanup_free_ char *root = runtime_root(w);
         char *prefix[] = { (char *) w->rt.runtime_path, (char *) "--root", root, (char *) "exec", c->id, NULL };
         LogContext context = log_context(w, c);
 
-        stop_probes(c);
         c->ready = !readiness;
         if (readiness &&
             probe_new(w->rt.event, readiness, c->spec, w->pod_ip, prefix, on_readiness, c, &c->readiness) < 0) {
@@ -729,6 +735,45 @@ static void start_probes(Container *c) {
         if (liveness && probe_new(w->rt.event, liveness, c->spec, w->pod_ip, prefix, on_liveness, c, &c->liveness) < 0)
                 log_context_warning(&context, "pod %s: container %s: livenessProbe cannot be run (port, or no pod IP)",
                                     w->key, c->name);
+}
+
+/* The startupProbe's verdict: started, and the other probes begin (kubelet stops
+ * probing for startup then); or failureThreshold failures, and the container is killed. */
+static void on_startup(Probe *p, bool success, const char *message, void *userdata) {
+        Container *c = userdata;
+
+        if (!success) {
+                kill_unhealthy(c, "Startup", "startup", message);
+                return;
+        }
+        if (c->kill_timer) /* being killed for an earlier failure */
+                return;
+        probe_free(c->startup);
+        c->startup = NULL;
+        c->started = true;
+        start_health_probes(c);
+        report(c->worker);
+}
+
+/* While a startupProbe has not succeeded the container is not started and its liveness
+ * and readiness probes do not run, as kubelet's prober manager does it. */
+static void start_probes(Container *c) {
+        PodWorker *w = c->worker;
+        json_object *startup = json_object_object_get(c->spec, "startupProbe");
+        _cleanup_free_ char *root = runtime_root(w);
+        char *prefix[] = { (char *) w->rt.runtime_path, (char *) "--root", root, (char *) "exec", c->id, NULL };
+        LogContext context = log_context(w, c);
+
+        stop_probes(c);
+        c->started = !startup;
+        c->ready = false;
+        if (startup && probe_new(w->rt.event, startup, c->spec, w->pod_ip, prefix, on_startup, c, &c->startup) < 0) {
+                log_context_warning(&context, "pod %s: container %s: startupProbe cannot be run (port, or no pod IP); "
+                                    "started without it", w->key, c->name);
+                c->started = true;
+        }
+        if (c->started)
+                start_health_probes(c);
 }
 
 static int on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -854,7 +899,7 @@ static int on_monitor_exit(sd_event_source *s, int fd, uint32_t revents, void *u
         c->ready_source = sd_event_source_disable_unref(c->ready_source);
         c->ready_fd = safe_close(c->ready_fd);
         stop_probes(c);
-        c->ready = false;
+        c->ready = c->started = false;
         if (c->phase == CONTAINER_WAITING && !c->id)
                 return 0;
         if (c->phase != CONTAINER_WAITING || !c->waiting_reason || !streq(c->waiting_reason, "RunContainerError"))

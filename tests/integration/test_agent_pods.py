@@ -399,3 +399,37 @@ def test_exec_readiness_probe(node):
     assert node.pod("gated")["status"]["containerStatuses"][0]["ready"] is False
     node.kubectl("exec", "gated", "--", "touch", "/tmp/ready")
     node.wait("gated", running, timeout=20, what="ready once the file is there")
+
+
+def test_startup_probe_gates_the_other_probes(node):
+    """Until its startupProbe succeeds a container is not started, not ready, and its
+    liveness probe (which would fail and restart it) does not run; once the probe's file
+    is made it is started and ready. A startupProbe that keeps failing gets the container
+    killed (Unhealthy, Killing) and restarted."""
+    node.apply({"metadata": {"name": "slow-start"},
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                    {"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent", "command": ["sleep", "3600"],
+                     "startupProbe": {"exec": {"command": ["test", "-f", "/tmp/started"]}, "periodSeconds": 1,
+                                      "failureThreshold": 60},
+                     "livenessProbe": {"exec": {"command": ["test", "-f", "/tmp/started"]}, "periodSeconds": 1,
+                                       "failureThreshold": 1}}]}})
+    node.wait("slow-start", lambda p: p and p["status"].get("phase") == "Running", what="Running")
+    time.sleep(4)
+    s = node.pod("slow-start")["status"]["containerStatuses"][0]
+    assert s["started"] is False and s["ready"] is False and s["restartCount"] == 0, s
+    node.kubectl("exec", "slow-start", "--", "touch", "/tmp/started")
+    p = node.wait("slow-start", running, timeout=20, what="started and ready once the file is there")
+    assert p["status"]["containerStatuses"][0]["started"] is True
+
+    node.apply({"metadata": {"name": "never-starts"},
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                    {"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent", "command": ["sleep", "3600"],
+                     "startupProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 2}}]}})
+    p = node.wait("never-starts", lambda p: p and p["status"].get("containerStatuses") and
+                  p["status"]["containerStatuses"][0]["restartCount"] >= 1, timeout=40,
+                  what="restarted by its startup probe")
+    assert p["status"]["containerStatuses"][0]["started"] is False
+    events = node.kubectl("get", "events", "--field-selector", "involvedObject.name=never-starts",
+                          "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}").stdout
+    assert "Unhealthy: Startup probe failed: " in events
+    assert "Killing: Container c failed startup probe, will be restarted" in events
