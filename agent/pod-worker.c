@@ -813,6 +813,7 @@ static char *to_seconds(const char *t) {
 static void read_exit(Container *c) {
         _cleanup_free_ char *path = NULL, *content = NULL;
         json_object *o = NULL, *v;
+        bool oom_killed = false;
         char id[256];
 
         exit_done(&c->state);
@@ -826,9 +827,11 @@ static void read_exit(Container *c) {
                 c->state.signal = json_object_object_get_ex(o, "signal", &v) ? json_object_get_int(v) : 0;
                 c->state.started_at = to_seconds(json_get_string(o, "startedAt", NULL));
                 c->state.finished_at = to_seconds(json_get_string(o, "finishedAt", NULL));
+                oom_killed = json_object_object_get_ex(o, "oomKilled", &v) && json_object_get_boolean(v);
                 json_object_put(o);
         }
-        c->state.reason = strdup(c->state.exit_code == 0 ? "Completed" : "Error");
+        /* containerd's reasons: an OOM kill in the container's cgroup wins. */
+        c->state.reason = strdup(oom_killed ? "OOMKilled" : c->state.exit_code == 0 ? "Completed" : "Error");
         snprintf(id, sizeof(id), "stevedore://%s", c->id);
         c->state.container_id = strdup(id);
         c->has_state = true;

@@ -249,6 +249,33 @@ int cgroup_remove(const char *path) {
         return result;
 }
 
+int cgroup_oom_kills(const char *path, uint64_t *ret) {
+        _cleanup_(dirs_done) CgroupDirs d = {};
+        _cleanup_free_ char *file = NULL, *content = NULL;
+        char *line, *save = NULL;
+        const char *dir;
+        bool v2;
+        int r;
+
+        r = dirs_find(path, &d, NULL);
+        if (r < 0)
+                return r;
+        dir = cgroup_dir_of(&d, CGROUP_MEMORY, &v2);
+        if (!dir)
+                return -ENOMEDIUM;
+        if (asprintf(&file, "%s/%s", dir, v2 ? "memory.events" : "memory.oom_control") < 0)
+                return -ENOMEM;
+        r = read_full_file(file, 1 << 16, &content, NULL);
+        if (r < 0)
+                return r;
+        for (line = strtok_r(content, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                if (strncmp(line, "oom_kill ", 9) == 0) {
+                        *ret = strtoull(line + 9, NULL, 10);
+                        return 0;
+                }
+        return -ENODATA;
+}
+
 /* The directory whose cgroup.procs lists every process of the container: the cgroup2
  * one (joined in v2 and hybrid modes), else the first v1 one. */
 static const char *procs_dir(const CgroupDirs *d) {

@@ -121,6 +121,9 @@ int cgroup_update(const char *path, const CgroupResources *res, char **ret_error
 /* Removes it (its processes gone); 0 when there was none. */
 int cgroup_remove(const char *path);
 
+/* How many processes of the cgroup the OOM killer has killed: oom_kill of v2's
+ * memory.events or v1's memory.oom_control (-ENODATA: the kernel does not count them). */
+int cgroup_oom_kills(const char *path, uint64_t *ret);
 /* The processes in the cgroup and below it, sorted. */
 int cgroup_pids(const char *path, pid_t **ret, size_t *ret_n);
 /* Freezes (pause) or thaws (resume) its processes: v1 freezer.state where the freezer

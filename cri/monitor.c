@@ -59,7 +59,7 @@ static void tell_error(int fd, const char *message) {
                 dprintf(fd, "error: %s\n", message);
 }
 
-static int write_exit_file(const char *path, pid_t pid, const siginfo_t *info, const char *started) {
+static int write_exit_file(const char *path, pid_t pid, const siginfo_t *info, const char *started, bool oom_killed) {
         json_object *o = json_object_new_object();
         char finished[64];
         const char *text;
@@ -74,6 +74,8 @@ static int write_exit_file(const char *path, pid_t pid, const siginfo_t *info, c
         json_object_object_add(o, "signal", json_object_new_int(info->si_code == CLD_EXITED ? 0 : info->si_status));
         json_object_object_add(o, "startedAt", json_object_new_string(started));
         json_object_object_add(o, "finishedAt", json_object_new_string(finished));
+        if (oom_killed)
+                json_object_object_add(o, "oomKilled", json_object_new_boolean(true));
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
         r = write_file_atomic(path, text, strlen(text), 0600);
         json_object_put(o);
@@ -132,6 +134,7 @@ int monitor_run(const MonitorOptions *o, char **ret_error) {
         int out[2] = { -EBADF, -EBADF }, err[2] = { -EBADF, -EBADF }, r;
         char started[64];
         siginfo_t info = {};
+        uint64_t oom_kills = 0;
         pid_t pid;
 
         r = cri_log_open(o->log_path, o->log_max_size, o->log_max_files, &log);
@@ -163,8 +166,11 @@ int monitor_run(const MonitorOptions *o, char **ret_error) {
         r = follow(log, out[0], err[0], pidfd, &info);
         safe_close(out[0]);
         safe_close(err[0]);
+        /* Before the container (and its cgroup) is deleted: whether the OOM killer came. */
+        if (r >= 0 && container_oom_kills(o->state_root, o->id, &oom_kills, NULL) < 0)
+                oom_kills = 0;
         if (r >= 0)
-                r = write_exit_file(o->exit_file, pid, &info, started);
+                r = write_exit_file(o->exit_file, pid, &info, started, oom_kills > 0);
         if (r < 0 && ret_error && asprintf(ret_error, "container %s: %s: %s", o->id, o->exit_file, strerror(-r)) < 0)
                 *ret_error = NULL;
         return r;

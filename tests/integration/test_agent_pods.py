@@ -433,3 +433,16 @@ def test_startup_probe_gates_the_other_probes(node):
                           "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}").stdout
     assert "Unhealthy: Startup probe failed: " in events
     assert "Killing: Container c failed startup probe, will be restarted" in events
+
+
+def test_oom_killed_container(node):
+    """A container over its memory limit is killed by the OOM killer: terminated with
+    reason OOMKilled and exit code 137, as kubelet with containerd reports it."""
+    node.apply({"metadata": {"name": "hungry"},
+                "spec": {"restartPolicy": "Never", "containers": [
+                    {"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                     "command": ["tail", "/dev/zero"],
+                     "resources": {"limits": {"memory": "20Mi"}}}]}})
+    p = node.wait("hungry", lambda p: p and p["status"].get("phase") == "Failed", timeout=60, what="Failed")
+    t = p["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert t["reason"] == "OOMKilled" and t["exitCode"] == 137, t
