@@ -27,6 +27,7 @@
 #include "pod-files.h"
 #include "probe.h"
 #include "pod-worker.h"
+#include "pull-secrets.h"
 #include "sandbox.h"
 
 #define BACKOFF_INITIAL_USEC (10 * USEC_PER_SEC)
@@ -81,6 +82,7 @@ struct PodWorker {
         size_t n_containers, n_init;
         ContainerSpecVolume *volumes;
         size_t n_volumes;
+        AuthFile *pull_credentials; /* from its imagePullSecrets; NULL: none */
         sd_event_source *kill_timer, *defer;
 };
 
@@ -401,6 +403,24 @@ static json_object *lookup_object(void *userdata, const char *kind, const char *
         return json_object_object_get_ex(w->objects, key, &o) ? o : NULL;
 }
 
+/* The registry credentials of its imagePullSecrets; kubelet's warning for those that
+ * could not be had (the pulls go on without them). */
+static int pull_secrets_up(PodWorker *w) {
+        _cleanup_free_ char *missing = NULL;
+        int r;
+
+        r = pull_secrets_credentials(w->pod, lookup_object, w, &w->pull_credentials, &missing);
+        if (r < 0) {
+                LogContext context = log_context(w, NULL);
+                return log_context_error_errno(&context, r, "pod %s: imagePullSecrets: %m", w->key);
+        }
+        if (missing)
+                emit(w, NULL, "Warning", "FailedToRetrieveImagePullSecret",
+                     "Unable to retrieve some image pull secrets (%s); attempting to pull the image may not succeed.",
+                     missing);
+        return 0;
+}
+
 static int volumes_up(PodWorker *w) {
         _cleanup_free_ char *error = NULL;
         PodFieldContext fields = { w->pod_ip, w->rt.node_ip, w->rt.node_name };
@@ -593,7 +613,7 @@ static void run_container(Container *c) {
         if (policy == IMAGE_PULL_ALWAYS ||
             (policy == IMAGE_PULL_IF_NOT_PRESENT && image_store_try_get(w->rt.images, ref, &present, NULL) < 0))
                 emit(w, c, "Normal", "Pulling", "Pulling image \"%s\"", ref);
-        if (image_manager_ensure(w->rt.image_manager, ref, policy, NULL, &callbacks, c, &c->ensure) < 0)
+        if (image_manager_ensure(w->rt.image_manager, ref, policy, w->pull_credentials, &callbacks, c, &c->ensure) < 0)
                 log_oom();
 }
 
@@ -1102,6 +1122,8 @@ static int start_pod(sd_event_source *s, void *userdata) {
         int r = 0;
 
         w->defer = sd_event_source_disable_unref(w->defer);
+        if (pull_secrets_up(w) < 0)
+                return 0;
         if (access(w->sandbox_dir, F_OK) >= 0) {
                 r = sandbox_up(w);
                 if (r >= 0)
@@ -1175,6 +1197,7 @@ void pod_worker_free(PodWorker *w) {
         }
         free(w->containers);
         volumes_free(w->volumes, w->n_volumes);
+        auth_file_free(w->pull_credentials);
         sd_event_source_disable_unref(w->kill_timer);
         sd_event_source_disable_unref(w->defer);
         json_object_put(w->pod);

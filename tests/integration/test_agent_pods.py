@@ -24,7 +24,7 @@ POD_CIDR = "10.77.0.0/24"
 
 
 class Node:
-    def __init__(self, stevedore_bin, cluster, ns, tmp_path, registry, pod_cidr=POD_CIDR):
+    def __init__(self, stevedore_bin, cluster, ns, tmp_path, registry, auth_registry, pod_cidr=POD_CIDR):
         self.bin, self.cluster, self.ns = stevedore_bin, cluster, ns
         self.root, self.run_dir, self.log_dir = tmp_path / "root", tmp_path / "run", tmp_path / "log"
         for d in (self.root, self.run_dir, self.log_dir):
@@ -35,12 +35,14 @@ class Node:
         self.kubelet_relay = LoopbackRelay(f"/run/netns/{ns}", self.kubelet_port, inward=False)
         # The loopback registry, as the node sees it: plain HTTP, named insecure.
         self.registry_relay = LoopbackRelay(f"/run/netns/{ns}", registry.port)
+        self.auth_registry_relay = LoopbackRelay(f"/run/netns/{ns}", auth_registry.port)
         kubeconfig = cluster.add_node_kubeconfig(NAME)
         self.log = tmp_path / "agent.log"
         self.args = [str(stevedore_bin), "--netns", f"/run/netns/{ns}", "--root", str(self.root), "--run-dir",
                      str(self.run_dir), "agent", "--kubeconfig", str(kubeconfig), "--hostname-override", NAME,
                      "--node-ip", "127.0.0.1", "--log-dir", str(self.log_dir),
-                     "--port", str(self.kubelet_port), "--insecure-registry", registry.host]
+                     "--port", str(self.kubelet_port), "--insecure-registry", registry.host,
+                     "--insecure-registry", auth_registry.host]
         if pod_cidr:
             self.args += ["--pod-cidr", pod_cidr]
         self.start()
@@ -95,10 +97,10 @@ class Node:
 
 
 @pytest.fixture
-def node(request, stevedore_bin, cluster, netns, tmp_path, images, registry):
+def node(request, stevedore_bin, cluster, netns, tmp_path, images, registry, auth_registry):
     """The node; `@pytest.mark.parametrize("node", [None], indirect=True)` runs it
     without --pod-cidr."""
-    n = Node(stevedore_bin, cluster, netns("pnode"), tmp_path, registry,
+    n = Node(stevedore_bin, cluster, netns("pnode"), tmp_path, registry, auth_registry,
              pod_cidr=getattr(request, "param", POD_CIDR))
     n.image_import(images["kubia"], "kubia")
     n.image_import(images["busybox"], "busybox")
@@ -112,6 +114,7 @@ def node(request, stevedore_bin, cluster, netns, tmp_path, images, registry):
     n.relay.close()
     n.kubelet_relay.close()
     n.registry_relay.close()
+    n.auth_registry_relay.close()
     n.kubectl("delete", "node", NAME, "--ignore-not-found")
 
 
@@ -446,3 +449,33 @@ def test_oom_killed_container(node):
     p = node.wait("hungry", lambda p: p and p["status"].get("phase") == "Failed", timeout=60, what="Failed")
     t = p["status"]["containerStatuses"][0]["state"]["terminated"]
     assert t["reason"] == "OOMKilled" and t["exitCode"] == 137, t
+
+
+def test_image_pull_secrets(node, auth_registry, images):
+    """An image from a registry that wants credentials: without a usable pull secret (one
+    that does not exist gets a FailedToRetrieveImagePullSecret warning) the pull fails
+    with ErrImagePull, then ImagePullBackOff; with a kubernetes.io/dockerconfigjson
+    Secret named in imagePullSecrets the pod runs."""
+    ref = auth_registry.push(images["busybox"], "private/busybox", "v1")
+    user, password = auth_registry.credentials
+
+    def pod(name, secret):
+        return {"metadata": {"name": name},
+                "spec": {"terminationGracePeriodSeconds": 1, "imagePullSecrets": [{"name": secret}],
+                         "containers": [{"name": "c", "image": ref, "command": ["sleep", "3600"]}]}}
+
+    node.apply(pod("no-creds", "absent"))
+    p = node.wait("no-creds", lambda p: p and any(
+        c["state"].get("waiting", {}).get("reason") in ("ErrImagePull", "ImagePullBackOff")
+        for c in p["status"].get("containerStatuses", [])), timeout=40, what="ErrImagePull")
+    assert "private/busybox" in p["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+    events = node.kubectl("get", "events", "--field-selector", "involvedObject.name=no-creds",
+                          "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}").stdout
+    assert "FailedToRetrieveImagePullSecret: Unable to retrieve some image pull secrets (absent)" in events
+
+    node.kubectl("delete", "secret", "regcred", "--ignore-not-found")
+    node.kubectl("create", "secret", "docker-registry", "regcred", f"--docker-server={auth_registry.host}",
+                 f"--docker-username={user}", f"--docker-password={password}")
+    node.apply(pod("with-creds", "regcred"))
+    p = node.wait("with-creds", running, timeout=60, what="Running from the registry that wants credentials")
+    assert p["status"]["containerStatuses"][0]["imageID"]
