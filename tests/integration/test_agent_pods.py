@@ -8,6 +8,7 @@ import ipaddress
 import json
 import os
 import select
+import signal
 import subprocess
 import time
 
@@ -479,3 +480,39 @@ def test_image_pull_secrets(node, auth_registry, images):
     node.apply(pod("with-creds", "regcred"))
     p = node.wait("with-creds", running, timeout=60, what="Running from the registry that wants credentials")
     assert p["status"]["containerStatuses"][0]["imageID"]
+
+
+def test_watch_gone_relists_pods(node):
+    """The agent frozen while the API server restarts, one pod created and another
+    deleted meanwhile: when it thaws its pod watch's resourceVersion is too old for the
+    new server (410 Gone), it lists again, runs the new pod and stops the deleted one's
+    container."""
+    def sleeper(name):
+        return {"metadata": {"name": name},
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                    {"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                     "command": ["sleep", "3600"]}]}}
+
+    node.apply(sleeper("before"))
+    p = node.wait("before", running, what="Running")
+    before_dir = node.run_dir / "pods" / p["metadata"]["uid"]
+    monitor = int((before_dir / "containers" / "c" / "0" / "monitor.pid").read_text())
+
+    # The changes are made between two restarts: none reaches the agent's old connection,
+    # and the second server's watch cache starts after them, so the agent's
+    # resourceVersion is too old for it.
+    node.proc.send_signal(signal.SIGSTOP)
+    try:
+        node.cluster.restart_apiserver()
+        node.apply(sleeper("during"))
+        node.kubectl("delete", "pod", "before", "--grace-period=0", "--force")
+        node.cluster.restart_apiserver()
+    finally:
+        node.proc.send_signal(signal.SIGCONT)
+
+    node.wait("during", running, timeout=60, what="Running after the relist")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (before_dir.exists() or os.path.exists(f"/proc/{monitor}")):
+        time.sleep(0.25)
+    assert not before_dir.exists() and not os.path.exists(f"/proc/{monitor}"), node.log.read_text()[-4000:]
+    assert "too old resource version" in node.log.read_text(), "no 410 Gone was forced"
