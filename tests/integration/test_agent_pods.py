@@ -4,12 +4,15 @@ with back-off, and deletion within the grace period. The node runs in a network
 namespace of its own (the API server reached through a loopback relay), so its bridge
 and pods stay inside what the test made."""
 
+import fcntl
 import ipaddress
 import json
 import os
 import select
 import signal
+import struct
 import subprocess
+import termios
 import time
 
 import pytest
@@ -340,15 +343,27 @@ def test_api_server_away_pods_untouched_changes_applied_after(node):
     node.wait("steady", lambda p: p is None, timeout=30, what="deleted after the API server returned")
 
 
-def in_pty(args, timeout=30):
+def set_size(fd, rows, cols):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def in_pty(args, timeout=30, size=None, resize=None):
     """Runs args with a terminal for its stdio (as a user typing kubectl -it would);
-    returns its exit code and what it wrote."""
+    returns its exit code and what it wrote. size: the terminal's (rows, cols); resize:
+    (seconds, (rows, cols)) — the terminal resized after that long (and SIGWINCH sent)."""
     master, slave = os.openpty()
+    if size:
+        set_size(slave, *size)
     p = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
-    out, deadline = b"", time.monotonic() + timeout
+    out, start = b"", time.monotonic()
+    deadline = start + timeout
     try:
         while time.monotonic() < deadline:
+            if resize and time.monotonic() - start >= resize[0]:
+                set_size(master, *resize[1])
+                p.send_signal(signal.SIGWINCH)
+                resize = None
             ready, _, _ = select.select([master], [], [], 0.2)
             if ready:
                 try:
@@ -516,3 +531,17 @@ def test_watch_gone_relists_pods(node):
         time.sleep(0.25)
     assert not before_dir.exists() and not os.path.exists(f"/proc/{monitor}"), node.log.read_text()[-4000:]
     assert "too old resource version" in node.log.read_text(), "no 410 Gone was forced"
+
+
+def test_exec_terminal_resize(node):
+    """kubectl exec -it: the terminal's size goes to the command's pty through the resize
+    stream — the size kubectl starts with, and a new one after SIGWINCH."""
+    node.apply({"metadata": {"name": "sized"},
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                    {"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                     "command": ["sleep", "3600"]}]}})
+    node.wait("sized", running, what="Running")
+    code, out = in_pty(["kubectl", f"--kubeconfig={node.cluster.admin_kubeconfig}", "exec", "-it", "sized", "--",
+                        "sh", "-c", "sleep 1; stty size; sleep 3; stty size"], size=(33, 101), resize=(2.5, (44, 123)))
+    assert code == 0, out
+    assert out.split() == ["33", "101", "44", "123"], out
