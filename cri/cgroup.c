@@ -252,22 +252,33 @@ int cgroup_remove(const char *path) {
         return result;
 }
 
-int cgroup_oom_kills(const char *path, uint64_t *ret) {
+/* The memory controller's file that counts OOM kills: v2 memory.events, v1
+ * memory.oom_control. */
+static int oom_file(const char *path, char **ret_dir, char **ret_file, bool *ret_v2) {
         _cleanup_(dirs_done) CgroupDirs d = {};
-        _cleanup_free_ char *file = NULL, *content = NULL;
-        char *line, *save = NULL;
         const char *dir;
-        bool v2;
         int r;
 
         r = dirs_find(path, &d, NULL);
         if (r < 0)
                 return r;
-        dir = cgroup_dir_of(&d, CGROUP_MEMORY, &v2);
+        dir = cgroup_dir_of(&d, CGROUP_MEMORY, ret_v2);
         if (!dir)
                 return -ENOMEDIUM;
-        if (asprintf(&file, "%s/%s", dir, v2 ? "memory.events" : "memory.oom_control") < 0)
+        if (!(*ret_dir = strdup(dir)))
                 return -ENOMEM;
+        return asprintf(ret_file, "%s/%s", dir, *ret_v2 ? "memory.events" : "memory.oom_control") < 0 ? -ENOMEM : 0;
+}
+
+int cgroup_oom_kills(const char *path, uint64_t *ret) {
+        _cleanup_free_ char *dir = NULL, *file = NULL, *content = NULL;
+        char *line, *save = NULL;
+        bool v2;
+        int r;
+
+        r = oom_file(path, &dir, &file, &v2);
+        if (r < 0)
+                return r;
         r = read_full_file(file, 1 << 16, &content, NULL);
         if (r < 0)
                 return r;
@@ -280,21 +291,14 @@ int cgroup_oom_kills(const char *path, uint64_t *ret) {
 }
 
 int cgroup_oom_watch(const char *path, int *ret_fd) {
-        _cleanup_(dirs_done) CgroupDirs d = {};
-        _cleanup_free_ char *file = NULL, *registration = NULL;
+        _cleanup_free_ char *dir = NULL, *file = NULL, *registration = NULL;
         _cleanup_close_ int fd = -EBADF, control = -EBADF;
-        const char *dir;
         bool v2;
         int r;
 
-        r = dirs_find(path, &d, NULL);
+        r = oom_file(path, &dir, &file, &v2);
         if (r < 0)
                 return r;
-        dir = cgroup_dir_of(&d, CGROUP_MEMORY, &v2);
-        if (!dir)
-                return -ENOMEDIUM;
-        if (asprintf(&file, "%s/%s", dir, v2 ? "memory.events" : "memory.oom_control") < 0)
-                return -ENOMEM;
         if (v2) {
                 fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
                 if (fd < 0 || inotify_add_watch(fd, file, IN_MODIFY) < 0)
