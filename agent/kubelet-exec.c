@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "buffer.h"
+#include "exec-terminal.h"
 #include "json-util.h"
 #include "kubelet-exec.h"
 #include "log.h"
@@ -34,7 +35,7 @@ static const char *const stream_names[N_STREAMS] = { "error", "stdin", "stdout",
 
 struct ExecSession {
         sd_event *event;
-        char *runtime_path, *root, *container_id;
+        char *runtime_path, *root, *run_dir, *container_id;
         char **command;
         size_t n_command;
         bool want[N_STREAMS], tty;
@@ -45,10 +46,12 @@ struct ExecSession {
         sd_event_source *timer;
         bool closing; /* all said: wait for the client to close */
 
-        /* The command. */
+        /* The command. With a tty, stdin and output are the pty's master (terminal_fd for
+         * reading, stdin_fd a dup for writing); stdout and stderr carry the runtime's words. */
         pid_t pid;
-        int pidfd, stdin_fd, stdout_fd, stderr_fd;
-        sd_event_source *child, *stdin_source, *stdout_source, *stderr_source;
+        int pidfd, stdin_fd, stdout_fd, stderr_fd, terminal_fd;
+        sd_event_source *child, *stdin_source, *stdout_source, *stderr_source, *terminal_source;
+        ExecTerminal *terminal;
         char *stdin_pending;
         size_t n_stdin, stdin_allocated;
         bool stdin_eof, started, exited;
@@ -64,16 +67,20 @@ void exec_session_free(ExecSession *s) {
         sd_event_source_disable_unref(s->stdin_source);
         sd_event_source_disable_unref(s->stdout_source);
         sd_event_source_disable_unref(s->stderr_source);
+        sd_event_source_disable_unref(s->terminal_source);
+        exec_terminal_free(s->terminal);
         safe_close(s->pidfd);
         safe_close(s->stdin_fd);
         safe_close(s->stdout_fd);
         safe_close(s->stderr_fd);
+        safe_close(s->terminal_fd);
         for (size_t i = 0; i < s->n_command; i++)
                 free(s->command[i]);
         free(s->command);
         free(s->stdin_pending);
         free(s->runtime_path);
         free(s->root);
+        free(s->run_dir);
         free(s->container_id);
         sd_event_unref(s->event);
         free(s);
@@ -197,7 +204,7 @@ int kubelet_exec_prepare(const KubeletExecConfig *config, const char *request, E
         s = calloc(1, sizeof(ExecSession));
         if (!s)
                 return -ENOMEM;
-        s->pidfd = s->stdin_fd = s->stdout_fd = s->stderr_fd = -EBADF;
+        s->pidfd = s->stdin_fd = s->stdout_fd = s->stderr_fd = s->terminal_fd = -EBADF;
         s->event = sd_event_ref(config->event);
         s->want[STREAM_ERROR] = true;
         query = strchr(target, '?');
@@ -224,7 +231,8 @@ int kubelet_exec_prepare(const KubeletExecConfig *config, const char *request, E
                 return r == -ENOENT ? 404 : 400;
         }
         s->runtime_path = strdup(config->runtime_path);
-        if (r >= 0 && (!s->runtime_path || asprintf(&s->root, "%s/runtime", config->run_dir) < 0))
+        s->run_dir = strdup(config->run_dir);
+        if (r >= 0 && (!s->runtime_path || !s->run_dir || asprintf(&s->root, "%s/runtime", config->run_dir) < 0))
                 r = -ENOMEM;
         if (r < 0) {
                 exec_session_free(s);
@@ -249,6 +257,8 @@ static void connection_close(ExecSession *s) {
         s->stdout_fd = safe_close(s->stdout_fd);
         s->stderr_source = sd_event_source_disable_unref(s->stderr_source);
         s->stderr_fd = safe_close(s->stderr_fd);
+        s->terminal_source = sd_event_source_disable_unref(s->terminal_source);
+        s->terminal_fd = safe_close(s->terminal_fd);
         session_check_done(s);
 }
 
@@ -265,6 +275,8 @@ static void on_throttle(SpdyConn *c, bool full, void *userdata) {
                 (void) sd_event_source_set_enabled(s->stdout_source, full ? SD_EVENT_OFF : SD_EVENT_ON);
         if (s->stderr_source)
                 (void) sd_event_source_set_enabled(s->stderr_source, full ? SD_EVENT_OFF : SD_EVENT_ON);
+        if (s->terminal_source)
+                (void) sd_event_source_set_enabled(s->terminal_source, full ? SD_EVENT_OFF : SD_EVENT_ON);
 }
 
 /* Writes what is pending; false when the connection failed (and s may be gone). */
@@ -345,7 +357,7 @@ static int session_finish(ExecSession *s) {
 
 /* Once the command has exited and its output is read: the end, sent (s may be gone). */
 static void check_finished(ExecSession *s) {
-        if (!s->exited || s->stdout_fd >= 0 || s->stderr_fd >= 0)
+        if (!s->exited || s->stdout_fd >= 0 || s->stderr_fd >= 0 || s->terminal_fd >= 0)
                 return;
         if (session_finish(s) < 0)
                 connection_close(s);
@@ -364,6 +376,9 @@ static int on_child(sd_event_source *source, int fd, uint32_t revents, void *use
         s->child = sd_event_source_disable_unref(s->child);
         s->pidfd = safe_close(s->pidfd);
         s->exited = true;
+        /* What the runtime sent before it exited is there to take. */
+        if (s->terminal)
+                exec_terminal_collect(s->terminal);
         if (info.si_code == CLD_EXITED)
                 s->exit_code = info.si_status;
         else
@@ -386,10 +401,13 @@ static int on_output(sd_event_source *source, int fd, uint32_t revents, void *us
 
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 return 0;
-        if (n <= 0) {
+        if (n <= 0) { /* a pipe's end, or EIO: the terminal's last user is gone */
                 if (is_stderr) {
                         s->stderr_source = sd_event_source_disable_unref(s->stderr_source);
                         s->stderr_fd = safe_close(s->stderr_fd);
+                } else if (source == s->terminal_source) {
+                        s->terminal_source = sd_event_source_disable_unref(s->terminal_source);
+                        s->terminal_fd = safe_close(s->terminal_fd);
                 } else {
                         s->stdout_source = sd_event_source_disable_unref(s->stdout_source);
                         s->stdout_fd = safe_close(s->stdout_fd);
@@ -439,12 +457,46 @@ static void stdin_kick(ExecSession *s) {
                 (void) on_stdin(s->stdin_source, s->stdin_fd, EPOLLOUT, s);
 }
 
+static int watch_stdin(ExecSession *s) {
+        int r;
+
+        (void) fcntl(s->stdin_fd, F_SETFL, O_NONBLOCK);
+        r = sd_event_add_io(s->event, &s->stdin_source, s->stdin_fd, EPOLLOUT, on_stdin, s);
+        if (r >= 0)
+                stdin_kick(s);
+        return r;
+}
+
+/* The pty's master came from the runtime: the command's input and output from now on. */
+static void on_terminal(ExecTerminal *t, int master, void *userdata) {
+        ExecSession *s = userdata;
+        int r = 0;
+
+        s->terminal_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
+        if (s->terminal_fd < 0 ||
+            (s->stream[STREAM_STDIN] && (!s->stdin_eof || s->n_stdin > 0) &&
+             (s->stdin_fd = fcntl(master, F_DUPFD_CLOEXEC, 3)) < 0))
+                r = -errno;
+        if (r >= 0) {
+                (void) fcntl(s->terminal_fd, F_SETFL, O_NONBLOCK);
+                r = sd_event_add_io(s->event, &s->terminal_source, s->terminal_fd, EPOLLIN, on_output, s);
+        }
+        if (r >= 0 && s->stdin_fd >= 0)
+                r = watch_stdin(s);
+        if (r < 0) {
+                log_error_errno(r, "kubelet API: exec in %s: its terminal: %m", s->container_id);
+                s->terminal_source = sd_event_source_disable_unref(s->terminal_source);
+                s->terminal_fd = safe_close(s->terminal_fd);
+                stdin_done(s);
+        }
+}
+
 static int spawn_command(ExecSession *s) {
         posix_spawn_file_actions_t actions;
         posix_spawnattr_t attr;
         sigset_t none;
         int in[2] = { -EBADF, -EBADF }, out[2] = { -EBADF, -EBADF }, err[2] = { -EBADF, -EBADF }, r;
-        _cleanup_free_ char **argv = calloc(s->n_command + 7, sizeof(char *));
+        _cleanup_free_ char **argv = calloc(s->n_command + 9, sizeof(char *));
         size_t n = 0;
 
         if (!argv)
@@ -453,12 +505,19 @@ static int spawn_command(ExecSession *s) {
         argv[n++] = (char *) "--root";
         argv[n++] = s->root;
         argv[n++] = (char *) "exec";
-        if (s->tty)
+        if (s->tty) {
+                r = exec_terminal_new(s->event, s->run_dir, on_terminal, s, &s->terminal);
+                if (r < 0)
+                        return r;
                 argv[n++] = (char *) "--tty";
+                argv[n++] = (char *) "--console-socket";
+                argv[n++] = (char *) exec_terminal_socket(s->terminal);
+        }
         argv[n++] = s->container_id;
         for (size_t i = 0; i < s->n_command; i++)
                 argv[n++] = s->command[i];
-        if ((s->stream[STREAM_STDIN] && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+        if ((s->stream[STREAM_STDIN] && !s->tty && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 ||
+            pipe2(err, O_CLOEXEC) < 0) {
                 r = -errno;
                 goto fail;
         }
@@ -493,12 +552,8 @@ static int spawn_command(ExecSession *s) {
                 r = sd_event_add_io(s->event, &s->stdout_source, s->stdout_fd, EPOLLIN, on_output, s);
         if (r >= 0)
                 r = sd_event_add_io(s->event, &s->stderr_source, s->stderr_fd, EPOLLIN, on_output, s);
-        if (r >= 0 && s->stdin_fd >= 0) {
-                (void) fcntl(s->stdin_fd, F_SETFL, O_NONBLOCK);
-                r = sd_event_add_io(s->event, &s->stdin_source, s->stdin_fd, EPOLLOUT, on_stdin, s);
-                if (r >= 0)
-                        stdin_kick(s);
-        }
+        if (r >= 0 && s->stdin_fd >= 0)
+                r = watch_stdin(s);
         (void) fcntl(s->stdout_fd, F_SETFL, O_NONBLOCK);
         (void) fcntl(s->stderr_fd, F_SETFL, O_NONBLOCK);
         return r;
@@ -564,8 +619,11 @@ static int on_data(SpdyConn *c, const SpdyFrame *f, void *userdata) {
         ExecSession *s = userdata;
         int r;
 
-        /* resize: the runtime's terminal keeps its size */
-        if (kind_of(s, f->stream_id) != STREAM_STDIN || s->stdin_eof)
+        StreamKind k = kind_of(s, f->stream_id);
+
+        if (k == STREAM_RESIZE && s->terminal && exec_terminal_resize(s->terminal, f->payload, f->size) < 0)
+                log_warning("kubelet API: exec in %s: a resize message that is not a terminal size", s->container_id);
+        if (k != STREAM_STDIN || s->stdin_eof)
                 return 0;
         r = buffer_append(&s->stdin_pending, &s->n_stdin, &s->stdin_allocated, f->payload, f->size, 64u << 20);
         if (r < 0)

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "macro.h"
 #include "pod-manager.h"
+#include "pull-secrets.h"
 
 typedef struct PodEntry {
         PodManager *manager;
@@ -384,6 +385,7 @@ static void pod_seen(PodManager *m, json_object *pod) {
         log_info("pod %s/%s: bound to this node", e->namespace, e->name);
         e->fetching = 1; /* held while the requests go out */
         volumes_required(pod, need, e);
+        pull_secrets_required(pod, need, e);
         if (--e->fetching == 0)
                 start_worker(e);
 }

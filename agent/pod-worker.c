@@ -27,6 +27,7 @@
 #include "pod-files.h"
 #include "probe.h"
 #include "pod-worker.h"
+#include "pull-secrets.h"
 #include "sandbox.h"
 
 #define BACKOFF_INITIAL_USEC (10 * USEC_PER_SEC)
@@ -59,9 +60,10 @@ typedef struct Container {
         sd_event_source *monitor_source, *ready_source, *backoff_timer;
         uint64_t backoff_usec, image_backoff_usec;
         ImageEnsure *ensure; /* the image being made present */
-        Probe *readiness, *liveness;
-        bool ready;                  /* running and its readiness probe (if any) succeeds */
-        sd_event_source *kill_timer; /* SIGKILL after a failed liveness probe's SIGTERM */
+        Probe *startup, *readiness, *liveness;
+        bool started;                /* running and its startupProbe (if any) has succeeded */
+        bool ready;                  /* started and its readiness probe (if any) succeeds */
+        sd_event_source *kill_timer; /* SIGKILL after a failed liveness or startup probe's SIGTERM */
         unsigned image_failures;
         Exit state, last; /* state while exited; last: the one before (lastState) */
         bool has_state, has_last;
@@ -80,6 +82,7 @@ struct PodWorker {
         size_t n_containers, n_init;
         ContainerSpecVolume *volumes;
         size_t n_volumes;
+        AuthFile *pull_credentials; /* from its imagePullSecrets; NULL: none */
         sd_event_source *kill_timer, *defer;
 };
 
@@ -192,8 +195,8 @@ static json_object *container_status(const Container *c) {
         }
         json_object_object_add(s, "state", state);
         json_object_object_add(s, "lastState", c->has_last ? exit_json(&c->last) : json_object_new_object());
-        json_object_object_add(s, "ready", json_object_new_boolean(c->phase == CONTAINER_RUN && c->ready));
-        json_object_object_add(s, "started", json_object_new_boolean(c->phase == CONTAINER_RUN));
+        json_object_object_add(s, "ready", json_object_new_boolean(c->phase == CONTAINER_RUN && c->started && c->ready));
+        json_object_object_add(s, "started", json_object_new_boolean(c->phase == CONTAINER_RUN && c->started));
         json_object_object_add(s, "restartCount", json_object_new_int((int) c->restart_count));
         json_object_object_add(s, "image", json_object_new_string(json_get_string(c->spec, "image", NULL) ?: ""));
         json_object_object_add(s, "imageID", json_object_new_string(c->image_id ?: ""));
@@ -247,7 +250,7 @@ static const char *pod_phase(PodWorker *w, bool *ret_initialized, bool *ret_read
         }
         *ret_ready = n > 0 && running == n;
         for (size_t i = w->n_init; i < w->n_containers; i++)
-                if (w->containers[i].phase != CONTAINER_RUN || !w->containers[i].ready)
+                if (w->containers[i].phase != CONTAINER_RUN || !w->containers[i].started || !w->containers[i].ready)
                         *ret_ready = false;
         if (waiting > 0)
                 return "Pending";
@@ -406,6 +409,24 @@ static json_object *lookup_object(void *userdata, const char *kind, const char *
 
         snprintf(key, sizeof(key), "%s/%s", kind, name);
         return json_object_object_get_ex(w->objects, key, &o) ? o : NULL;
+}
+
+/* The registry credentials of its imagePullSecrets; kubelet's warning for those that
+ * could not be had (the pulls go on without them). */
+static int pull_secrets_up(PodWorker *w) {
+        _cleanup_free_ char *missing = NULL;
+        int r;
+
+        r = pull_secrets_credentials(w->pod, lookup_object, w, &w->pull_credentials, &missing);
+        if (r < 0) {
+                LogContext context = log_context(w, NULL);
+                return log_context_error_errno(&context, r, "pod %s: imagePullSecrets: %m", w->key);
+        }
+        if (missing)
+                emit(w, NULL, "Warning", "FailedToRetrieveImagePullSecret",
+                     "Unable to retrieve some image pull secrets (%s); attempting to pull the image may not succeed.",
+                     missing);
+        return 0;
 }
 
 static int volumes_up(PodWorker *w) {
@@ -600,7 +621,7 @@ static void run_container(Container *c) {
         if (policy == IMAGE_PULL_ALWAYS ||
             (policy == IMAGE_PULL_IF_NOT_PRESENT && image_store_try_get(w->rt.images, ref, &present, NULL) < 0))
                 emit(w, c, "Normal", "Pulling", "Pulling image \"%s\"", ref);
-        if (image_manager_ensure(w->rt.image_manager, ref, policy, NULL, &callbacks, c, &c->ensure) < 0)
+        if (image_manager_ensure(w->rt.image_manager, ref, policy, w->pull_credentials, &callbacks, c, &c->ensure) < 0)
                 log_oom();
 }
 
@@ -674,9 +695,10 @@ static void container_cleanup(Container *c) {
 }
 
 static void stop_probes(Container *c) {
+        probe_free(c->startup);
         probe_free(c->readiness);
         probe_free(c->liveness);
-        c->readiness = c->liveness = NULL;
+        c->startup = c->readiness = c->liveness = NULL;
         c->kill_timer = sd_event_source_disable_unref(c->kill_timer);
 }
 
@@ -699,34 +721,38 @@ static int on_kill_after_grace(sd_event_source *s, uint64_t usec, void *userdata
         return 0;
 }
 
-/* A failed liveness probe restarts the container as kubelet does: SIGTERM, the grace
- * period, SIGKILL; the restart policy does the rest. */
-static void on_liveness(Probe *p, bool success, const char *message, void *userdata) {
-        Container *c = userdata;
+/* A failed liveness or startup probe restarts the container as kubelet does: SIGTERM,
+ * the grace period, SIGKILL; the restart policy does the rest. probe: "Liveness" or
+ * "Startup". */
+static void kill_unhealthy(Container *c, const char *probe, const char *what, const char *message) {
         PodWorker *w = c->worker;
         _cleanup_free_ char *root = runtime_root(w);
         json_object *grace = json_object_object_get(json_object_object_get(w->pod, "spec"), "terminationGracePeriodSeconds");
 
-        if (success || c->kill_timer || !root)
+        if (c->kill_timer || !root)
                 return;
-        emit(w, c, "Warning", "Unhealthy", "Liveness probe failed: %s", message ?: "");
-        emit(w, c, "Normal", "Killing", "Container %s failed liveness probe, will be restarted", c->name);
+        emit(w, c, "Warning", "Unhealthy", "%s probe failed: %s", probe, message ?: "");
+        emit(w, c, "Normal", "Killing", "Container %s failed %s probe, will be restarted", c->name, what);
         (void) container_kill(root, c->id, SIGTERM, NULL);
         (void) sd_event_add_time_relative(w->rt.event, &c->kill_timer, CLOCK_MONOTONIC,
                                           (uint64_t) (grace ? json_object_get_int64(grace) : 30) * USEC_PER_SEC, 0,
                                           on_kill_after_grace, c);
 }
 
-static void start_probes(Container *c) {
+static void on_liveness(Probe *p, bool success, const char *message, void *userdata) {
+        if (!success)
+                kill_unhealthy(userdata, "Liveness", "liveness", message);
+}
+
+/* Readiness and liveness probes, once the container has started. */
+static void start_health_probes(Container *c) {
         PodWorker *w = c->worker;
         json_object *readiness = json_object_object_get(c->spec, "readinessProbe");
         json_object *liveness = json_object_object_get(c->spec, "livenessProbe");
-
         _cleanup_free_ char *root = runtime_root(w);
         char *prefix[] = { (char *) w->rt.runtime_path, (char *) "--root", root, (char *) "exec", c->id, NULL };
         LogContext context = log_context(w, c);
 
-        stop_probes(c);
         c->ready = !readiness;
         if (readiness &&
             probe_new(w->rt.event, readiness, c->spec, w->pod_ip, prefix, on_readiness, c, &c->readiness) < 0) {
@@ -737,6 +763,45 @@ static void start_probes(Container *c) {
         if (liveness && probe_new(w->rt.event, liveness, c->spec, w->pod_ip, prefix, on_liveness, c, &c->liveness) < 0)
                 log_context_warning(&context, "pod %s: container %s: livenessProbe cannot be run (port, or no pod IP)",
                                     w->key, c->name);
+}
+
+/* The startupProbe's verdict: started, and the other probes begin (kubelet stops
+ * probing for startup then); or failureThreshold failures, and the container is killed. */
+static void on_startup(Probe *p, bool success, const char *message, void *userdata) {
+        Container *c = userdata;
+
+        if (!success) {
+                kill_unhealthy(c, "Startup", "startup", message);
+                return;
+        }
+        if (c->kill_timer) /* being killed for an earlier failure */
+                return;
+        probe_free(c->startup);
+        c->startup = NULL;
+        c->started = true;
+        start_health_probes(c);
+        report(c->worker);
+}
+
+/* While a startupProbe has not succeeded the container is not started and its liveness
+ * and readiness probes do not run, as kubelet's prober manager does it. */
+static void start_probes(Container *c) {
+        PodWorker *w = c->worker;
+        json_object *startup = json_object_object_get(c->spec, "startupProbe");
+        _cleanup_free_ char *root = runtime_root(w);
+        char *prefix[] = { (char *) w->rt.runtime_path, (char *) "--root", root, (char *) "exec", c->id, NULL };
+        LogContext context = log_context(w, c);
+
+        stop_probes(c);
+        c->started = !startup;
+        c->ready = false;
+        if (startup && probe_new(w->rt.event, startup, c->spec, w->pod_ip, prefix, on_startup, c, &c->startup) < 0) {
+                log_context_warning(&context, "pod %s: container %s: startupProbe cannot be run (port, or no pod IP); "
+                                    "started without it", w->key, c->name);
+                c->started = true;
+        }
+        if (c->started)
+                start_health_probes(c);
 }
 
 static int on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -776,6 +841,7 @@ static char *to_seconds(const char *t) {
 static void read_exit(Container *c) {
         _cleanup_free_ char *path = NULL, *content = NULL;
         json_object *o = NULL, *v;
+        bool oom_killed = false;
         char id[256];
 
         exit_done(&c->state);
@@ -789,9 +855,11 @@ static void read_exit(Container *c) {
                 c->state.signal = json_object_object_get_ex(o, "signal", &v) ? json_object_get_int(v) : 0;
                 c->state.started_at = to_seconds(json_get_string(o, "startedAt", NULL));
                 c->state.finished_at = to_seconds(json_get_string(o, "finishedAt", NULL));
+                oom_killed = json_object_object_get_ex(o, "oomKilled", &v) && json_object_get_boolean(v);
                 json_object_put(o);
         }
-        c->state.reason = strdup(c->state.exit_code == 0 ? "Completed" : "Error");
+        /* containerd's reasons: an OOM kill in the container's cgroup wins. */
+        c->state.reason = strdup(oom_killed ? "OOMKilled" : c->state.exit_code == 0 ? "Completed" : "Error");
         snprintf(id, sizeof(id), "stevedore://%s", c->id);
         c->state.container_id = strdup(id);
         c->has_state = true;
@@ -862,7 +930,7 @@ static int on_monitor_exit(sd_event_source *s, int fd, uint32_t revents, void *u
         c->ready_source = sd_event_source_disable_unref(c->ready_source);
         c->ready_fd = safe_close(c->ready_fd);
         stop_probes(c);
-        c->ready = false;
+        c->ready = c->started = false;
         if (c->phase == CONTAINER_WAITING && !c->id)
                 return 0;
         if (c->phase != CONTAINER_WAITING || !c->waiting_reason || !streq(c->waiting_reason, "RunContainerError"))
@@ -1062,6 +1130,8 @@ static int start_pod(sd_event_source *s, void *userdata) {
         int r = 0;
 
         w->defer = sd_event_source_disable_unref(w->defer);
+        if (pull_secrets_up(w) < 0)
+                return 0;
         if (access(w->sandbox_dir, F_OK) >= 0) {
                 r = sandbox_up(w);
                 if (r >= 0)
@@ -1135,6 +1205,7 @@ void pod_worker_free(PodWorker *w) {
         }
         free(w->containers);
         volumes_free(w->volumes, w->n_volumes);
+        auth_file_free(w->pull_credentials);
         sd_event_source_disable_unref(w->kill_timer);
         sd_event_source_disable_unref(w->defer);
         json_object_put(w->pod);

@@ -64,6 +64,8 @@ static int port_of(json_object *port, json_object *container) {
 static void schedule(Probe *p, uint64_t delay_usec);
 
 static void attempt_done(Probe *p, bool success, const char *message) {
+        bool flip;
+
         if (p->pid > 0) {
                 siginfo_t info;
                 (void) kill(p->pid, SIGKILL);
@@ -75,18 +77,17 @@ static void attempt_done(Probe *p, bool success, const char *message) {
         p->fd = safe_close(p->fd);
         if (success) {
                 p->failures = 0;
-                if (++p->successes >= p->success_threshold && p->result != 1) {
-                        p->result = 1;
-                        p->handler(p, true, NULL, p->userdata);
-                }
+                flip = ++p->successes >= p->success_threshold && p->result != 1;
         } else {
                 p->successes = 0;
-                if (++p->failures >= p->failure_threshold && p->result != 0) {
-                        p->result = 0;
-                        p->handler(p, false, message, p->userdata);
-                }
+                flip = ++p->failures >= p->failure_threshold && p->result != 0;
         }
         schedule(p, p->period_usec);
+        /* Last: the handler may free the probe. */
+        if (flip) {
+                p->result = success;
+                p->handler(p, success, success ? NULL : message, p->userdata);
+        }
 }
 
 static void describe(Probe *p, const char *what, char *buf, size_t size) {

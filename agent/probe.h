@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
-/* A container's probe (readinessProbe, livenessProbe) as kubelet runs it, on the event
+/* A container's probe (startupProbe, readinessProbe, livenessProbe) as kubelet runs it, on the event
  * loop: after initialDelaySeconds, every periodSeconds, an httpGet (a 2xx or 3xx answer)
  * or tcpSocket (a connection) to the pod's IP within timeoutSeconds; the result flips
  * after failureThreshold failures or successThreshold successes in a row. Named ports are
@@ -15,7 +15,7 @@ typedef struct Probe Probe;
 
 /* The probe's result changed; message says why when it failed ("Get
  * \"http://10.0.0.5:8080/healthz\": connection refused", "HTTP probe failed with
- * statuscode: 500"). */
+ * statuscode: 500"). The handler may free the probe. */
 typedef void (*ProbeHandler)(Probe *p, bool success, const char *message, void *userdata);
 
 /* spec: the probe object; container: its container (for named ports); exec_prefix:

@@ -43,18 +43,25 @@ void service_notify_free(ServiceNotify *n) {
         free(n);
 }
 
-void service_notify_starting(ServiceNotify *n, const char *format, ...) {
+static void send_status(const char *format, va_list ap) _printf_(1, 0);
+static void send_status(const char *format, va_list ap) {
         _cleanup_free_ char *status = NULL;
+
+        if (vasprintf(&status, format, ap) < 0) {
+                status = NULL; /* undefined after a failure */
+                return;
+        }
+        (void) sd_notifyf(false, "STATUS=%s", status);
+}
+
+void service_notify_starting(ServiceNotify *n, const char *format, ...) {
         va_list ap;
 
         if (n->ready || n->stopping)
                 return;
         va_start(ap, format);
-        if (vasprintf(&status, format, ap) < 0)
-                status = NULL;
+        send_status(format, ap);
         va_end(ap);
-        if (status)
-                (void) sd_notifyf(false, "STATUS=%s", status);
 }
 
 static void send_counts(ServiceNotify *n, const char *prefix) {
@@ -89,13 +96,9 @@ void service_notify_stopping(ServiceNotify *n, bool stopping_pods) {
 }
 
 void service_notify_failed(const char *format, ...) {
-        _cleanup_free_ char *status = NULL;
         va_list ap;
 
         va_start(ap, format);
-        if (vasprintf(&status, format, ap) < 0)
-                status = NULL;
+        send_status(format, ap);
         va_end(ap);
-        if (status)
-                (void) sd_notifyf(false, "STATUS=%s", status);
 }

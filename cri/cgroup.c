@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -247,6 +250,72 @@ int cgroup_remove(const char *path) {
                         result = -errno;
         }
         return result;
+}
+
+/* The memory controller's file that counts OOM kills: v2 memory.events, v1
+ * memory.oom_control. */
+static int oom_file(const char *path, char **ret_dir, char **ret_file, bool *ret_v2) {
+        _cleanup_(dirs_done) CgroupDirs d = {};
+        const char *dir;
+        int r;
+
+        r = dirs_find(path, &d, NULL);
+        if (r < 0)
+                return r;
+        dir = cgroup_dir_of(&d, CGROUP_MEMORY, ret_v2);
+        if (!dir)
+                return -ENOMEDIUM;
+        if (!(*ret_dir = strdup(dir)))
+                return -ENOMEM;
+        return asprintf(ret_file, "%s/%s", dir, *ret_v2 ? "memory.events" : "memory.oom_control") < 0 ? -ENOMEM : 0;
+}
+
+int cgroup_oom_kills(const char *path, uint64_t *ret) {
+        _cleanup_free_ char *dir = NULL, *file = NULL, *content = NULL;
+        char *line, *save = NULL;
+        bool v2;
+        int r;
+
+        r = oom_file(path, &dir, &file, &v2);
+        if (r < 0)
+                return r;
+        r = read_full_file(file, 1 << 16, &content, NULL);
+        if (r < 0)
+                return r;
+        for (line = strtok_r(content, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                if (strncmp(line, "oom_kill ", 9) == 0) {
+                        *ret = strtoull(line + 9, NULL, 10);
+                        return 0;
+                }
+        return -ENODATA;
+}
+
+int cgroup_oom_watch(const char *path, int *ret_fd) {
+        _cleanup_free_ char *dir = NULL, *file = NULL, *registration = NULL;
+        _cleanup_close_ int fd = -EBADF, control = -EBADF;
+        bool v2;
+        int r;
+
+        r = oom_file(path, &dir, &file, &v2);
+        if (r < 0)
+                return r;
+        if (v2) {
+                fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+                if (fd < 0 || inotify_add_watch(fd, file, IN_MODIFY) < 0)
+                        return -errno;
+        } else {
+                fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+                control = open(file, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || control < 0)
+                        return -errno;
+                if (asprintf(&registration, "%d %d", fd, control) < 0)
+                        return -ENOMEM;
+                r = cgroup_write(dir, "cgroup.event_control", registration, NULL);
+                if (r < 0)
+                        return r;
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
 }
 
 /* The directory whose cgroup.procs lists every process of the container: the cgroup2

@@ -121,6 +121,14 @@ int cgroup_update(const char *path, const CgroupResources *res, char **ret_error
 /* Removes it (its processes gone); 0 when there was none. */
 int cgroup_remove(const char *path);
 
+/* How many processes of the cgroup the OOM killer has killed: oom_kill of v2's
+ * memory.events or v1's memory.oom_control (-ENODATA: the kernel does not count them). */
+int cgroup_oom_kills(const char *path, uint64_t *ret);
+/* A descriptor (non-blocking) that turns readable when the cgroup's memory controller
+ * has news, to read cgroup_oom_kills() then: v2 an inotify watch of memory.events, v1 an
+ * eventfd registered for memory.oom_control through cgroup.event_control (as containerd
+ * watches for OOM). Read it empty after each wake-up. */
+int cgroup_oom_watch(const char *path, int *ret_fd);
 /* The processes in the cgroup and below it, sorted. */
 int cgroup_pids(const char *path, pid_t **ret, size_t *ret_n);
 /* Freezes (pause) or thaws (resume) its processes: v1 freezer.state where the freezer

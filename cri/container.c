@@ -932,6 +932,33 @@ int container_pids(const char *state_root, const char *id, pid_t **ret, size_t *
         return r < 0 ? fail(ret_error, -r, "container %s: the processes of cgroup %s", id, s.cgroup) : 0;
 }
 
+int container_oom_kills(const char *state_root, const char *id, uint64_t *ret, char **ret_error) {
+        _cleanup_(container_state_done) ContainerState s = {};
+        int r;
+
+        r = load_state(state_root, id, &s, ret_error);
+        if (r < 0)
+                return r;
+        *ret = 0;
+        if (!*s.cgroup)
+                return 0;
+        r = cgroup_oom_kills(s.cgroup, ret);
+        return r < 0 ? fail(ret_error, -r, "container %s: the OOM kills of cgroup %s", id, s.cgroup) : 0;
+}
+
+int container_oom_watch(const char *state_root, const char *id, int *ret_fd, char **ret_error) {
+        _cleanup_(container_state_done) ContainerState s = {};
+        int r;
+
+        r = load_state(state_root, id, &s, ret_error);
+        if (r < 0)
+                return r;
+        if (!*s.cgroup)
+                return fail(ret_error, ENOENT, "container %s has no cgroup", id);
+        r = cgroup_oom_watch(s.cgroup, ret_fd);
+        return r < 0 ? fail(ret_error, -r, "container %s: watch the OOM kills of cgroup %s", id, s.cgroup) : 0;
+}
+
 static int freeze(const char *state_root, const char *id, bool pause, char **ret_error) {
         _cleanup_(container_state_done) ContainerState s = {};
         _cleanup_free_ char *error = NULL;

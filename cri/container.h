@@ -3,6 +3,7 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Containers of the embedded OCI runtime, one directory each under a state root
@@ -64,6 +65,12 @@ int container_list(const char *state_root, char ***ret);
 int container_update(const char *state_root, const char *id, json_object *resources, char **ret_error);
 /* The pids (as this process sees them) in the container's cgroup, sorted. */
 int container_pids(const char *state_root, const char *id, pid_t **ret, size_t *ret_n, char **ret_error);
+/* How many of the container's processes the OOM killer has killed (0 without a cgroup);
+ * read before the container is deleted. */
+int container_oom_kills(const char *state_root, const char *id, uint64_t *ret, char **ret_error);
+/* cgroup_oom_watch() of its cgroup: to catch an OOM kill while the cgroup is there (a
+ * systemd scope's goes as soon as it is empty). -ENOENT without a cgroup. */
+int container_oom_watch(const char *state_root, const char *id, int *ret_fd, char **ret_error);
 /* Freezes a running container's processes (its state then says "paused"), and thaws them. */
 int container_pause(const char *state_root, const char *id, char **ret_error);
 int container_resume(const char *state_root, const char *id, char **ret_error);

@@ -59,7 +59,7 @@ static void tell_error(int fd, const char *message) {
                 dprintf(fd, "error: %s\n", message);
 }
 
-static int write_exit_file(const char *path, pid_t pid, const siginfo_t *info, const char *started) {
+static int write_exit_file(const char *path, pid_t pid, const siginfo_t *info, const char *started, bool oom_killed) {
         json_object *o = json_object_new_object();
         char finished[64];
         const char *text;
@@ -74,25 +74,41 @@ static int write_exit_file(const char *path, pid_t pid, const siginfo_t *info, c
         json_object_object_add(o, "signal", json_object_new_int(info->si_code == CLD_EXITED ? 0 : info->si_status));
         json_object_object_add(o, "startedAt", json_object_new_string(started));
         json_object_object_add(o, "finishedAt", json_object_new_string(finished));
+        if (oom_killed)
+                json_object_object_add(o, "oomKilled", json_object_new_boolean(true));
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
         r = write_file_atomic(path, text, strlen(text), 0600);
         json_object_put(o);
         return r;
 }
 
+/* The memory cgroup had news (oom_fd readable): was it an OOM kill? */
+static void check_oom(const MonitorOptions *o, int oom_fd, bool *oom_killed) {
+        char buffer[4096];
+        uint64_t kills = 0;
+
+        while (read(oom_fd, buffer, sizeof(buffer)) > 0)
+                ;
+        if (container_oom_kills(o->state_root, o->id, &kills, NULL) >= 0 && kills > 0)
+                *oom_killed = true;
+}
+
 /* Copies both pipes to the log until they end (or DRAIN_TIMEOUT_MS after the process
- * exited), and reaps the process. */
-static int follow(CriLog *log, int out, int err, int pidfd, siginfo_t *ret_info) {
-        struct pollfd fds[3] = {
+ * exited), notes OOM kills as the cgroup reports them (oom_fd, may be -1), and reaps
+ * the process. */
+static int follow(const MonitorOptions *o, CriLog *log, int out, int err, int pidfd, int oom_fd, siginfo_t *ret_info,
+                  bool *oom_killed) {
+        struct pollfd fds[4] = {
                 { .fd = out, .events = POLLIN },
                 { .fd = err, .events = POLLIN },
                 { .fd = pidfd, .events = POLLIN },
+                { .fd = oom_fd, .events = POLLIN },
         };
         char buffer[65536];
         bool exited = false;
 
         while (fds[0].fd >= 0 || fds[1].fd >= 0 || !exited) {
-                int n = poll(fds, 3, exited ? DRAIN_TIMEOUT_MS : -1);
+                int n = poll(fds, 4, exited ? DRAIN_TIMEOUT_MS : -1);
 
                 if (n < 0 && errno == EINTR)
                         continue;
@@ -113,6 +129,8 @@ static int follow(CriLog *log, int out, int err, int pidfd, siginfo_t *ret_info)
                         (void) cri_log_flush(log, (CriStream) i);
                         fds[i].fd = -1;
                 }
+                if (fds[3].revents & POLLIN)
+                        check_oom(o, oom_fd, oom_killed);
                 if (fds[2].revents & POLLIN) {
                         if (waitid((idtype_t) P_PIDFD, (id_t) pidfd, ret_info, WEXITED) < 0)
                                 return -errno;
@@ -127,11 +145,12 @@ static int follow(CriLog *log, int out, int err, int pidfd, siginfo_t *ret_info)
 
 int monitor_run(const MonitorOptions *o, char **ret_error) {
         _cleanup_(cri_log_closep) CriLog *log = NULL;
-        _cleanup_close_ int pidfd = -EBADF;
+        _cleanup_close_ int pidfd = -EBADF, oom_fd = -EBADF;
         _cleanup_free_ char *error = NULL;
         int out[2] = { -EBADF, -EBADF }, err[2] = { -EBADF, -EBADF }, r;
         char started[64];
         siginfo_t info = {};
+        bool oom_killed = false;
         pid_t pid;
 
         r = cri_log_open(o->log_path, o->log_max_size, o->log_max_files, &log);
@@ -160,11 +179,17 @@ int monitor_run(const MonitorOptions *o, char **ret_error) {
                 close(o->ready_fd);
         }
 
-        r = follow(log, out[0], err[0], pidfd, &info);
+        /* OOM kills are seen as they happen and once more at the end, before the container
+         * (and a cgroupfs cgroup) is deleted; a systemd scope's cgroup may be gone by then. */
+        if (container_oom_watch(o->state_root, o->id, &oom_fd, NULL) < 0)
+                oom_fd = -EBADF;
+        r = follow(o, log, out[0], err[0], pidfd, oom_fd, &info, &oom_killed);
         safe_close(out[0]);
         safe_close(err[0]);
+        if (r >= 0 && oom_fd >= 0)
+                check_oom(o, oom_fd, &oom_killed);
         if (r >= 0)
-                r = write_exit_file(o->exit_file, pid, &info, started);
+                r = write_exit_file(o->exit_file, pid, &info, started, oom_killed);
         if (r < 0 && ret_error && asprintf(ret_error, "container %s: %s: %s", o->id, o->exit_file, strerror(-r)) < 0)
                 *ret_error = NULL;
         return r;

@@ -11,6 +11,10 @@
  *
  *   {"pid": 4242, "exitCode": 137, "signal": 9, "startedAt": "…", "finishedAt": "…"}
  *
+ * with "oomKilled": true when the OOM killer killed any of its processes (its memory
+ * cgroup's oom_kill count, read on the cgroup's memory events and after the exit), as
+ * containerd reports an OOM event of the container's cgroup.
+ *
  * The agent starts one per container and may die and come back meanwhile: the log and
  * the exit file are all it needs to adopt the container. */
 

@@ -123,17 +123,6 @@ static int log_message(const LogContext *c, int level, int error, const char *fi
         return -error;
 }
 
-int log_internal(int level, int error, const char *file, int line, const char *func,
-                 const char *format, ...) {
-        va_list ap;
-        int r;
-
-        va_start(ap, format);
-        r = log_message(NULL, level, error, file, line, func, format, ap);
-        va_end(ap);
-        return r;
-}
-
 int log_context_internal(const LogContext *context, int level, int error, const char *file, int line,
                          const char *func, const char *format, ...) {
         va_list ap;

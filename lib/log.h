@@ -27,18 +27,10 @@ typedef struct LogContext {
         const char *namespace, *pod, *container;
 } LogContext;
 
-int log_internal(int level, int error, const char *file, int line, const char *func,
-                 const char *format, ...) _printf_(6, 7);
 int log_context_internal(const LogContext *context, int level, int error, const char *file, int line,
                          const char *func, const char *format, ...) _printf_(7, 8);
 
-#define log_full_errno(level, error, ...)                                                          \
-        ({                                                                                         \
-                int _level_ = (level), _e_ = (error);                                              \
-                _level_ <= log_get_max_level()                                                     \
-                        ? log_internal(_level_, _e_, __FILE__, __LINE__, __func__, __VA_ARGS__)    \
-                        : -(_e_ < 0 ? -_e_ : _e_);                                                 \
-        })
+#define log_full_errno(level, error, ...) log_context_full_errno(NULL, level, error, __VA_ARGS__)
 
 #define log_debug_errno(e, ...) log_full_errno(LOG_DEBUG, e, __VA_ARGS__)
 #define log_info_errno(e, ...) log_full_errno(LOG_INFO, e, __VA_ARGS__)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -187,14 +188,27 @@ def http_get(netns_path, url, timeout=5):
 
 
 class Registry:
-    def __init__(self, workdir):
+    """docker-registry on loopback, plain HTTP; with credentials (user, password) it
+    wants them (htpasswd basic auth)."""
+
+    def __init__(self, workdir, credentials=None):
         self.dir = workdir
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.proc = None
+        self.credentials = credentials
 
     def start(self):
         config = self.dir / "config.yml"
+        auth = ""
+        if self.credentials:
+            htpasswd = run("htpasswd", "-Bbn", *self.credentials).stdout
+            (self.dir / "htpasswd").write_text(htpasswd)
+            auth = f"""auth:
+  htpasswd:
+    realm: stevedore-test
+    path: {self.dir / 'htpasswd'}
+"""
         config.write_text(f"""version: 0.1
 log:
   level: warn
@@ -203,7 +217,7 @@ storage:
     rootdirectory: {self.dir / 'data'}
   delete:
     enabled: true
-http:
+{auth}http:
   addr: {self.host}
 """)
         log = open(self.dir / "registry.log", "wb")
@@ -219,6 +233,10 @@ http:
             try:
                 self.get("/v2/")
                 return self
+            except urllib.error.HTTPError as e:
+                if e.code == 401 and self.credentials:
+                    return self
+                time.sleep(0.1)
             except OSError:
                 time.sleep(0.1)
         raise TimeoutError("docker-registry did not answer on " + self.host)
@@ -235,7 +253,8 @@ http:
     def push(self, layout, repo, tag="latest"):
         """Pushes an OCI layout's `latest` with skopeo; returns the reference pushed."""
         ref = f"{self.host}/{repo}:{tag}"
-        run("skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+        creds = ["--dest-creds", ":".join(self.credentials)] if self.credentials else []
+        run("skopeo", "copy", "--quiet", "--dest-tls-verify=false", *creds,
             f"oci:{layout}:latest", f"docker://{ref}")
         return ref
 
@@ -245,6 +264,16 @@ def registry(session_dir):
     d = session_dir / "registry"
     d.mkdir()
     r = Registry(d).start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_registry(session_dir):
+    """A registry that wants basic credentials: .credentials (user, password)."""
+    d = session_dir / "auth-registry"
+    d.mkdir()
+    r = Registry(d, credentials=("puller", "pull-s3cret")).start()
     yield r
     r.stop()
 

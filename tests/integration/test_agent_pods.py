@@ -4,12 +4,16 @@ with back-off, and deletion within the grace period. The node runs in a network
 namespace of its own (the API server reached through a loopback relay), so its bridge
 and pods stay inside what the test made."""
 
+import fcntl
 import ipaddress
 import json
 import os
 import select
+import signal
 import socket
+import struct
 import subprocess
+import termios
 import threading
 import time
 import urllib.request
@@ -27,7 +31,7 @@ POD_CIDR = "10.77.0.0/24"
 
 
 class Node:
-    def __init__(self, stevedore_bin, cluster, ns, tmp_path, registry, pod_cidr=POD_CIDR):
+    def __init__(self, stevedore_bin, cluster, ns, tmp_path, registry, auth_registry, pod_cidr=POD_CIDR):
         self.bin, self.cluster, self.ns = stevedore_bin, cluster, ns
         self.root, self.run_dir, self.log_dir = tmp_path / "root", tmp_path / "run", tmp_path / "log"
         for d in (self.root, self.run_dir, self.log_dir):
@@ -38,12 +42,14 @@ class Node:
         self.kubelet_relay = LoopbackRelay(f"/run/netns/{ns}", self.kubelet_port, inward=False)
         # The loopback registry, as the node sees it: plain HTTP, named insecure.
         self.registry_relay = LoopbackRelay(f"/run/netns/{ns}", registry.port)
+        self.auth_registry_relay = LoopbackRelay(f"/run/netns/{ns}", auth_registry.port)
         kubeconfig = cluster.add_node_kubeconfig(NAME)
         self.log = tmp_path / "agent.log"
         self.args = [str(stevedore_bin), "--netns", f"/run/netns/{ns}", "--root", str(self.root), "--run-dir",
                      str(self.run_dir), "agent", "--kubeconfig", str(kubeconfig), "--hostname-override", NAME,
                      "--node-ip", "127.0.0.1", "--log-dir", str(self.log_dir),
-                     "--port", str(self.kubelet_port), "--insecure-registry", registry.host]
+                     "--port", str(self.kubelet_port), "--insecure-registry", registry.host,
+                     "--insecure-registry", auth_registry.host]
         if pod_cidr:
             self.args += ["--pod-cidr", pod_cidr]
         self.start()
@@ -98,10 +104,10 @@ class Node:
 
 
 @pytest.fixture
-def node(request, stevedore_bin, cluster, netns, tmp_path, images, registry):
+def node(request, stevedore_bin, cluster, netns, tmp_path, images, registry, auth_registry):
     """The node; `@pytest.mark.parametrize("node", [None], indirect=True)` runs it
     without --pod-cidr."""
-    n = Node(stevedore_bin, cluster, netns("pnode"), tmp_path, registry,
+    n = Node(stevedore_bin, cluster, netns("pnode"), tmp_path, registry, auth_registry,
              pod_cidr=getattr(request, "param", POD_CIDR))
     n.image_import(images["kubia"], "kubia")
     n.image_import(images["busybox"], "busybox")
@@ -115,6 +121,7 @@ def node(request, stevedore_bin, cluster, netns, tmp_path, images, registry):
     n.relay.close()
     n.kubelet_relay.close()
     n.registry_relay.close()
+    n.auth_registry_relay.close()
     n.kubectl("delete", "node", NAME, "--ignore-not-found")
 
 
@@ -346,15 +353,27 @@ def test_api_server_away_pods_untouched_changes_applied_after(node):
     node.wait("steady", lambda p: p is None, timeout=30, what="deleted after the API server returned")
 
 
-def in_pty(args, timeout=30):
+def set_size(fd, rows, cols):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def in_pty(args, timeout=30, size=None, resize=None):
     """Runs args with a terminal for its stdio (as a user typing kubectl -it would);
-    returns its exit code and what it wrote."""
+    returns its exit code and what it wrote. size: the terminal's (rows, cols); resize:
+    (seconds, (rows, cols)) — the terminal resized after that long (and SIGWINCH sent)."""
     master, slave = os.openpty()
+    if size:
+        set_size(slave, *size)
     p = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
-    out, deadline = b"", time.monotonic() + timeout
+    out, start = b"", time.monotonic()
+    deadline = start + timeout
     try:
         while time.monotonic() < deadline:
+            if resize and time.monotonic() - start >= resize[0]:
+                set_size(master, *resize[1])
+                p.send_signal(signal.SIGWINCH)
+                resize = None
             ready, _, _ = select.select([master], [], [], 0.2)
             if ready:
                 try:
@@ -409,6 +428,133 @@ def test_exec_readiness_probe(node):
     assert node.pod("gated")["status"]["containerStatuses"][0]["ready"] is False
     node.kubectl("exec", "gated", "--", "touch", "/tmp/ready")
     node.wait("gated", running, timeout=20, what="ready once the file is there")
+
+
+def test_startup_probe_gates_the_other_probes(node):
+    """Until its startupProbe succeeds a container is not started, not ready, and its
+    liveness probe (which would fail and restart it) does not run; once the probe's file
+    is made it is started and ready. A startupProbe that keeps failing gets the container
+    killed (Unhealthy, Killing) and restarted."""
+    node.apply({"metadata": {"name": "slow-start"},
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                    {"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent", "command": ["sleep", "3600"],
+                     "startupProbe": {"exec": {"command": ["test", "-f", "/tmp/started"]}, "periodSeconds": 1,
+                                      "failureThreshold": 60},
+                     "livenessProbe": {"exec": {"command": ["test", "-f", "/tmp/started"]}, "periodSeconds": 1,
+                                       "failureThreshold": 1}}]}})
+    node.wait("slow-start", lambda p: p and p["status"].get("phase") == "Running", what="Running")
+    time.sleep(4)
+    s = node.pod("slow-start")["status"]["containerStatuses"][0]
+    assert s["started"] is False and s["ready"] is False and s["restartCount"] == 0, s
+    node.kubectl("exec", "slow-start", "--", "touch", "/tmp/started")
+    p = node.wait("slow-start", running, timeout=20, what="started and ready once the file is there")
+    assert p["status"]["containerStatuses"][0]["started"] is True
+
+    node.apply({"metadata": {"name": "never-starts"},
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                    {"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent", "command": ["sleep", "3600"],
+                     "startupProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 2}}]}})
+    p = node.wait("never-starts", lambda p: p and p["status"].get("containerStatuses") and
+                  p["status"]["containerStatuses"][0]["restartCount"] >= 1, timeout=40,
+                  what="restarted by its startup probe")
+    assert p["status"]["containerStatuses"][0]["started"] is False
+    events = node.kubectl("get", "events", "--field-selector", "involvedObject.name=never-starts",
+                          "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}").stdout
+    assert "Unhealthy: Startup probe failed: " in events
+    assert "Killing: Container c failed startup probe, will be restarted" in events
+
+
+def test_oom_killed_container(node):
+    """A container over its memory limit is killed by the OOM killer: terminated with
+    reason OOMKilled and exit code 137, as kubelet with containerd reports it."""
+    node.apply({"metadata": {"name": "hungry"},
+                "spec": {"restartPolicy": "Never", "containers": [
+                    {"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                     "command": ["tail", "/dev/zero"],
+                     "resources": {"limits": {"memory": "20Mi"}}}]}})
+    p = node.wait("hungry", lambda p: p and p["status"].get("phase") == "Failed", timeout=60, what="Failed")
+    t = p["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert t["reason"] == "OOMKilled" and t["exitCode"] == 137, t
+
+
+def test_image_pull_secrets(node, auth_registry, images):
+    """An image from a registry that wants credentials: without a usable pull secret (one
+    that does not exist gets a FailedToRetrieveImagePullSecret warning) the pull fails
+    with ErrImagePull, then ImagePullBackOff; with a kubernetes.io/dockerconfigjson
+    Secret named in imagePullSecrets the pod runs."""
+    ref = auth_registry.push(images["busybox"], "private/busybox", "v1")
+    user, password = auth_registry.credentials
+
+    def pod(name, secret):
+        return {"metadata": {"name": name},
+                "spec": {"terminationGracePeriodSeconds": 1, "imagePullSecrets": [{"name": secret}],
+                         "containers": [{"name": "c", "image": ref, "command": ["sleep", "3600"]}]}}
+
+    node.apply(pod("no-creds", "absent"))
+    p = node.wait("no-creds", lambda p: p and any(
+        c["state"].get("waiting", {}).get("reason") in ("ErrImagePull", "ImagePullBackOff")
+        for c in p["status"].get("containerStatuses", [])), timeout=40, what="ErrImagePull")
+    assert "private/busybox" in p["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+    events = node.kubectl("get", "events", "--field-selector", "involvedObject.name=no-creds",
+                          "-o", "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}").stdout
+    assert "FailedToRetrieveImagePullSecret: Unable to retrieve some image pull secrets (absent)" in events
+
+    node.kubectl("delete", "secret", "regcred", "--ignore-not-found")
+    node.kubectl("create", "secret", "docker-registry", "regcred", f"--docker-server={auth_registry.host}",
+                 f"--docker-username={user}", f"--docker-password={password}")
+    node.apply(pod("with-creds", "regcred"))
+    p = node.wait("with-creds", running, timeout=60, what="Running from the registry that wants credentials")
+    assert p["status"]["containerStatuses"][0]["imageID"]
+
+
+def test_watch_gone_relists_pods(node):
+    """The agent frozen while the API server restarts, one pod created and another
+    deleted meanwhile: when it thaws its pod watch's resourceVersion is too old for the
+    new server (410 Gone), it lists again, runs the new pod and stops the deleted one's
+    container."""
+    def sleeper(name):
+        return {"metadata": {"name": name},
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                    {"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                     "command": ["sleep", "3600"]}]}}
+
+    node.apply(sleeper("before"))
+    p = node.wait("before", running, what="Running")
+    before_dir = node.run_dir / "pods" / p["metadata"]["uid"]
+    monitor = int((before_dir / "containers" / "c" / "0" / "monitor.pid").read_text())
+
+    # The changes are made between two restarts: none reaches the agent's old connection,
+    # and the second server's watch cache starts after them, so the agent's
+    # resourceVersion is too old for it.
+    node.proc.send_signal(signal.SIGSTOP)
+    try:
+        node.cluster.restart_apiserver()
+        node.apply(sleeper("during"))
+        node.kubectl("delete", "pod", "before", "--grace-period=0", "--force")
+        node.cluster.restart_apiserver()
+    finally:
+        node.proc.send_signal(signal.SIGCONT)
+
+    node.wait("during", running, timeout=60, what="Running after the relist")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (before_dir.exists() or os.path.exists(f"/proc/{monitor}")):
+        time.sleep(0.25)
+    assert not before_dir.exists() and not os.path.exists(f"/proc/{monitor}"), node.log.read_text()[-4000:]
+    assert "too old resource version" in node.log.read_text(), "no 410 Gone was forced"
+
+
+def test_exec_terminal_resize(node):
+    """kubectl exec -it: the terminal's size goes to the command's pty through the resize
+    stream — the size kubectl starts with, and a new one after SIGWINCH."""
+    node.apply({"metadata": {"name": "sized"},
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                    {"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                     "command": ["sleep", "3600"]}]}})
+    node.wait("sized", running, what="Running")
+    code, out = in_pty(["kubectl", f"--kubeconfig={node.cluster.admin_kubeconfig}", "exec", "-it", "sized", "--",
+                        "sh", "-c", "sleep 1; stty size; sleep 3; stty size"], size=(33, 101), resize=(2.5, (44, 123)))
+    assert code == 0, out
+    assert out.split() == ["33", "101", "44", "123"], out
 
 
 def port_forward(node, pod, *ports, timeout=30):

@@ -551,7 +551,21 @@ def test_monitor_writes_the_cri_log_and_the_exit_status(bundle, tmp_path):
     assert tagged[-1] == ["stdout", "F", "unterminated"]
     status = json.loads(exit_file.read_text())
     assert status["exitCode"] == 7 and status["signal"] == 0 and status["finishedAt"] >= status["startedAt"]
+    assert "oomKilled" not in status
     bundle.runtime("delete", "m1")
+
+
+def test_monitor_records_an_oom_kill(bundle, tmp_path):
+    """A container over its memory limit: the OOM killer's kill (its memory cgroup's
+    oom_kill count, v1 or v2) is in the exit file with the status."""
+    log, exit_file = tmp_path / "0.log", tmp_path / "exit.json"
+    limit = {"limit": 20 << 20, "swap": 20 << 20}
+    bundle.configure(["tail", "/dev/zero"], change=lambda c: c["linux"].setdefault("resources", {}).update(memory=limit))
+    r = bundle.runtime("monitor", "--log", str(log), "--exit-file", str(exit_file), "oom1", check=False)
+    assert r.returncode == 0, r.stderr
+    status = json.loads(exit_file.read_text())
+    assert status["oomKilled"] is True and status["exitCode"] == 137 and status["signal"] == 9, status
+    bundle.runtime("delete", "oom1")
 
 
 def test_monitor_reports_readiness_and_signals(bundle, tmp_path):

@@ -272,3 +272,40 @@ def test_systemd_cgroup_driver_pods_are_slices_containers_scopes(node):
         assert time.monotonic() < deadline, node.journal_text()
         time.sleep(0.3)
     assert not sanitizer_reports(node)
+
+
+HUNGRY = """apiVersion: v1
+kind: Pod
+metadata:
+  name: hungry
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: kubia
+    imagePullPolicy: IfNotPresent
+    command: [tail, /dev/zero]
+    resources:
+      limits: {memory: 20Mi}
+"""
+
+
+def test_systemd_cgroup_driver_oom_killed(node):
+    """An OOM kill in a container's scope is reported although systemd removes the
+    scope's cgroup as soon as it is empty: the monitor saw it while it happened."""
+    node.write_config(CONFIG.replace("cgroupDriver: cgroupfs", "cgroupDriver: systemd"))
+    node.m.write(f"{MANIFESTS}/hungry.yaml", HUNGRY)
+    node.boot()
+    node.m.run("systemctl", "start", "stevedore", timeout=120)
+    deadline, status = time.monotonic() + 60, None
+    while time.monotonic() < deadline:
+        text = node.m.run("cat", "/run/stevedore/status.json", check=False).stdout
+        pods = json.loads(text)["pods"] if text.strip() else []
+        statuses = [c for p in pods for c in p.get("status", {}).get("containerStatuses", [])]
+        status = statuses[0]["state"] if statuses else None
+        if status and "terminated" in status:
+            break
+        time.sleep(0.3)
+    assert status and status.get("terminated", {}).get("reason") == "OOMKilled", (status, node.journal_text())
+    assert status["terminated"]["exitCode"] == 137
+    assert not sanitizer_reports(node)
