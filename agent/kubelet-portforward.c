@@ -231,11 +231,10 @@ static void forward_set_stuffed(Forward *f, bool stuffed) {
 }
 
 /* Writes what the client sent to the pod, half-closes after the client's FIN, ends the
- * forward when both directions are over. */
+ * forward when both directions are over. While it connects, what the client sends is
+ * held, as much as when the pod does not read. */
 static int forward_pump(Forward *f) {
-        if (!f->connected)
-                return 0;
-        while (f->n_to_pod > 0) {
+        while (f->connected && f->n_to_pod > 0) {
                 ssize_t n = send(f->fd, f->to_pod, f->n_to_pod, MSG_NOSIGNAL);
                 if (n < 0 && (errno == EAGAIN || errno == EINTR))
                         break;
@@ -246,6 +245,8 @@ static int forward_pump(Forward *f) {
                 f->n_to_pod -= (size_t) n;
         }
         forward_set_stuffed(f, f->n_to_pod >= TO_POD_HIGH);
+        if (!f->connected)
+                return 0;
         if (f->client_fin && f->n_to_pod == 0 && !f->shut_down) {
                 (void) shutdown(f->fd, SHUT_WR);
                 f->shut_down = true;
