@@ -23,7 +23,6 @@
 #define STREAMS_TIMEOUT_USEC (30ULL * 1000 * 1000) /* kubelet's streamCreationTimeout */
 #define SOCKET_READ 65536
 #define TO_POD_HIGH (1u << 20) /* stop reading the client while a connection holds this much for its pod */
-#define NAME_CHARS "abcdefghijklmnopqrstuvwxyz0123456789-."
 
 typedef struct Forward Forward;
 
@@ -86,10 +85,6 @@ void portforward_session_free(PortForwardSession *s) {
 
 /* --- the request -------------------------------------------------------------------- */
 
-static bool valid_name(const char *s) {
-        return *s && s[strspn(s, NAME_CHARS)] == '\0' && !strstr(s, "..");
-}
-
 /* The pod's UID (want_uid if given) and network namespace, from its log directory and
  * the file its worker keeps in its run directory: the namespace's path, empty for the
  * node's (hostNetwork). -ENOENT: no such pod runs here. */
@@ -123,20 +118,18 @@ static int find_pod(const KubeletPortForwardConfig *config, const char *namespac
 
 int kubelet_portforward_prepare(const KubeletPortForwardConfig *config, const char *request, PortForwardSession **ret,
                                 char **ret_message) {
-        char namespace[256], pod[256], uid[256] = "", target[4096];
+        char namespace[PORTFORWARD_NAME_MAX], pod[PORTFORWARD_NAME_MAX], uid[PORTFORWARD_NAME_MAX], target[4096];
         _cleanup_free_ char *found_uid = NULL, *netns = NULL;
         PortForwardSession *s;
-        int n, r;
+        int r;
 
         *ret_message = NULL;
-        if (sscanf(request, "%*s %4095s", target) != 1 ||
-            (n = sscanf(target, "/portForward/%255[^/]/%255[^/?]/%255[^/?]", namespace, pod, uid)) < 2 ||
-            !valid_name(namespace) || !valid_name(pod) || (n == 3 && !valid_name(uid)))
+        if (sscanf(request, "%*s %4095s", target) != 1 || portforward_target_parse(target, namespace, pod, uid) < 0)
                 return (*ret_message = strdup("expected /portForward/<namespace>/<pod>\n")) ? 400 : -ENOMEM;
         r = spdy_upgrade_check(request, STREAM_PROTOCOL, ret_message);
         if (r != 0)
                 return r;
-        r = find_pod(config, namespace, pod, n == 3 ? uid : NULL, &found_uid, &netns);
+        r = find_pod(config, namespace, pod, *uid ? uid : NULL, &found_uid, &netns);
         if (r == -ENOENT)
                 return (*ret_message = strdup("pod does not exist\n")) ? 404 : -ENOMEM;
         if (r < 0)

@@ -52,3 +52,34 @@ int portforward_stream_parse(const SpdyHeaders *h, uint32_t stream_id, PortForwa
         *ret = s;
         return 0;
 }
+
+static int take_name(const char **p, const char *end, char name[static PORTFORWARD_NAME_MAX]) {
+        size_t n = strcspn(*p, "/?");
+
+        if (*p + n > end)
+                n = (size_t) (end - *p);
+        if (n == 0 || n >= PORTFORWARD_NAME_MAX ||
+            strspn(*p, "abcdefghijklmnopqrstuvwxyz0123456789-.") < n)
+                return -EINVAL;
+        memcpy(name, *p, n);
+        name[n] = '\0';
+        *p += n;
+        return strstr(name, "..") ? -EINVAL : 0;
+}
+
+int portforward_target_parse(const char *target, char namespace[static PORTFORWARD_NAME_MAX],
+                             char pod[static PORTFORWARD_NAME_MAX], char uid[static PORTFORWARD_NAME_MAX]) {
+        static const char prefix[] = "/portForward/";
+        const char *p = target, *end;
+
+        if (strncmp(target, prefix, strlen(prefix)) != 0)
+                return -EINVAL;
+        p += strlen(prefix);
+        end = p + strcspn(p, "?");
+        uid[0] = '\0';
+        if (take_name(&p, end, namespace) < 0 || *p++ != '/' || take_name(&p, end, pod) < 0)
+                return -EINVAL;
+        if (p < end && (*p++ != '/' || take_name(&p, end, uid) < 0))
+                return -EINVAL;
+        return p == end ? 0 : -EINVAL;
+}

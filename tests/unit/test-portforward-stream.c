@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <stdio.h>
 #include <string.h>
 
 #include "macro.h"
@@ -78,9 +79,36 @@ TEST(refused) {
                 check_int(parse(bad[i], 3, 1, &s, &e), ==, -EINVAL);
 }
 
+TEST(targets) {
+        char ns[PORTFORWARD_NAME_MAX], pod[PORTFORWARD_NAME_MAX], uid[PORTFORWARD_NAME_MAX];
+        static const char *const bad[] = {
+                "/portForward/", "/portForward/default", "/portForward/default/", "/portForward//kubia",
+                "/portForward/default/kubia/", "/portForward/default/kubia/uid/more", "/portForward/Default/kubia",
+                "/portForward/default/ku*bia", "/portForward/default/..", "/portForward/../kubia", "/exec/default/kubia",
+                "/portforward/default/kubia", "/portForward/default/kubia%2F..",
+        };
+        char long_name[300];
+
+        check_int(portforward_target_parse("/portForward/default/kubia-pf", ns, pod, uid), ==, 0);
+        check_streq(ns, "default");
+        check_streq(pod, "kubia-pf");
+        check_streq(uid, "");
+        check_int(portforward_target_parse("/portForward/kube-system/a.b/1234-abcd?x=/y", ns, pod, uid), ==, 0);
+        check_streq(ns, "kube-system");
+        check_streq(pod, "a.b");
+        check_streq(uid, "1234-abcd");
+        check_int(portforward_target_parse("/portForward/default/kubia?port=80", ns, pod, uid), ==, 0);
+        check_streq(pod, "kubia");
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                check_int(portforward_target_parse(bad[i], ns, pod, uid), ==, -EINVAL);
+        snprintf(long_name, sizeof(long_name), "/portForward/default/%0256d", 0);
+        check_int(portforward_target_parse(long_name, ns, pod, uid), ==, -EINVAL);
+}
+
 int main(void) {
         RUN(pairs);
         RUN(old_clients_pair_by_stream_id);
         RUN(refused);
+        RUN(targets);
         return 0;
 }
