@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "container-spec.h"
 #include "container.h"
 #include "image-manager.h"
@@ -848,10 +849,15 @@ static bool container_pending(const Container *c) {
 }
 
 static void teardown(PodWorker *w) {
+        _cleanup_free_ char *cgroup = NULL;
+
         for (size_t i = 0; i < w->n_containers; i++) {
                 Container *c = &w->containers[i];
                 c->backoff_timer = sd_event_source_disable_unref(c->backoff_timer);
         }
+        /* The pod's cgroup, its containers' parent, goes after them, as kubelet removes it. */
+        if (asprintf(&cgroup, "/kubepods/pod%s", w->uid) >= 0)
+                (void) cgroup_remove(cgroup);
         (void) volumes_teardown(w->pod_state_dir);
         if (w->network_added && pod_network_del(w->rt.network, w->uid, w->key) >= 0)
                 w->network_added = false;

@@ -9,6 +9,7 @@ import os
 import select
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -160,6 +161,7 @@ def test_pod_runs_with_an_ip_answers_and_is_deleted(node):
     node.wait("kubia-x", lambda p: p is None, timeout=30, what="deleted")
     assert time.monotonic() - started < 5 + 10
     assert not (node.run_dir / "pods" / uid).exists()
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/kubepods/pod{uid}")), "the pod's cgroup is removed"
 
 
 def test_crashing_container_restarts_with_back_off(node):
