@@ -14,6 +14,7 @@ import struct
 import subprocess
 import termios
 import time
+from pathlib import Path
 
 import pytest
 
@@ -173,6 +174,9 @@ def test_pod_runs_with_an_ip_answers_and_is_deleted(node):
     node.wait("kubia-x", lambda p: p is None, timeout=30, what="deleted")
     assert time.monotonic() - started < 5 + 10
     assert not (node.run_dir / "pods" / uid).exists()
+    # BestEffort: kubelet's /kubepods/besteffort/pod<uid>, removed with the pod.
+    assert list(Path("/sys/fs/cgroup").glob("*/kubepods/besteffort"))
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/kubepods/**/pod{uid}")), "the pod's cgroup is removed"
 
 
 @pytest.mark.parametrize("node", [None], indirect=True)
