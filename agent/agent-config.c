@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 
 typedef enum FieldType {
         FIELD_STRING,
-        FIELD_PORT,
+        FIELD_INTEGER,
 } FieldType;
 
 typedef struct Parser {
@@ -93,6 +94,21 @@ static int set_port(Parser *p, const Field *f, const char *value, const char **r
         return 0;
 }
 
+/* kubeAPIQPS, kubeAPIBurst: int32 in KubeletConfiguration, 0 meaning the default. */
+static int set_positive(Parser *p, const Field *f, const char *value, const char **ret_why) {
+        char *end;
+        unsigned long n;
+
+        errno = 0;
+        n = strtoul(value, &end, 10);
+        if (!*value || *value == '-' || *end || errno || n == 0 || n > INT32_MAX) {
+                *ret_why = "not a positive integer";
+                return -EINVAL;
+        }
+        *(unsigned *) ((char *) p->config + f->offset) = (unsigned) n;
+        return 0;
+}
+
 static int set_cgroup_driver(Parser *p, const Field *f, const char *value, const char **ret_why) {
         if (streq(value, "cgroupfs"))
                 p->config->cgroup_driver = CGROUP_DRIVER_CGROUPFS;
@@ -125,8 +141,10 @@ static const Field fields[] = {
         { "staticPodPath", FIELD_STRING, set_string, offsetof(AgentConfig, static_pod_path) },
         { "serviceCIDR", FIELD_STRING, set_cidr, offsetof(AgentConfig, service_cidr) },
         { "logDir", FIELD_STRING, set_string, offsetof(AgentConfig, log_dir) },
-        { "port", FIELD_PORT, set_port, offsetof(AgentConfig, port) },
+        { "port", FIELD_INTEGER, set_port, offsetof(AgentConfig, port) },
         { "cgroupDriver", FIELD_STRING, set_cgroup_driver, 0 },
+        { "kubeAPIQPS", FIELD_INTEGER, set_positive, offsetof(AgentConfig, kube_api_qps) },
+        { "kubeAPIBurst", FIELD_INTEGER, set_positive, offsetof(AgentConfig, kube_api_burst) },
 };
 
 static int next_event(Parser *p, yaml_event_t *e) {
@@ -163,10 +181,10 @@ static int field_value(Parser *p, const Field *f, const yaml_event_t *e) {
 
         if (e->type != YAML_SCALAR_EVENT)
                 return fail(p, &e->start_mark, "field \"%s\": want %s, not %s", f->name,
-                            f->type == FIELD_PORT ? "an integer" : "a string", event_kind(e));
+                            f->type == FIELD_INTEGER ? "an integer" : "a string", event_kind(e));
         if (is_null(e))
                 return fail(p, &e->start_mark, "field \"%s\": no value", f->name);
-        if (f->type == FIELD_PORT && e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        if (f->type == FIELD_INTEGER && e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
                 return fail(p, &e->start_mark, "field \"%s\": want an integer, not a string", f->name);
         r = f->set(p, f, value, &why);
         if (r == -ENOMEM)

@@ -5,7 +5,8 @@
 
 /* The agent's configuration file (/etc/stevedore/config.yaml, `--config`): one YAML
  * mapping whose fields are named as KubeletConfiguration's where they mean the same
- * (staticPodPath, podCIDR, port, cgroupDriver, and apiVersion/kind if given), as
+ * (staticPodPath, podCIDR, port, cgroupDriver, kubeAPIQPS, kubeAPIBurst, and
+ * apiVersion/kind if given), as
  * kubelet's flags otherwise (kubeconfig, hostnameOverride, nodeIP), plus serviceCIDR
  * and logDir. Strict, as kubelet reads its file: an unknown or repeated field, a value
  * of the wrong type or an invalid one is refused with "FILE:LINE: …" naming the field.
@@ -21,6 +22,7 @@ typedef struct AgentConfig {
         char *kubeconfig, *hostname_override, *node_ip, *pod_cidr, *static_pod_path, *service_cidr, *log_dir;
         unsigned port; /* 0: not given */
         CgroupDriver cgroup_driver;
+        unsigned kube_api_qps, kube_api_burst; /* the API client's rate limit; 0: 50 and 100 */
 } AgentConfig;
 
 #define AGENT_CONFIG_MAX_SIZE (1u << 20)

@@ -515,6 +515,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 r = kube_client_new(event, config, &client);
         if (r < 0)
                 return log_error_errno(r, "agent: set up: %m"), 1;
+        kube_client_set_rate_limit(client, cfg.kube_api_qps, cfg.kube_api_burst);
         service_notify_starting(notify, "Registering node %s with %s", name, config->server);
 
         pods = (ClusterPods) {

@@ -8,6 +8,7 @@
 #include "kube-client.h"
 #include "log.h"
 #include "macro.h"
+#include "rate-limit.h"
 
 #define RESPONSE_MAX_SIZE (256 * 1024 * 1024)
 #define LINE_MAX_SIZE (64 * 1024 * 1024)
@@ -26,6 +27,8 @@ struct KubeRequest {
         void *userdata;
         char error[CURL_ERROR_SIZE];
         KubeRequest *next;
+        bool queued;            /* waiting for the rate limit, not yet handed to libcurl */
+        KubeRequest *queue_next;
 };
 
 struct KubeClient {
@@ -35,7 +38,21 @@ struct KubeClient {
         struct curl_blob ca, cert, key;
         char *authorization; /* "Authorization: Bearer …" */
         KubeRequest *requests;
+        RateLimit limit;
+        KubeRequest *queue, **queue_tail; /* in the order they were made */
+        sd_event_source *throttle;        /* due when the queue's first may go */
 };
+
+static uint64_t now_usec(KubeClient *c) {
+        uint64_t t = 0;
+
+        (void) sd_event_now(c->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+void kube_client_set_rate_limit(KubeClient *c, unsigned qps, unsigned burst) {
+        rate_limit_init(&c->limit, qps ?: KUBE_API_QPS, burst ?: KUBE_API_BURST, now_usec(c));
+}
 
 const char *kube_client_server(const KubeClient *client) {
         return client->server;
@@ -61,7 +78,16 @@ static void request_free(KubeRequest *r) {
                         *p = r->next;
                         break;
                 }
-        curl_event_remove(c->curl, r->easy);
+        if (r->queued) {
+                for (KubeRequest **p = &c->queue; *p; p = &(*p)->queue_next)
+                        if (*p == r) {
+                                *p = r->queue_next;
+                                if (!*p)
+                                        c->queue_tail = p;
+                                break;
+                        }
+        } else
+                curl_event_remove(c->curl, r->easy);
         curl_easy_cleanup(r->easy);
         curl_slist_free_all(r->headers);
         free(r->body);
@@ -185,6 +211,8 @@ int kube_client_new(sd_event *event, const KubeConfig *config, KubeClient **ret)
         r = curl_event_new(event, "kube-client-timer", on_done, c, &c->curl);
         if (r < 0)
                 return r;
+        c->queue_tail = &c->queue;
+        rate_limit_init(&c->limit, KUBE_API_QPS, KUBE_API_BURST, now_usec(c));
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -195,6 +223,7 @@ void kube_client_free(KubeClient *c) {
         while (c->requests)
                 request_free(c->requests);
         curl_event_free(c->curl);
+        sd_event_source_disable_unref(c->throttle);
         sd_event_unref(c->event);
         free(c->server);
         free(c->ca.data);
@@ -251,8 +280,45 @@ static int request_new(KubeClient *c, const char *method, const char *path, Kube
         return 0;
 }
 
+static int on_throttle(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* The queue's first may go in `wait` µs. */
+static int throttle_arm(KubeClient *c, uint64_t wait) {
+        if (c->throttle) {
+                (void) sd_event_source_set_time(c->throttle, now_usec(c) + wait);
+                return sd_event_source_set_enabled(c->throttle, SD_EVENT_ONESHOT);
+        }
+        return sd_event_add_time_relative(c->event, &c->throttle, CLOCK_MONOTONIC, wait, 0, on_throttle, c);
+}
+
+/* Hands the queue's requests to libcurl as the rate limit lets them go. */
+static int on_throttle(sd_event_source *s, uint64_t usec, void *userdata) {
+        KubeClient *c = userdata;
+
+        while (c->queue) {
+                KubeRequest *r = c->queue;
+                uint64_t wait = rate_limit_take(&c->limit, now_usec(c));
+                int e;
+
+                if (wait > 0)
+                        return throttle_arm(c, wait);
+                c->queue = r->queue_next;
+                if (!c->queue)
+                        c->queue_tail = &c->queue;
+                r->queued = false;
+                e = curl_event_add(c->curl, r->easy);
+                if (e < 0) {
+                        if (r->done)
+                                r->done(c, e, "cannot start the request", 0, NULL, r->userdata);
+                        request_free(r);
+                }
+        }
+        return 0;
+}
+
 static int request_start(KubeRequest *r) {
         KubeClient *c = r->client;
+        uint64_t wait = 0;
         int e;
 
         if (!r->headers) {
@@ -260,12 +326,28 @@ static int request_start(KubeRequest *r) {
                 return -ENOMEM;
         }
         curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
-        /* Started from within one of libcurl's callbacks (a watch's line handler), it is
-         * added once the event loop is back (curl-event.h). */
-        e = curl_event_add(c->curl, r->easy);
-        if (e < 0) {
-                request_free(r);
-                return e;
+        if (!c->queue)
+                wait = rate_limit_take(&c->limit, now_usec(c));
+        if (!c->queue && wait == 0) {
+                /* Started from within one of libcurl's callbacks (a watch's line handler),
+                 * it is added once the event loop is back (curl-event.h). */
+                e = curl_event_add(c->curl, r->easy);
+                if (e < 0) {
+                        request_free(r);
+                        return e;
+                }
+        } else {
+                /* In line behind those already waiting (the timer is set then). */
+                if (!c->queue) {
+                        e = throttle_arm(c, wait);
+                        if (e < 0) {
+                                request_free(r);
+                                return e;
+                        }
+                }
+                r->queued = true;
+                *c->queue_tail = r;
+                c->queue_tail = &r->queue_next;
         }
         r->next = c->requests;
         c->requests = r;

@@ -16,6 +16,9 @@ void kube_client_free(KubeClient *client);
 static inline void kube_client_freep(KubeClient **c) {
         kube_client_free(*c);
 }
+/* The client-side rate limit (rate-limit.h): requests beyond it wait their turn, in the
+ * order they were made. 50 a second with bursts of 100 unless set. */
+void kube_client_set_rate_limit(KubeClient *client, unsigned qps, unsigned burst);
 const char *kube_client_server(const KubeClient *client);
 sd_event *kube_client_event(const KubeClient *client);
 

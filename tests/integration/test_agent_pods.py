@@ -17,6 +17,7 @@ import termios
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +32,8 @@ POD_CIDR = "10.77.0.0/24"
 
 
 class Node:
-    def __init__(self, stevedore_bin, cluster, ns, tmp_path, registry, auth_registry, pod_cidr=POD_CIDR):
+    def __init__(self, stevedore_bin, cluster, ns, tmp_path, registry, auth_registry, pod_cidr=POD_CIDR,
+                 config=None):
         self.bin, self.cluster, self.ns = stevedore_bin, cluster, ns
         self.root, self.run_dir, self.log_dir = tmp_path / "root", tmp_path / "run", tmp_path / "log"
         for d in (self.root, self.run_dir, self.log_dir):
@@ -52,6 +54,10 @@ class Node:
                      "--insecure-registry", auth_registry.host]
         if pod_cidr:
             self.args += ["--pod-cidr", pod_cidr]
+        if config:
+            (tmp_path / "config.yaml").write_text(config)
+            at = self.args.index("agent") + 1
+            self.args[at:at] = ["--config", str(tmp_path / "config.yaml")]
         self.start()
 
     def start(self):
@@ -105,10 +111,10 @@ class Node:
 
 @pytest.fixture
 def node(request, stevedore_bin, cluster, netns, tmp_path, images, registry, auth_registry):
-    """The node; `@pytest.mark.parametrize("node", [None], indirect=True)` runs it
-    without --pod-cidr."""
+    """The node; `@pytest.mark.parametrize("node", [{…}], indirect=True)` gives it other
+    arguments of Node ({"pod_cidr": None}: without --pod-cidr)."""
     n = Node(stevedore_bin, cluster, netns("pnode"), tmp_path, registry, auth_registry,
-             pod_cidr=getattr(request, "param", POD_CIDR))
+             **getattr(request, "param", {}))
     n.image_import(images["kubia"], "kubia")
     n.image_import(images["busybox"], "busybox")
     yield n
@@ -176,9 +182,12 @@ def test_pod_runs_with_an_ip_answers_and_is_deleted(node):
     node.wait("kubia-x", lambda p: p is None, timeout=30, what="deleted")
     assert time.monotonic() - started < 5 + 10
     assert not (node.run_dir / "pods" / uid).exists()
+    # BestEffort: kubelet's /kubepods/besteffort/pod<uid>, removed with the pod.
+    assert list(Path("/sys/fs/cgroup").glob("*/kubepods/besteffort"))
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/kubepods/**/pod{uid}")), "the pod's cgroup is removed"
 
 
-@pytest.mark.parametrize("node", [None], indirect=True)
+@pytest.mark.parametrize("node", [{"pod_cidr": None}], indirect=True)
 def test_pod_network_from_the_nodes_pod_cidr(node):
     """Without --pod-cidr the node is not Ready and its pods wait until the node
     controller assigns spec.podCIDR; then pods get addresses from it."""
@@ -190,6 +199,20 @@ def test_pod_network_from_the_nodes_pod_cidr(node):
     ready = next(c for c in n["status"]["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True", ready
     assert f"pod CIDR {network} from spec.podCIDR" in node.log.read_text()
+
+
+@pytest.mark.parametrize("node", [{"config": "kubeAPIQPS: 2\nkubeAPIBurst: 1\n"}], indirect=True)
+def test_rate_limited_api_client_still_runs_pods(node):
+    """kubeAPIQPS/kubeAPIBurst as kubelet's: requests beyond the limit wait their turn
+    (here nearly all of them), none is lost."""
+    started = time.monotonic()
+    for name in ("kubia-slow-a", "kubia-slow-b"):
+        node.apply(kubia_pod(name))
+    for name in ("kubia-slow-a", "kubia-slow-b"):
+        node.wait(name, running, timeout=90, what="Running")
+    # Registration, lease, list and watch, two pods' tokens, ConfigMaps, status and
+    # events: more than a dozen requests at two a second.
+    assert time.monotonic() - started > 5
 
 
 def test_crashing_container_restarts_with_back_off(node):

@@ -15,7 +15,8 @@ static void test_fields(void) {
         check_int(parse("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
                         "kubeconfig: /etc/stevedore/kubeconfig\nhostnameOverride: node-a\nnodeIP: 192.0.2.7\n"
                         "podCIDR: 10.244.1.0/24\nstaticPodPath: \"/etc/stevedore/manifests\"\n"
-                        "serviceCIDR: 10.96.0.0/12\nlogDir: /var/log\nport: 10250\ncgroupDriver: systemd\n",
+                        "serviceCIDR: 10.96.0.0/12\nlogDir: /var/log\nport: 10250\ncgroupDriver: systemd\n"
+                        "kubeAPIQPS: 5\nkubeAPIBurst: 10\n",
                         &c, &error),
                   ==, 0);
         check_streq(c.kubeconfig, "/etc/stevedore/kubeconfig");
@@ -27,6 +28,8 @@ static void test_fields(void) {
         check_streq(c.log_dir, "/var/log");
         check_int(c.port, ==, 10250);
         check_int(c.cgroup_driver, ==, CGROUP_DRIVER_SYSTEMD);
+        check_int(c.kube_api_qps, ==, 5);
+        check_int(c.kube_api_burst, ==, 10);
         agent_config_done(&c);
 }
 
@@ -64,6 +67,9 @@ static void test_refused_with_file_line_and_field(void) {
                       "/etc/stevedore/config.yaml:2: field \"cgroupDriver\" given twice");
         check_refused("cgroupDriver: docker\n",
                       "/etc/stevedore/config.yaml:1: field \"cgroupDriver\": 'docker' is neither cgroupfs nor systemd");
+        check_refused("kubeAPIQPS: 0\n", "/etc/stevedore/config.yaml:1: field \"kubeAPIQPS\": '0' is not a positive integer");
+        check_refused("kubeAPIBurst: -5\n",
+                      "/etc/stevedore/config.yaml:1: field \"kubeAPIBurst\": '-5' is not a positive integer");
         check_refused("kubeconfig:\n", "/etc/stevedore/config.yaml:1: field \"kubeconfig\": no value");
         check_refused("kind: Pod\n", "/etc/stevedore/config.yaml:1: field \"kind\": 'Pod' is not KubeletConfiguration");
         check_refused("- a\n", "/etc/stevedore/config.yaml:1: want a mapping of fields, not a list");
