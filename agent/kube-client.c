@@ -288,7 +288,8 @@ static int throttle_arm(KubeClient *c, uint64_t wait) {
                 (void) sd_event_source_set_time(c->throttle, now_usec(c) + wait);
                 return sd_event_source_set_enabled(c->throttle, SD_EVENT_ONESHOT);
         }
-        return sd_event_add_time_relative(c->event, &c->throttle, CLOCK_MONOTONIC, wait, 0, on_throttle, c);
+        /* To the millisecond, not sd-event's default 250 ms: the wait is the rate's. */
+        return sd_event_add_time_relative(c->event, &c->throttle, CLOCK_MONOTONIC, wait, 1000, on_throttle, c);
 }
 
 /* Hands the queue's requests to libcurl as the rate limit lets them go. */

@@ -228,7 +228,9 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static void schedule(Probe *p, uint64_t delay_usec) {
-        if (sd_event_add_time_relative(p->event, &p->timer, CLOCK_MONOTONIC, delay_usec, 0, on_timer, p) < 0)
+        /* To the millisecond: sd-event's default accuracy (250 ms) would make a pod Ready
+         * up to a quarter second late. */
+        if (sd_event_add_time_relative(p->event, &p->timer, CLOCK_MONOTONIC, delay_usec, 1000, on_timer, p) < 0)
                 log_warning("probe: cannot schedule the next attempt");
 }
 
