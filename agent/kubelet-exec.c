@@ -661,16 +661,10 @@ int kubelet_exec_start(ExecSession *s, SSL *ssl, int fd, const void *leftover, s
                 .syn_stream = on_syn_stream, .data = on_data, .rst_stream = on_rst_stream, .throttle = on_throttle,
                 .closed = on_closed,
         };
-        _cleanup_free_ char *what = NULL;
         int r;
 
-        if (asprintf(&what, "exec in %s", s->container_id) < 0) {
-                SSL_free(ssl);
-                safe_close(fd);
-                exec_session_free(s);
-                return -ENOMEM;
-        }
-        r = spdy_conn_new(s->event, ssl, fd, STREAM_PROTOCOL, leftover, n, &handlers, s, what, &s->conn);
+        r = spdy_conn_new(s->event, ssl, fd, STREAM_PROTOCOL, leftover, n, &handlers, s, &s->conn, "exec in %s",
+                          s->container_id);
         if (r >= 0)
                 r = sd_event_add_time_relative(s->event, &s->timer, CLOCK_MONOTONIC, STREAMS_TIMEOUT_USEC, 0,
                                                on_streams_timeout, s);

@@ -444,16 +444,10 @@ int kubelet_portforward_start(PortForwardSession *s, SSL *ssl, int fd, const voi
                 .syn_stream = on_syn_stream, .data = on_data, .rst_stream = on_rst_stream, .throttle = on_throttle,
                 .closed = on_closed,
         };
-        _cleanup_free_ char *what = NULL;
         int r;
 
-        if (asprintf(&what, "port-forward to %s", s->pod) < 0) {
-                SSL_free(ssl);
-                safe_close(fd);
-                portforward_session_free(s);
-                return -ENOMEM;
-        }
-        r = spdy_conn_new(s->event, ssl, fd, STREAM_PROTOCOL, leftover, n, &handlers, s, what, &s->conn);
+        r = spdy_conn_new(s->event, ssl, fd, STREAM_PROTOCOL, leftover, n, &handlers, s, &s->conn, "port-forward to %s",
+                          s->pod);
         if (r < 0)
                 portforward_session_free(s);
         return r;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <stdarg.h>
 #include <openssl/err.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -237,9 +238,10 @@ int spdy_upgrade_check(const char *request, const char *protocol, char **ret_mes
 }
 
 int spdy_conn_new(sd_event *event, SSL *ssl, int fd, const char *protocol, const void *leftover, size_t n,
-                  const SpdyConnHandlers *handlers, void *userdata, const char *what, SpdyConn **ret) {
+                  const SpdyConnHandlers *handlers, void *userdata, SpdyConn **ret, const char *what_format, ...) {
         SpdyConn *c = calloc(1, sizeof(SpdyConn));
         _cleanup_free_ char *answer = NULL;
+        va_list ap;
         int r;
 
         if (!c) {
@@ -254,7 +256,10 @@ int spdy_conn_new(sd_event *event, SSL *ssl, int fd, const char *protocol, const
         c->fd = fd;
         c->handlers = *handlers;
         c->userdata = userdata;
-        c->what = strdup(what);
+        va_start(ap, what_format);
+        if (vasprintf(&c->what, what_format, ap) < 0)
+                c->what = NULL; /* undefined after a failure */
+        va_end(ap);
         r = c->what && asprintf(&answer, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
                                          "X-Stream-Protocol-Version: %s\r\n\r\n", protocol) >= 0 ? spdy_zlib_init(&c->z)
                                                                                                : -ENOMEM;

@@ -38,10 +38,11 @@ typedef struct SpdyConnHandlers {
 int spdy_upgrade_check(const char *request, const char *protocol, char **ret_message);
 
 /* Takes ssl and fd (also on failure); queues the 101 answer for protocol and processes
- * leftover (what was read after the request's head). what names the session in log
- * messages. */
+ * leftover (what was read after the request's head). The format and its arguments name
+ * the session in log messages ("exec in %s"). */
 int spdy_conn_new(sd_event *event, SSL *ssl, int fd, const char *protocol, const void *leftover, size_t n,
-                  const SpdyConnHandlers *handlers, void *userdata, const char *what, SpdyConn **ret);
+                  const SpdyConnHandlers *handlers, void *userdata, SpdyConn **ret, const char *what_format, ...)
+        _printf_(10, 11);
 void spdy_conn_free(SpdyConn *c);
 
 int spdy_conn_reply(SpdyConn *c, uint32_t stream_id);
