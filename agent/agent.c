@@ -167,7 +167,6 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         sd_event_source *sigint = NULL, *sigterm = NULL;
         ProxyConfig proxy = { .have_cluster_cidr = o->net_config != NULL };
         StandaloneRun run = {};
-        sigset_t mask;
         int r;
 
         if (o->net_config)
@@ -178,11 +177,7 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         r = mkdir_p(opts->run_dir, 0755);
         if (r < 0)
                 return log_error_errno(r, "agent: create %s: %m", opts->run_dir), 1;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        r = sd_event_default(&event);
+        r = verb_event_new_signals_blocked(&event);
         if (r >= 0)
                 r = service_notify_new(event, o->node_name, &notify);
         if (r < 0)

@@ -49,19 +49,21 @@ static int verb_version(int argc, char **argv, const GlobalOptions *opts) {
         return 0;
 }
 
-/* --netns: act as if that network namespace were the host's. Tests run whole nodes in
- * namespaces they make; the mount namespace stays the host's, so the pods' namespace
- * mounts are visible to every process. */
-int verb_event_new(sd_event **ret) {
-        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+int verb_event_new_signals_blocked(sd_event **ret) {
         sigset_t mask;
-        int r;
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGTERM);
         sigprocmask(SIG_BLOCK, &mask, NULL);
-        r = sd_event_default(&event);
+        return sd_event_default(ret);
+}
+
+int verb_event_new(sd_event **ret) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        int r;
+
+        r = verb_event_new_signals_blocked(&event);
         if (r >= 0)
                 r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
         if (r >= 0)
@@ -72,6 +74,9 @@ int verb_event_new(sd_event **ret) {
         return 0;
 }
 
+/* --netns: act as if that network namespace were the host's. Tests run whole nodes in
+ * namespaces they make; the mount namespace stays the host's, so the pods' namespace
+ * mounts are visible to every process. */
 static int enter_node_netns(const char *path) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
 

@@ -21,3 +21,6 @@ int verb_status(int argc, char **argv, const GlobalOptions *opts);
 /* The default event loop for a verb that runs one, ended by SIGINT or SIGTERM (blocked,
  * then taken by the loop's signal sources). */
 int verb_event_new(sd_event **ret);
+/* The same loop with SIGINT and SIGTERM blocked but not taken: for a verb that adds its
+ * own sources for them. */
+int verb_event_new_signals_blocked(sd_event **ret);
