@@ -98,13 +98,12 @@ static int parse_path(const char *path, const char *id, char **ret_slice, char *
         const char *prefix = strchr(path, ':') + 1, *name = strchr(prefix, ':') + 1;
         int n = (int) (prefix - 1 - path);
 
-        if (asprintf(ret_slice, "%.*s", n, path) < 0)
+        if (n == 0)
+                *ret_slice = strdup("system.slice");
+        else if (asprintf(ret_slice, "%.*s", n, path) < 0)
+                *ret_slice = NULL;
+        if (!*ret_slice)
                 return -ENOMEM;
-        if (n == 0) {
-                free(*ret_slice);
-                if (!(*ret_slice = strdup("system.slice")))
-                        return -ENOMEM;
-        }
         if (asprintf(ret_unit, "%.*s%s%s.scope", (int) (name - 1 - prefix), prefix, name - 1 == prefix ? "" : "-",
                      *name ? name : id) < 0)
                 return -ENOMEM;
