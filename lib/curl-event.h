@@ -6,7 +6,7 @@
 
 /* libcurl's multi interface driven by an sd-event loop: one I/O source per socket libcurl
  * wants watched, one timer for its timeouts. No threads, nothing blocks. Shared by the
- * API client (agent/kube-client.c) and the registry client (cri/registry.c).
+ * API client (agent/kube/kube-client.c) and the registry client (cri/images/registry/registry.c).
  *
  * Callers add and remove their easy handles with curl_event_add() and
  * curl_event_remove(); when a transfer ends, `done` is called with the handle and its

@@ -6,7 +6,7 @@
 #include <signal.h>
 #include <time.h>
 
-#include "image-pull-cmd.h"
+#include "image-pull.h"
 #include "log.h"
 #include "macro.h"
 #include "image-manager.h"

@@ -55,7 +55,7 @@ const char *image_store_root(const ImageStore *s);
  * docker's RepoTags). ret_refs (optional) receives the references made. */
 int image_store_import(ImageStore *s, const char *path, const char *name, char ***ret_refs, char **ret_error);
 
-/* Pulls (cri/image-manager.h) fetch into the store's blobs/ (image_store_blobs_dir())
+/* Pulls (cri/images/registry/image-manager.h) fetch into the store's blobs/ (image_store_blobs_dir())
  * without its lock, holding a lease: while any is held, sweeps (rm, prune, after an
  * import) keep every blob, so nothing a pull fetched or found present goes before its
  * image is recorded. The lease is the fd (flock LOCK_SH on pulls.lock; close it to end

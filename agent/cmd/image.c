@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `stevedore image`: the image store by hand (cri/image-store.h does the work). */
+/* `stevedore image`: the image store by hand (cri/images/image-store.h does the work). */
 #include <getopt.h>
 #include <inttypes.h>
 
 #include "image-store.h"
 #include "log.h"
-#include "image-pull-cmd.h"
+#include "image-pull.h"
 #include "verbs.h"
 
 typedef struct ImageOptions {

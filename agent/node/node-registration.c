@@ -4,7 +4,7 @@
 #include "fileio.h"
 #include "json-util.h"
 #include "log.h"
-#include "node-agent.h"
+#include "node-registration.h"
 #include "node-status.h"
 
 #define TICK_USEC (10 * 1000 * 1000ULL)
@@ -12,9 +12,9 @@
 #define LEASE_DURATION_SECONDS 40
 #define LEASE_NAMESPACE "kube-node-lease"
 
-struct NodeAgent {
+struct NodeRegistration {
         KubeClient *client;
-        NodeAgentConfig config;
+        NodeRegistrationConfig config;
         NodeInfo info;
         char *uid; /* of the Node object, for the Lease's owner reference */
         bool registered;
@@ -29,11 +29,11 @@ struct NodeAgent {
         NodeConditionTimes times;
 };
 
-static void tick(NodeAgent *a);
-static void look_up_node(NodeAgent *a);
-static void report_status(NodeAgent *a);
+static void tick(NodeRegistration *a);
+static void look_up_node(NodeRegistration *a);
+static void report_status(NodeRegistration *a);
 
-static uint64_t now_usec(NodeAgent *a) {
+static uint64_t now_usec(NodeRegistration *a) {
         uint64_t t = 0;
 
         sd_event_now(kube_client_event(a->client), CLOCK_MONOTONIC, &t);
@@ -50,7 +50,7 @@ static const char *status_error(int error, const char *message, long status, jso
 }
 
 /* The pod CIDR the node controller assigned, from any Node object the API server sends. */
-static bool take_pod_cidr(NodeAgent *a, json_object *node) {
+static bool take_pod_cidr(NodeRegistration *a, json_object *node) {
         const char *cidr = json_get_string(node, "spec", "podCIDR", NULL);
 
         if (a->have_pod_cidr || !cidr || !*cidr)
@@ -61,7 +61,7 @@ static bool take_pod_cidr(NodeAgent *a, json_object *node) {
         return true;
 }
 
-static int measure(NodeAgent *a, NodeHealth *h) {
+static int measure(NodeRegistration *a, NodeHealth *h) {
         _cleanup_free_ char *meminfo = NULL;
         struct statvfs vfs;
         int r;
@@ -89,14 +89,14 @@ static int measure(NodeAgent *a, NodeHealth *h) {
 
 typedef struct StatusReport StatusReport;
 struct StatusReport {
-        NodeAgent *agent;
+        NodeRegistration *agent;
         NodeHealth health;
         NodeConditionTimes times;
 };
 
 static void on_status(KubeClient *c, int error, const char *message, long status, json_object *body, void *userdata) {
         StatusReport *report = userdata;
-        NodeAgent *a = report->agent;
+        NodeRegistration *a = report->agent;
         char buf[64];
 
         a->status_request = NULL;
@@ -125,7 +125,7 @@ static bool health_changed(const NodeHealth *a, const NodeHealth *b) {
         return memcmp(a->condition, b->condition, sizeof(a->condition)) != 0 || a->disk_capacity != b->disk_capacity;
 }
 
-static void report_status(NodeAgent *a) {
+static void report_status(NodeRegistration *a) {
         _cleanup_(json_object_putp) json_object *patch = NULL;
         _cleanup_free_ char *path = NULL;
         StatusReport *report;
@@ -167,7 +167,7 @@ static void report_status(NodeAgent *a) {
 
 /* --- lease --------------------------------------------------------------------------- */
 
-static json_object *lease_object(NodeAgent *a, const char *renew_time) {
+static json_object *lease_object(NodeRegistration *a, const char *renew_time) {
         json_object *lease = json_object_new_object(), *metadata = json_object_new_object(),
                     *spec = json_object_new_object();
 
@@ -193,10 +193,10 @@ static json_object *lease_object(NodeAgent *a, const char *renew_time) {
         return lease;
 }
 
-static void lease_send(NodeAgent *a, bool create);
+static void lease_send(NodeRegistration *a, bool create);
 
 static void on_lease(KubeClient *c, int error, const char *message, long status, json_object *body, void *userdata) {
-        NodeAgent *a = userdata;
+        NodeRegistration *a = userdata;
         char buf[64];
 
         a->lease_request = NULL;
@@ -208,7 +208,7 @@ static void on_lease(KubeClient *c, int error, const char *message, long status,
                 log_warning("node %s: renew lease: %s", a->config.name, status_error(error, message, status, body, buf));
 }
 
-static void lease_send(NodeAgent *a, bool create) {
+static void lease_send(NodeRegistration *a, bool create) {
         _cleanup_(json_object_putp) json_object *lease = NULL;
         _cleanup_free_ char *path = NULL;
         char now[32];
@@ -234,7 +234,7 @@ static void lease_send(NodeAgent *a, bool create) {
 /* --- registration -------------------------------------------------------------------- */
 
 static void on_node(KubeClient *c, int error, const char *message, long status, json_object *body, void *userdata) {
-        NodeAgent *a = userdata;
+        NodeRegistration *a = userdata;
         const char *uid = json_get_string(body, "metadata", "uid", NULL);
         char buf[64];
         bool first;
@@ -263,7 +263,7 @@ static void on_node(KubeClient *c, int error, const char *message, long status, 
                 tick(a);
 }
 
-static void register_node(NodeAgent *a) {
+static void register_node(NodeRegistration *a) {
         _cleanup_(json_object_putp) json_object *node = node_object_new(a->config.name, &a->info);
         int r;
 
@@ -275,7 +275,7 @@ static void register_node(NodeAgent *a) {
                 log_error_errno(r, "node %s: register: %m", a->config.name);
 }
 
-static void look_up_node(NodeAgent *a) {
+static void look_up_node(NodeRegistration *a) {
         _cleanup_free_ char *path = NULL;
 
         if (a->node_request)
@@ -285,7 +285,7 @@ static void look_up_node(NodeAgent *a) {
                 log_error("node %s: cannot look the node up", a->config.name);
 }
 
-static void tick(NodeAgent *a) {
+static void tick(NodeRegistration *a) {
         if (!a->registered) {
                 register_node(a);
                 return;
@@ -298,15 +298,15 @@ static void tick(NodeAgent *a) {
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        NodeAgent *a = userdata;
+        NodeRegistration *a = userdata;
 
         tick(a);
         (void) sd_event_source_set_time(s, usec + TICK_USEC);
         return 0;
 }
 
-int node_agent_new(KubeClient *client, const NodeAgentConfig *config, NodeAgent **ret) {
-        _cleanup_(node_agent_freep) NodeAgent *a = calloc(1, sizeof(NodeAgent));
+int node_registration_new(KubeClient *client, const NodeRegistrationConfig *config, NodeRegistration **ret) {
+        _cleanup_(node_registration_freep) NodeRegistration *a = calloc(1, sizeof(NodeRegistration));
         int r;
 
         if (!a)
@@ -327,7 +327,7 @@ int node_agent_new(KubeClient *client, const NodeAgentConfig *config, NodeAgent 
         return 0;
 }
 
-void node_agent_free(NodeAgent *a) {
+void node_registration_free(NodeRegistration *a) {
         if (!a)
                 return;
         kube_request_cancel(a->node_request);

@@ -368,7 +368,7 @@ static int parse_process(json_object *p, RuntimeSpec *s, char **ret_error) {
         return 0;
 }
 
-/* linux.resources (cri/cgroup-resources.c); after linux.devices: runc leaves out a
+/* linux.resources (cri/runtime/cgroup-resources.c); after linux.devices: runc leaves out a
  * default device rule for a path that linux.devices makes. */
 static int parse_resources(json_object *res, RuntimeSpec *s, char **ret_error) {
         int r = cgroup_resources_parse(res, "linux.resources", &s->resources, ret_error);

@@ -5,7 +5,7 @@
 
 #include "image-manager.h"
 
-/* `stevedore image pull`: what agent/image-cmd.c parsed for it. */
+/* `stevedore image pull`: what agent/cmd/image.c parsed for it. */
 typedef struct ImagePullArgs {
         const char *store;     /* the image store's root */
         const char *layout;    /* an OCI image layout to pull into instead of the store */

@@ -13,7 +13,7 @@
 #include "image-store.h"
 #include "kubelet-server.h"
 #include "log.h"
-#include "node-agent.h"
+#include "node-registration.h"
 #include "node-info.h"
 #include "pod-cgroup.h"
 #include "pod-manager.h"
@@ -347,7 +347,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(service_notify_freep) ServiceNotify *notify = NULL;
         _cleanup_(kube_client_freep) KubeClient *client = NULL;
-        _cleanup_(node_agent_freep) NodeAgent *agent = NULL;
+        _cleanup_(node_registration_freep) NodeRegistration *agent = NULL;
         _cleanup_(cluster_pods_done) ClusterPods pods = {};
         _cleanup_free_ char *resolv = NULL, *runtime_path = NULL;
         _cleanup_(agent_config_done) AgentConfig cfg = {};
@@ -519,13 +519,13 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 .net_config = net_config, .have_pod_cidr = cfg.pod_cidr != NULL, .cgroup_driver = cfg.cgroup_driver,
                 .notify = notify,
         };
-        NodeAgentConfig node = { .name = name, .internal_ip = node_ip, .root_dir = opts->root_dir,
+        NodeRegistrationConfig node = { .name = name, .internal_ip = node_ip, .root_dir = opts->root_dir,
                                  .kubelet_port = kubelet_port, .on_pod_cidr = cfg.pod_cidr ? NULL : on_pod_cidr,
                                  .registered = on_registered, .userdata = &pods };
         r = mkdir_p(opts->root_dir, 0700);
         if (r < 0)
                 return log_error_errno(r, "agent: create %s: %m", opts->root_dir), 1;
-        r = node_agent_new(client, &node, &agent);
+        r = node_registration_new(client, &node, &agent);
         if (r < 0)
                 return log_error_errno(r, "agent: node %s: %m", name), 1;
         if (cfg.pod_cidr && cluster_pods_start(&pods) < 0)

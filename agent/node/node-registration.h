@@ -7,9 +7,9 @@
  * its status on change and at least every 5 minutes (checked every 10 s), and renews its
  * Lease in kube-node-lease every 10 s (leaseDurationSeconds 40), as the kubelet does.
  * Failed requests are logged and retried at the next tick. */
-typedef struct NodeAgent NodeAgent;
+typedef struct NodeRegistration NodeRegistration;
 
-typedef struct NodeAgentConfig {
+typedef struct NodeRegistrationConfig {
         const char *name;
         const char *internal_ip; /* NULL: none reported */
         const char *root_dir;    /* its file system is the node's ephemeral storage */
@@ -21,10 +21,10 @@ typedef struct NodeAgentConfig {
         /* Runs once the Node object exists (created, or found from an earlier run). */
         void (*registered)(void *userdata);
         void *userdata;
-} NodeAgentConfig;
+} NodeRegistrationConfig;
 
-int node_agent_new(KubeClient *client, const NodeAgentConfig *config, NodeAgent **ret);
-void node_agent_free(NodeAgent *a);
-static inline void node_agent_freep(NodeAgent **a) {
-        node_agent_free(*a);
+int node_registration_new(KubeClient *client, const NodeRegistrationConfig *config, NodeRegistration **ret);
+void node_registration_free(NodeRegistration *a);
+static inline void node_registration_freep(NodeRegistration **a) {
+        node_registration_free(*a);
 }
