@@ -133,13 +133,3 @@ int log_context_internal(const LogContext *context, int level, int error, const 
         va_end(ap);
         return r;
 }
-
-int error_message(char **ret_error, int error, const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        if (ret_error && vasprintf(ret_error, format, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return -error;
-}

@@ -61,6 +61,3 @@ int log_context_internal(const LogContext *context, int level, int error, const 
 /* For "out of memory" paths: logs once and returns -ENOMEM. */
 #define log_oom() log_error_errno(ENOMEM, "Out of memory.")
 
-/* A message for the caller instead of the log: *ret_error (when given) gets it, and
- * -error is returned, as parsers of outside input report what they refuse. */
-int error_message(char **ret_error, int error, const char *format, ...) _printf_(3, 4);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "error.h"
 #include "agent-config.h"
 #include "cidr.h"
 #include "fileio.h"
@@ -290,7 +291,7 @@ int agent_config_load(const char *path, AgentConfig *config, char **ret_error) {
 
         r = read_full_file(path, AGENT_CONFIG_MAX_SIZE, &text, &size);
         if (r < 0)
-                return error_message(ret_error, -r, "%s: %s", path, strerror(-r));
+                return error_set(ret_error, r, "%s: %m", path);
         return agent_config_parse(text, size, path, config, ret_error);
 }
 

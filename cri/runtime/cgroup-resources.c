@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
 #include "cgroup-internal.h"
 #include "fileio.h"
 #include "log.h"
@@ -15,7 +16,7 @@
 
 /* --- parsing ------------------------------------------------------------------------ */
 
-#define invalid(ret_error, ...) error_message(ret_error, EINVAL, __VA_ARGS__)
+#define invalid(ret_error, ...) error_set(ret_error, -EINVAL, __VA_ARGS__)
 
 static json_object *get(json_object *o, const char *key) {
         json_object *v;

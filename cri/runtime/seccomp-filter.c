@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "error.h"
 #include "log.h"
 #include "macro.h"
 #include "seccomp-filter.h"
@@ -14,7 +15,7 @@ struct SeccompFilter {
         uint32_t default_action;
 };
 
-#define invalid(ret_error, ...) error_message(ret_error, EINVAL, __VA_ARGS__)
+#define invalid(ret_error, ...) error_set(ret_error, -EINVAL, __VA_ARGS__)
 
 static json_object *get(json_object *o, const char *key) {
         json_object *v;

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "error.h"
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
@@ -39,7 +40,7 @@ int capability_from_name(const char *name) {
         return -1;
 }
 
-#define invalid(ret_error, ...) error_message(ret_error, EINVAL, __VA_ARGS__)
+#define invalid(ret_error, ...) error_set(ret_error, -EINVAL, __VA_ARGS__)
 
 static json_object *get(json_object *o, const char *key) {
         json_object *v;
