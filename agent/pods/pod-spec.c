@@ -14,10 +14,6 @@ static const char *const restart_policies[] = {
         [POD_RESTART_NEVER] = "Never",
 };
 
-const char *pod_restart_policy_to_string(PodRestartPolicy p) {
-        return p < ELEMENTSOF(restart_policies) ? restart_policies[p] : NULL;
-}
-
 static json_object *get(json_object *o, const char *key) {
         json_object *v;
 

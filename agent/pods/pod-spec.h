@@ -51,5 +51,3 @@ PodSpec *pod_spec_free(PodSpec *s);
 static inline void pod_spec_freep(PodSpec **s) {
         pod_spec_free(*s);
 }
-
-const char *pod_restart_policy_to_string(PodRestartPolicy p);
