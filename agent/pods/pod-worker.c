@@ -1,23 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "container-lifecycle.h"
-#include "container-spec.h"
 #include "container.h"
 #include "fileio.h"
 #include "log.h"
@@ -488,18 +481,15 @@ static int make_containers(PodWorker *w) {
 
 static int start_pod(sd_event_source *s, void *userdata) {
         PodWorker *w = userdata;
-        int r = 0;
 
         w->defer = sd_event_source_disable_unref(w->defer);
         if (pull_secrets_up(w) < 0)
                 return 0;
-        if (access(w->sandbox_dir, F_OK) >= 0) {
-                r = sandbox_up(w);
-                if (r >= 0)
-                        r = volumes_up(w);
-                for (size_t i = 0; r >= 0 && i < w->n_containers; i++)
+        /* A sandbox left by an earlier agent: its containers are taken over once it is
+         * up again (each step reports its own failure). */
+        if (access(w->sandbox_dir, F_OK) >= 0 && sandbox_up(w) >= 0 && volumes_up(w) >= 0)
+                for (size_t i = 0; i < w->n_containers; i++)
                         pod_container_adopt(&w->containers[i]);
-        }
         terminate_if_deleted(w, w->spec);
         pod_worker_sync(w);
         return 0;
