@@ -199,7 +199,8 @@ static int write_bundle(Container *c, json_object *image_config, const char *roo
 
 static void start_with_image(Container *c, const char *image_id);
 
-static int on_image_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+/* A back-off is over: the image pull or the restart again. */
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Container *c = userdata;
 
         c->backoff_timer = sd_event_source_disable_unref(c->backoff_timer);
@@ -222,7 +223,7 @@ static void on_image(int error, const char *message, const ImageEnsureResult *re
                 set_waiting(c, c->image_failures++ ? "ImagePullBackOff" : "ErrImagePull", reason);
                 pod_worker_emit(w, c, "Warning", "Failed", "Failed to pull image \"%s\": %s", ref, reason);
                 (void) sd_event_add_time_relative(w->rt.event, &c->backoff_timer, CLOCK_MONOTONIC,
-                                                  container_image_retry_delay(&c->image_backoff_usec), 0, on_image_retry, c);
+                                                  container_image_retry_delay(&c->image_backoff_usec), 0, on_retry, c);
                 pod_worker_report(w);
                 return;
         }
@@ -520,14 +521,6 @@ static void read_exit(Container *c) {
         c->phase = CONTAINER_EXITED;
 }
 
-static int on_backoff_done(sd_event_source *s, uint64_t usec, void *userdata) {
-        Container *c = userdata;
-
-        c->backoff_timer = sd_event_source_disable_unref(c->backoff_timer);
-        pod_container_run(c);
-        return 0;
-}
-
 /* The exited container becomes lastState; the next run starts now or after the back-off,
  * or none when the restart policy says so. */
 static void after_exit(Container *c) {
@@ -556,7 +549,7 @@ static void after_exit(Container *c) {
         pod_worker_emit(w, c, "Warning", "BackOff", "Back-off restarting failed container %s in pod %s", c->name,
                         w->spec->name);
         if (sd_event_add_time_relative(w->rt.event, &c->backoff_timer, CLOCK_MONOTONIC, next.delay_usec, 0,
-                                       on_backoff_done, c) < 0) {
+                                       on_retry, c) < 0) {
                 LogContext context = pod_worker_log_context(w, c);
                 log_context_error(&context, "pod %s: container %s: cannot schedule its restart", w->key, c->name);
         }
