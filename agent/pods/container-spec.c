@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "container-spec.h"
+#include "error.h"
 #include "json-util.h"
 #include "macro.h"
 #include "pod-files.h"
@@ -92,20 +93,22 @@ typedef struct Builder {
         char *error;
 } Builder;
 
-static int fail(Builder *b, int error, const char *format, ...) _printf_(3, 4);
-static int fail(Builder *b, int error, const char *format, ...) {
+/* error_set() with the pod and container in front: "pod default/web: container app: …". */
+static int fail(Builder *b, int r, const char *format, ...) _printf_(3, 4);
+static int fail(Builder *b, int r, const char *format, ...) {
         _cleanup_free_ char *what = NULL;
+        int saved_errno = errno;
         va_list ap;
 
+        r = r < 0 ? r : r > 0 ? -r : -EINVAL;
+        errno = -r; /* for a %m in format */
         va_start(ap, format);
         if (vasprintf(&what, format, ap) < 0)
                 what = NULL;
         va_end(ap);
-        free(b->error);
-        if (!what || asprintf(&b->error, "pod %s/%s: container %s: %s", b->pod_namespace, b->pod_name,
-                              b->container_name, what) < 0)
-                b->error = NULL;
-        return -error;
+        errno = saved_errno;
+        return error_set(&b->error, r, "pod %s/%s: container %s: %s", b->pod_namespace, b->pod_name, b->container_name,
+                         what ?: strerror(-r));
 }
 
 char *container_spec_expand(const char *s, char **env, size_t n_env) {
@@ -145,7 +148,7 @@ static int field_ref(Builder *b, const char *path, char **ret) {
         PodFieldContext fields = { b->ctx->pod_ip, b->ctx->host_ip, b->ctx->node_name };
         int r = pod_field_value(b->ctx->pod, &fields, path, ret);
 
-        return r == -EINVAL ? fail(b, EINVAL, "fieldRef.fieldPath '%s' is not supported", path) : r;
+        return r == -EINVAL ? fail(b, -EINVAL, "fieldRef.fieldPath '%s' is not supported", path) : r;
 }
 
 /* One env entry's value. *ret NULL: an optional reference that is missing (no variable). */
@@ -166,15 +169,15 @@ static int env_value(Builder *b, json_object *entry, const char *name, Strv *env
         else if ((ref = get(from, "secretKeyRef")))
                 kind = "Secret";
         else
-                return fail(b, EINVAL, "env %s: valueFrom: only fieldRef, configMapKeyRef and secretKeyRef are supported",
+                return fail(b, -EINVAL, "env %s: valueFrom: only fieldRef, configMapKeyRef and secretKeyRef are supported",
                             name);
         if (!b->ctx->resolve_ref)
-                return fail(b, EOPNOTSUPP, "env %s: %s references cannot be resolved here", name, kind);
+                return fail(b, -EOPNOTSUPP, "env %s: %s references cannot be resolved here", name, kind);
         r = b->ctx->resolve_ref(b->ctx->userdata, kind, get_str(ref, "name") ?: "", get_str(ref, "key") ?: "", ret);
         if (r == -ENOENT && json_object_get_boolean(get(ref, "optional")))
                 return 0;
         if (r < 0)
-                return fail(b, -r, "env %s: %s %s key %s", name, kind, get_str(ref, "name") ?: "",
+                return fail(b, r, "env %s: %s %s key %s: %m", name, kind, get_str(ref, "name") ?: "",
                             get_str(ref, "key") ?: "");
         return 0;
 }
@@ -202,7 +205,7 @@ static int build_env(Builder *b, Strv *env) {
                 _cleanup_free_ char *value = NULL;
 
                 if (!name || !*name)
-                        return fail(b, EINVAL, "env[%zu]: a name is required", i);
+                        return fail(b, -EINVAL, "env[%zu]: a name is required", i);
                 r = env_value(b, entry, name, env, &value);
                 if (r < 0)
                         return r;
@@ -229,18 +232,17 @@ static int build_args(Builder *b, Strv *env, Strv *args) {
         json_object *entrypoint = get(b->ctx->image_config, "Entrypoint"), *cmd = get(b->ctx->image_config, "Cmd");
         int r;
 
-        if (array_length(command) > 0)
-                r = push_expanded(args, command, env);
-        else
-                r = push_expanded(args, entrypoint, &(Strv) {});
-        if (r >= 0 && array_length(cargs) > 0)
+        r = array_length(command) > 0 ? push_expanded(args, command, env) : push_expanded(args, entrypoint, &(Strv) {});
+        if (r < 0)
+                return r;
+        if (array_length(cargs) > 0)
                 r = push_expanded(args, cargs, env);
-        else if (r >= 0 && array_length(command) == 0)
+        else if (array_length(command) == 0)
                 r = push_expanded(args, cmd, &(Strv) {});
         if (r < 0)
                 return r;
         if (args->n == 0)
-                return fail(b, EINVAL, "no command: neither the container nor its image gives one");
+                return fail(b, -EINVAL, "no command: neither the container nor its image gives one");
         return 0;
 }
 
@@ -310,10 +312,10 @@ static int build_user(Builder *b, json_object *process) {
                 if (group)
                         *group++ = '\0';
                 if (!parse_id(name, &uid) && lookup_in_root(b->ctx->rootfs, "/etc/passwd", name, &uid, &name_gid) < 0)
-                        return fail(b, ENOENT, "the image's user '%s' is not in its /etc/passwd", name);
+                        return fail(b, -ENOENT, "the image's user '%s' is not in its /etc/passwd", name);
                 gid = name_gid;
                 if (group && !parse_id(group, &gid) && lookup_in_root(b->ctx->rootfs, "/etc/group", group, &gid, NULL) < 0)
-                        return fail(b, ENOENT, "the image's group '%s' is not in its /etc/group", group);
+                        return fail(b, -ENOENT, "the image's group '%s' is not in its /etc/group", group);
         }
         if (run_as_user) {
                 uid = (long) json_object_get_int64(run_as_user);
@@ -323,7 +325,7 @@ static int build_user(Builder *b, json_object *process) {
         if (run_as_group)
                 gid = (long) json_object_get_int64(run_as_group);
         if (json_object_get_boolean(security_context_field(container, pod, "runAsNonRoot")) && uid == 0)
-                return fail(b, EPERM, "container has runAsNonRoot and image will run as root");
+                return fail(b, -EPERM, "container has runAsNonRoot and image will run as root");
         json_object_object_add(user, "uid", json_object_new_int64(uid));
         json_object_object_add(user, "gid", json_object_new_int64(gid));
         gids = json_object_new_array();
@@ -342,7 +344,7 @@ static int capability_of(Builder *b, const char *kube_name) {
 
         snprintf(name, sizeof(name), "%s%s", strncmp(kube_name, "CAP_", 4) == 0 ? "" : "CAP_", kube_name);
         cap = capability_from_name(name);
-        return cap >= 0 ? cap : fail(b, EINVAL, "securityContext.capabilities: '%s' is not a capability", kube_name);
+        return cap >= 0 ? cap : fail(b, -EINVAL, "securityContext.capabilities: '%s' is not a capability", kube_name);
 }
 
 static int build_capabilities(Builder *b, bool privileged, json_object *process) {
@@ -441,11 +443,11 @@ static int build_mounts(Builder *b, bool privileged, json_object *config) {
                         if (streq(ctx->volumes[k].name, name))
                                 v = &ctx->volumes[k];
                 if (!v)
-                        return fail(b, ENOENT, "volumeMounts[%zu]: no volume named '%s'", i, name ?: "");
+                        return fail(b, -ENOENT, "volumeMounts[%zu]: no volume named '%s'", i, name ?: "");
                 if (!path || path[0] != '/')
-                        return fail(b, EINVAL, "volumeMounts[%zu]: mountPath '%s' is not absolute", i, path ?: "");
+                        return fail(b, -EINVAL, "volumeMounts[%zu]: mountPath '%s' is not absolute", i, path ?: "");
                 if (sub && (sub[0] == '/' || strstr(sub, "..")))
-                        return fail(b, EINVAL, "volumeMounts[%zu]: subPath '%s' leaves the volume", i, sub);
+                        return fail(b, -EINVAL, "volumeMounts[%zu]: subPath '%s' leaves the volume", i, sub);
                 if (asprintf(&source, "%s%s%s", v->host_path, sub && *sub ? "/" : "", sub && *sub ? sub : "") < 0)
                         return -ENOMEM;
                 add_bind(mounts, path, source, v->read_only || json_object_get_boolean(get(vm, "readOnly")));
@@ -578,7 +580,7 @@ static int build_linux(Builder *b, bool privileged, json_object *config) {
         json_object *linux_cfg, *namespaces, *resources, *cpu, *memory, *sysctl;
 
         if (cpu_limit == -2 || cpu_request == -2 || memory_limit == -2 || memory_request == -2)
-                return fail(b, EINVAL, "resources: a quantity is malformed");
+                return fail(b, -EINVAL, "resources: a quantity is malformed");
         linux_cfg = json_object_new_object();
         namespaces = json_object_new_array();
         resources = json_object_new_object();
@@ -644,7 +646,16 @@ static int build_seccomp(Builder *b, bool privileged, json_object *config) {
                 json_object_object_add(annotations, SPEC_ANNOTATION_SECCOMP, json_object_new_string("runtime/default"));
                 return 0;
         }
-        return fail(b, EOPNOTSUPP, "securityContext.seccompProfile: type '%s' is not supported", type);
+        return fail(b, -EOPNOTSUPP, "securityContext.seccompProfile: type '%s' is not supported", type);
+}
+
+/* A step failed: its message, or one naming the step, goes to the caller. */
+static int build_failed(Builder *b, int r, const char *step, char **ret_error) {
+        (void) fail(b, r, "%s: %m", step);
+        if (ret_error)
+                *ret_error = TAKE_PTR(b->error);
+        free(b->error);
+        return r;
 }
 
 int container_spec_build(const ContainerSpecContext *ctx, json_object **ret_config, char **ret_error) {
@@ -671,24 +682,26 @@ int container_spec_build(const ContainerSpecContext *ctx, json_object **ret_conf
         json_object_object_add(config, "root", root);
 
         r = build_env(&b, &env);
-        if (r >= 0)
-                r = build_args(&b, &env, &args);
-        if (r >= 0)
-                r = build_user(&b, process);
-        if (r >= 0)
-                r = build_capabilities(&b, privileged, process);
-        if (r >= 0)
-                r = build_mounts(&b, privileged, config);
-        if (r >= 0)
-                r = build_linux(&b, privileged, config);
-        if (r >= 0)
-                r = build_seccomp(&b, privileged, config);
-        if (r < 0) {
-                if (ret_error)
-                        *ret_error = TAKE_PTR(b.error);
-                free(b.error);
-                return r;
-        }
+        if (r < 0)
+                return build_failed(&b, r, "env", ret_error);
+        r = build_args(&b, &env, &args);
+        if (r < 0)
+                return build_failed(&b, r, "command and args", ret_error);
+        r = build_user(&b, process);
+        if (r < 0)
+                return build_failed(&b, r, "user", ret_error);
+        r = build_capabilities(&b, privileged, process);
+        if (r < 0)
+                return build_failed(&b, r, "capabilities", ret_error);
+        r = build_mounts(&b, privileged, config);
+        if (r < 0)
+                return build_failed(&b, r, "mounts", ret_error);
+        r = build_linux(&b, privileged, config);
+        if (r < 0)
+                return build_failed(&b, r, "linux", ret_error);
+        r = build_seccomp(&b, privileged, config);
+        if (r < 0)
+                return build_failed(&b, r, "seccomp", ret_error);
         list = json_object_new_array();
         for (size_t i = 0; i < args.n; i++)
                 json_object_array_add(list, json_object_new_string(args.v[i]));

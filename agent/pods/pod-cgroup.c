@@ -140,21 +140,49 @@ static int slice_call(PodCgroups *c, sd_bus_message *m, const char *verb, const 
         return 0;
 }
 
+/* The slice's properties, as an array a(sv): its description and accounting, and its limits. */
 static int append_slice_properties(sd_bus_message *m, const char *pod_key, const PodCgroupResources *res) {
         _cleanup_free_ char *description = NULL;
         int r;
 
         if (asprintf(&description, "stevedore pod %s", pod_key) < 0)
                 return -ENOMEM;
+        r = sd_bus_message_open_container(m, 'a', "(sv)");
+        if (r < 0)
+                return r;
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)", "Description", "s", description, "DefaultDependencies",
                                   "b", 0, "MemoryAccounting", "b", 1, "CPUAccounting", "b", 1, "CPUWeight", "t",
                                   cgroup_systemd_cpu_weight((uint64_t) res->cpu_shares));
-        if (r >= 0 && res->cpu_quota > 0)
+        if (r < 0)
+                return r;
+        if (res->cpu_quota > 0) {
                 r = sd_bus_message_append(m, "(sv)", "CPUQuotaPerSecUSec", "t",
                                           cgroup_systemd_cpu_quota_per_sec(res->cpu_quota, (uint64_t) res->cpu_period));
-        if (r >= 0 && res->memory_limit > 0)
+                if (r < 0)
+                        return r;
+        }
+        if (res->memory_limit > 0) {
                 r = sd_bus_message_append(m, "(sv)", "MemoryMax", "t", (uint64_t) res->memory_limit);
-        return r;
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
+}
+
+/* systemd's Manager.<verb>(slice, "replace", …): the call with its first two arguments. */
+static int new_slice_call(PodCgroups *c, const char *verb, const char *slice, sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(c->bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                           "org.freedesktop.systemd1.Manager", verb);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "ss", slice, "replace");
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
 }
 
 int pod_cgroup_create(PodCgroups *c, const char *parent, json_object *pod, const char *pod_key) {
@@ -165,20 +193,15 @@ int pod_cgroup_create(PodCgroups *c, const char *parent, json_object *pod, const
         if (c->driver != CGROUP_DRIVER_SYSTEMD)
                 return 0;
         pod_cgroup_resources(pod, &res);
-        r = sd_bus_message_new_method_call(c->bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                                           "org.freedesktop.systemd1.Manager", "StartTransientUnit");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "ss", parent, "replace");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "(sv)");
-        if (r >= 0)
-                r = append_slice_properties(m, pod_key, &res);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "a(sa(sv))", 0);
+        r = new_slice_call(c, "StartTransientUnit", parent, &m);
         if (r < 0)
-                return log_error_errno(r, "pod %s: slice %s: %m", pod_key, parent);
+                return log_error_errno(r, "pod %s: slice %s: StartTransientUnit call: %m", pod_key, parent);
+        r = append_slice_properties(m, pod_key, &res);
+        if (r < 0)
+                return log_error_errno(r, "pod %s: slice %s: properties: %m", pod_key, parent);
+        r = sd_bus_message_append(m, "a(sa(sv))", 0);
+        if (r < 0)
+                return log_error_errno(r, "pod %s: slice %s: auxiliary units: %m", pod_key, parent);
         return slice_call(c, m, "StartTransientUnit", parent, pod_key);
 }
 
@@ -190,11 +213,8 @@ int pod_cgroup_remove(PodCgroups *c, const char *parent, const char *pod_key) {
                 r = cgroup_remove(parent);
                 return r < 0 && r != -EBUSY ? log_warning_errno(r, "pod %s: remove cgroup %s: %m", pod_key, parent) : 0;
         }
-        r = sd_bus_message_new_method_call(c->bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                                           "org.freedesktop.systemd1.Manager", "StopUnit");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "ss", parent, "replace");
+        r = new_slice_call(c, "StopUnit", parent, &m);
         if (r < 0)
-                return log_error_errno(r, "pod %s: slice %s: %m", pod_key, parent);
+                return log_error_errno(r, "pod %s: slice %s: StopUnit call: %m", pod_key, parent);
         return slice_call(c, m, "StopUnit", parent, pod_key);
 }

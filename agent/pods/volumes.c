@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base64.h"
+#include "error.h"
 #include "fileio.h"
 #include "json-util.h"
 #include "macro.h"
@@ -39,21 +40,23 @@ typedef struct Setup {
         char *error;
 } Setup;
 
-static int fail(Setup *s, int error, const char *format, ...) _printf_(3, 4);
-static int fail(Setup *s, int error, const char *format, ...) {
+/* error_set() with the pod and volume in front: "pod default/web: volume config: …". */
+static int volume_error(Setup *s, int r, const char *format, ...) _printf_(3, 4);
+static int volume_error(Setup *s, int r, const char *format, ...) {
         _cleanup_free_ char *what = NULL;
+        int saved_errno = errno;
         va_list ap;
 
+        r = r < 0 ? r : r > 0 ? -r : -EINVAL;
+        errno = -r; /* for a %m in format */
         va_start(ap, format);
         if (vasprintf(&what, format, ap) < 0)
                 what = NULL;
         va_end(ap);
-        free(s->error);
-        if (!what || asprintf(&s->error, "pod %s/%s: volume %s: %s",
-                              json_get_string(s->pod, "metadata", "namespace", NULL) ?: "default",
-                              json_get_string(s->pod, "metadata", "name", NULL) ?: "", s->volume, what) < 0)
-                s->error = NULL;
-        return -error;
+        errno = saved_errno;
+        return error_set(&s->error, r, "pod %s/%s: volume %s: %s",
+                         json_get_string(s->pod, "metadata", "namespace", NULL) ?: "default",
+                         json_get_string(s->pod, "metadata", "name", NULL) ?: "", s->volume, what ?: strerror(-r));
 }
 
 static void need_source(json_object *source, const char *kind, const char *key,
@@ -118,12 +121,12 @@ static int payload_add(Setup *s, Payloads *p, const char *path, char *data, size
 
         if (!relative_path_valid(path)) {
                 free(data);
-                return fail(s, EINVAL, "path '%s' must be relative, within the volume, and not start with '..'", path);
+                return volume_error(s, -EINVAL, "path '%s' must be relative, within the volume, and not start with '..'", path);
         }
         for (size_t i = 0; i < p->n; i++)
                 if (streq(p->items[i].path, path)) {
                         free(data);
-                        return fail(s, EINVAL, "path '%s' appears twice", path);
+                        return volume_error(s, -EINVAL, "path '%s' appears twice", path);
                 }
         grown = realloc(p->items, (p->n + 1) * sizeof(Payload));
         if (!grown) {
@@ -176,7 +179,7 @@ static int add_object_keys(Setup *s, Payloads *p, json_object *object, const cha
                                 if (encoded) {
                                         r = base64_decode(text ?: "", strlen(text ?: ""), &bytes, &size);
                                         if (r < 0)
-                                                return fail(s, EINVAL, "%s %s: key %s is not valid base64", kind, name, key);
+                                                return volume_error(s, -EINVAL, "%s %s: key %s is not valid base64", kind, name, key);
                                 } else {
                                         bytes = strdup(text ?: "");
                                         size = strlen(text ?: "");
@@ -190,7 +193,7 @@ static int add_object_keys(Setup *s, Payloads *p, json_object *object, const cha
                         }
                 }
                 if (only && !found)
-                        return fail(s, ENOENT, "%s %s has no key '%s'", kind, name, only);
+                        return volume_error(s, -ENOENT, "%s %s has no key '%s'", kind, name, only);
         }
         return 0;
 }
@@ -201,7 +204,7 @@ static int add_object(Setup *s, Payloads *p, json_object *source, const char *ki
 
         if (!object)
                 return json_object_get_boolean(get(source, "optional")) ? 0
-                                                                          : fail(s, ENOENT, "%s %s: not found", kind, name);
+                                                                          : volume_error(s, -ENOENT, "%s %s: not found", kind, name);
         return add_object_keys(s, p, object, kind, name, get(source, "items"), mode);
 }
 
@@ -214,7 +217,7 @@ static int add_downward(Setup *s, Payloads *p, json_object *items, mode_t mode) 
                 int r;
 
                 if (!field)
-                        return fail(s, EOPNOTSUPP, "downwardAPI item %s: only fieldRef is supported", path);
+                        return volume_error(s, -EOPNOTSUPP, "downwardAPI item %s: only fieldRef is supported", path);
                 /* Labels and annotations whole, as key="value" lines. */
                 if (streq(field, "metadata.labels") || streq(field, "metadata.annotations")) {
                         json_object *map = get(get(s->pod, "metadata"), field + strlen("metadata."));
@@ -229,7 +232,7 @@ static int add_downward(Setup *s, Payloads *p, json_object *items, mode_t mode) 
                 } else {
                         r = pod_field_value(s->pod, s->fields, field, &value);
                         if (r < 0)
-                                return r == -EINVAL ? fail(s, EINVAL, "fieldRef.fieldPath '%s' is not supported", field) : r;
+                                return r == -EINVAL ? volume_error(s, -EINVAL, "fieldRef.fieldPath '%s' is not supported", field) : r;
                 }
                 r = payload_add(s, p, path, value, strlen(value), mode_of(item, "mode", mode));
                 if (r < 0)
@@ -241,9 +244,9 @@ static int add_downward(Setup *s, Payloads *p, json_object *items, mode_t mode) 
 static int add_projected(Setup *s, Payloads *p, json_object *projected) {
         json_object *sources = get(projected, "sources");
         mode_t mode = mode_of(projected, "defaultMode", DEFAULT_MODE);
-        int r = 0;
+        int r;
 
-        for (size_t i = 0; i < array_length(sources) && r >= 0; i++) {
+        for (size_t i = 0; i < array_length(sources); i++) {
                 json_object *src = json_object_array_get_idx(sources, i), *token_source;
 
                 if (get(src, "configMap"))
@@ -259,16 +262,18 @@ static int add_projected(Setup *s, Payloads *p, json_object *projected) {
                         char *copy;
 
                         if (!text)
-                                return fail(s, ENOENT, "no token for service account %s", sa);
+                                return volume_error(s, -ENOENT, "no token for service account %s", sa);
                         copy = strdup(text);
                         if (!copy)
                                 return -ENOMEM;
                         r = payload_add(s, p, json_get_string(token_source, "path", NULL) ?: "token", copy, strlen(copy), mode);
                 } else
-                        r = fail(s, EOPNOTSUPP, "projected source %zu: not a configMap, secret, downwardAPI or "
-                                 "serviceAccountToken", i);
+                        r = volume_error(s, -EOPNOTSUPP, "projected source %zu: not a configMap, secret, downwardAPI or "
+                                         "serviceAccountToken", i);
+                if (r < 0)
+                        return r;
         }
-        return r;
+        return 0;
 }
 
 static int write_payload_file(int dir_fd, const Payload *item) {
@@ -304,25 +309,25 @@ static int write_payloads(Setup *s, const char *dir, const Payloads *p) {
 
         r = mkdir_p(dir, 0755);
         if (r < 0)
-                return fail(s, -r, "create %s", dir);
+                return volume_error(s, r, "create %s: %m", dir);
         dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir_fd < 0)
-                return fail(s, errno, "open %s", dir);
+                return volume_error(s, -errno, "open %s: %m", dir);
         clock_gettime(CLOCK_REALTIME, &ts);
         strftime(stamp, sizeof(stamp), "..%Y_%m_%d_%H_%M_%S", gmtime_r(&ts.tv_sec, &tm));
         snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%09ld", ts.tv_nsec);
         if (mkdirat(dir_fd, stamp, 0755) < 0 || (data_fd = openat(dir_fd, stamp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-                return fail(s, errno, "create %s/%s", dir, stamp);
+                return volume_error(s, -errno, "create %s/%s: %m", dir, stamp);
         for (size_t i = 0; i < p->n; i++) {
                 _cleanup_free_ char *top = strndup(p->items[i].path, strcspn(p->items[i].path, "/")), *target = NULL;
 
                 r = write_payload_file(data_fd, &p->items[i]);
                 if (r < 0)
-                        return fail(s, -r, "write %s", p->items[i].path);
+                        return volume_error(s, r, "write %s: %m", p->items[i].path);
                 if (!top || asprintf(&target, "..data/%s", top) < 0)
                         return -ENOMEM;
                 if (symlinkat(target, dir_fd, top) < 0 && errno != EEXIST)
-                        return fail(s, errno, "link %s", top);
+                        return volume_error(s, -errno, "link %s: %m", top);
         }
         /* The new version appears at once (a rename over ..data), as kubelet's writer
          * does it, and the one it replaces goes. */
@@ -330,7 +335,7 @@ static int write_payloads(Setup *s, const char *dir, const Payloads *p) {
         previous[old > 0 ? old : 0] = '\0';
         (void) unlinkat(dir_fd, "..data_tmp", 0);
         if (symlinkat(stamp, dir_fd, "..data_tmp") < 0 || renameat(dir_fd, "..data_tmp", dir_fd, "..data") < 0)
-                return fail(s, errno, "link ..data");
+                return volume_error(s, -errno, "link ..data: %m");
         if (old > 0 && strncmp(previous, "..", 2) == 0 && !strchr(previous, '/'))
                 (void) rm_rf_at(dir_fd, previous);
         return 0;
@@ -343,24 +348,24 @@ static int host_path(Setup *s, json_object *hp) {
         bool exists;
 
         if (!path || path[0] != '/')
-                return fail(s, EINVAL, "hostPath.path '%s' is not absolute", path ?: "");
+                return volume_error(s, -EINVAL, "hostPath.path '%s' is not absolute", path ?: "");
         exists = stat(path, &st) >= 0;
         if (streq(type, "DirectoryOrCreate") && !exists) {
                 int r = mkdir_p(path, 0755);
-                return r < 0 ? fail(s, -r, "create directory %s", path) : 0;
+                return r < 0 ? volume_error(s, r, "create directory %s: %m", path) : 0;
         }
         if (streq(type, "FileOrCreate") && !exists) {
                 _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-                return fd < 0 ? fail(s, errno, "create file %s", path) : 0;
+                return fd < 0 ? volume_error(s, -errno, "create file %s: %m", path) : 0;
         }
         if (!*type || streq(type, "DirectoryOrCreate") || streq(type, "FileOrCreate"))
                 return 0;
         if (!exists)
-                return fail(s, ENOENT, "hostPath type check: %s does not exist", path);
+                return volume_error(s, -ENOENT, "hostPath type check: %s does not exist", path);
         if ((streq(type, "Directory") && !S_ISDIR(st.st_mode)) || (streq(type, "File") && !S_ISREG(st.st_mode)) ||
             (streq(type, "Socket") && !S_ISSOCK(st.st_mode)) || (streq(type, "CharDevice") && !S_ISCHR(st.st_mode)) ||
             (streq(type, "BlockDevice") && !S_ISBLK(st.st_mode)))
-                return fail(s, EINVAL, "hostPath type check: %s is not a %s", path, type);
+                return volume_error(s, -EINVAL, "hostPath type check: %s is not a %s", path, type);
         return 0;
 }
 
@@ -369,10 +374,10 @@ static int empty_dir(Setup *s, json_object *ed, const char *dir) {
         int r = mkdir_p(dir, 0777);
 
         if (r < 0)
-                return fail(s, -r, "create %s", dir);
+                return volume_error(s, r, "create %s: %m", dir);
         /* kubelet's emptyDir is world-writable whatever the umask. */
         if (chmod(dir, 0777) < 0)
-                return fail(s, errno, "chmod %s", dir);
+                return volume_error(s, -errno, "chmod %s: %m", dir);
         if (medium && streq(medium, "Memory")) {
                 char options[64] = "mode=0777";
                 int64_t bytes;
@@ -380,7 +385,7 @@ static int empty_dir(Setup *s, json_object *ed, const char *dir) {
                 if (limit && quantity_parse(limit, &bytes) >= 0 && bytes > 0)
                         snprintf(options, sizeof(options), "mode=0777,size=%" PRId64, bytes);
                 if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, options) < 0)
-                        return fail(s, errno, "mount a tmpfs on %s", dir);
+                        return volume_error(s, -errno, "mount a tmpfs on %s: %m", dir);
         }
         return 0;
 }
@@ -391,62 +396,73 @@ void volumes_free(ContainerSpecVolume *volumes, size_t n) {
         free(volumes);
 }
 
+/* A data volume's files: the configMap, secret, downwardAPI or projected source's. */
+static int data_volume(Setup *s, json_object *v, const char *dir) {
+        _cleanup_(payloads_done) Payloads payloads = {};
+        json_object *source;
+        int r;
+
+        if ((source = get(v, "configMap")))
+                r = add_object(s, &payloads, source, "ConfigMap", "name", mode_of(source, "defaultMode", DEFAULT_MODE));
+        else if ((source = get(v, "secret")))
+                r = add_object(s, &payloads, source, "Secret", "secretName", mode_of(source, "defaultMode", DEFAULT_MODE));
+        else if ((source = get(v, "downwardAPI")))
+                r = add_downward(s, &payloads, get(source, "items"), mode_of(source, "defaultMode", DEFAULT_MODE));
+        else if ((source = get(v, "projected")))
+                r = add_projected(s, &payloads, source);
+        else
+                r = volume_error(s, -EOPNOTSUPP, "not a volume type this node supports (emptyDir, hostPath, "
+                                 "configMap, secret, downwardAPI, projected)");
+        if (r < 0)
+                return r;
+        return write_payloads(s, dir, &payloads);
+}
+
+/* The volume v on this node, described in *ret. */
+static int setup_volume(Setup *s, json_object *v, const char *pod_dir, ContainerSpecVolume *ret) {
+        json_object *source;
+        char *dir = NULL;
+        int r;
+
+        s->volume = json_get_string(v, "name", NULL) ?: "";
+        ret->name = s->volume;
+        if ((source = get(v, "hostPath"))) {
+                r = host_path(s, source);
+                ret->host_path = strdup(json_get_string(source, "path", NULL) ?: "/");
+                if (!ret->host_path)
+                        return -ENOMEM;
+                return r;
+        }
+        if (asprintf(&dir, "%s/volumes/%s", pod_dir, s->volume) < 0)
+                return -ENOMEM;
+        ret->host_path = dir;
+        if (!relative_path_valid(s->volume) || strchr(s->volume, '/'))
+                return volume_error(s, -EINVAL, "not a valid volume name");
+        if ((source = get(v, "emptyDir")))
+                return empty_dir(s, source, dir);
+        ret->read_only = true;
+        return data_volume(s, v, dir);
+}
+
 int volumes_setup(json_object *pod, const char *pod_dir, const PodFieldContext *fields, VolumeLookup lookup,
                   void *userdata, ContainerSpecVolume **ret, size_t *ret_n, char **ret_error) {
         json_object *list = get(get(pod, "spec"), "volumes");
         size_t n = array_length(list);
         ContainerSpecVolume *volumes = calloc(n + 1, sizeof(ContainerSpecVolume));
         Setup s = { .pod = pod, .fields = fields, .lookup = lookup, .userdata = userdata };
-        int r = 0;
+        int r;
 
         if (!volumes)
                 return -ENOMEM;
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                json_object *v = json_object_array_get_idx(list, i), *source;
-                _cleanup_(payloads_done) Payloads payloads = {};
-                char *dir = NULL;
-
-                s.volume = json_get_string(v, "name", NULL) ?: "";
-                volumes[i].name = s.volume;
-                if ((source = get(v, "hostPath"))) {
-                        r = host_path(&s, source);
-                        volumes[i].host_path = strdup(json_get_string(source, "path", NULL) ?: "/");
-                        if (!volumes[i].host_path)
-                                r = -ENOMEM;
-                        continue;
+        for (size_t i = 0; i < n; i++) {
+                r = setup_volume(&s, json_object_array_get_idx(list, i), pod_dir, &volumes[i]);
+                if (r < 0) {
+                        volumes_free(volumes, n);
+                        if (ret_error)
+                                *ret_error = TAKE_PTR(s.error);
+                        free(s.error);
+                        return r;
                 }
-                if (asprintf(&dir, "%s/volumes/%s", pod_dir, s.volume) < 0) {
-                        r = -ENOMEM;
-                        break;
-                }
-                volumes[i].host_path = dir;
-                if (!relative_path_valid(s.volume) || strchr(s.volume, '/'))
-                        r = fail(&s, EINVAL, "not a valid volume name");
-                else if ((source = get(v, "emptyDir")))
-                        r = empty_dir(&s, source, dir);
-                else {
-                        volumes[i].read_only = true;
-                        if ((source = get(v, "configMap")))
-                                r = add_object(&s, &payloads, source, "ConfigMap", "name", mode_of(source, "defaultMode", DEFAULT_MODE));
-                        else if ((source = get(v, "secret")))
-                                r = add_object(&s, &payloads, source, "Secret", "secretName", mode_of(source, "defaultMode", DEFAULT_MODE));
-                        else if ((source = get(v, "downwardAPI")))
-                                r = add_downward(&s, &payloads, get(source, "items"), mode_of(source, "defaultMode", DEFAULT_MODE));
-                        else if ((source = get(v, "projected")))
-                                r = add_projected(&s, &payloads, source);
-                        else
-                                r = fail(&s, EOPNOTSUPP, "not a volume type this node supports (emptyDir, hostPath, "
-                                         "configMap, secret, downwardAPI, projected)");
-                        if (r >= 0)
-                                r = write_payloads(&s, dir, &payloads);
-                }
-        }
-        if (r < 0) {
-                volumes_free(volumes, n);
-                if (ret_error)
-                        *ret_error = TAKE_PTR(s.error);
-                free(s.error);
-                return r;
         }
         *ret = volumes;
         *ret_n = n;

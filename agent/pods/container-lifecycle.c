@@ -1,0 +1,671 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "container-lifecycle.h"
+#include "container-spec.h"
+#include "json-util.h"
+#include "container.h"
+#include "error.h"
+#include "fileio.h"
+#include "log.h"
+#include "macro.h"
+#include "pod-cgroup.h"
+#include "pod-worker-internal.h"
+
+/* --- the decisions ----------------------------------------------------------------- */
+
+bool container_should_restart(PodRestartPolicy policy, bool init, bool terminating, int exit_code) {
+        if (terminating)
+                return false;
+        if (init)
+                return exit_code != 0 && policy != POD_RESTART_NEVER;
+        return policy == POD_RESTART_ALWAYS || (policy == POD_RESTART_ON_FAILURE && exit_code != 0);
+}
+
+ContainerExitDecision container_exit_decide(PodRestartPolicy policy, bool init, bool terminating, int exit_code,
+                                            uint64_t ran_usec, uint64_t backoff_usec) {
+        if (!container_should_restart(policy, init, terminating, exit_code))
+                return (ContainerExitDecision) { CONTAINER_STAY_EXITED, 0, backoff_usec };
+        if (ran_usec >= CONTAINER_BACKOFF_RESET_USEC)
+                backoff_usec = 0;
+        if (backoff_usec == 0)
+                return (ContainerExitDecision) { CONTAINER_RESTART_NOW, 0, CONTAINER_BACKOFF_INITIAL_USEC };
+        return (ContainerExitDecision) { CONTAINER_RESTART_AFTER_BACKOFF, backoff_usec,
+                                         MIN(backoff_usec * 2, CONTAINER_BACKOFF_MAX_USEC) };
+}
+
+uint64_t container_image_retry_delay(uint64_t *backoff_usec) {
+        uint64_t delay = *backoff_usec ?: CONTAINER_BACKOFF_INITIAL_USEC;
+
+        *backoff_usec = MIN(delay * 2, CONTAINER_BACKOFF_MAX_USEC);
+        return delay;
+}
+
+const char *container_exit_reason(int exit_code, bool oom_killed) {
+        return oom_killed ? "OOMKilled" : exit_code == 0 ? "Completed" : "Error";
+}
+
+/* --- carrying them out --------------------------------------------------------------- */
+
+static void exit_done(ContainerExit *e) {
+        free(e->reason);
+        free(e->started_at);
+        free(e->finished_at);
+        free(e->container_id);
+        *e = (ContainerExit) {};
+}
+
+static void set_waiting(Container *c, const char *reason, const char *message) {
+        c->phase = CONTAINER_WAITING;
+        free(c->waiting_reason);
+        free(c->waiting_message);
+        c->waiting_reason = reason ? strdup(reason) : NULL;
+        c->waiting_message = message ? strdup(message) : NULL;
+}
+
+static int container_paths(Container *c) {
+        PodWorker *w = c->worker;
+
+        free(c->id);
+        free(c->dir);
+        c->id = c->dir = NULL;
+        if (asprintf(&c->id, "%s-%s-%u", w->uid, c->name, c->restart_count) < 0 ||
+            asprintf(&c->dir, "%s/containers/%s/%u", w->pod_run_dir, c->name, c->restart_count) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static int on_monitor_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+static int on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+
+static char *log_path(Container *c) {
+        char *path = NULL;
+        return asprintf(&path, "%s/%s/%u.log", c->worker->log_dir, c->name, c->restart_count) < 0 ? NULL : path;
+}
+
+/* /var/log/containers/<pod>_<namespace>_<container>-<id>.log → the pod's log, as
+ * kubelet links them for log collectors. */
+static void link_container_log(Container *c, const char *log) {
+        PodWorker *w = c->worker;
+        _cleanup_free_ char *dir = NULL, *link = NULL;
+
+        if (asprintf(&dir, "%s/containers", w->rt.log_dir) < 0 ||
+            asprintf(&link, "%s/%s_%s_%s-%s.log", dir, w->spec->name, w->spec->namespace, c->name, c->id) < 0)
+                return;
+        (void) mkdir_p(dir, 0755);
+        (void) unlink(link);
+        (void) symlink(log, link);
+}
+
+static int spawn_monitor(Container *c, const char *log, const char *exit_file) {
+        PodWorker *w = c->worker;
+        _cleanup_free_ char *root = pod_worker_runtime_root(w);
+        posix_spawn_file_actions_t actions;
+        posix_spawnattr_t attr;
+        int ready[2], r;
+        char *argv[] = {
+                (char *) w->rt.runtime_path, (char *) "--root", root, (char *) "monitor", (char *) "--bundle", c->dir,
+                (char *) "--log", (char *) log, (char *) "--exit-file", (char *) exit_file, (char *) "--ready-fd",
+                (char *) "3", c->id, NULL,
+        };
+
+        if (!root || pipe2(ready, O_CLOEXEC) < 0)
+                return -errno ?: -ENOMEM;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, ready[1], 3);
+        posix_spawnattr_init(&attr);
+        /* A session of its own: it outlives the agent, and the agent's terminal. */
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+        r = -posix_spawn(&c->monitor_pid, w->rt.runtime_path, &actions, &attr, argv, environ);
+        posix_spawn_file_actions_destroy(&actions);
+        posix_spawnattr_destroy(&attr);
+        close(ready[1]);
+        if (r < 0) {
+                close(ready[0]);
+                return r;
+        }
+        c->ready_fd = ready[0];
+        return 0;
+}
+
+static int watch_monitor(Container *c) {
+        PodWorker *w = c->worker;
+        int r;
+
+        c->monitor_pidfd = (int) syscall(SYS_pidfd_open, c->monitor_pid, 0);
+        if (c->monitor_pidfd < 0)
+                return -errno;
+        r = sd_event_add_io(w->rt.event, &c->monitor_source, c->monitor_pidfd, EPOLLIN, on_monitor_exit, c);
+        return r;
+}
+
+static void record_monitor(Container *c) {
+        _cleanup_free_ char *path = NULL;
+        char text[32];
+
+        if (asprintf(&path, "%s/monitor.pid", c->dir) < 0)
+                return;
+        snprintf(text, sizeof(text), "%d\n", c->monitor_pid);
+        (void) write_file_replace(path, text, strlen(text), 0600);
+}
+
+static int write_bundle(Container *c, json_object *image_config, const char *rootfs) {
+        PodWorker *w = c->worker;
+        _cleanup_free_ char *hosts = NULL, *resolv = NULL, *hostname = NULL, *termination = NULL, *cgroup = NULL,
+                            *config_path = NULL, *error = NULL;
+        json_object *config = NULL;
+        const char *text;
+        int r;
+
+        if (asprintf(&hosts, "%s/hosts", w->pod_run_dir) < 0 || asprintf(&resolv, "%s/resolv.conf", w->pod_run_dir) < 0 ||
+            asprintf(&hostname, "%s/hostname", w->pod_run_dir) < 0 ||
+            asprintf(&termination, "%s/termination-log", c->dir) < 0 ||
+            !(cgroup = pod_container_cgroups_path(pod_cgroups_driver(w->rt.cgroups), w->cgroup_parent, c->id)) ||
+            asprintf(&config_path, "%s/config.json", c->dir) < 0)
+                return -ENOMEM;
+        r = write_file_replace(termination, "", 0, 0666);
+        if (r < 0)
+                return r;
+        ContainerSpecContext ctx = {
+                .pod = w->pod, .container = c->spec->json, .image_config = image_config, .rootfs = rootfs,
+                .sandbox_dir = w->sandbox_dir, .pod_ip = w->pod_ip, .host_ip = w->rt.node_ip, .node_name = w->rt.node_name,
+                .hosts_file = hosts, .hostname_file = hostname, .resolv_conf = resolv, .termination_log = termination,
+                .cgroups_path = cgroup, .node_memory = w->rt.node_memory, .volumes = w->volumes, .n_volumes = w->n_volumes,
+        };
+        /* The network namespace is the pod network's, not the sandbox's. */
+        ctx.netns_path = w->netns_path;
+        r = container_spec_build(&ctx, &config, &error);
+        if (r < 0) {
+                set_waiting(c, "CreateContainerConfigError", error);
+                pod_worker_emit(w, c, "Warning", "Failed", "Error: %s", error ?: strerror(-r));
+                return r;
+        }
+        text = json_object_to_json_string_ext(config, JSON_C_TO_STRING_PLAIN);
+        r = write_file_replace(config_path, text, strlen(text), 0600);
+        json_object_put(config);
+        return r;
+}
+
+static void start_with_image(Container *c, const char *image_id);
+
+/* A back-off is over: the image pull or the restart again. */
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Container *c = userdata;
+
+        c->backoff_timer = sd_event_source_disable_unref(c->backoff_timer);
+        pod_container_run(c);
+        return 0;
+}
+
+/* The image is there (or could not be had): go on, or try again after a back-off as
+ * kubelet does (ErrImagePull, then ImagePullBackOff). */
+static void on_image(int error, const char *message, const ImageEnsureResult *result, void *userdata) {
+        Container *c = userdata;
+        PodWorker *w = c->worker;
+        const char *ref = c->spec->image;
+
+        c->ensure = NULL;
+        if (error < 0) {
+                char reason[600];
+
+                snprintf(reason, sizeof(reason), "%s", message ?: strerror(-error));
+                set_waiting(c, c->image_failures++ ? "ImagePullBackOff" : "ErrImagePull", reason);
+                pod_worker_emit(w, c, "Warning", "Failed", "Failed to pull image \"%s\": %s", ref, reason);
+                (void) sd_event_add_time_relative(w->rt.event, &c->backoff_timer, CLOCK_MONOTONIC,
+                                                  container_image_retry_delay(&c->image_backoff_usec), 0, on_retry, c);
+                pod_worker_report(w);
+                return;
+        }
+        c->image_failures = 0;
+        c->image_backoff_usec = 0;
+        if (result->pull)
+                pod_worker_emit(w, c, "Normal", "Pulled", "Successfully pulled image \"%s\"", ref);
+        else
+                pod_worker_emit(w, c, "Normal", "Pulled", "Container image \"%s\" already present on machine", ref);
+        start_with_image(c, result->manifest_digest);
+}
+
+void pod_container_run(Container *c) {
+        PodWorker *w = c->worker;
+        _cleanup_(image_info_freep) ImageInfo *present = NULL;
+        const char *ref = c->spec->image, *policy_name = c->spec->image_pull_policy;
+        ImageEnsureCallbacks callbacks = { .done = on_image };
+        ImagePullPolicy policy = image_pull_policy_default(ref);
+
+        if (container_paths(c) < 0)
+                return;
+        if (!w->rt.image_manager) {
+                start_with_image(c, ref);
+                return;
+        }
+        if (policy_name && image_pull_policy_from_string(policy_name, &policy) < 0) {
+                set_waiting(c, "InvalidImageName", "imagePullPolicy is not Always, IfNotPresent or Never");
+                pod_worker_report(w);
+                return;
+        }
+        if (policy == IMAGE_PULL_ALWAYS ||
+            (policy == IMAGE_PULL_IF_NOT_PRESENT && image_store_try_get(w->rt.images, ref, &present, NULL) < 0))
+                pod_worker_emit(w, c, "Normal", "Pulling", "Pulling image \"%s\"", ref);
+        if (image_manager_ensure(w->rt.image_manager, ref, policy, w->pull_credentials, &callbacks, c, &c->ensure) < 0)
+                log_oom();
+}
+
+/* Its root, its log's directory, the bundle, and the monitor that runs it. */
+static int create_container(Container *c, const ImageInfo *image, json_object *image_config, const char *rootfs,
+                            const char *log, const char *exit_file, char **ret_error) {
+        _cleanup_free_ char *log_parent = NULL;
+        int r;
+
+        if (asprintf(&log_parent, "%s/%s", c->worker->log_dir, c->name) < 0)
+                return -ENOMEM;
+        r = mkdir_p(rootfs, 0755);
+        if (r < 0)
+                return error_set(ret_error, r, "create %s: %m", rootfs);
+        r = mkdir_p(log_parent, 0755);
+        if (r < 0)
+                return error_set(ret_error, r, "create %s: %m", log_parent);
+        r = image_rootfs_create(c->worker->rt.images, image->manifest_digest, c->id, rootfs, ret_error);
+        if (r < 0)
+                return error_set(ret_error, r, "unpack the image into %s: %m", rootfs);
+        r = write_bundle(c, image_config, rootfs);
+        if (r < 0)
+                return error_set(ret_error, r, "write the bundle in %s: %m", c->dir);
+        r = spawn_monitor(c, log, exit_file);
+        if (r < 0)
+                return error_set(ret_error, r, "start its monitor: %m");
+        return 0;
+}
+
+/* With the image in the store (by reference or digest): its root, the bundle, the monitor. */
+static void start_with_image(Container *c, const char *image_ref) {
+        PodWorker *w = c->worker;
+        _cleanup_free_ char *error = NULL, *rootfs = NULL, *log = NULL, *exit_file = NULL;
+        _cleanup_(image_info_freep) ImageInfo *image = NULL;
+        _cleanup_(json_object_putp) json_object *image_config = NULL;
+        const char *ref = c->spec->image;
+        int r;
+
+        r = image_store_get(w->rt.images, image_ref, &image, &error);
+        if (r < 0) {
+                set_waiting(c, "ErrImagePull", error);
+                pod_worker_emit(w, c, "Warning", "Failed", "Failed to pull image \"%s\": %s", ref, error ?: strerror(-r));
+                pod_worker_report(w);
+                return;
+        }
+        free(c->image_id);
+        c->image_id = strdup(image->manifest_digest);
+        r = image_store_get_config(w->rt.images, image, &image_config, &error);
+        if (r < 0) {
+                set_waiting(c, "CreateContainerError", error);
+                pod_worker_report(w);
+                return;
+        }
+        if (asprintf(&rootfs, "%s/rootfs", c->dir) < 0 || !(log = log_path(c)) ||
+            asprintf(&exit_file, "%s/exit.json", c->dir) < 0)
+                return;
+        r = create_container(c, image, image_config, rootfs, log, exit_file, &error);
+        if (r < 0) {
+                if (c->phase != CONTAINER_WAITING || !c->waiting_reason ||
+                    !streq(c->waiting_reason, "CreateContainerConfigError")) {
+                        set_waiting(c, "CreateContainerError", error ?: strerror(-r));
+                        pod_worker_emit(w, c, "Warning", "Failed", "Error: %s", error ?: strerror(-r));
+                }
+                (void) image_rootfs_remove(w->rt.images, c->id, rootfs, NULL);
+                pod_worker_report(w);
+                return;
+        }
+        record_monitor(c);
+        link_container_log(c, log);
+        pod_worker_emit(w, c, "Normal", "Created", "Created container %s", c->name);
+        r = sd_event_add_io(w->rt.event, &c->ready_source, c->ready_fd, EPOLLIN, on_ready, c);
+        if (r < 0) {
+                LogContext context = pod_worker_log_context(w, c);
+                log_context_error_errno(&context, r, "pod %s: container %s: watch its monitor's ready pipe: %m", w->key,
+                                        c->name);
+                return;
+        }
+        r = watch_monitor(c);
+        if (r < 0) {
+                LogContext context = pod_worker_log_context(w, c);
+                log_context_error_errno(&context, r, "pod %s: container %s: watch its monitor: %m", w->key, c->name);
+        }
+}
+
+static void container_cleanup(Container *c) {
+        PodWorker *w = c->worker;
+        _cleanup_free_ char *root = pod_worker_runtime_root(w), *rootfs = NULL;
+
+        if (!c->id || !root)
+                return;
+        (void) container_delete(root, c->id, true, NULL);
+        if (asprintf(&rootfs, "%s/rootfs", c->dir) >= 0)
+                (void) image_rootfs_remove(w->rt.images, c->id, rootfs, NULL);
+}
+
+static void stop_probes(Container *c) {
+        probe_free(c->startup);
+        probe_free(c->readiness);
+        probe_free(c->liveness);
+        c->startup = c->readiness = c->liveness = NULL;
+        c->kill_timer = sd_event_source_disable_unref(c->kill_timer);
+}
+
+static void on_readiness(Probe *p, bool success, const char *message, void *userdata) {
+        Container *c = userdata;
+
+        c->ready = success;
+        if (!success)
+                pod_worker_emit(c->worker, c, "Warning", "Unhealthy", "Readiness probe failed: %s", message ?: "");
+        pod_worker_report(c->worker);
+}
+
+static int on_kill_after_grace(sd_event_source *s, uint64_t usec, void *userdata) {
+        Container *c = userdata;
+        _cleanup_free_ char *root = pod_worker_runtime_root(c->worker);
+
+        c->kill_timer = sd_event_source_disable_unref(c->kill_timer);
+        if (root)
+                (void) container_kill(root, c->id, SIGKILL, NULL);
+        return 0;
+}
+
+/* A failed liveness or startup probe restarts the container as kubelet does: SIGTERM,
+ * the grace period, SIGKILL; the restart policy does the rest. probe: "Liveness" or
+ * "Startup". */
+static void kill_unhealthy(Container *c, const char *probe, const char *what, const char *message) {
+        PodWorker *w = c->worker;
+        _cleanup_free_ char *root = pod_worker_runtime_root(w);
+
+        if (c->kill_timer || !root)
+                return;
+        pod_worker_emit(w, c, "Warning", "Unhealthy", "%s probe failed: %s", probe, message ?: "");
+        pod_worker_emit(w, c, "Normal", "Killing", "Container %s failed %s probe, will be restarted", c->name, what);
+        (void) container_kill(root, c->id, SIGTERM, NULL);
+        (void) sd_event_add_time_relative(w->rt.event, &c->kill_timer, CLOCK_MONOTONIC,
+                                          (uint64_t) w->spec->termination_grace_seconds * CONTAINER_USEC_PER_SEC, 0,
+                                          on_kill_after_grace, c);
+}
+
+static void on_liveness(Probe *p, bool success, const char *message, void *userdata) {
+        if (!success)
+                kill_unhealthy(userdata, "Liveness", "liveness", message);
+}
+
+/* Readiness and liveness probes, once the container has started. */
+static void start_health_probes(Container *c) {
+        PodWorker *w = c->worker;
+        json_object *readiness = c->spec->readiness_probe, *liveness = c->spec->liveness_probe;
+        _cleanup_free_ char *root = pod_worker_runtime_root(w);
+        char *prefix[] = { (char *) w->rt.runtime_path, (char *) "--root", root, (char *) "exec", c->id, NULL };
+        LogContext context = pod_worker_log_context(w, c);
+
+        c->ready = !readiness;
+        if (readiness &&
+            probe_new(w->rt.event, readiness, c->spec->json, w->pod_ip, prefix, on_readiness, c, &c->readiness) < 0) {
+                log_context_warning(&context, "pod %s: container %s: readinessProbe cannot be run (port, or no pod IP); "
+                                    "ready without it", w->key, c->name);
+                c->ready = true;
+        }
+        if (liveness && probe_new(w->rt.event, liveness, c->spec->json, w->pod_ip, prefix, on_liveness, c, &c->liveness) < 0)
+                log_context_warning(&context, "pod %s: container %s: livenessProbe cannot be run (port, or no pod IP)",
+                                    w->key, c->name);
+}
+
+/* The startupProbe's verdict: started, and the other probes begin (kubelet stops
+ * probing for startup then); or failureThreshold failures, and the container is killed. */
+static void on_startup(Probe *p, bool success, const char *message, void *userdata) {
+        Container *c = userdata;
+
+        if (!success) {
+                kill_unhealthy(c, "Startup", "startup", message);
+                return;
+        }
+        if (c->kill_timer) /* being killed for an earlier failure */
+                return;
+        probe_free(c->startup);
+        c->startup = NULL;
+        c->started = true;
+        start_health_probes(c);
+        pod_worker_report(c->worker);
+}
+
+/* While a startupProbe has not succeeded the container is not started and its liveness
+ * and readiness probes do not run, as kubelet's prober manager does it. */
+static void start_probes(Container *c) {
+        PodWorker *w = c->worker;
+        json_object *startup = c->spec->startup_probe;
+        _cleanup_free_ char *root = pod_worker_runtime_root(w);
+        char *prefix[] = { (char *) w->rt.runtime_path, (char *) "--root", root, (char *) "exec", c->id, NULL };
+        LogContext context = pod_worker_log_context(w, c);
+
+        stop_probes(c);
+        c->started = !startup;
+        c->ready = false;
+        if (startup && probe_new(w->rt.event, startup, c->spec->json, w->pod_ip, prefix, on_startup, c, &c->startup) < 0) {
+                log_context_warning(&context, "pod %s: container %s: startupProbe cannot be run (port, or no pod IP); "
+                                    "started without it", w->key, c->name);
+                c->started = true;
+        }
+        if (c->started)
+                start_health_probes(c);
+}
+
+static int on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Container *c = userdata;
+        PodWorker *w = c->worker;
+        char buf[1024];
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+
+        c->ready_source = sd_event_source_disable_unref(c->ready_source);
+        c->ready_fd = safe_close(c->ready_fd);
+        buf[n > 0 ? n : 0] = '\0';
+        if (n > 0 && buf[0] >= '0' && buf[0] <= '9') {
+                c->phase = CONTAINER_RUN;
+                free(c->started_at);
+                c->started_at = pod_worker_now_rfc3339();
+                c->started_usec = pod_worker_now(w);
+                pod_worker_emit(w, c, "Normal", "Started", "Started container %s", c->name);
+                start_probes(c);
+        } else {
+                buf[strcspn(buf, "\n")] = '\0';
+                set_waiting(c, "RunContainerError", n > 0 ? buf + (strncmp(buf, "error: ", 7) == 0 ? 7 : 0) : "the monitor died");
+                pod_worker_emit(w, c, "Warning", "Failed", "Error: %s", c->waiting_message ?: "");
+        }
+        pod_worker_report(w);
+        return 0;
+}
+
+/* "2026-11-23T12:00:00.123456789Z" → "2026-11-23T12:00:00Z", as the API shows times. */
+static char *to_seconds(const char *t) {
+        char *out = NULL;
+
+        if (!t || strlen(t) < 19)
+                return NULL;
+        return asprintf(&out, "%.19sZ", t) < 0 ? NULL : out;
+}
+
+static void read_exit(Container *c) {
+        _cleanup_free_ char *path = NULL, *content = NULL;
+        json_object *o = NULL, *v;
+        bool oom_killed = false;
+        char id[256];
+
+        exit_done(&c->state);
+        /* No exit file: the monitor itself was killed with the container. */
+        c->state.exit_code = 128 + SIGKILL;
+        c->state.signal = SIGKILL;
+        if (asprintf(&path, "%s/exit.json", c->dir) >= 0 && read_full_file(path, 65536, &content, NULL) >= 0)
+                o = json_tokener_parse(content);
+        if (o) {
+                c->state.exit_code = json_object_object_get_ex(o, "exitCode", &v) ? json_object_get_int(v) : 255;
+                c->state.signal = json_object_object_get_ex(o, "signal", &v) ? json_object_get_int(v) : 0;
+                c->state.started_at = to_seconds(json_get_string(o, "startedAt", NULL));
+                c->state.finished_at = to_seconds(json_get_string(o, "finishedAt", NULL));
+                oom_killed = json_object_object_get_ex(o, "oomKilled", &v) && json_object_get_boolean(v);
+                json_object_put(o);
+        }
+        c->state.reason = strdup(container_exit_reason(c->state.exit_code, oom_killed));
+        snprintf(id, sizeof(id), "stevedore://%s", c->id);
+        c->state.container_id = strdup(id);
+        c->phase = CONTAINER_EXITED;
+}
+
+/* The exited container becomes lastState; the next run starts now or after the back-off,
+ * or none when the restart policy says so. */
+static void after_exit(Container *c) {
+        PodWorker *w = c->worker;
+        ContainerExitDecision next = container_exit_decide(w->spec->restart_policy, c->init, w->terminating,
+                                                           c->state.exit_code, pod_worker_now(w) - c->started_usec,
+                                                           c->backoff_usec);
+        char message[256];
+
+        if (next.action == CONTAINER_STAY_EXITED)
+                return;
+        c->backoff_usec = next.backoff_usec;
+        exit_done(&c->last);
+        c->last = c->state;
+        c->state = (ContainerExit) {};
+        c->has_last = true;
+        c->restart_count++;
+        if (next.action == CONTAINER_RESTART_NOW) {
+                set_waiting(c, "ContainerCreating", NULL);
+                pod_container_run(c);
+                return;
+        }
+        snprintf(message, sizeof(message), "back-off %" PRIu64 "s restarting failed container=%s pod=%s",
+                 next.delay_usec / CONTAINER_USEC_PER_SEC, c->name, w->spec->name);
+        set_waiting(c, "CrashLoopBackOff", message);
+        pod_worker_emit(w, c, "Warning", "BackOff", "Back-off restarting failed container %s in pod %s", c->name,
+                        w->spec->name);
+        if (sd_event_add_time_relative(w->rt.event, &c->backoff_timer, CLOCK_MONOTONIC, next.delay_usec, 0,
+                                       on_retry, c) < 0) {
+                LogContext context = pod_worker_log_context(w, c);
+                log_context_error(&context, "pod %s: container %s: cannot schedule its restart", w->key, c->name);
+        }
+}
+
+static int on_monitor_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Container *c = userdata;
+        PodWorker *w = c->worker;
+        siginfo_t info = {};
+
+        /* Ours to reap unless it was adopted from an earlier agent. */
+        (void) waitid((idtype_t) P_PIDFD, (id_t) fd, &info, WEXITED | WNOHANG);
+        c->monitor_source = sd_event_source_disable_unref(c->monitor_source);
+        c->monitor_pidfd = safe_close(c->monitor_pidfd);
+        c->ready_source = sd_event_source_disable_unref(c->ready_source);
+        c->ready_fd = safe_close(c->ready_fd);
+        stop_probes(c);
+        c->ready = c->started = false;
+        if (c->phase == CONTAINER_WAITING && !c->id)
+                return 0;
+        if (c->phase != CONTAINER_WAITING || !c->waiting_reason || !streq(c->waiting_reason, "RunContainerError"))
+                read_exit(c);
+        container_cleanup(c);
+        if (c->phase == CONTAINER_EXITED)
+                after_exit(c);
+        pod_worker_sync(w);
+        pod_worker_report(w);
+        return 0;
+}
+
+
+bool pod_container_active(const Container *c) {
+        return c->monitor_source || c->ready_source;
+}
+
+bool pod_container_pending(const Container *c) {
+        return pod_container_active(c) || c->backoff_timer || c->ensure;
+}
+
+/* A container that a previous agent started: its monitor still runs (adopted) or
+ * its exit file says how it ended. */
+void pod_container_adopt(Container *c) {
+        PodWorker *w = c->worker;
+        _cleanup_free_ char *count_dir = NULL, *pid_path = NULL, *pid_text = NULL, *exit_path = NULL;
+        _cleanup_(closedirp) DIR *d = NULL;
+        struct dirent *de;
+        int latest = -1;
+
+        if (asprintf(&count_dir, "%s/containers/%s", w->pod_run_dir, c->name) < 0 || !(d = opendir(count_dir)))
+                return;
+        while ((de = readdir(d)))
+                if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && atoi(de->d_name) > latest)
+                        latest = atoi(de->d_name);
+        if (latest < 0)
+                return;
+        c->restart_count = (unsigned) latest;
+        if (container_paths(c) < 0 || asprintf(&pid_path, "%s/monitor.pid", c->dir) < 0 ||
+            asprintf(&exit_path, "%s/exit.json", c->dir) < 0)
+                return;
+        if (read_one_line_file(pid_path, &pid_text) >= 0) {
+                c->monitor_pid = atoi(pid_text);
+                if (access(exit_path, F_OK) < 0 && watch_monitor(c) >= 0) {
+                        _cleanup_(image_info_freep) ImageInfo *image = NULL;
+
+                        if (image_store_get(w->rt.images, c->spec->image, &image, NULL) >= 0)
+                                c->image_id = strdup(image->manifest_digest);
+                        c->phase = CONTAINER_RUN;
+                        c->started_at = pod_worker_now_rfc3339();
+                        c->started_usec = pod_worker_now(w);
+                        LogContext context = pod_worker_log_context(w, c);
+
+                        log_context_info(&context, "pod %s: container %s: adopted (monitor %d)", w->key, c->name,
+                                         c->monitor_pid);
+                        start_probes(c);
+                        return;
+                }
+        }
+        /* It ended while no agent watched. */
+        read_exit(c);
+        container_cleanup(c);
+        after_exit(c);
+}
+
+void pod_container_init(Container *c, PodWorker *w, const PodSpecContainer *spec, bool after_init_containers) {
+        *c = (Container) {
+                .worker = w,
+                .spec = spec,
+                .name = spec->name,
+                .init = spec->init,
+                .monitor_pidfd = -EBADF,
+                .ready_fd = -EBADF,
+        };
+        set_waiting(c, after_init_containers ? "PodInitializing" : "ContainerCreating", NULL);
+}
+
+void pod_container_cancel(Container *c) {
+        c->backoff_timer = sd_event_source_disable_unref(c->backoff_timer);
+        if (c->ensure) {
+                image_ensure_cancel(c->ensure);
+                c->ensure = NULL;
+        }
+}
+
+void pod_container_done(Container *c) {
+        sd_event_source_disable_unref(c->monitor_source);
+        sd_event_source_disable_unref(c->ready_source);
+        pod_container_cancel(c);
+        stop_probes(c);
+        safe_close(c->monitor_pidfd);
+        safe_close(c->ready_fd);
+        free(c->waiting_reason);
+        free(c->waiting_message);
+        free(c->id);
+        free(c->dir);
+        free(c->image_id);
+        free(c->started_at);
+        exit_done(&c->state);
+        exit_done(&c->last);
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* What the pod worker shares with its containers' lifecycle (container-lifecycle.c). */
+
+#include "container-lifecycle.h"
+#include "log.h"
+#include "macro.h"
+#include "pod-spec.h"
+#include "pod-worker.h"
+#include "registry-auth.h"
+
+struct PodWorker {
+        PodRuntime rt;
+        json_object *pod, *status, *objects;
+        PodSpec *spec; /* pod, parsed */
+        char *uid, *key; /* key: namespace/name */
+        char *pod_run_dir, *pod_state_dir, *sandbox_dir, *log_dir;
+        char *pod_ip, *started_at, *netns_path;
+        char *cgroup_parent; /* pod_cgroup_parent() */
+        bool cgroup_created;
+        bool sandbox_ready, network_added, terminating, gone;
+        Container *containers; /* as spec->containers: the init containers first */
+        size_t n_containers, n_init;
+        ContainerSpecVolume *volumes;
+        size_t n_volumes;
+        AuthFile *pull_credentials; /* from its imagePullSecrets; NULL: none */
+        sd_event_source *kill_timer, *defer;
+};
+
+/* The status again, sent when it changed. */
+void pod_worker_report(PodWorker *w);
+/* Starts what should run now, or removes the pod once it terminated. */
+void pod_worker_sync(PodWorker *w);
+/* An event about the pod, or about its container c (NULL: the pod's). */
+void pod_worker_emit(PodWorker *w, Container *c, const char *type, const char *reason, const char *format, ...)
+        _printf_(5, 6);
+/* What the journal files a message about the pod (and container c, if given) under. */
+LogContext pod_worker_log_context(PodWorker *w, Container *c);
+/* The runtime's state directory (its --root). */
+char *pod_worker_runtime_root(PodWorker *w);
+uint64_t pod_worker_now(PodWorker *w);
+char *pod_worker_now_rfc3339(void);

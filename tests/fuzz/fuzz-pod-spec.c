@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Pods as the API server or a manifest gives them, through the parser the pod worker
+ * starts with. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "macro.h"
+#include "pod-spec.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        _cleanup_free_ char *text = strndup((const char *) data, size), *error = NULL;
+        json_object *o;
+        PodSpec *s = NULL;
+
+        if (!text || !(o = json_tokener_parse(text)))
+                return 0;
+        if (pod_spec_parse(o, &s, &error) >= 0) {
+                /* Every string the worker formats into paths and messages is there. */
+                if (!s->name || !s->namespace || !s->uid)
+                        abort();
+                for (size_t i = 0; i < s->n_containers; i++)
+                        if (!s->containers[i].name || !s->containers[i].image || s->containers[i].init != (i < s->n_init))
+                                abort();
+        } else if (s)
+                abort();
+        pod_spec_free(s);
+        json_object_put(o);
+        return 0;
+}
