@@ -638,7 +638,7 @@ int spec_load(const char *bundle, RuntimeSpec **ret, char **ret_error) {
                 return -ENOMEM;
         r = read_full_file(path, CONFIG_MAX_SIZE, &content, NULL);
         if (r < 0)
-                return invalid(ret_error, "%s: %s", path, strerror(-r)), r;
+                return error_set(ret_error, r, "%s: %m", path);
         config = json_tokener_parse(content);
         if (!config)
                 return invalid(ret_error, "%s: not valid JSON", path);
