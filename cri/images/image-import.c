@@ -17,13 +17,12 @@
 #include "image-manifest.h"
 #include "image-ref.h"
 #include "image-store-private.h"
+#include "json-util.h"
 #include "layer-unpack.h"
 #include "log.h"
 #include "macro.h"
 
 #define LINK_HOPS_MAX 8
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
 typedef struct ArchiveFile {
         char *name;

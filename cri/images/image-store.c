@@ -10,6 +10,7 @@
 #include "fileio.h"
 #include "image-ref.h"
 #include "image-store-private.h"
+#include "json-util.h"
 #include "layer-unpack.h"
 #include "log.h"
 #include "macro.h"
@@ -17,8 +18,6 @@
 #define REFS_FILE "refs.json"
 #define PULLS_LOCK "pulls.lock"
 #define BLOCK_SIZE (256 * 1024)
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
 static const char *const store_dirs[] = { "blobs", "blobs/sha256", "layers", "images", "containers", "tmp" };
 

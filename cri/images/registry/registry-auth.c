@@ -7,13 +7,12 @@
 
 #include "base64.h"
 #include "fileio.h"
+#include "json-util.h"
 #include "macro.h"
 #include "registry-auth.h"
 
 #define AUTH_FILE_MAX_SIZE (4 * 1024 * 1024)
 #define CHALLENGES_MAX 32
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
 /* --- WWW-Authenticate ------------------------------------------------------------------ */
 

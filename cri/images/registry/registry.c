@@ -16,6 +16,7 @@
 #include "base64.h"
 #include "fileio.h"
 #include "image-ref.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 #include "registry-internal.h"
@@ -24,8 +25,6 @@
 #define TOKEN_LIFETIME_DEFAULT_SEC 60
 #define TOKEN_MARGIN_SEC 10
 #define AUTH_ATTEMPTS_MAX 2
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
 typedef struct BlobJob {
         RegistryPull *pull;
