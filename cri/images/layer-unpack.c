@@ -11,11 +11,11 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
+#include "error.h"
 #include "fileio.h"
 #include "layer-unpack.h"
 #include "log.h"
@@ -51,38 +51,11 @@ typedef struct Unpack {
         size_t n_dirs, allocated_dirs;
 } Unpack;
 
-_printf_(4, 0) static int unpack_verror(Unpack *u, int r, const char *name, const char *format, va_list ap) {
-        _cleanup_free_ char *what = NULL;
-
-        if (!u->ret_error || *u->ret_error) /* the first error is the one to report */
-                return r;
-        errno = r < 0 ? -r : r; /* for %m */
-        if (vasprintf(&what, format, ap) < 0)
-                what = NULL;
-        if (asprintf(u->ret_error, "layer %s: %s%s%s%s", u->layer, name ? "entry '" : "", name ?: "",
-                     name ? "': " : "", what ?: "out of memory") < 0)
-                *u->ret_error = NULL;
-        return r;
-}
-
-_printf_(3, 4) static int unpack_error(Unpack *u, int r, const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        r = unpack_verror(u, r, NULL, format, ap);
-        va_end(ap);
-        return r;
-}
-
-/* An error about one entry, named as the layer has it. */
-_printf_(4, 5) static int entry_error(Unpack *u, int r, const char *name, const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        r = unpack_verror(u, r, name, format, ap);
-        va_end(ap);
-        return r;
-}
+/* The layer's digest in front of every message; an entry's error names the entry too,
+ * as the layer has it. The first error is the one reported (error_set). */
+#define unpack_error(u, r, format, ...) error_set((u)->ret_error, r, "layer %s: " format, (u)->layer, ##__VA_ARGS__)
+#define entry_error(u, r, name, format, ...) \
+        error_set((u)->ret_error, r, "layer %s: entry '%s': " format, (u)->layer, name, ##__VA_ARGS__)
 
 /* The tar reader pulls uncompressed data from the raw reader. */
 static la_ssize_t read_uncompressed(struct archive *a, void *userdata, const void **buf) {
@@ -714,7 +687,5 @@ int layer_unpack(int fd, const char *dest, const LayerUnpackOptions *o,
         unpack_done(&u);
         if (r >= 0 && ret_diff_id)
                 memcpy(ret_diff_id, diff_id, sizeof(diff_id));
-        if (r < 0 && ret_error && !*ret_error && asprintf(ret_error, "layer %s: %s", u.layer, strerror(-r)) < 0)
-                *ret_error = NULL;
-        return r;
+        return r < 0 ? unpack_error(&u, r, "%m") : r;
 }
