@@ -354,7 +354,7 @@ static int unpack_whiteout(Unpack *u, const char *name, int dir_fd, const char *
                 return entry_error(u, -EPERM, name, "whiteout of nothing");
         r = make_room(u, dir_fd, target, false);
         if (r < 0)
-                return entry_error(u, r, name, "remove what the whiteout hides: %s", strerror(-r));
+                return entry_error(u, r, name, "remove what the whiteout hides: %m");
         if (mknodat(dir_fd, target, S_IFCHR | 0, makedev(0, 0)) < 0)
                 return entry_error(u, negative_errno(), name, "make the whiteout: %m");
         return 0;
@@ -396,7 +396,7 @@ static int unpack_hardlink(Unpack *u, const char *name, const char *link_name, i
         }
         r = make_room(u, dir_fd, base, false);
         if (r < 0)
-                return entry_error(u, r, name, "replace: %s", strerror(-r));
+                return entry_error(u, r, name, "replace: %m");
         if (linkat(target_dir, target_base, dir_fd, base, 0) < 0)
                 return entry_error(u, negative_errno(), name, "hardlink to '%s': %m", link_name);
         return 0;
@@ -448,7 +448,7 @@ static int unpack_entry(Unpack *u, struct archive_entry *e) {
                                            (long long) size, u->max_entry_size);
                 r = make_room(u, dir_fd, base, false);
                 if (r < 0)
-                        return entry_error(u, r, name, "replace: %s", strerror(-r));
+                        return entry_error(u, r, name, "replace: %m");
                 fd = openat(dir_fd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (fd < 0)
                         return entry_error(u, negative_errno(), name, "create: %m");
@@ -462,7 +462,7 @@ static int unpack_entry(Unpack *u, struct archive_entry *e) {
 
                 r = make_room(u, dir_fd, base, true);
                 if (r < 0)
-                        return entry_error(u, r, name, "replace: %s", strerror(-r));
+                        return entry_error(u, r, name, "replace: %m");
                 if (r == 0 && mkdirat(dir_fd, base, 0700) < 0)
                         return entry_error(u, negative_errno(), name, "mkdir: %m");
                 fd = openat(dir_fd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -480,7 +480,7 @@ static int unpack_entry(Unpack *u, struct archive_entry *e) {
                         return entry_error(u, -EINVAL, name, "symlink without a target");
                 r = make_room(u, dir_fd, base, false);
                 if (r < 0)
-                        return entry_error(u, r, name, "replace: %s", strerror(-r));
+                        return entry_error(u, r, name, "replace: %m");
                 /* Any target is fine: a symlink is resolved in the container's root, and
                  * this code never writes through one. */
                 if (symlinkat(target, dir_fd, base) < 0)
@@ -490,7 +490,7 @@ static int unpack_entry(Unpack *u, struct archive_entry *e) {
         case AE_IFIFO:
                 r = make_room(u, dir_fd, base, false);
                 if (r < 0)
-                        return entry_error(u, r, name, "replace: %s", strerror(-r));
+                        return entry_error(u, r, name, "replace: %m");
                 if (mknodat(dir_fd, base, S_IFIFO | 0600, 0) < 0)
                         return entry_error(u, negative_errno(), name, "mkfifo: %m");
                 return apply_metadata(u, e, name, -EBADF, dir_fd, base, false);
@@ -500,7 +500,7 @@ static int unpack_entry(Unpack *u, struct archive_entry *e) {
                         /* Already in overlay form: a whiteout. */
                         r = make_room(u, dir_fd, base, false);
                         if (r < 0)
-                                return entry_error(u, r, name, "replace: %s", strerror(-r));
+                                return entry_error(u, r, name, "replace: %m");
                         if (mknodat(dir_fd, base, S_IFCHR, makedev(0, 0)) < 0)
                                 return entry_error(u, negative_errno(), name, "make the whiteout: %m");
                         return 0;
