@@ -14,16 +14,16 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include "error.h"
 #include "image-manifest.h"
 #include "image-ref.h"
 #include "image-store-private.h"
+#include "json-util.h"
 #include "layer-unpack.h"
 #include "log.h"
 #include "macro.h"
 
 #define LINK_HOPS_MAX 8
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
 typedef struct ArchiveFile {
         char *name;
@@ -139,7 +139,7 @@ static int source_blob(ImportSource *src, const char *name, const char *expected
                 _cleanup_close_ int fd = source_open(src, name);
 
                 if (fd < 0)
-                        return store_error(ret_error, fd, "%s: %m", what);
+                        return error_set(ret_error, fd, "%s: %m", what);
                 r = store_blob_write_fd(src->store, fd, expected, what, ret_digest, &size, ret_error);
                 if (r < 0)
                         return r;
@@ -147,10 +147,10 @@ static int source_blob(ImportSource *src, const char *name, const char *expected
                 const ArchiveFile *f = source_find(src, name);
 
                 if (!f)
-                        return store_error(ret_error, -ENOENT, "%s: not in the archive", what);
+                        return error_set(ret_error, -ENOENT, "%s: not in the archive", what);
                 if (expected && !streq(expected, f->digest))
-                        return store_error(ret_error, -EBADMSG, "%s: digest mismatch: expected %s, the content is %s",
-                                           what, expected, f->digest);
+                        return error_set(ret_error, -EBADMSG, "%s: digest mismatch: expected %s, the content is %s",
+                                         what, expected, f->digest);
                 memcpy(ret_digest, f->digest, DIGEST_SHA256_STRLEN + 1);
                 size = f->size;
         }
@@ -170,7 +170,7 @@ static int source_read(ImportSource *src, const char *name, char **ret, size_t *
                 size_t size = 0;
 
                 if (fd < 0)
-                        return store_error(ret_error, fd, "'%s': %m", name);
+                        return error_set(ret_error, fd, "'%s': %m", name);
                 buf = malloc(MANIFEST_SIZE_MAX + 1);
                 if (!buf)
                         return -ENOMEM;
@@ -179,13 +179,13 @@ static int source_read(ImportSource *src, const char *name, char **ret, size_t *
                         if (n < 0 && errno == EINTR)
                                 continue;
                         if (n < 0)
-                                return store_error(ret_error, negative_errno(), "'%s': %m", name);
+                                return error_set(ret_error, negative_errno(), "'%s': %m", name);
                         if (n == 0)
                                 break;
                         size += (size_t) n;
                         if (size > MANIFEST_SIZE_MAX)
-                                return store_error(ret_error, -EFBIG, "'%s': larger than %d bytes", name,
-                                                   MANIFEST_SIZE_MAX);
+                                return error_set(ret_error, -EFBIG, "'%s': larger than %d bytes", name,
+                                                 MANIFEST_SIZE_MAX);
                 }
                 buf[size] = 0;
                 *ret = TAKE_PTR(buf);
@@ -233,10 +233,10 @@ static int archive_load(ImportSource *src, char **ret_error) {
         if (archive_read_support_filter_gzip(a) != ARCHIVE_OK || archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
             archive_read_support_format_tar(a) != ARCHIVE_OK) {
                 archive_read_free(a);
-                return store_error(ret_error, -EOPNOTSUPP, "libarchive lacks tar, gzip or zstd");
+                return error_set(ret_error, -EOPNOTSUPP, "libarchive lacks tar, gzip or zstd");
         }
         if (archive_read_open_filename(a, src->path, 256 * 1024) != ARCHIVE_OK) {
-                r = store_error(ret_error, -EBADMSG, "%s", archive_error_string(a) ?: "cannot read");
+                r = error_set(ret_error, -EBADMSG, "%s", archive_error_string(a) ?: "cannot read");
                 archive_read_free(a);
                 return r;
         }
@@ -246,12 +246,12 @@ static int archive_load(ImportSource *src, char **ret_error) {
                 ArchiveFile f = {};
 
                 if (r < ARCHIVE_WARN) {
-                        r = store_error(ret_error, -EBADMSG, "%s", archive_error_string(a) ?: "bad tar header");
+                        r = error_set(ret_error, -EBADMSG, "%s", archive_error_string(a) ?: "bad tar header");
                         break;
                 }
                 r = 0;
                 if (!raw || clean_name(raw, &f.name) < 0) {
-                        r = store_error(ret_error, -EPERM, "entry '%s': absolute or leaves the archive", raw ?: "");
+                        r = error_set(ret_error, -EPERM, "entry '%s': absolute or leaves the archive", raw ?: "");
                         break;
                 }
                 if (hard || (archive_entry_filetype(e) == AE_IFLNK && sym)) {
@@ -267,8 +267,8 @@ static int archive_load(ImportSource *src, char **ret_error) {
                                           slash ? "/" : "", sym) < 0)
                                 joined = NULL;
                         if (!joined || clean_name(joined, &f.link) < 0) {
-                                r = store_error(ret_error, -EPERM, "entry '%s': link to '%s' leads out of the archive",
-                                                f.name, hard ?: sym);
+                                r = error_set(ret_error, -EPERM, "entry '%s': link to '%s' leads out of the archive",
+                                              f.name, hard ?: sym);
                                 free(f.name);
                                 break;
                         }
@@ -278,15 +278,15 @@ static int archive_load(ImportSource *src, char **ret_error) {
                         if (strneq(f.name, "blobs/sha256/", 13) && asprintf(&expected, "sha256:%s", f.name + 13) < 0)
                                 r = -ENOMEM;
                         if (r >= 0 && expected && !digest_is_sha256(expected))
-                                r = store_error(ret_error, -EBADMSG, "entry '%s': not named by a sha256 digest", f.name);
+                                r = error_set(ret_error, -EBADMSG, "entry '%s': not named by a sha256 digest", f.name);
                         if (r >= 0 && asprintf(&what, "%s '%s'", expected ? "blob" : "file", f.name) < 0)
                                 r = -ENOMEM;
                         if (r >= 0)
                                 r = store_blob_write(src->store, read_entry, a, expected, what, f.digest, &f.size,
                                                      ret_error);
                         if (r < 0 && ret_error && !*ret_error)
-                                r = store_error(ret_error, r, "entry '%s': %s", f.name,
-                                                archive_error_string(a) ?: strerror(-r));
+                                r = error_set(ret_error, r, "entry '%s': %s", f.name,
+                                              archive_error_string(a) ?: strerror(-r));
                 } else {
                         free(f.name);
                         continue;
@@ -329,7 +329,7 @@ static int ensure_layer(ImportSource *src, const ImageLayerInfo *l, char **ret_e
                 return 0;
         fd = open(blob, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-                return store_error(ret_error, negative_errno(), "layer %s: open %s: %m", l->digest, blob);
+                return error_set(ret_error, negative_errno(), "layer %s: open %s: %m", l->digest, blob);
         return layer_unpack(fd, dest, &o, NULL, ret_error);
 }
 
@@ -354,10 +354,10 @@ static int import_manifest(ImportSource *src, const char *manifest_digest, const
                 return r;
         r = image_config_parse(text, size, &config, ret_error);
         if (r < 0)
-                return store_error(ret_error, r, "config %s: %m", m->config.digest);
+                return error_set(ret_error, r, "config %s: %m", m->config.digest);
         if (config->n_diff_ids != m->n_layers)
-                return store_error(ret_error, -EBADMSG, "image %s: %zu layers but %zu diff_ids in its config",
-                                   manifest_digest, m->n_layers, config->n_diff_ids);
+                return error_set(ret_error, -EBADMSG, "image %s: %zu layers but %zu diff_ids in its config",
+                                 manifest_digest, m->n_layers, config->n_diff_ids);
 
         record = (ImageInfo) {
                 .manifest_digest = strdup(manifest_digest),
@@ -418,20 +418,20 @@ static int import_descriptor(ImportSource *src, const Descriptor *d, char **name
                 return r;
         r = manifest_parse(text, size, d->media_type, &m, ret_error);
         if (r < 0)
-                return store_error(ret_error, r, "manifest %s: %m", d->digest);
+                return error_set(ret_error, r, "manifest %s: %m", d->digest);
         if (m->kind == MANIFEST_INDEX) {
                 const Descriptor *child;
                 Platform host;
 
                 if (depth > 0)
-                        return store_error(ret_error, -EBADMSG, "index %s: an index inside an index inside an index",
-                                           d->digest);
+                        return error_set(ret_error, -EBADMSG, "index %s: an index inside an index inside an index",
+                                         d->digest);
                 platform_host(&host);
                 child = manifest_select_platform(m, &host);
                 if (!child)
-                        return store_error(ret_error, -ENOENT, "index %s: no manifest for %s/%s%s%s among its %zu",
-                                           d->digest, host.os, host.architecture, *host.variant ? "/" : "",
-                                           host.variant, m->n_manifests);
+                        return error_set(ret_error, -ENOENT, "index %s: no manifest for %s/%s%s%s among its %zu",
+                                         d->digest, host.os, host.architecture, *host.variant ? "/" : "",
+                                         host.variant, m->n_manifests);
                 return import_descriptor(src, child, names, depth + 1, ret_error);
         }
         return import_manifest(src, d->digest, m, names, ret_error);
@@ -487,9 +487,9 @@ static int import_oci(ImportSource *src, const char *name, char ***refs, char **
                 return r;
         r = manifest_parse(text, size, NULL, &index, ret_error);
         if (r < 0)
-                return store_error(ret_error, r, "index.json: %m");
+                return error_set(ret_error, r, "index.json: %m");
         if (index->kind != MANIFEST_INDEX)
-                return store_error(ret_error, -EBADMSG, "index.json: not an image index");
+                return error_set(ret_error, -EBADMSG, "index.json: not an image index");
         if (name && (r = image_ref_parse(name, &want, ret_error)) < 0)
                 return r;
 
@@ -510,9 +510,9 @@ static int import_oci(ImportSource *src, const char *name, char ***refs, char **
                                 continue;
                 }
                 if (!name && !from_source)
-                        return store_error(ret_error, -EINVAL,
-                                           "index.json: manifest %s has no name (ref.name '%s' is only a tag): give one",
-                                           d->digest, d->ref_name ?: "");
+                        return error_set(ret_error, -EINVAL,
+                                         "index.json: manifest %s has no name (ref.name '%s' is only a tag): give one",
+                                         d->digest, d->ref_name ?: "");
                 r = names_for(name, from_source, &names, ret_error);
                 if (r < 0)
                         return r;
@@ -525,8 +525,8 @@ static int import_oci(ImportSource *src, const char *name, char ***refs, char **
                 imported++;
         }
         if (imported == 0)
-                return store_error(ret_error, -ENOENT, "index.json: %s",
-                                   name ? "no image with that tag among several" : "no images");
+                return error_set(ret_error, -ENOENT, "index.json: %s",
+                                 name ? "no image with that tag among several" : "no images");
         return 0;
 }
 
@@ -661,8 +661,8 @@ static int import_docker(ImportSource *src, const char *name, char ***refs, char
                                 break;
                 }
                 if (!names[0]) {
-                        r = store_error(ret_error, -EINVAL, "manifest.json: image %s has no RepoTags: give a name",
-                                        images[i].config);
+                        r = error_set(ret_error, -EINVAL, "manifest.json: image %s has no RepoTags: give a name",
+                                      images[i].config);
                         break;
                 }
                 r = import_docker_image(src, &images[i], names, ret_error);
@@ -674,7 +674,7 @@ static int import_docker(ImportSource *src, const char *name, char ***refs, char
                 imported++;
         }
         if (r >= 0 && imported == 0)
-                r = store_error(ret_error, -ENOENT, "manifest.json: %s", name ? "no image of that name" : "no images");
+                r = error_set(ret_error, -ENOENT, "manifest.json: %s", name ? "no image of that name" : "no images");
 finish:
         docker_archive_images_free(images, n);
         return r;
@@ -692,62 +692,65 @@ static int import_from_blobs(ImageStore *s, const char *manifest_digest, char **
                 return r;
         r = manifest_parse(text, size, NULL, &m, ret_error);
         if (r < 0)
-                return store_error(ret_error, r, "manifest %s: %m", manifest_digest);
+                return error_set(ret_error, r, "manifest %s: %m", manifest_digest);
         if (m->kind != MANIFEST_IMAGE)
-                return store_error(ret_error, -EBADMSG, "manifest %s: an index, not an image", manifest_digest);
+                return error_set(ret_error, -EBADMSG, "manifest %s: an index, not an image", manifest_digest);
         /* Every blob is in the store: source_blob() finds them there. */
         return import_manifest(&src, manifest_digest, m, names, ret_error);
 }
 
 int image_store_import_pulled(ImageStore *s, const char *manifest_digest, const char *reference, char **ret_error) {
         _cleanup_strv_free_ char **names = calloc(2, sizeof(char *));
-        _cleanup_free_ char *error = NULL;
         _cleanup_close_ int lock = -EBADF;
         int r;
 
         if (!names)
                 return -ENOMEM;
-        r = image_ref_normalize(reference, &names[0], &error);
+        r = image_ref_normalize(reference, &names[0], ret_error);
         if (r >= 0 && !digest_is_sha256(manifest_digest))
-                r = store_error(&error, -EINVAL, "manifest digest '%s' is not sha256:<64 hex>", manifest_digest);
+                r = error_set(ret_error, -EINVAL, "manifest digest '%s' is not sha256:<64 hex>", manifest_digest);
         if (r >= 0)
-                r = store_lock(s, true, &lock, &error);
+                r = store_lock(s, true, &lock, ret_error);
         if (r >= 0)
-                r = import_from_blobs(s, manifest_digest, names, &error);
-        if (r < 0 && ret_error && asprintf(ret_error, "%s: %s", reference, error ?: strerror(-r)) < 0)
-                *ret_error = NULL;
-        return r;
+                r = import_from_blobs(s, manifest_digest, names, ret_error);
+        return r < 0 ? error_wrap(ret_error, r, "%s", reference) : r;
+}
+
+/* The images of src->path, a directory or an archive. */
+static int import_source(ImportSource *src, const char *name, char ***refs, char **ret_error) {
+        struct stat st;
+        int r;
+
+        if (stat(src->path, &st) < 0)
+                return negative_errno();
+        if (S_ISDIR(st.st_mode)) {
+                src->dir_fd = open(src->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (src->dir_fd < 0)
+                        return negative_errno();
+        } else {
+                r = archive_load(src, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        if (source_has(src, "index.json"))
+                return import_oci(src, name, refs, ret_error);
+        if (source_has(src, "manifest.json"))
+                return import_docker(src, name, refs, ret_error);
+        return error_set(ret_error, -EBADMSG,
+                         "neither an OCI image layout (index.json) nor a docker archive (manifest.json)");
 }
 
 int image_store_import(ImageStore *s, const char *path, const char *name, char ***ret_refs, char **ret_error) {
         _cleanup_strv_free_ char **refs = calloc(1, sizeof(char *));
-        _cleanup_free_ char *error = NULL;
         _cleanup_close_ int lock = -EBADF;
         ImportSource src = { .store = s, .path = path, .dir_fd = -EBADF };
-        struct stat st;
         int r;
 
         if (!refs)
                 return -ENOMEM;
-        r = store_lock(s, true, &lock, &error);
-        if (r >= 0 && stat(path, &st) < 0)
-                r = store_error(&error, negative_errno(), "%m");
-        if (r >= 0 && S_ISDIR(st.st_mode)) {
-                src.dir_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (src.dir_fd < 0)
-                        r = store_error(&error, negative_errno(), "%m");
-        } else if (r >= 0)
-                r = archive_load(&src, &error);
-
-        if (r >= 0) {
-                if (source_has(&src, "index.json"))
-                        r = import_oci(&src, name, &refs, &error);
-                else if (source_has(&src, "manifest.json"))
-                        r = import_docker(&src, name, &refs, &error);
-                else
-                        r = store_error(&error, -EBADMSG,
-                                        "neither an OCI image layout (index.json) nor a docker archive (manifest.json)");
-        }
+        r = store_lock(s, true, &lock, ret_error);
+        if (r >= 0)
+                r = import_source(&src, name, &refs, ret_error);
         source_done(&src);
 
         /* Whatever did not make it into an image (a failed import's blobs, an archive's
@@ -758,11 +761,8 @@ int image_store_import(ImageStore *s, const char *path, const char *name, char *
                 if (k < 0)
                         log_warning_errno(k, "image store: clean up after import: %s", sweep_error ?: strerror(-k));
         }
-        if (r < 0) {
-                if (ret_error && asprintf(ret_error, "import %s: %s", path, error ?: strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
-        }
+        if (r < 0)
+                return error_wrap(ret_error, r, "import %s", path);
         if (ret_refs)
                 *ret_refs = TAKE_PTR(refs);
         return 0;

@@ -1,28 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Image manifests, indexes, configs and docker-archive manifests (see image-manifest.h). */
 #include <ctype.h>
-#include <stdarg.h>
 #include <sys/utsname.h>
 
+#include "error.h"
 #include "image-manifest.h"
 #include "image-ref.h"
+#include "json-util.h"
 #include "macro.h"
 
 #define LAYERS_MAX 1024
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
-
-_printf_(2, 3) static int fail(char **ret_error, const char *format, ...) {
-        va_list ap;
-
-        if (!ret_error)
-                return -EBADMSG;
-        va_start(ap, format);
-        if (vasprintf(ret_error, format, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return -EBADMSG;
-}
 
 static int parse_json(const char *json, size_t size, const char *what, json_object **ret, char **ret_error) {
         json_tokener *tok;
@@ -30,16 +17,16 @@ static int parse_json(const char *json, size_t size, const char *what, json_obje
         size_t end;
 
         if (size > MANIFEST_SIZE_MAX)
-                return fail(ret_error, "%s: larger than %d bytes", what, MANIFEST_SIZE_MAX);
+                return error_set(ret_error, -EBADMSG, "%s: larger than %d bytes", what, MANIFEST_SIZE_MAX);
         if (size > INT32_MAX || memchr(json, 0, size))
-                return fail(ret_error, "%s: not JSON text", what);
+                return error_set(ret_error, -EBADMSG, "%s: not JSON text", what);
         tok = json_tokener_new();
         if (!tok)
                 return -ENOMEM;
         o = json_tokener_parse_ex(tok, json, (int) size);
         if (json_tokener_get_error(tok) != json_tokener_success) {
-                int r = fail(ret_error, "%s: invalid JSON: %s", what,
-                             json_tokener_error_desc(json_tokener_get_error(tok)));
+                int r = error_set(ret_error, -EBADMSG, "%s: invalid JSON: %s", what,
+                                  json_tokener_error_desc(json_tokener_get_error(tok)));
                 json_tokener_free(tok);
                 json_object_put(o);
                 return r;
@@ -49,11 +36,11 @@ static int parse_json(const char *json, size_t size, const char *what, json_obje
         for (; end < size; end++)
                 if (!isspace((unsigned char) json[end])) {
                         json_object_put(o);
-                        return fail(ret_error, "%s: invalid JSON: more after the document", what);
+                        return error_set(ret_error, -EBADMSG, "%s: invalid JSON: more after the document", what);
                 }
         if (!json_object_is_type(o, json_type_object) && !json_object_is_type(o, json_type_array)) {
                 json_object_put(o);
-                return fail(ret_error, "%s: not a JSON object", what);
+                return error_set(ret_error, -EBADMSG, "%s: not a JSON object", what);
         }
         *ret = o;
         return 0;
@@ -71,12 +58,12 @@ static int get_string(json_object *o, const char *key, bool required, const char
 
         if (!v || json_object_is_type(v, json_type_null)) {
                 if (required)
-                        return fail(ret_error, "%s: no \"%s\"", what, key);
+                        return error_set(ret_error, -EBADMSG, "%s: no \"%s\"", what, key);
                 *ret = NULL;
                 return 0;
         }
         if (!json_object_is_type(v, json_type_string))
-                return fail(ret_error, "%s: \"%s\" is not a string", what, key);
+                return error_set(ret_error, -EBADMSG, "%s: \"%s\" is not a string", what, key);
         *ret = strdup(json_object_get_string(v));
         return *ret ? 0 : -ENOMEM;
 }
@@ -96,7 +83,7 @@ static int descriptor_parse(json_object *o, const char *what, Descriptor *d, cha
         int r;
 
         if (!json_object_is_type(o, json_type_object))
-                return fail(ret_error, "%s: not an object", what);
+                return error_set(ret_error, -EBADMSG, "%s: not an object", what);
         r = get_string(o, "mediaType", false, what, &d->media_type, ret_error);
         if (r < 0)
                 return r;
@@ -104,13 +91,13 @@ static int descriptor_parse(json_object *o, const char *what, Descriptor *d, cha
         if (r < 0)
                 return r;
         if (!digest_is_sha256(d->digest))
-                return fail(ret_error, "%s: digest '%s' is not sha256:<64 hex>", what, d->digest);
+                return error_set(ret_error, -EBADMSG, "%s: digest '%s' is not sha256:<64 hex>", what, d->digest);
         size = get(o, "size");
         if (!size || !json_object_is_type(size, json_type_int) || json_object_get_int64(size) < 0)
-                return fail(ret_error, "%s: \"size\" missing or not a non-negative integer", what);
+                return error_set(ret_error, -EBADMSG, "%s: \"size\" missing or not a non-negative integer", what);
         d->size = json_object_get_int64(size);
         if (platform && !json_object_is_type(platform, json_type_object))
-                return fail(ret_error, "%s: \"platform\" is not an object", what);
+                return error_set(ret_error, -EBADMSG, "%s: \"platform\" is not an object", what);
         if (platform) {
                 if ((r = get_string(platform, "os", false, what, &d->os, ret_error)) < 0 ||
                     (r = get_string(platform, "architecture", false, what, &d->architecture, ret_error)) < 0 ||
@@ -130,10 +117,10 @@ static int descriptors_parse(json_object *list, const char *what, Descriptor **r
         Descriptor *d;
 
         if (!list || !json_object_is_type(list, json_type_array))
-                return fail(ret_error, "%s: missing or not an array", what);
+                return error_set(ret_error, -EBADMSG, "%s: missing or not an array", what);
         n = json_object_array_length(list);
         if (n > LAYERS_MAX)
-                return fail(ret_error, "%s: more than %d entries", what, LAYERS_MAX);
+                return error_set(ret_error, -EBADMSG, "%s: more than %d entries", what, LAYERS_MAX);
         d = calloc(n + 1, sizeof(Descriptor));
         if (!d)
                 return -ENOMEM;
@@ -208,7 +195,7 @@ int manifest_parse(const char *json, size_t size, const char *content_type, Mani
         if (r < 0)
                 return r;
         if (!json_object_is_type(o, json_type_object))
-                return fail(ret_error, "manifest: not a JSON object");
+                return error_set(ret_error, -EBADMSG, "manifest: not a JSON object");
         m = calloc(1, sizeof(*m));
         if (!m)
                 return -ENOMEM;
@@ -220,13 +207,11 @@ int manifest_parse(const char *json, size_t size, const char *content_type, Mani
         version = get(o, "schemaVersion");
         if (media_type_is_schema1(m->media_type) ||
             (version && json_object_is_type(version, json_type_int) && json_object_get_int(version) == 1)) {
-                if (ret_error && asprintf(ret_error, "Docker schema 1 manifest: not supported (push the image again "
-                                                     "with a current client)") < 0)
-                        *ret_error = NULL;
-                return -EPROTONOSUPPORT;
+                return error_set(ret_error, -EPROTONOSUPPORT,
+                                 "Docker schema 1 manifest: not supported (push the image again with a current client)");
         }
         if (!version || !json_object_is_type(version, json_type_int) || json_object_get_int(version) != 2)
-                return fail(ret_error, "manifest: schemaVersion %s", version ? "is not 2" : "missing");
+                return error_set(ret_error, -EBADMSG, "manifest: schemaVersion %s", version ? "is not 2" : "missing");
 
         /* Without a mediaType (allowed in OCI), the fields tell, as containerd infers. */
         if (!m->media_type) {
@@ -235,8 +220,9 @@ int manifest_parse(const char *json, size_t size, const char *content_type, Mani
                 else if (get(o, "config") && get(o, "layers"))
                         m->media_type = strdup(MT_OCI_MANIFEST);
                 else
-                        return fail(ret_error, "manifest: no mediaType, and neither an index (\"manifests\") "
-                                               "nor an image manifest (\"config\", \"layers\")");
+                        return error_set(ret_error, -EBADMSG,
+                                         "manifest: no mediaType, and neither an index (\"manifests\") "
+                                         "nor an image manifest (\"config\", \"layers\")");
                 if (!m->media_type)
                         return -ENOMEM;
         }
@@ -245,7 +231,7 @@ int manifest_parse(const char *json, size_t size, const char *content_type, Mani
         else if (media_type_is_manifest(m->media_type))
                 m->kind = MANIFEST_IMAGE;
         else
-                return fail(ret_error, "manifest: unsupported mediaType '%s'", m->media_type);
+                return error_set(ret_error, -EBADMSG, "manifest: unsupported mediaType '%s'", m->media_type);
 
         if (m->kind == MANIFEST_INDEX) {
                 r = descriptors_parse(get(o, "manifests"), "index manifests", &m->manifests, &m->n_manifests,
@@ -256,7 +242,7 @@ int manifest_parse(const char *json, size_t size, const char *content_type, Mani
                 json_object *config = get(o, "config");
 
                 if (!config)
-                        return fail(ret_error, "manifest: no \"config\"");
+                        return error_set(ret_error, -EBADMSG, "manifest: no \"config\"");
                 r = descriptor_parse(config, "manifest config", &m->config, ret_error);
                 if (r < 0)
                         return r;
@@ -266,8 +252,8 @@ int manifest_parse(const char *json, size_t size, const char *content_type, Mani
                 for (size_t i = 0; i < m->n_layers; i++) {
                         const char *mt = m->layers[i].media_type;
                         if (mt && strstr(mt, "+encrypted"))
-                                return fail(ret_error, "manifest layers[%zu]: encrypted layers (%s) are not supported", i,
-                                            mt);
+                                return error_set(ret_error, -EBADMSG,
+                                                 "manifest layers[%zu]: encrypted layers (%s) are not supported", i, mt);
                 }
         }
         *ret = TAKE_PTR(m);
@@ -397,10 +383,10 @@ int image_config_parse(const char *json, size_t size, ImageConfig **ret, char **
         rootfs = get(o, "rootfs");
         diff_ids = get(rootfs, "diff_ids");
         if (!diff_ids || !json_object_is_type(diff_ids, json_type_array))
-                return fail(ret_error, "image config: rootfs.diff_ids missing or not an array");
+                return error_set(ret_error, -EBADMSG, "image config: rootfs.diff_ids missing or not an array");
         c->n_diff_ids = json_object_array_length(diff_ids);
         if (c->n_diff_ids > LAYERS_MAX)
-                return fail(ret_error, "image config: more than %d layers", LAYERS_MAX);
+                return error_set(ret_error, -EBADMSG, "image config: more than %d layers", LAYERS_MAX);
         c->diff_ids = calloc(c->n_diff_ids + 1, sizeof(char *));
         if (!c->diff_ids)
                 return -ENOMEM;
@@ -409,7 +395,8 @@ int image_config_parse(const char *json, size_t size, ImageConfig **ret, char **
                 const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 
                 if (!digest_is_sha256(s))
-                        return fail(ret_error, "image config: rootfs.diff_ids[%zu] is not sha256:<64 hex>", i);
+                        return error_set(ret_error, -EBADMSG,
+                                         "image config: rootfs.diff_ids[%zu] is not sha256:<64 hex>", i);
                 c->diff_ids[i] = strdup(s);
                 if (!c->diff_ids[i])
                         return -ENOMEM;
@@ -438,10 +425,10 @@ static int string_array(json_object *a, const char *what, bool required, char **
                 n = 0;
         } else {
                 if (!a || !json_object_is_type(a, json_type_array))
-                        return fail(ret_error, "%s: missing or not an array", what);
+                        return error_set(ret_error, -EBADMSG, "%s: missing or not an array", what);
                 n = json_object_array_length(a);
                 if (n > LAYERS_MAX)
-                        return fail(ret_error, "%s: more than %d entries", what, LAYERS_MAX);
+                        return error_set(ret_error, -EBADMSG, "%s: more than %d entries", what, LAYERS_MAX);
         }
         l = calloc(n + 1, sizeof(char *));
         if (!l)
@@ -450,7 +437,7 @@ static int string_array(json_object *a, const char *what, bool required, char **
         for (size_t i = 0; i < n; i++) {
                 json_object *v = json_object_array_get_idx(a, i);
                 if (!json_object_is_type(v, json_type_string))
-                        return fail(ret_error, "%s[%zu]: not a string", what, i);
+                        return error_set(ret_error, -EBADMSG, "%s[%zu]: not a string", what, i);
                 l[i] = strdup(json_object_get_string(v));
                 if (!l[i])
                         return -ENOMEM;
@@ -471,10 +458,10 @@ int docker_archive_manifest_parse(const char *json, size_t size, DockerArchiveIm
         if (r < 0)
                 return r;
         if (!json_object_is_type(o, json_type_array))
-                return fail(ret_error, "manifest.json: not an array");
+                return error_set(ret_error, -EBADMSG, "manifest.json: not an array");
         n = json_object_array_length(o);
         if (n > LAYERS_MAX)
-                return fail(ret_error, "manifest.json: more than %d images", LAYERS_MAX);
+                return error_set(ret_error, -EBADMSG, "manifest.json: more than %d images", LAYERS_MAX);
         images = calloc(n + 1, sizeof(DockerArchiveImage));
         if (!images)
                 return -ENOMEM;
@@ -484,7 +471,7 @@ int docker_archive_manifest_parse(const char *json, size_t size, DockerArchiveIm
 
                 snprintf(what, sizeof(what), "manifest.json[%zu]", i);
                 if (!json_object_is_type(e, json_type_object))
-                        r = fail(ret_error, "%s: not an object", what);
+                        r = error_set(ret_error, -EBADMSG, "%s: not an object", what);
                 if (r >= 0)
                         r = get_string(e, "Config", true, what, &images[i].config, ret_error);
                 if (r >= 0)

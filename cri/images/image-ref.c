@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Image references: the distribution grammar, Docker's normalisation (see image-ref.h). */
 #include <ctype.h>
-#include <stdarg.h>
 
+#include "error.h"
 #include "image-ref.h"
 #include "macro.h"
 
@@ -131,20 +131,9 @@ static bool tag_valid(const char *s) {
         return true;
 }
 
-_printf_(3, 4) static int fail(char **ret_error, const char *s, const char *format, ...) {
-        _cleanup_free_ char *reason = NULL;
-        va_list ap;
-        int k;
-
-        if (!ret_error)
-                return -EINVAL;
-        va_start(ap, format);
-        k = vasprintf(&reason, format, ap);
-        va_end(ap);
-        if (k < 0 || asprintf(ret_error, "invalid image reference '%s': %s", s, reason) < 0)
-                *ret_error = NULL;
-        return -EINVAL;
-}
+/* The reference in front of every reason it is refused. */
+#define invalid_ref(ret_error, s, format, ...) \
+        error_set(ret_error, -EINVAL, "invalid image reference '%s': " format, s, ##__VA_ARGS__)
 
 int image_ref_parse(const char *s, ImageRef **ret, char **ret_error) {
         _cleanup_(image_ref_freep) ImageRef *ref = NULL;
@@ -154,10 +143,10 @@ int image_ref_parse(const char *s, ImageRef **ret, char **ret_error) {
         char *p;
 
         if (isempty(s))
-                return fail(ret_error, "", "empty");
+                return invalid_ref(ret_error, "", "empty");
         /* Docker refuses a bare 64-hex string: it is an image ID, not a name. */
         if (hex_of_length(s, 64))
-                return fail(ret_error, s, "a 64-character hexadecimal string is an image ID, not a name");
+                return invalid_ref(ret_error, s, "a 64-character hexadecimal string is an image ID, not a name");
 
         ref = calloc(1, sizeof(*ref));
         if (!ref)
@@ -166,7 +155,8 @@ int image_ref_parse(const char *s, ImageRef **ret, char **ret_error) {
         at = strchr(s, '@');
         if (at) {
                 if (!digest_is_valid(at + 1))
-                        return fail(ret_error, s, "digest '%s' is not sha256:<64 hex> or sha512:<128 hex>", at + 1);
+                        return invalid_ref(ret_error, s,
+                                           "digest '%s' is not sha256:<64 hex> or sha512:<128 hex>", at + 1);
                 ref->digest = strdup(at + 1);
                 name = strndup(s, (size_t) (at - s));
         } else
@@ -179,14 +169,15 @@ int image_ref_parse(const char *s, ImageRef **ret, char **ret_error) {
         slash = strrchr(name, '/');
         if (colon && (!slash || colon > slash)) {
                 if (!tag_valid(colon + 1))
-                        return fail(ret_error, s, "tag '%s' is not [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", colon + 1);
+                        return invalid_ref(ret_error, s,
+                                           "tag '%s' is not [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", colon + 1);
                 ref->tag = strdup(colon + 1);
                 if (!ref->tag)
                         return -ENOMEM;
                 name[colon - name] = 0;
         }
         if (isempty(name))
-                return fail(ret_error, s, "no repository name");
+                return invalid_ref(ret_error, s, "no repository name");
 
         /* Docker's splitDockerDomain. */
         slash = strchr(name, '/');
@@ -200,7 +191,7 @@ int image_ref_parse(const char *s, ImageRef **ret, char **ret_error) {
                               upper;
                       }))) {
                 if (!domain_valid(name, domain_len))
-                        return fail(ret_error, s, "registry '%.*s' is not host[:port]", (int) domain_len, name);
+                        return invalid_ref(ret_error, s, "registry '%.*s' is not host[:port]", (int) domain_len, name);
                 ref->domain = strndup(name, domain_len);
                 remainder = slash + 1;
         } else {
@@ -218,14 +209,15 @@ int image_ref_parse(const char *s, ImageRef **ret, char **ret_error) {
 
         for (const char *c = remainder; *c; c++)
                 if (isupper(*c))
-                        return fail(ret_error, s, "repository name '%s' must be lower-case", remainder);
+                        return invalid_ref(ret_error, s, "repository name '%s' must be lower-case", remainder);
         if (!*remainder)
-                return fail(ret_error, s, "no repository name after the registry");
+                return invalid_ref(ret_error, s, "no repository name after the registry");
         for (const char *c = remainder;;) {
                 const char *end = strchrnul(c, '/');
                 if (!path_component_valid(c, (size_t) (end - c)))
-                        return fail(ret_error, s, "path component '%.*s' is not [a-z0-9]+ joined by '.', '_', '__' or '-'",
-                                    (int) (end - c), c);
+                        return invalid_ref(ret_error, s,
+                                           "path component '%.*s' is not [a-z0-9]+ joined by '.', '_', '__' or '-'",
+                                           (int) (end - c), c);
                 if (!*end)
                         break;
                 c = end + 1;
@@ -239,7 +231,7 @@ int image_ref_parse(const char *s, ImageRef **ret, char **ret_error) {
         ref->path = p;
         /* As the distribution code does, on the normalised name. */
         if (strlen(ref->domain) + 1 + strlen(ref->path) > NAME_TOTAL_LENGTH_MAX)
-                return fail(ret_error, s, "repository name longer than %d characters", NAME_TOTAL_LENGTH_MAX);
+                return invalid_ref(ret_error, s, "repository name longer than %d characters", NAME_TOTAL_LENGTH_MAX);
 
         if (!ref->tag && !ref->digest && !(ref->tag = strdup("latest")))
                 return -ENOMEM;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "error.h"
 #include "fileio.h"
 #include "image-store-private.h"
 #include "layer-unpack.h"
@@ -50,7 +51,7 @@ static int mount_new_api(const ImageInfo *image, const char *layers, const char 
 
         fs_fd = fsopen("overlay", FSOPEN_CLOEXEC);
         if (fs_fd < 0)
-                return store_error(ret_error, negative_errno(), "fsopen overlay: %m");
+                return error_set(ret_error, negative_errno(), "fsopen overlay: %m");
         for (size_t i = image->n_layers; i > 0; i--) {
                 _cleanup_free_ char *path = NULL;
 
@@ -61,8 +62,8 @@ static int mount_new_api(const ImageInfo *image, const char *layers, const char 
                         fs_context_message(fs_fd, message, sizeof(message));
                         if (r == -EINVAL && i == image->n_layers)
                                 return -EOPNOTSUPP; /* a kernel before 6.8: no lowerdir+ */
-                        return store_error(ret_error, r, "overlay lowerdir %s: %m%s%s", path, *message ? ": " : "",
-                                           message);
+                        return error_set(ret_error, r, "overlay lowerdir %s: %m%s%s", path, *message ? ": " : "",
+                                         message);
                 }
         }
         if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
@@ -70,13 +71,13 @@ static int mount_new_api(const ImageInfo *image, const char *layers, const char 
             fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
                 int r = negative_errno();
                 fs_context_message(fs_fd, message, sizeof(message));
-                return store_error(ret_error, r, "overlay: %m%s%s", *message ? ": " : "", message);
+                return error_set(ret_error, r, "overlay: %m%s%s", *message ? ": " : "", message);
         }
         mnt_fd = fsmount(fs_fd, FSMOUNT_CLOEXEC, 0);
         if (mnt_fd < 0)
-                return store_error(ret_error, negative_errno(), "fsmount overlay: %m");
+                return error_set(ret_error, negative_errno(), "fsmount overlay: %m");
         if (move_mount(mnt_fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-                return store_error(ret_error, negative_errno(), "mount overlay on %s: %m", target);
+                return error_set(ret_error, negative_errno(), "mount overlay on %s: %m", target);
         return 0;
 }
 
@@ -97,19 +98,19 @@ static int mount_legacy(const ImageInfo *image, const char *layers, const char *
         if (fclose(f) != 0)
                 return -ENOMEM;
         if (len >= 4096)
-                return store_error(ret_error, -E2BIG, "overlay: %zu layers make options longer than a page", image->n_layers);
+                return error_set(ret_error, -E2BIG, "overlay: %zu layers make options longer than a page", image->n_layers);
 
         /* Relative lowerdirs are resolved against the working directory: a child's. */
         pid = fork();
         if (pid < 0)
-                return store_error(ret_error, negative_errno(), "fork: %m");
+                return error_set(ret_error, negative_errno(), "fork: %m");
         if (pid == 0)
                 _exit(chdir(layers) < 0 || mount("overlay", target, "overlay", 0, options) < 0 ? errno : 0);
         if (waitpid(pid, &status, 0) < 0)
-                return store_error(ret_error, negative_errno(), "waitpid: %m");
+                return error_set(ret_error, negative_errno(), "waitpid: %m");
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return store_error(ret_error, WIFEXITED(status) ? -WEXITSTATUS(status) : -EIO,
-                                   "mount overlay on %s: %m", target);
+                return error_set(ret_error, WIFEXITED(status) ? -WEXITSTATUS(status) : -EIO,
+                                 "mount overlay on %s: %m", target);
         return 0;
 }
 
@@ -124,8 +125,9 @@ int image_rootfs_create(ImageStore *s, const char *ref_or_id, const char *contai
         int r;
 
         if (!container_id_valid(container_id))
-                return store_error(ret_error, -EINVAL, "container id '%s': want [A-Za-z0-9_.-]{1,%d}, not starting with '.' or '-'",
-                                   container_id, CONTAINER_ID_MAX);
+                return error_set(ret_error, -EINVAL,
+                                 "container id '%s': want [A-Za-z0-9_.-]{1,%d}, not starting with '.' or '-'",
+                                 container_id, CONTAINER_ID_MAX);
         r = store_lock(s, true, &lock, ret_error);
         if (r < 0)
                 return r;
@@ -133,15 +135,15 @@ int image_rootfs_create(ImageStore *s, const char *ref_or_id, const char *contai
         if (r < 0)
                 return r;
         if (image->n_layers == 0)
-                return store_error(ret_error, -EINVAL, "image '%s' has no layers", ref_or_id);
+                return error_set(ret_error, -EINVAL, "image '%s' has no layers", ref_or_id);
 
         if (asprintf(&dir, "%s/containers/%s", s->root, container_id) < 0 || asprintf(&upper, "%s/upper", dir) < 0 ||
             asprintf(&work, "%s/work", dir) < 0 || asprintf(&layers_file, "%s/layers", dir) < 0 ||
             !(layers = store_path(s, "layers")))
                 return -ENOMEM;
         if (mkdir(dir, 0700) < 0)
-                return store_error(ret_error, negative_errno(), "container %s: make %s: %m%s", container_id, dir,
-                                   errno == EEXIST ? " (it has a rootfs already)" : "");
+                return error_set(ret_error, negative_errno(), "container %s: make %s: %m%s", container_id, dir,
+                                 errno == EEXIST ? " (it has a rootfs already)" : "");
 
         /* Its layers are held from here on: prune keeps what containers/<id>/layers names. */
         f = open_memstream(&list, &list_len);
@@ -157,19 +159,19 @@ int image_rootfs_create(ImageStore *s, const char *ref_or_id, const char *contai
         }
         r = write_file_atomic(layers_file, list, list_len, 0600);
         if (r < 0) {
-                r = store_error(ret_error, r, "container %s: write %s: %m", container_id, layers_file);
+                r = error_set(ret_error, r, "container %s: write %s: %m", container_id, layers_file);
                 goto fail;
         }
         if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0) {
-                r = store_error(ret_error, negative_errno(), "container %s: make upper and work in %s: %m", container_id,
-                                dir);
+                r = error_set(ret_error, negative_errno(), "container %s: make upper and work in %s: %m", container_id,
+                              dir);
                 goto fail;
         }
         for (size_t i = 0; i < image->n_layers; i++) {
                 _cleanup_free_ char *p = store_layer_path(s, image->layers[i].chain_id);
                 if (!p || access(p, F_OK) < 0) {
-                        r = store_error(ret_error, p ? -ENOENT : -ENOMEM, "container %s: layer %s is not unpacked",
-                                        container_id, image->layers[i].chain_id);
+                        r = error_set(ret_error, p ? -ENOENT : -ENOMEM, "container %s: layer %s is not unpacked",
+                                      container_id, image->layers[i].chain_id);
                         goto fail;
                 }
         }
@@ -178,9 +180,7 @@ int image_rootfs_create(ImageStore *s, const char *ref_or_id, const char *contai
         if (r == -EOPNOTSUPP)
                 r = mount_legacy(image, layers, upper, work, target, ret_error);
         if (r < 0) {
-                char *e = ret_error ? *ret_error : NULL;
-                if (e && ret_error && asprintf(ret_error, "container %s: %s", container_id, e) >= 0)
-                        free(e);
+                r = error_wrap(ret_error, r, "container %s", container_id);
                 goto fail;
         }
         log_debug("container %s: rootfs on %s from %s (%zu layers)", container_id, target, image->manifest_digest,
@@ -197,9 +197,9 @@ int image_rootfs_remove(ImageStore *s, const char *container_id, const char *tar
         int r;
 
         if (!container_id_valid(container_id))
-                return store_error(ret_error, -EINVAL, "container id '%s' is not valid", container_id);
+                return error_set(ret_error, -EINVAL, "container id '%s' is not valid", container_id);
         if (target && umount2(target, UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
-                return store_error(ret_error, negative_errno(), "container %s: unmount %s: %m", container_id, target);
+                return error_set(ret_error, negative_errno(), "container %s: unmount %s: %m", container_id, target);
         r = store_lock(s, true, &lock, ret_error);
         if (r < 0)
                 return r;
@@ -207,6 +207,6 @@ int image_rootfs_remove(ImageStore *s, const char *container_id, const char *tar
                 return -ENOMEM;
         r = rm_rf_at(AT_FDCWD, dir);
         if (r < 0)
-                return store_error(ret_error, r, "container %s: remove %s: %m", container_id, dir);
+                return error_set(ret_error, r, "container %s: remove %s: %m", container_id, dir);
         return 0;
 }

@@ -14,9 +14,6 @@ struct ImageStore {
         uint64_t max_entry_size;
 };
 
-/* Sets *ret_error from a format, when it is not set yet; returns r. */
-int store_error(char **ret_error, int r, const char *format, ...) __attribute__((format(printf, 3, 4)));
-
 /* flock(2) on the store's lock file; the fd is the lock, closing it unlocks. */
 int store_lock(ImageStore *s, bool exclusive, int *ret_fd, char **ret_error);
 

@@ -3,13 +3,14 @@
  * image-store.h; imports are in image-import.c, container rootfs in image-rootfs.c). */
 #include <ctype.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "error.h"
 #include "fileio.h"
 #include "image-ref.h"
 #include "image-store-private.h"
+#include "json-util.h"
 #include "layer-unpack.h"
 #include "log.h"
 #include "macro.h"
@@ -18,22 +19,7 @@
 #define PULLS_LOCK "pulls.lock"
 #define BLOCK_SIZE (256 * 1024)
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
-
 static const char *const store_dirs[] = { "blobs", "blobs/sha256", "layers", "images", "containers", "tmp" };
-
-int store_error(char **ret_error, int r, const char *format, ...) {
-        va_list ap;
-
-        if (!ret_error || *ret_error)
-                return r;
-        errno = r < 0 ? -r : r;
-        va_start(ap, format);
-        if (vasprintf(ret_error, format, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return r;
-}
 
 char *store_path(const ImageStore *s, const char *rel) {
         char *p;
@@ -67,7 +53,7 @@ static int lock_file(ImageStore *s, const char *name, int operation, int *ret_fd
                 return -ENOMEM;
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
-                return store_error(ret_error, negative_errno(), "open %s: %m", path);
+                return error_set(ret_error, negative_errno(), "open %s: %m", path);
         while (flock(fd, operation) < 0) {
                 int r = negative_errno();
 
@@ -76,7 +62,7 @@ static int lock_file(ImageStore *s, const char *name, int operation, int *ret_fd
                 close(fd);
                 if (r == -EWOULDBLOCK)
                         return -EAGAIN;
-                return store_error(ret_error, r, "lock %s: %m", path);
+                return error_set(ret_error, r, "lock %s: %m", path);
         }
         *ret_fd = fd;
         return 0;
@@ -121,13 +107,13 @@ int image_store_open(const char *root, const ImageStoreOptions *o, ImageStore **
         s->max_entry_size = o && o->max_entry_size ? o->max_entry_size : LAYER_MAX_ENTRY_SIZE_DEFAULT;
         r = mkdir_p(root, 0700);
         if (r < 0)
-                return store_error(ret_error, r, "image store: make %s: %m", root);
+                return error_set(ret_error, r, "image store: make %s: %m", root);
         for (size_t i = 0; i < ELEMENTSOF(store_dirs); i++) {
                 _cleanup_free_ char *p = store_path(s, store_dirs[i]);
                 if (!p)
                         return -ENOMEM;
                 if (mkdir(p, 0700) < 0 && errno != EEXIST)
-                        return store_error(ret_error, negative_errno(), "image store: make %s: %m", p);
+                        return error_set(ret_error, negative_errno(), "image store: make %s: %m", p);
         }
         /* Layers are lowerdirs of containers' overlays: others must be able to traverse. */
         {
@@ -147,7 +133,7 @@ int image_store_open(const char *root, const ImageStoreOptions *o, ImageStore **
                         return -ENOMEM;
                 lock = open(l, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (lock < 0)
-                        return store_error(ret_error, negative_errno(), "image store: open %s: %m", l);
+                        return error_set(ret_error, negative_errno(), "image store: open %s: %m", l);
                 if (flock(lock, LOCK_EX | LOCK_NB) >= 0) {
                         (void) remove_temporaries(tmp, "");
                         (void) remove_temporaries(layers, ".tmp-");
@@ -186,11 +172,11 @@ int store_blob_write(ImageStore *s, BlobReader reader, void *userdata, const cha
                 return r;
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
-                return store_error(ret_error, negative_errno(), "%s: make %s: %m", what, tmp);
+                return error_set(ret_error, negative_errno(), "%s: make %s: %m", what, tmp);
         for (;;) {
                 ssize_t n = reader(userdata, buf, BLOCK_SIZE);
                 if (n < 0) {
-                        r = store_error(ret_error, (int) n, "%s: read: %m", what);
+                        r = error_set(ret_error, (int) n, "%s: read: %m", what);
                         goto fail;
                 }
                 if (n == 0)
@@ -201,7 +187,7 @@ int store_blob_write(ImageStore *s, BlobReader reader, void *userdata, const cha
                         if (k < 0 && errno == EINTR)
                                 continue;
                         if (k < 0) {
-                                r = store_error(ret_error, negative_errno(), "%s: write %s: %m", what, tmp);
+                                r = error_set(ret_error, negative_errno(), "%s: write %s: %m", what, tmp);
                                 goto fail;
                         }
                         done += k;
@@ -210,8 +196,8 @@ int store_blob_write(ImageStore *s, BlobReader reader, void *userdata, const cha
         }
         sha256_final(h, digest);
         if (expected && !streq(expected, digest)) {
-                r = store_error(ret_error, -EBADMSG, "%s: digest mismatch: expected %s, the content is %s", what,
-                                expected, digest);
+                r = error_set(ret_error, -EBADMSG, "%s: digest mismatch: expected %s, the content is %s", what,
+                              expected, digest);
                 goto fail;
         }
         dest = store_blob_path(s, digest);
@@ -220,7 +206,7 @@ int store_blob_write(ImageStore *s, BlobReader reader, void *userdata, const cha
                 goto fail;
         }
         if (fchmod(fd, 0644) < 0 || fdatasync(fd) < 0 || rename(tmp, dest) < 0) {
-                r = store_error(ret_error, negative_errno(), "%s: store as %s: %m", what, dest);
+                r = error_set(ret_error, negative_errno(), "%s: store as %s: %m", what, dest);
                 goto fail;
         }
         memcpy(ret_digest, digest, sizeof(digest));
@@ -278,7 +264,7 @@ int store_blob_read(ImageStore *s, const char *digest, char **ret, size_t *ret_s
                 return -ENOMEM;
         r = read_full_file(p, 4 * 1024 * 1024, ret, ret_size);
         if (r < 0)
-                return store_error(ret_error, r, "blob %s: read: %m", digest);
+                return error_set(ret_error, r, "blob %s: read: %m", digest);
         return 0;
 }
 
@@ -369,14 +355,14 @@ static int record_load(ImageStore *s, const char *file, ImageInfo **ret, char **
                 return -ENOMEM;
         r = read_full_file(path, 4 * 1024 * 1024, &text, NULL);
         if (r < 0)
-                return store_error(ret_error, r, "image record %s: %m", path);
+                return error_set(ret_error, r, "image record %s: %m", path);
         o = json_tokener_parse(text);
         i = calloc(1, sizeof(*i));
         if (!i)
                 return -ENOMEM;
         if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "layers", &layers) ||
             !json_object_is_type(layers, json_type_array))
-                return store_error(ret_error, -EBADMSG, "image record %s: damaged", path);
+                return error_set(ret_error, -EBADMSG, "image record %s: damaged", path);
         i->manifest_digest = dup_string(o, "manifest");
         i->config_digest = dup_string(o, "id");
         i->media_type = dup_string(o, "mediaType");
@@ -390,7 +376,7 @@ static int record_load(ImageStore *s, const char *file, ImageInfo **ret, char **
         for (size_t k = 0; k < i->n_layers; k++) {
                 json_object *l = json_object_array_get_idx(layers, k);
                 if (!json_object_is_type(l, json_type_object))
-                        return store_error(ret_error, -EBADMSG, "image record %s: damaged layer %zu", path, k);
+                        return error_set(ret_error, -EBADMSG, "image record %s: damaged layer %zu", path, k);
                 i->layers[k] = (ImageLayerInfo) {
                         .digest = dup_string(l, "digest"),
                         .diff_id = dup_string(l, "diffID"),
@@ -400,10 +386,10 @@ static int record_load(ImageStore *s, const char *file, ImageInfo **ret, char **
                 };
                 if (!digest_is_sha256(i->layers[k].digest) || !digest_is_sha256(i->layers[k].diff_id) ||
                     !digest_is_sha256(i->layers[k].chain_id))
-                        return store_error(ret_error, -EBADMSG, "image record %s: damaged layer %zu", path, k);
+                        return error_set(ret_error, -EBADMSG, "image record %s: damaged layer %zu", path, k);
         }
         if (!digest_is_sha256(i->manifest_digest) || !digest_is_sha256(i->config_digest))
-                return store_error(ret_error, -EBADMSG, "image record %s: damaged", path);
+                return error_set(ret_error, -EBADMSG, "image record %s: damaged", path);
         *ret = TAKE_PTR(i);
         return 0;
 }
@@ -421,11 +407,11 @@ static int refs_load(ImageStore *s, json_object **ret, char **ret_error) {
                 return *ret ? 0 : -ENOMEM;
         }
         if (r < 0)
-                return store_error(ret_error, r, "%s: %m", path);
+                return error_set(ret_error, r, "%s: %m", path);
         o = json_tokener_parse(text);
         if (!o || !json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
-                return store_error(ret_error, -EBADMSG, "%s: damaged", path);
+                return error_set(ret_error, -EBADMSG, "%s: damaged", path);
         }
         *ret = o;
         return 0;
@@ -440,7 +426,7 @@ static int refs_save(ImageStore *s, json_object *refs, char **ret_error) {
                 return -ENOMEM;
         r = write_file_atomic(path, text, strlen(text), 0600);
         if (r < 0)
-                return store_error(ret_error, r, "write %s: %m", path);
+                return error_set(ret_error, r, "write %s: %m", path);
         return 0;
 }
 
@@ -458,7 +444,7 @@ int store_add_image(ImageStore *s, const ImageInfo *image, char **names, char **
                 return -ENOMEM;
         r = write_file_atomic(path, text, strlen(text), 0600);
         if (r < 0)
-                return store_error(ret_error, r, "write %s: %m", path);
+                return error_set(ret_error, r, "write %s: %m", path);
 
         r = refs_load(s, &refs, ret_error);
         if (r < 0)
@@ -503,7 +489,7 @@ static int records_load(ImageStore *s, json_object *refs, ImageInfo ***ret, size
                 return -ENOMEM;
         d = opendir(dir);
         if (!d)
-                return store_error(ret_error, negative_errno(), "open %s: %m", dir);
+                return error_set(ret_error, negative_errno(), "open %s: %m", dir);
         for (struct dirent *de; (de = readdir(d));) {
                 size_t len = strlen(de->d_name);
                 ImageInfo *i = NULL, **bigger;
@@ -614,12 +600,12 @@ int store_find(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret
         }
         image_info_list_free(all, n);
         if (matches > 1)
-                return store_error(ret_error, -ENOTUNIQ, "image '%s': the ID prefix matches %zu images", ref_or_id,
-                                   matches);
+                return error_set(ret_error, -ENOTUNIQ, "image '%s': the ID prefix matches %zu images", ref_or_id,
+                                 matches);
         if (matches == 0)
-                return store_error(ret_error, -ENOENT, "image '%s': no such image%s%s", ref_or_id,
-                                   normalized && !streq(normalized, ref_or_id) ? " " : "",
-                                   normalized && !streq(normalized, ref_or_id) ? normalized : "");
+                return error_set(ret_error, -ENOENT, "image '%s': no such image%s%s", ref_or_id,
+                                 normalized && !streq(normalized, ref_or_id) ? " " : "",
+                                 normalized && !streq(normalized, ref_or_id) ? normalized : "");
         return 0;
 }
 
@@ -697,7 +683,7 @@ int image_store_remove(ImageStore *s, const char *ref_or_id, char **ret_error) {
         if (asprintf(&record, "%s/images/%s.json", s->root, image->manifest_digest + 7) < 0)
                 return -ENOMEM;
         if (unlink(record) < 0 && errno != ENOENT)
-                return store_error(ret_error, negative_errno(), "remove %s: %m", record);
+                return error_set(ret_error, negative_errno(), "remove %s: %m", record);
         return store_sweep(s, NULL, ret_error);
 }
 
@@ -721,7 +707,7 @@ static int mark_containers(ImageStore *s, json_object *layers, char **ret_error)
                 return -ENOMEM;
         d = opendir(dir);
         if (!d)
-                return store_error(ret_error, negative_errno(), "open %s: %m", dir);
+                return error_set(ret_error, negative_errno(), "open %s: %m", dir);
         for (struct dirent *de; (de = readdir(d));) {
                 _cleanup_free_ char *path = NULL, *text = NULL;
                 int r;
@@ -734,7 +720,7 @@ static int mark_containers(ImageStore *s, json_object *layers, char **ret_error)
                 if (r == -ENOENT)
                         continue;
                 if (r < 0)
-                        return store_error(ret_error, r, "read %s: %m", path);
+                        return error_set(ret_error, r, "read %s: %m", path);
                 for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
                         if (digest_is_sha256(line))
                                 mark(layers, line);
@@ -785,7 +771,7 @@ int store_sweep(ImageStore *s, ImagePruneStats *stats, char **ret_error) {
                 return r;
         d = pulls >= 0 ? opendir(blob_dir) : NULL;
         if (pulls >= 0 && !d)
-                return store_error(ret_error, negative_errno(), "open %s: %m", blob_dir);
+                return error_set(ret_error, negative_errno(), "open %s: %m", blob_dir);
         for (struct dirent *de; d && (de = readdir(d));) {
                 struct stat st;
 
@@ -805,7 +791,7 @@ int store_sweep(ImageStore *s, ImagePruneStats *stats, char **ret_error) {
 
         d = opendir(layer_dir);
         if (!d)
-                return store_error(ret_error, negative_errno(), "open %s: %m", layer_dir);
+                return error_set(ret_error, negative_errno(), "open %s: %m", layer_dir);
         for (struct dirent *de; (de = readdir(d));) {
                 if (streq(de->d_name, ".") || streq(de->d_name, "..") || marked(layers, de->d_name))
                         continue;

@@ -11,11 +11,11 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
+#include "error.h"
 #include "fileio.h"
 #include "layer-unpack.h"
 #include "log.h"
@@ -51,38 +51,11 @@ typedef struct Unpack {
         size_t n_dirs, allocated_dirs;
 } Unpack;
 
-_printf_(4, 0) static int unpack_verror(Unpack *u, int r, const char *name, const char *format, va_list ap) {
-        _cleanup_free_ char *what = NULL;
-
-        if (!u->ret_error || *u->ret_error) /* the first error is the one to report */
-                return r;
-        errno = r < 0 ? -r : r; /* for %m */
-        if (vasprintf(&what, format, ap) < 0)
-                what = NULL;
-        if (asprintf(u->ret_error, "layer %s: %s%s%s%s", u->layer, name ? "entry '" : "", name ?: "",
-                     name ? "': " : "", what ?: "out of memory") < 0)
-                *u->ret_error = NULL;
-        return r;
-}
-
-_printf_(3, 4) static int unpack_error(Unpack *u, int r, const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        r = unpack_verror(u, r, NULL, format, ap);
-        va_end(ap);
-        return r;
-}
-
-/* An error about one entry, named as the layer has it. */
-_printf_(4, 5) static int entry_error(Unpack *u, int r, const char *name, const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        r = unpack_verror(u, r, name, format, ap);
-        va_end(ap);
-        return r;
-}
+/* The layer's digest in front of every message; an entry's error names the entry too,
+ * as the layer has it. The first error is the one reported (error_set). */
+#define unpack_error(u, r, format, ...) error_set((u)->ret_error, r, "layer %s: " format, (u)->layer, ##__VA_ARGS__)
+#define entry_error(u, r, name, format, ...) \
+        error_set((u)->ret_error, r, "layer %s: entry '%s': " format, (u)->layer, name, ##__VA_ARGS__)
 
 /* The tar reader pulls uncompressed data from the raw reader. */
 static la_ssize_t read_uncompressed(struct archive *a, void *userdata, const void **buf) {
@@ -381,7 +354,7 @@ static int unpack_whiteout(Unpack *u, const char *name, int dir_fd, const char *
                 return entry_error(u, -EPERM, name, "whiteout of nothing");
         r = make_room(u, dir_fd, target, false);
         if (r < 0)
-                return entry_error(u, r, name, "remove what the whiteout hides: %s", strerror(-r));
+                return entry_error(u, r, name, "remove what the whiteout hides: %m");
         if (mknodat(dir_fd, target, S_IFCHR | 0, makedev(0, 0)) < 0)
                 return entry_error(u, negative_errno(), name, "make the whiteout: %m");
         return 0;
@@ -423,7 +396,7 @@ static int unpack_hardlink(Unpack *u, const char *name, const char *link_name, i
         }
         r = make_room(u, dir_fd, base, false);
         if (r < 0)
-                return entry_error(u, r, name, "replace: %s", strerror(-r));
+                return entry_error(u, r, name, "replace: %m");
         if (linkat(target_dir, target_base, dir_fd, base, 0) < 0)
                 return entry_error(u, negative_errno(), name, "hardlink to '%s': %m", link_name);
         return 0;
@@ -475,7 +448,7 @@ static int unpack_entry(Unpack *u, struct archive_entry *e) {
                                            (long long) size, u->max_entry_size);
                 r = make_room(u, dir_fd, base, false);
                 if (r < 0)
-                        return entry_error(u, r, name, "replace: %s", strerror(-r));
+                        return entry_error(u, r, name, "replace: %m");
                 fd = openat(dir_fd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (fd < 0)
                         return entry_error(u, negative_errno(), name, "create: %m");
@@ -489,7 +462,7 @@ static int unpack_entry(Unpack *u, struct archive_entry *e) {
 
                 r = make_room(u, dir_fd, base, true);
                 if (r < 0)
-                        return entry_error(u, r, name, "replace: %s", strerror(-r));
+                        return entry_error(u, r, name, "replace: %m");
                 if (r == 0 && mkdirat(dir_fd, base, 0700) < 0)
                         return entry_error(u, negative_errno(), name, "mkdir: %m");
                 fd = openat(dir_fd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -507,7 +480,7 @@ static int unpack_entry(Unpack *u, struct archive_entry *e) {
                         return entry_error(u, -EINVAL, name, "symlink without a target");
                 r = make_room(u, dir_fd, base, false);
                 if (r < 0)
-                        return entry_error(u, r, name, "replace: %s", strerror(-r));
+                        return entry_error(u, r, name, "replace: %m");
                 /* Any target is fine: a symlink is resolved in the container's root, and
                  * this code never writes through one. */
                 if (symlinkat(target, dir_fd, base) < 0)
@@ -517,7 +490,7 @@ static int unpack_entry(Unpack *u, struct archive_entry *e) {
         case AE_IFIFO:
                 r = make_room(u, dir_fd, base, false);
                 if (r < 0)
-                        return entry_error(u, r, name, "replace: %s", strerror(-r));
+                        return entry_error(u, r, name, "replace: %m");
                 if (mknodat(dir_fd, base, S_IFIFO | 0600, 0) < 0)
                         return entry_error(u, negative_errno(), name, "mkfifo: %m");
                 return apply_metadata(u, e, name, -EBADF, dir_fd, base, false);
@@ -527,7 +500,7 @@ static int unpack_entry(Unpack *u, struct archive_entry *e) {
                         /* Already in overlay form: a whiteout. */
                         r = make_room(u, dir_fd, base, false);
                         if (r < 0)
-                                return entry_error(u, r, name, "replace: %s", strerror(-r));
+                                return entry_error(u, r, name, "replace: %m");
                         if (mknodat(dir_fd, base, S_IFCHR, makedev(0, 0)) < 0)
                                 return entry_error(u, negative_errno(), name, "make the whiteout: %m");
                         return 0;
@@ -714,7 +687,5 @@ int layer_unpack(int fd, const char *dest, const LayerUnpackOptions *o,
         unpack_done(&u);
         if (r >= 0 && ret_diff_id)
                 memcpy(ret_diff_id, diff_id, sizeof(diff_id));
-        if (r < 0 && ret_error && !*ret_error && asprintf(ret_error, "layer %s: %s", u.layer, strerror(-r)) < 0)
-                *ret_error = NULL;
-        return r;
+        return r < 0 ? unpack_error(&u, r, "%m") : r;
 }

@@ -3,7 +3,13 @@
 
 /* Shared by cgroup.c, cgroup-resources.c and cgroup-devices.c only. */
 
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+
 #include "cgroup.h"
+#include "error.h"
+#include "fileio.h"
 #include "macro.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
@@ -35,14 +41,35 @@ static inline unsigned cgroup_device_access(char c) {
         return c == 'r' ? CGROUP_DEVICE_READ : c == 'w' ? CGROUP_DEVICE_WRITE : c == 'm' ? CGROUP_DEVICE_MKNOD : 0;
 }
 
-/* Records "cgroup <what>: <strerror(-r)>" in *ret_error (when given and not yet set);
- * returns r. */
-int cgroup_fail(char **ret_error, int r, const char *format, ...) _printf_(3, 4);
-/* Writes value to dir/file; on failure the error names both and the value. */
-int cgroup_write(const char *dir, const char *file, const char *value, char **ret_error);
-int cgroup_write_number(const char *dir, const char *file, int64_t n, char **ret_error);
+/* Records "cgroup <what>: <strerror(-r)>" in *ret_error as error_set() does (a message
+ * already there stays); returns r. */
+#define cgroup_fail(ret_error, r, format, ...) error_set(ret_error, r, "cgroup " format ": %m", ##__VA_ARGS__)
+
+/* Writes value to dir/file; on failure the error names both and the value. Here, not in
+ * cgroup.c, so that the controller files need only this header and not cgroup.c, which
+ * calls them. */
+static inline int cgroup_write(const char *dir, const char *file, const char *value, char **ret_error) {
+        _cleanup_free_ char *p = NULL;
+        int r;
+
+        if (asprintf(&p, "%s/%s", dir, file) < 0)
+                return -ENOMEM;
+        r = write_string_file(p, value);
+        return r < 0 ? cgroup_fail(ret_error, r, "%s: %s '%s'", dir, file, value) : 0;
+}
+
+static inline int cgroup_write_number(const char *dir, const char *file, int64_t n, char **ret_error) {
+        char value[32];
+
+        snprintf(value, sizeof(value), "%" PRId64, n);
+        return cgroup_write(dir, file, value, ret_error);
+}
+
 /* The directory a controller's files are written in, or NULL (not available). */
-const char *cgroup_dir_of(const CgroupDirs *d, CgroupController c, bool *ret_v2);
+static inline const char *cgroup_dir_of(const CgroupDirs *d, CgroupController c, bool *ret_v2) {
+        *ret_v2 = !d->v1[c] && d->v2[c] && d->unified;
+        return d->v1[c] ?: *ret_v2 ? d->unified : NULL;
+}
 
 /* cgroup-resources.c: memory, cpu, cpuset, pids, blkio/io, hugetlb. creating: the
  * cgroup is new (v1 cpuset then needs its cpus and mems inherited). */

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
 #include "cgroup-internal.h"
+#include "error.h"
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"

@@ -254,10 +254,8 @@ int cgroup_systemd_enter(const char *path, const char *id, const CgroupResources
         }
         r = b.call(bus, m, 0, &error, &reply);
         if (r < 0) {
-                if (ret_error && !*ret_error &&
-                    asprintf(ret_error, "cgroup %s: StartTransientUnit %s in %s: %s", path, unit, slice,
-                             error.message ?: strerror(-r)) < 0)
-                        *ret_error = NULL;
+                error_set(ret_error, r, "cgroup %s: StartTransientUnit %s in %s: %s", path, unit, slice,
+                          error.message ?: strerror(-r));
                 goto out;
         }
         r = wait_for_scope(pid, unit, ret_cgroup);

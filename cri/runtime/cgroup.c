@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,43 +28,6 @@ static const char *const v2_names[_CGROUP_CONTROLLER_MAX] = {
         [CGROUP_CPU] = "cpu",   [CGROUP_CPUSET] = "cpuset", [CGROUP_MEMORY] = "memory",
         [CGROUP_PIDS] = "pids", [CGROUP_BLKIO] = "io",      [CGROUP_HUGETLB] = "hugetlb",
 };
-
-int cgroup_fail(char **ret_error, int r, const char *format, ...) {
-        _cleanup_free_ char *what = NULL;
-        va_list ap;
-
-        if (!ret_error || *ret_error)
-                return r;
-        va_start(ap, format);
-        if (vasprintf(&what, format, ap) < 0)
-                what = NULL;
-        va_end(ap);
-        if (what && asprintf(ret_error, "cgroup %s: %s", what, strerror(-r)) < 0)
-                *ret_error = NULL;
-        return r;
-}
-
-int cgroup_write(const char *dir, const char *file, const char *value, char **ret_error) {
-        _cleanup_free_ char *p = NULL;
-        int r;
-
-        if (asprintf(&p, "%s/%s", dir, file) < 0)
-                return -ENOMEM;
-        r = write_string_file(p, value);
-        return r < 0 ? cgroup_fail(ret_error, r, "%s: %s '%s'", dir, file, value) : 0;
-}
-
-int cgroup_write_number(const char *dir, const char *file, int64_t n, char **ret_error) {
-        char value[32];
-
-        snprintf(value, sizeof(value), "%" PRId64, n);
-        return cgroup_write(dir, file, value, ret_error);
-}
-
-const char *cgroup_dir_of(const CgroupDirs *d, CgroupController c, bool *ret_v2) {
-        *ret_v2 = !d->v1[c] && d->v2[c] && d->unified;
-        return d->v1[c] ?: *ret_v2 ? d->unified : NULL;
-}
 
 /* The caller's cgroup in a v1 controller ("cpu") or in v2 (NULL), from the content of
  * /proc/self/cgroup ("4:memory:/a/b", "1:cpu,cpuacct:/", "0::/"); "" for the root. */

@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,36 +23,15 @@
 #include "cgroup.h"
 #include "cgroup-systemd.h"
 #include "container.h"
+#include "error.h"
 #include "fileio.h"
 #include "init.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 #include "spec.h"
 
 #define START_TIMEOUT_MS 10000
-
-static int fail(char **ret_error, int error, const char *format, ...) _printf_(3, 4);
-static int fail(char **ret_error, int error, const char *format, ...) {
-        va_list ap;
-        char *message = NULL;
-
-        va_start(ap, format);
-        if (vasprintf(&message, format, ap) < 0)
-                message = NULL;
-        va_end(ap);
-        if (ret_error && message && error > 0) {
-                char *full = NULL;
-                if (asprintf(&full, "%s: %s", message, strerror(error)) >= 0) {
-                        free(message);
-                        message = full;
-                }
-        }
-        if (ret_error)
-                *ret_error = message;
-        else
-                free(message);
-        return error > 0 ? -error : -EINVAL;
-}
 
 const char *container_status_to_string(ContainerStatus s) {
         return s == CONTAINER_CREATED   ? "created"
@@ -94,7 +72,8 @@ static int run_hooks(const RuntimeSpec *spec, int kind, const char *id, const ch
         /* poststart and poststop go on past a failing hook: only warnings there. */
         r = hooks_run(spec->hooks[kind], spec->n_hooks[kind], state, kind == HOOK_POSTSTART || kind == HOOK_POSTSTOP,
                       &error);
-        return r < 0 ? fail(ret_error, 0, "container %s: %s hook: %s", id, hook_names[kind], error ?: strerror(-r)) : 0;
+        return r < 0 ? error_set(ret_error, -EINVAL, "container %s: %s hook: %s", id, hook_names[kind],
+                                 error ?: strerror(-r)) : 0;
 }
 
 /* poststart and poststop: a failure is a warning; the container goes on. */
@@ -170,17 +149,17 @@ static int load_state(const char *state_root, const char *id, ContainerState *re
         int r;
 
         if (!id_valid(id))
-                return fail(ret_error, EINVAL, "container '%s': not a valid id", id);
+                return error_set(ret_error, -EINVAL, "container '%s': not a valid id: %m", id);
         if (!dir || asprintf(&path, "%s/state.json", dir) < 0 || asprintf(&fifo, "%s/exec.fifo", dir) < 0)
                 return -ENOMEM;
         r = read_full_file(path, 1 << 20, &content, NULL);
         if (r == -ENOENT)
-                return fail(ret_error, ENOENT, "container %s does not exist", id);
+                return error_set(ret_error, -ENOENT, "container %s does not exist: %m", id);
         if (r < 0)
-                return fail(ret_error, -r, "container %s: read %s", id, path);
+                return error_set(ret_error, r, "container %s: read %s: %m", id, path);
         o = json_tokener_parse(content);
         if (!o)
-                return fail(ret_error, EIO, "container %s: %s is not valid JSON", id, path);
+                return error_set(ret_error, -EIO, "container %s: %s is not valid JSON: %m", id, path);
         *ret = (ContainerState) {
                 .id = strdup(id),
                 .bundle = strdup(json_object_object_get_ex(o, "bundle", &v) ? json_object_get_string(v) : ""),
@@ -216,6 +195,27 @@ static int remove_tree(const char *dir) {
         return rmdir(dir) < 0 ? -errno : 0;
 }
 
+/* state.json, which load_state() reads back: the init's start time tells it from a later
+ * process given the same pid. */
+static int write_state(const char *path, const char *id, pid_t pid, uint64_t start_time, const char *bundle,
+                       const char *cgroup, time_t created) {
+        _cleanup_(json_object_putp) json_object *state = json_object_new_object();
+        char stamp[64];
+        const char *text;
+
+        if (!state)
+                return -ENOMEM;
+        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime(&created));
+        json_object_object_add(state, "id", json_object_new_string(id));
+        json_object_object_add(state, "pid", json_object_new_int(pid));
+        json_object_object_add(state, "starttime", json_object_new_int64((int64_t) start_time));
+        json_object_object_add(state, "bundle", json_object_new_string(bundle));
+        json_object_object_add(state, "created", json_object_new_string(stamp));
+        json_object_object_add(state, "cgroup", json_object_new_string(cgroup));
+        text = json_object_to_json_string_ext(state, JSON_C_TO_STRING_PLAIN);
+        return write_file_replace(path, text, strlen(text), 0600);
+}
+
 static int write_pid_file(const char *path, pid_t pid) {
         char text[32];
 
@@ -248,10 +248,12 @@ static int write_id_maps(pid_t pid, const RuntimeSpec *spec, const char *id, cha
                 return 0;
         r = write_id_map(pid, "uid_map", spec->uid_mappings, spec->n_uid_mappings);
         if (r < 0)
-                return fail(ret_error, -r, "container %s: write linux.uidMappings to /proc/%d/uid_map", id, pid);
+                return error_set(ret_error, r, "container %s: write linux.uidMappings to /proc/%d/uid_map: %m", id,
+                                 pid);
         r = write_id_map(pid, "gid_map", spec->gid_mappings, spec->n_gid_mappings);
         if (r < 0)
-                return fail(ret_error, -r, "container %s: write linux.gidMappings to /proc/%d/gid_map", id, pid);
+                return error_set(ret_error, r, "container %s: write linux.gidMappings to /proc/%d/gid_map: %m", id,
+                                 pid);
         return 0;
 }
 
@@ -289,14 +291,14 @@ static int send_console(const char *socket_path, int console, const char *id, ch
         struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
 
         if (strlen(socket_path) >= sizeof(addr.sun_path))
-                return fail(ret_error, ENAMETOOLONG, "container %s: console socket %s", id, socket_path);
+                return error_set(ret_error, -ENAMETOOLONG, "container %s: console socket %s: %m", id, socket_path);
         strcpy(addr.sun_path, socket_path);
         cmsg->cmsg_level = SOL_SOCKET;
         cmsg->cmsg_type = SCM_RIGHTS;
         cmsg->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(cmsg), &console, sizeof(int));
         if (fd < 0 || connect(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0 || sendmsg(fd, &msg, 0) < 0)
-                return fail(ret_error, errno, "container %s: send the terminal to %s", id, socket_path);
+                return error_set(ret_error, -errno, "container %s: send the terminal to %s: %m", id, socket_path);
         return 0;
 }
 
@@ -321,39 +323,40 @@ static int create(const char *state_root, const char *id, const char *bundle, co
         _cleanup_close_ int fifo = -EBADF, pid_ns = -EBADF, own_pid_ns = -EBADF, pidfd = -EBADF;
         int sync[2] = { -1, -1 }, console = -EBADF, r;
         uint64_t flags = 0, start_time;
-        char reply[1024], st, created[64];
+        char reply[1024], st;
         ssize_t n;
-        json_object *state;
         time_t now = time(NULL);
         pid_t pid;
 
         if (!id_valid(id))
-                return fail(ret_error, EINVAL, "container '%s': not a valid id", id);
+                return error_set(ret_error, -EINVAL, "container '%s': not a valid id: %m", id);
         if (!dir)
                 return -ENOMEM;
         abs_bundle = realpath(bundle, NULL);
         if (!abs_bundle)
-                return fail(ret_error, errno, "container %s: bundle %s", id, bundle);
+                return error_set(ret_error, -errno, "container %s: bundle %s: %m", id, bundle);
         r = spec_load(abs_bundle, &spec, &error);
         if (r < 0)
-                return fail(ret_error, -r == ENOMEM ? ENOMEM : EINVAL, "container %s: %s", id,
-                            error ?: "config.json");
+                return error_set(ret_error, r == -ENOMEM ? r : -EINVAL, "container %s: %s: %m", id,
+                                 error ?: "config.json");
         if (asprintf(&rootfs, "%s%s%s", spec->root_path[0] == '/' ? "" : abs_bundle,
                      spec->root_path[0] == '/' ? "" : "/", spec->root_path) < 0)
                 return -ENOMEM;
         if (access(rootfs, F_OK) < 0)
-                return fail(ret_error, errno, "container %s: root.path %s", id, rootfs);
+                return error_set(ret_error, -errno, "container %s: root.path %s: %m", id, rootfs);
         if (!spec_has_namespace(spec, CLONE_NEWNS))
-                return fail(ret_error, EINVAL, "container %s: linux.namespaces: a mount namespace is required", id);
+                return error_set(ret_error, -EINVAL,
+                                 "container %s: linux.namespaces: a mount namespace is required: %m", id);
         if (spec->terminal && !ret_console)
-                return fail(ret_error, EINVAL, "container %s: process.terminal is set: a console socket is needed", id);
+                return error_set(ret_error, -EINVAL,
+                                 "container %s: process.terminal is set: a console socket is needed: %m", id);
 
         r = mkdir_p(state_root, 0700);
         if (r < 0)
-                return fail(ret_error, -r, "container %s: state root %s", id, state_root);
+                return error_set(ret_error, r, "container %s: state root %s: %m", id, state_root);
         if (mkdir(dir, 0700) < 0)
-                return errno == EEXIST ? fail(ret_error, EEXIST, "container %s already exists", id)
-                                       : fail(ret_error, errno, "container %s: create %s", id, dir);
+                return errno == EEXIST ? error_set(ret_error, -EEXIST, "container %s already exists: %m", id)
+                                       : error_set(ret_error, -errno, "container %s: create %s: %m", id, dir);
         if (asprintf(&fifo_path, "%s/exec.fifo", dir) < 0 || asprintf(&state_path, "%s/state.json", dir) < 0) {
                 r = -ENOMEM;
                 goto undo;
@@ -361,7 +364,7 @@ static int create(const char *state_root, const char *id, const char *bundle, co
         /* Writable by the process's user, who opens it once it is that user. */
         if (mkfifo(fifo_path, 0622) < 0 || chmod(fifo_path, 0622) < 0 ||
             (fifo = open(fifo_path, O_PATH | O_CLOEXEC)) < 0) {
-                r = fail(ret_error, errno, "container %s: exec fifo", id);
+                r = error_set(ret_error, -errno, "container %s: exec fifo: %m", id);
                 goto undo;
         }
         for (size_t i = 0; i < spec->n_namespaces; i++) {
@@ -376,20 +379,21 @@ static int create(const char *state_root, const char *id, const char *bundle, co
                         own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
                         pid_ns = open(ns->path, O_RDONLY | O_CLOEXEC);
                         if (pid_ns < 0 || setns(pid_ns, CLONE_NEWPID) < 0) {
-                                r = fail(ret_error, errno, "container %s: join pid namespace %s", id, ns->path);
+                                r = error_set(ret_error, -errno, "container %s: join pid namespace %s: %m", id,
+                                              ns->path);
                                 goto undo;
                         }
                 }
         }
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
-                r = fail(ret_error, errno, "container %s: socketpair", id);
+                r = error_set(ret_error, -errno, "container %s: socketpair: %m", id);
                 goto undo;
         }
         pid = clone3_pidfd(flags, &pidfd);
         if (pid != 0 && own_pid_ns >= 0)
                 (void) setns(own_pid_ns, CLONE_NEWPID);
         if (pid < 0) {
-                r = fail(ret_error, errno, "container %s: clone", id);
+                r = error_set(ret_error, -errno, "container %s: clone: %m", id);
                 goto undo;
         }
         if (pid == 0) {
@@ -408,7 +412,7 @@ static int create(const char *state_root, const char *id, const char *bundle, co
         if (r >= 0)
                 r = cgroup_enter(cgroup, &spec->resources, pid, &error2);
         if (r < 0) {
-                r = fail(ret_error, 0, "container %s: %s", id, error2 ?: strerror(-r));
+                r = error_set(ret_error, -EINVAL, "container %s: %s", id, error2 ?: strerror(-r));
                 goto kill;
         }
         r = run_hooks(spec, HOOK_PRESTART, id, "creating", pid, abs_bundle, ret_error);
@@ -423,32 +427,27 @@ static int create(const char *state_root, const char *id, const char *bundle, co
                 goto kill;
         }
         if (write(sync[0], go_message, strlen(go_message) + 1) < 0) {
-                r = fail(ret_error, errno, "container %s: its init died while setting up", id);
+                r = error_set(ret_error, -errno, "container %s: its init died while setting up: %m", id);
                 goto kill;
         }
         n = read_reply(sync[0], reply, sizeof(reply), &console);
         if (n != 2 || memcmp(reply, "ok", 2) != 0) {
-                r = fail(ret_error, 0, "container %s: %s", id, n > 0 ? reply : "its init died while setting up");
+                r = error_set(ret_error, -EINVAL, "container %s: %s", id,
+                              n > 0 ? reply : "its init died while setting up");
                 goto kill;
         }
         r = process_start_time(pid, &start_time, &st);
-        if (r >= 0) {
-                strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-                state = json_object_new_object();
-                json_object_object_add(state, "id", json_object_new_string(id));
-                json_object_object_add(state, "pid", json_object_new_int(pid));
-                json_object_object_add(state, "starttime", json_object_new_int64((int64_t) start_time));
-                json_object_object_add(state, "bundle", json_object_new_string(abs_bundle));
-                json_object_object_add(state, "created", json_object_new_string(created));
-                json_object_object_add(state, "cgroup", json_object_new_string(cgroup));
-                const char *text = json_object_to_json_string_ext(state, JSON_C_TO_STRING_PLAIN);
-                r = write_file_replace(state_path, text, strlen(text), 0600);
-                json_object_put(state);
-        }
-        if (r >= 0 && pid_file)
-                r = write_pid_file(pid_file, pid);
         if (r < 0) {
-                r = fail(ret_error, -r, "container %s: record its state", id);
+                r = error_set(ret_error, r, "container %s: the start time of its init: %m", id);
+                goto kill;
+        }
+        r = write_state(state_path, id, pid, start_time, abs_bundle, cgroup, now);
+        if (r < 0) {
+                r = error_set(ret_error, r, "container %s: record its state: %m", id);
+                goto kill;
+        }
+        if (pid_file && (r = write_pid_file(pid_file, pid)) < 0) {
+                r = error_set(ret_error, r, "container %s: pid file %s: %m", id, pid_file);
                 goto kill;
         }
         close(sync[0]);
@@ -561,20 +560,22 @@ int container_start(const char *state_root, const char *id, char **ret_error) {
         if (r < 0)
                 return r;
         if (s.status != CONTAINER_CREATED)
-                return fail(ret_error, EINVAL, "container %s is %s, not created: cannot start it", id,
-                            container_status_to_string(s.status));
+                return error_set(ret_error, -EINVAL, "container %s is %s, not created: cannot start it: %m", id,
+                                 container_status_to_string(s.status));
         if (asprintf(&fifo_path, "%s/%s/exec.fifo", state_root, id) < 0)
                 return -ENOMEM;
         fifo = open(fifo_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
         pidfd = (int) syscall(SYS_pidfd_open, s.pid, 0);
         if (fifo < 0 || pidfd < 0)
-                return fail(ret_error, errno, "container %s: start", id);
+                return error_set(ret_error, -errno, "container %s: start: %m", id);
         /* The init writes one byte once it has the fifo open; or it dies. */
         fds[0] = (struct pollfd) { .fd = fifo, .events = POLLIN };
         fds[1] = (struct pollfd) { .fd = pidfd, .events = POLLIN };
         r = poll(fds, 2, START_TIMEOUT_MS);
-        if (r <= 0 || !(fds[0].revents & POLLIN) || read(fifo, &go, 1) != 1)
-                return fail(ret_error, r < 0 ? errno : 0, "container %s: its init did not start", id);
+        if (r < 0)
+                return error_set(ret_error, -errno, "container %s: its init did not start: %m", id);
+        if (r == 0 || !(fds[0].revents & POLLIN) || read(fifo, &go, 1) != 1)
+                return error_set(ret_error, -EINVAL, "container %s: its init did not start", id);
         (void) unlink(fifo_path);
         /* End of file once the init has exec'd the process (or died trying). */
         while (poll(fds, 1, START_TIMEOUT_MS) > 0 && read(fifo, &go, 1) > 0)
@@ -613,10 +614,10 @@ int container_kill(const char *state_root, const char *id, int signal, char **re
         if (r < 0)
                 return r;
         if (s.status == CONTAINER_STOPPED)
-                return fail(ret_error, ESRCH, "container %s is not running", id);
+                return error_set(ret_error, -ESRCH, "container %s is not running: %m", id);
         pidfd = (int) syscall(SYS_pidfd_open, s.pid, 0);
         if (pidfd < 0 || syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0) < 0)
-                return fail(ret_error, errno, "container %s: send signal %d", id, signal);
+                return error_set(ret_error, -errno, "container %s: send signal %d: %m", id, signal);
         return 0;
 }
 
@@ -638,8 +639,8 @@ int container_delete(const char *state_root, const char *id, bool force, char **
                 return r;
         if (s.status != CONTAINER_STOPPED) {
                 if (!force)
-                        return fail(ret_error, EBUSY, "container %s is %s: stop it first or use --force", id,
-                                    container_status_to_string(s.status));
+                        return error_set(ret_error, -EBUSY, "container %s is %s: stop it first or use --force: %m", id,
+                                         container_status_to_string(s.status));
                 (void) kill(s.pid, SIGKILL);
                 if (s.status == CONTAINER_PAUSED) /* v1's freezer holds even SIGKILL */
                         (void) cgroup_freeze(s.cgroup, false, NULL);
@@ -648,11 +649,11 @@ int container_delete(const char *state_root, const char *id, bool force, char **
         if (*s.cgroup) {
                 r = cgroup_remove(s.cgroup);
                 if (r < 0)
-                        return fail(ret_error, -r, "container %s: remove its cgroup %s", id, s.cgroup);
+                        return error_set(ret_error, r, "container %s: remove its cgroup %s: %m", id, s.cgroup);
         }
         r = remove_tree(dir);
         if (r < 0)
-                return fail(ret_error, -r, "container %s: remove %s", id, dir);
+                return error_set(ret_error, r, "container %s: remove %s: %m", id, dir);
         run_hooks_warn(s.bundle, HOOK_POSTSTOP, id, "stopped", 0);
         return 0;
 }
@@ -674,7 +675,7 @@ int container_run(const char *state_root, const char *id, const char *bundle, co
         if (r >= 0 && console >= 0 && !console_socket)
                 proxy_terminal(console, pidfd);
         if (r >= 0 && waitid((idtype_t) P_PIDFD, (id_t) pidfd, &info, WEXITED) < 0)
-                r = fail(ret_error, errno, "container %s: wait", id);
+                r = error_set(ret_error, -errno, "container %s: wait: %m", id);
         if (r < 0) {
                 (void) kill(pid, SIGKILL);
                 (void) waitid((idtype_t) P_PIDFD, (id_t) pidfd, &info, WEXITED);
@@ -709,10 +710,7 @@ static int exec_spec(const char *bundle, const char *process_file, char **args, 
                         r = -EINVAL;
                 if (r < 0) {
                         json_object_put(config);
-                        return r == -EINVAL ? (ret_error && asprintf(ret_error, "%s: not valid JSON", process_file) < 0
-                                                       ? -ENOMEM
-                                                       : -EINVAL)
-                                            : r;
+                        return r == -EINVAL ? error_set(ret_error, r, "%s: not valid JSON", process_file) : r;
                 }
                 json_object_object_add(config, "process", process);
         } else if (json_object_object_get_ex(config, "process", &process)) {
@@ -744,29 +742,30 @@ int container_exec(const char *state_root, const char *id, const ContainerExecOp
         if (r < 0)
                 return r;
         if (s.status != CONTAINER_RUNNING)
-                return fail(ret_error, EINVAL, "container %s is %s, not running: cannot exec in it", id,
-                            container_status_to_string(s.status));
+                return error_set(ret_error, -EINVAL, "container %s is %s, not running: cannot exec in it: %m", id,
+                                 container_status_to_string(s.status));
         r = exec_spec(s.bundle, o->process_file, o->args, o->tty, &spec, &error);
         if (r < 0)
-                return fail(ret_error, 0, "container %s: exec: %s", id, error ?: strerror(-r));
+                return error_set(ret_error, -EINVAL, "container %s: exec: %s", id, error ?: strerror(-r));
         if (spec->terminal && o->detach && !o->console_socket)
-                return fail(ret_error, EINVAL, "container %s: exec: a detached terminal needs a console socket", id);
+                return error_set(ret_error, -EINVAL,
+                                 "container %s: exec: a detached terminal needs a console socket: %m", id);
         {
                 char path[64];
                 snprintf(path, sizeof(path), "/proc/%d/ns/pid", s.pid);
                 own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
                 pid_ns = open(path, O_RDONLY | O_CLOEXEC);
                 if (pid_ns < 0 || setns(pid_ns, CLONE_NEWPID) < 0)
-                        return fail(ret_error, errno, "container %s: join its pid namespace", id);
+                        return error_set(ret_error, -errno, "container %s: join its pid namespace: %m", id);
         }
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0)
-                return fail(ret_error, errno, "container %s: socketpair", id);
+                return error_set(ret_error, -errno, "container %s: socketpair: %m", id);
         pid = clone3_pidfd(0, &pidfd);
         /* Back to our own for any later child of ours (sanitizers' helpers among them). */
         if (pid != 0 && own_pid_ns >= 0)
                 (void) setns(own_pid_ns, CLONE_NEWPID);
         if (pid < 0) {
-                r = fail(ret_error, errno, "container %s: clone", id);
+                r = error_set(ret_error, -errno, "container %s: clone: %m", id);
                 close(sync[0]);
                 close(sync[1]);
                 return r;
@@ -786,17 +785,17 @@ int container_exec(const char *state_root, const char *id, const ContainerExecOp
         if (r < 0 || n != 2 || memcmp(reply, "ok", 2) != 0) {
                 (void) kill(pid, SIGKILL);
                 (void) waitid((idtype_t) P_PIDFD, (id_t) pidfd, &info, WEXITED);
-                return fail(ret_error, 0, "container %s: exec: %s", id,
-                            error ?: n > 0 ? reply : "the process died while setting up");
+                return error_set(ret_error, -EINVAL, "container %s: exec: %s", id,
+                                 error ?: n > 0 ? reply : "the process died while setting up");
         }
         if (o->pid_file && (r = write_pid_file(o->pid_file, pid)) < 0)
-                return fail(ret_error, -r, "container %s: pid file %s", id, o->pid_file);
+                return error_set(ret_error, r, "container %s: pid file %s: %m", id, o->pid_file);
         if (o->detach)
                 return 0;
         if (console >= 0 && !o->console_socket)
                 proxy_terminal(console, pidfd);
         if (waitid((idtype_t) P_PIDFD, (id_t) pidfd, &info, WEXITED) < 0)
-                return fail(ret_error, errno, "container %s: wait", id);
+                return error_set(ret_error, -errno, "container %s: wait: %m", id);
         return info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
 }
 
@@ -858,11 +857,17 @@ static void merge_json(json_object *base, json_object *changes) {
         }
 }
 
+/* "container ID: update: " and the step's own message (the errno's text without one). */
+static int update_failed(char **ret_error, int r, const char *id, const char *error) {
+        return error_set(ret_error, r == -ENOMEM ? r : -EINVAL, "container %s: update: %s", id, error ?: strerror(-r));
+}
+
 int container_update(const char *state_root, const char *id, json_object *resources, char **ret_error) {
         _cleanup_(container_state_done) ContainerState s = {};
         _cleanup_free_ char *error = NULL, *saved_path = NULL, *config_path = NULL;
         _cleanup_(cgroup_resources_done) CgroupResources given = {}, all = {};
-        json_object *config = NULL, *linux_object = NULL, *devices = NULL, *base = NULL;
+        _cleanup_(json_object_putp) json_object *config = NULL, *base = NULL;
+        json_object *linux_object = NULL, *devices = NULL;
         const char *text;
         int r;
 
@@ -870,11 +875,11 @@ int container_update(const char *state_root, const char *id, json_object *resour
         if (r < 0)
                 return r;
         if (s.status == CONTAINER_STOPPED || !*s.cgroup)
-                return fail(ret_error, EINVAL, "container %s is %s: cannot update it", id,
-                            !*s.cgroup ? "without a cgroup" : "stopped");
+                return error_set(ret_error, -EINVAL, "container %s is %s: cannot update it: %m", id,
+                                 !*s.cgroup ? "without a cgroup" : "stopped");
         r = cgroup_resources_parse(resources, "linux.resources", &given, &error);
         if (r < 0)
-                return fail(ret_error, -r == ENOMEM ? ENOMEM : 0, "container %s: update: %s", id, error ?: "");
+                return update_failed(ret_error, r, id, error);
         if (asprintf(&saved_path, "%s/%s/resources.json", state_root, id) < 0 ||
             asprintf(&config_path, "%s/config.json", s.bundle) < 0)
                 return -ENOMEM;
@@ -891,6 +896,8 @@ int container_update(const char *state_root, const char *id, json_object *resour
         if (resources)
                 merge_json(base, resources);
         r = cgroup_resources_parse(base, "linux.resources", &all, &error);
+        if (r < 0)
+                return update_failed(ret_error, r, id, error);
         /* The rules from before stay as they are unless devices is given. */
         all.has_devices = given.has_devices;
         for (size_t i = 0; devices && i < json_object_array_length(devices); i++) {
@@ -901,62 +908,62 @@ int container_update(const char *state_root, const char *id, json_object *resour
                 if (d >= 0)
                         all.skip_default_devices |= UINT32_C(1) << d;
         }
-        if (r >= 0)
-                r = cgroup_update(s.cgroup, &all, &error);
-        if (r >= 0) {
-                text = json_object_to_json_string_ext(base, JSON_C_TO_STRING_PLAIN);
-                r = write_file_replace(saved_path, text, strlen(text), 0600);
-        }
-        json_object_put(base);
-        json_object_put(config);
+        r = cgroup_update(s.cgroup, &all, &error);
         if (r < 0)
-                return fail(ret_error, -r == ENOMEM ? ENOMEM : 0, "container %s: update: %s", id,
-                            error ?: strerror(-r));
+                return update_failed(ret_error, r, id, error);
+        text = json_object_to_json_string_ext(base, JSON_C_TO_STRING_PLAIN);
+        r = write_file_replace(saved_path, text, strlen(text), 0600);
+        if (r < 0)
+                return update_failed(ret_error, r, id, NULL);
         return 0;
+}
+
+/* The container's state for a look at its cgroup: 1 when it has one, 0 when not. */
+static int load_state_cgroup(const char *state_root, const char *id, ContainerState *ret, char **ret_error) {
+        int r = load_state(state_root, id, ret, ret_error);
+
+        return r < 0 ? r : !!*ret->cgroup;
 }
 
 int container_pids(const char *state_root, const char *id, pid_t **ret, size_t *ret_n, char **ret_error) {
         _cleanup_(container_state_done) ContainerState s = {};
         int r;
 
-        r = load_state(state_root, id, &s, ret_error);
-        if (r < 0)
-                return r;
         *ret = NULL;
         *ret_n = 0;
-        if (!*s.cgroup)
-                return 0;
+        r = load_state_cgroup(state_root, id, &s, ret_error);
+        if (r <= 0)
+                return r;
         r = cgroup_pids(s.cgroup, ret, ret_n);
         if (r == -ENOENT)
                 return 0;
-        return r < 0 ? fail(ret_error, -r, "container %s: the processes of cgroup %s", id, s.cgroup) : 0;
+        return r < 0 ? error_set(ret_error, r, "container %s: the processes of cgroup %s: %m", id, s.cgroup) : 0;
 }
 
 int container_oom_kills(const char *state_root, const char *id, uint64_t *ret, char **ret_error) {
         _cleanup_(container_state_done) ContainerState s = {};
         int r;
 
-        r = load_state(state_root, id, &s, ret_error);
-        if (r < 0)
-                return r;
         *ret = 0;
-        if (!*s.cgroup)
-                return 0;
+        r = load_state_cgroup(state_root, id, &s, ret_error);
+        if (r <= 0)
+                return r;
         r = cgroup_oom_kills(s.cgroup, ret);
-        return r < 0 ? fail(ret_error, -r, "container %s: the OOM kills of cgroup %s", id, s.cgroup) : 0;
+        return r < 0 ? error_set(ret_error, r, "container %s: the OOM kills of cgroup %s: %m", id, s.cgroup) : 0;
 }
 
 int container_oom_watch(const char *state_root, const char *id, int *ret_fd, char **ret_error) {
         _cleanup_(container_state_done) ContainerState s = {};
         int r;
 
-        r = load_state(state_root, id, &s, ret_error);
+        r = load_state_cgroup(state_root, id, &s, ret_error);
         if (r < 0)
                 return r;
-        if (!*s.cgroup)
-                return fail(ret_error, ENOENT, "container %s has no cgroup", id);
+        if (r == 0)
+                return error_set(ret_error, -ENOENT, "container %s has no cgroup: %m", id);
         r = cgroup_oom_watch(s.cgroup, ret_fd);
-        return r < 0 ? fail(ret_error, -r, "container %s: watch the OOM kills of cgroup %s", id, s.cgroup) : 0;
+        return r < 0 ? error_set(ret_error, r, "container %s: watch the OOM kills of cgroup %s: %m", id, s.cgroup)
+                     : 0;
 }
 
 static int freeze(const char *state_root, const char *id, bool pause, char **ret_error) {
@@ -968,14 +975,14 @@ static int freeze(const char *state_root, const char *id, bool pause, char **ret
         if (r < 0)
                 return r;
         if (s.status != (pause ? CONTAINER_RUNNING : CONTAINER_PAUSED) || !*s.cgroup)
-                return fail(ret_error, EINVAL, "container %s is %s, not %s: cannot %s it", id,
-                            container_status_to_string(s.status), pause ? "running" : "paused",
-                            pause ? "pause" : "resume");
+                return error_set(ret_error, -EINVAL, "container %s is %s, not %s: cannot %s it: %m", id,
+                                 container_status_to_string(s.status), pause ? "running" : "paused",
+                                 pause ? "pause" : "resume");
         r = cgroup_freeze(s.cgroup, pause, &error);
         if (r < 0 && pause)
                 (void) cgroup_freeze(s.cgroup, false, NULL);
-        return r < 0 ? fail(ret_error, 0, "container %s: %s: %s", id, pause ? "pause" : "resume",
-                            error ?: strerror(-r))
+        return r < 0 ? error_set(ret_error, -EINVAL, "container %s: %s: %s", id, pause ? "pause" : "resume",
+                                 error ?: strerror(-r))
                      : 0;
 }
 

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "hooks.h"
 #include "macro.h"
 
@@ -43,9 +44,7 @@ static int run_one(const SpecHook *h, const char *state_json, char **ret_error) 
         close(in[0]);
         if (r != 0) {
                 close(in[1]);
-                if (ret_error && asprintf(ret_error, "hook %s: %s", h->path, strerror(r)) < 0)
-                        *ret_error = NULL;
-                return -r;
+                return error_set(ret_error, -r, "hook %s: %m", h->path);
         }
         (void) send(in[1], state_json, strlen(state_json), MSG_NOSIGNAL);
         close(in[1]);
@@ -55,9 +54,7 @@ static int run_one(const SpecHook *h, const char *state_json, char **ret_error) 
                 (void) kill(pid, SIGKILL);
                 (void) waitpid(pid, NULL, 0);
                 close(pidfd);
-                if (ret_error && asprintf(ret_error, "hook %s: timed out after %d s", h->path, h->timeout) < 0)
-                        *ret_error = NULL;
-                return -ETIMEDOUT;
+                return error_set(ret_error, -ETIMEDOUT, "hook %s: timed out after %d s", h->path, h->timeout);
         }
         if (pidfd >= 0)
                 close(pidfd);
@@ -65,10 +62,9 @@ static int run_one(const SpecHook *h, const char *state_json, char **ret_error) 
                 return -errno;
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                 return 0;
-        if (ret_error && asprintf(ret_error, "hook %s: %s %d", h->path, WIFEXITED(status) ? "exited with status" : "killed by signal",
-                                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status)) < 0)
-                *ret_error = NULL;
-        return -EIO;
+        return error_set(ret_error, -EIO, "hook %s: %s %d", h->path,
+                         WIFEXITED(status) ? "exited with status" : "killed by signal",
+                         WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 }
 
 int hooks_run(const SpecHook *hooks, size_t n, const char *state_json, bool keep_going, char **ret_error) {

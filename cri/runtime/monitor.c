@@ -13,6 +13,7 @@
 
 #include "container.h"
 #include "cri-log.h"
+#include "error.h"
 #include "fileio.h"
 #include "macro.h"
 #include "monitor.h"
@@ -154,12 +155,13 @@ int monitor_run(const MonitorOptions *o, char **ret_error) {
         pid_t pid;
 
         r = cri_log_open(o->log_path, o->log_max_size, o->log_max_files, &log);
-        if (r < 0) {
-                if (asprintf(&error, "container %s: open its log %s: %s", o->id, o->log_path, strerror(-r)) < 0)
-                        error = NULL;
-        } else {
+        if (r < 0)
+                error_set(&error, r, "container %s: open its log %s: %m", o->id, o->log_path);
+        else {
                 r = redirect_stdio(out, err);
-                if (r >= 0)
+                if (r < 0)
+                        error_set(&error, r, "container %s: pipes for its stdout and stderr: %m", o->id);
+                else
                         r = container_create_started(o->state_root, o->id, o->bundle, &pid, &pidfd, &error);
                 stdio_to_null();
         }
@@ -186,11 +188,10 @@ int monitor_run(const MonitorOptions *o, char **ret_error) {
         r = follow(o, log, out[0], err[0], pidfd, oom_fd, &info, &oom_killed);
         safe_close(out[0]);
         safe_close(err[0]);
-        if (r >= 0 && oom_fd >= 0)
+        if (r < 0)
+                return error_set(ret_error, r, "container %s: follow its output and exit: %m", o->id);
+        if (oom_fd >= 0)
                 check_oom(o, oom_fd, &oom_killed);
-        if (r >= 0)
-                r = write_exit_file(o->exit_file, pid, &info, started, oom_killed);
-        if (r < 0 && ret_error && asprintf(ret_error, "container %s: %s: %s", o->id, o->exit_file, strerror(-r)) < 0)
-                *ret_error = NULL;
-        return r;
+        r = write_exit_file(o->exit_file, pid, &info, started, oom_killed);
+        return r < 0 ? error_set(ret_error, r, "container %s: %s: %m", o->id, o->exit_file) : 0;
 }

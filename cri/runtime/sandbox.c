@@ -5,7 +5,6 @@
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,25 +16,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "fileio.h"
 #include "macro.h"
 #include "sandbox.h"
 
 static const char *const sandbox_namespaces[] = { "net", "ipc", "uts" };
-
-static int sandbox_fail(char **ret_error, int error, const char *format, ...) _printf_(3, 4);
-static int sandbox_fail(char **ret_error, int error, const char *format, ...) {
-        _cleanup_free_ char *message = NULL;
-        va_list ap;
-
-        va_start(ap, format);
-        if (vasprintf(&message, format, ap) < 0)
-                message = NULL;
-        va_end(ap);
-        if (ret_error && message && asprintf(ret_error, "%s: %s", message, strerror(error)) < 0)
-                *ret_error = NULL;
-        return -error;
-}
 
 static int loopback_up(void) {
         _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -75,10 +61,10 @@ int sandbox_create(const char *dir, const char *hostname, char **ret_error) {
         int r;
 
         if (hostname && strlen(hostname) > 64)
-                return sandbox_fail(ret_error, EINVAL, "sandbox %s: hostname '%s'", dir, hostname);
+                return error_set(ret_error, -EINVAL, "sandbox %s: hostname '%s': %m", dir, hostname);
         r = mkdir_p(dir, 0700);
         if (r < 0)
-                return sandbox_fail(ret_error, -r, "sandbox %s: create the directory", dir);
+                return error_set(ret_error, r, "sandbox %s: create the directory: %m", dir);
         for (size_t i = 0; i < ELEMENTSOF(sandbox_namespaces); i++) {
                 _cleanup_free_ char *path = NULL;
                 _cleanup_close_ int fd = -EBADF;
@@ -88,9 +74,9 @@ int sandbox_create(const char *dir, const char *hostname, char **ret_error) {
                 fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
                 /* Someone else's: leave it be. */
                 if (fd < 0 && errno == EEXIST && i == 0)
-                        return sandbox_fail(ret_error, EEXIST, "sandbox %s", dir);
+                        return error_set(ret_error, -EEXIST, "sandbox %s: %m", dir);
                 if (fd < 0) {
-                        r = sandbox_fail(ret_error, errno, "sandbox %s: create %s", dir, path);
+                        r = error_set(ret_error, -errno, "sandbox %s: create %s: %m", dir, path);
                         goto undo;
                 }
         }
@@ -99,16 +85,16 @@ int sandbox_create(const char *dir, const char *hostname, char **ret_error) {
         if (pid == 0)
                 hold_namespaces(dir, hostname);
         if (pid < 0) {
-                r = sandbox_fail(ret_error, errno, "sandbox %s: clone", dir);
+                r = error_set(ret_error, -errno, "sandbox %s: clone: %m", dir);
                 goto undo;
         }
         if (waitid(P_PID, (id_t) pid, &info, WEXITED) < 0) {
-                r = sandbox_fail(ret_error, errno, "sandbox %s: wait", dir);
+                r = error_set(ret_error, -errno, "sandbox %s: wait: %m", dir);
                 goto undo;
         }
         if (info.si_code != CLD_EXITED || info.si_status != 0) {
-                r = sandbox_fail(ret_error, info.si_code == CLD_EXITED ? info.si_status : EINTR,
-                                 "sandbox %s: set up its namespaces", dir);
+                r = error_set(ret_error, info.si_code == CLD_EXITED ? -info.si_status : -EINTR,
+                              "sandbox %s: set up its namespaces: %m", dir);
                 goto undo;
         }
         return 0;
@@ -124,11 +110,11 @@ int sandbox_remove(const char *dir, char **ret_error) {
                 if (asprintf(&path, "%s/%s", dir, sandbox_namespaces[i]) < 0)
                         return -ENOMEM;
                 if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-                        return sandbox_fail(ret_error, errno, "sandbox %s: unmount %s", dir, path);
+                        return error_set(ret_error, -errno, "sandbox %s: unmount %s: %m", dir, path);
                 if (unlink(path) < 0 && errno != ENOENT)
-                        return sandbox_fail(ret_error, errno, "sandbox %s: remove %s", dir, path);
+                        return error_set(ret_error, -errno, "sandbox %s: remove %s: %m", dir, path);
         }
         if (rmdir(dir) < 0 && errno != ENOENT)
-                return sandbox_fail(ret_error, errno, "sandbox %s: remove the directory", dir);
+                return error_set(ret_error, -errno, "sandbox %s: remove the directory: %m", dir);
         return 0;
 }

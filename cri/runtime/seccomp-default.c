@@ -18,13 +18,13 @@
 #include <errno.h>
 #include <linux/capability.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "error.h"
 #include "macro.h"
 #include "seccomp-default.h"
 
@@ -189,17 +189,6 @@ static const ProfileRule profile[] = {
         { .names = NAMES("clone3"), .action = SCMP_ACT_ERRNO(ENOSYS), .cap = CAP_SYS_ADMIN, .unless_cap = true },
 };
 
-static int refused(char **ret_error, const char *format, ...) _printf_(2, 3);
-static int refused(char **ret_error, const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        if (ret_error && vasprintf(ret_error, format, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return -EINVAL;
-}
-
 static bool rule_applies(const ProfileRule *rule, uint64_t capabilities) {
         bool has;
 
@@ -219,8 +208,8 @@ int seccomp_filter_new_runtime_default(uint64_t capabilities, SeccompFilter **re
         for (const uint32_t *arch = architectures; *arch != SCMP_ARCH_NATIVE; arch++) {
                 r = seccomp_filter_add_architecture(f, *arch);
                 if (r < 0)
-                        return refused(ret_error, "RuntimeDefault seccomp profile: architecture 0x%x: %s", *arch,
-                                       strerror(-r));
+                        return error_set(ret_error, -EINVAL, "RuntimeDefault seccomp profile: architecture 0x%x: %s",
+                                         *arch, strerror(-r));
         }
         for (size_t i = 0; i < ELEMENTSOF(profile); i++) {
                 const ProfileRule *rule = &profile[i];
@@ -230,8 +219,8 @@ int seccomp_filter_new_runtime_default(uint64_t capabilities, SeccompFilter **re
                 for (const char *const *name = rule->names; *name; name++) {
                         r = seccomp_filter_add_rule(f, *name, rule->action, &rule->arg, rule->arg.op != 0);
                         if (r < 0)
-                                return refused(ret_error, "RuntimeDefault seccomp profile: rule %zu: %s: %s", i,
-                                               *name, strerror(-r));
+                                return error_set(ret_error, -EINVAL, "RuntimeDefault seccomp profile: rule %zu: %s: %s",
+                                                 i, *name, strerror(-r));
                 }
         }
         *ret = TAKE_PTR(f);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -638,7 +637,7 @@ int spec_load(const char *bundle, RuntimeSpec **ret, char **ret_error) {
                 return -ENOMEM;
         r = read_full_file(path, CONFIG_MAX_SIZE, &content, NULL);
         if (r < 0)
-                return invalid(ret_error, "%s: %s", path, strerror(-r)), r;
+                return error_set(ret_error, r, "%s: %m", path);
         config = json_tokener_parse(content);
         if (!config)
                 return invalid(ret_error, "%s: not valid JSON", path);

@@ -9,13 +9,13 @@
  * Steps that need a store lock only try it; when the store is busy they run again from
  * a timer. */
 #include <fcntl.h>
-#include <stdarg.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "image-manager.h"
 #include "image-ref.h"
 #include "log.h"
@@ -179,16 +179,13 @@ static void ensure_finish(ImageEnsure *e, int error, const char *message, const 
         ensure_free(e);
 }
 
-_printf_(3, 4) static void ensure_fail(ImageEnsure *e, int error, const char *format, ...) {
-        _cleanup_free_ char *message = NULL;
-        va_list ap;
-
-        va_start(ap, format);
-        if (vasprintf(&message, format, ap) < 0)
-                message = NULL;
-        va_end(ap);
-        ensure_finish(e, error < 0 ? error : -EIO, message ?: "out of memory", NULL, NULL);
-}
+/* The ensure ends with a message formatted as error_set() does ("%m" the error's text). */
+#define ensure_fail(e, r, format, ...)                                         \
+        ({                                                                     \
+                _cleanup_free_ char *_message = NULL;                          \
+                int _r = error_set(&_message, r, format, ##__VA_ARGS__);       \
+                ensure_finish(e, _r, _message ?: "out of memory", NULL, NULL); \
+        })
 
 static int on_later(sd_event_source *s, void *userdata);
 static int on_later_time(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -222,7 +219,7 @@ static int on_child_exit(sd_event_source *s, int fd, uint32_t revents, void *use
                 int r = -errno;
 
                 e->pidfd = safe_close(e->pidfd); /* nothing to kill or reap */
-                ensure_fail(e, r, "%s: unpacking process: %s", e->reference, strerror(-r));
+                ensure_fail(e, r, "%s: unpacking process: %m", e->reference);
                 return 0;
         }
         if (info.si_pid == 0)
@@ -318,7 +315,7 @@ static void on_pulled(int error, const char *message, const RegistryPullResult *
         e->step = STEP_UNPACK;
         r = unpack_start(e);
         if (r < 0)
-                ensure_fail(e, r, "%s: start unpacking: %s", e->reference, strerror(-r));
+                ensure_fail(e, r, "%s: start unpacking: %m", e->reference);
 }
 
 static void step_lookup(ImageEnsure *e) {
@@ -330,7 +327,7 @@ static void step_lookup(ImageEnsure *e) {
         if (r == -EAGAIN) {
                 r = schedule(e, BUSY_RETRY_USEC);
                 if (r < 0)
-                        ensure_fail(e, r, "%s: %s", e->reference, strerror(-r));
+                        ensure_fail(e, r, "%s: %m", e->reference);
                 return;
         }
         if (r >= 0) {
@@ -348,7 +345,7 @@ static void step_lookup(ImageEnsure *e) {
         e->step = STEP_LEASE;
         r = schedule(e, 0);
         if (r < 0)
-                ensure_fail(e, r, "%s: %s", e->reference, strerror(-r));
+                ensure_fail(e, r, "%s: %m", e->reference);
 }
 
 static void step_lease(ImageEnsure *e) {
@@ -360,7 +357,7 @@ static void step_lease(ImageEnsure *e) {
         if (r == -EAGAIN) { /* a sweep is removing blobs */
                 r = schedule(e, BUSY_RETRY_USEC);
                 if (r < 0)
-                        ensure_fail(e, r, "%s: %s", e->reference, strerror(-r));
+                        ensure_fail(e, r, "%s: %m", e->reference);
                 return;
         }
         if (r < 0) {
@@ -371,7 +368,7 @@ static void step_lease(ImageEnsure *e) {
         r = registry_pull(m->client, e->reference, m->blobs_dir, e->credentials,
                           &(RegistryPullCallbacks) { .progress = on_pull_progress, .done = on_pulled }, e, &e->pull);
         if (r < 0)
-                ensure_fail(e, r, "pull %s: %s", e->reference, strerror(-r));
+                ensure_fail(e, r, "pull %s: %m", e->reference);
 }
 
 static int on_later(sd_event_source *s, void *userdata) {

@@ -3,17 +3,16 @@
 #include <ctype.h>
 #include <json-c/json.h>
 #include <limits.h>
-#include <stdarg.h>
 
 #include "base64.h"
+#include "error.h"
 #include "fileio.h"
+#include "json-util.h"
 #include "macro.h"
 #include "registry-auth.h"
 
 #define AUTH_FILE_MAX_SIZE (4 * 1024 * 1024)
 #define CHALLENGES_MAX 32
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
 /* --- WWW-Authenticate ------------------------------------------------------------------ */
 
@@ -261,20 +260,6 @@ size_t auth_file_size(const AuthFile *f) {
         return f ? f->n : 0;
 }
 
-_printf_(2, 3) static int fail(char **ret_error, const char *format, ...) {
-        va_list ap;
-
-        if (ret_error) {
-                free(*ret_error);
-                *ret_error = NULL;
-                va_start(ap, format);
-                if (vasprintf(ret_error, format, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return -EINVAL;
-}
-
 static bool is_docker_hub(const char *host) {
         return streq(host, "docker.io") || streq(host, "index.docker.io") || streq(host, "registry-1.docker.io");
 }
@@ -334,7 +319,7 @@ static int add_entry(AuthFile *f, const char *key, json_object *o, const char *o
 
         r = split_key(key, &e.host, &e.path);
         if (r == -EINVAL)
-                return fail(ret_error, "%s: registry '%s': not a registry name", origin, key);
+                return error_set(ret_error, -EINVAL, "%s: registry '%s': not a registry name", origin, key);
         if (r < 0)
                 return r;
         if (!isempty(auth)) {
@@ -348,8 +333,9 @@ static int add_entry(AuthFile *f, const char *key, json_object *o, const char *o
                                 explicit_bzero(decoded, size);
                         auth_entry_done(&e);
                         return r == -ENOMEM ? r
-                                            : fail(ret_error, "%s: registry '%s': \"auth\" is not base64 of user:password",
-                                                   origin, key);
+                                            : error_set(ret_error, -EINVAL,
+                                                        "%s: registry '%s': \"auth\" is not base64 of user:password",
+                                                        origin, key);
                 }
                 *colon = 0;
                 e.username = strdup(decoded);
@@ -393,12 +379,12 @@ oom:
 
 static int parse_auths(AuthFile *f, json_object *auths, const char *origin, char **ret_error) {
         if (!json_object_is_type(auths, json_type_object))
-                return fail(ret_error, "%s: \"auths\" is not an object", origin);
+                return error_set(ret_error, -EINVAL, "%s: \"auths\" is not an object", origin);
         json_object_object_foreach(auths, key, value) {
                 int r;
 
                 if (!json_object_is_type(value, json_type_object))
-                        return fail(ret_error, "%s: registry '%s': not an object", origin, key);
+                        return error_set(ret_error, -EINVAL, "%s: registry '%s': not an object", origin, key);
                 r = add_entry(f, key, value, origin, ret_error);
                 if (r < 0)
                         return r;
@@ -414,7 +400,7 @@ static int parse_secret(AuthFile *f, json_object *data, const char *origin, unsi
         static const char *const keys[] = { ".dockerconfigjson", ".dockercfg" };
 
         if (!json_object_is_type(data, json_type_object))
-                return fail(ret_error, "%s: secret \"data\" is not an object", origin);
+                return error_set(ret_error, -EINVAL, "%s: secret \"data\" is not an object", origin);
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
                 const char *encoded = string_member(data, keys[i]);
                 _cleanup_free_ char *decoded = NULL;
@@ -427,12 +413,12 @@ static int parse_secret(AuthFile *f, json_object *data, const char *origin, unsi
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
-                        return fail(ret_error, "%s: secret data %s is not base64", origin, keys[i]);
+                        return error_set(ret_error, -EINVAL, "%s: secret data %s is not base64", origin, keys[i]);
                 r = parse_document(f, decoded, decoded_size, origin, depth + 1, ret_error);
                 explicit_bzero(decoded, decoded_size);
                 return r;
         }
-        return fail(ret_error, "%s: secret has neither .dockerconfigjson nor .dockercfg", origin);
+        return error_set(ret_error, -EINVAL, "%s: secret has neither .dockerconfigjson nor .dockercfg", origin);
 }
 
 static int parse_document(AuthFile *f, const char *json, size_t size, const char *origin, unsigned depth,
@@ -442,9 +428,9 @@ static int parse_document(AuthFile *f, const char *json, size_t size, const char
         json_object *v;
 
         if (depth > 1)
-                return fail(ret_error, "%s: secret inside a secret", origin);
+                return error_set(ret_error, -EINVAL, "%s: secret inside a secret", origin);
         if (size > INT_MAX)
-                return fail(ret_error, "%s: too large", origin);
+                return error_set(ret_error, -EINVAL, "%s: too large", origin);
         tok = json_tokener_new();
         if (!tok)
                 return -ENOMEM;
@@ -459,15 +445,15 @@ static int parse_document(AuthFile *f, const char *json, size_t size, const char
         }
         json_tokener_free(tok);
         if (!root)
-                return fail(ret_error, "%s: not JSON", origin);
+                return error_set(ret_error, -EINVAL, "%s: not JSON", origin);
         if (!json_object_is_type(root, json_type_object))
-                return fail(ret_error, "%s: not a JSON object", origin);
+                return error_set(ret_error, -EINVAL, "%s: not a JSON object", origin);
         if (json_object_object_get_ex(root, "auths", &v))
                 return parse_auths(f, v, origin, ret_error);
         if (json_object_object_get_ex(root, "kind", &v) && json_object_is_type(v, json_type_string) &&
             streq(json_object_get_string(v), "Secret")) {
                 if (!json_object_object_get_ex(root, "data", &v))
-                        return fail(ret_error, "%s: secret without data", origin);
+                        return error_set(ret_error, -EINVAL, "%s: secret without data", origin);
                 return parse_secret(f, v, origin, depth, ret_error);
         }
         /* .dockercfg: the map itself; a config.json with credential helpers only has
@@ -509,11 +495,8 @@ int auth_file_load(const char *path, AuthFile **ret, char **ret_error) {
         int r;
 
         r = read_full_file(path, AUTH_FILE_MAX_SIZE, &content, &size);
-        if (r < 0) {
-                if (ret_error && asprintf(ret_error, "%s: %s", path, strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
-        }
+        if (r < 0)
+                return error_set(ret_error, r, "%s: %m", path);
         r = auth_file_parse(content, size, path, ret, ret_error);
         explicit_bzero(content, size);
         return r;

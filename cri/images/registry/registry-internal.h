@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-/* Shared by registry.c (pulls, authentication) and registry-transfer.c (HTTP transfers);
- * nothing else includes it. */
+/* Shared by registry.c (pulls, authentication), registry-cache.c (tokens and what each
+ * repository needed) and registry-transfer.c (HTTP transfers); nothing else includes it. */
 
 #include <curl/curl.h>
 
@@ -135,3 +135,13 @@ int blob_store(int dir_fd, const char *digest, const void *data, size_t size);
 bool blob_present(int dir_fd, const char *digest, uint64_t size);
 
 const HostSettings *registry_host_settings(const RegistryClient *c, const char *host);
+
+/* registry-cache.c. A token still valid under key, or NULL. */
+TokenEntry *token_find(RegistryClient *c, const char *key);
+/* Caches a token for lifetime_sec (less a margin). */
+int token_put(RegistryClient *c, const char *key, const char *token, uint64_t lifetime_sec);
+/* Remembers how host/path authenticates: basic, or a bearer token under token_key. */
+int repo_auth_put(RegistryClient *c, const char *key, bool basic, const char *token_key);
+const RepoAuth *repo_auth_find(const RegistryClient *c, const char *key);
+/* Forgets every token (their text wiped) and every repository's authentication. */
+void registry_cache_clear(RegistryClient *c);

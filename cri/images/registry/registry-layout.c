@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 
 #include "fileio.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 #include "registry.h"
@@ -11,8 +12,6 @@
 #define INDEX_MAX_SIZE (16 * 1024 * 1024)
 #define ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
 #define ANNOTATION_CONTAINERD_NAME "io.containerd.image.name"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
 static bool entry_named(json_object *entry, const char *ref_name) {
         json_object *a, *v;

@@ -7,11 +7,11 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 
 #include "config.h"
+#include "error.h"
 #include "image-ref.h"
 #include "buffer.h"
 #include "log.h"
@@ -27,18 +27,13 @@
 #define WRITE_BUFFER_SIZE (1024 * 1024) /* libcurl hands 16 KiB at a time: fewer writes */
 #define WRITEBACK_CHUNK (8ULL * 1024 * 1024)
 
-_printf_(3, 4) static void transfer_abort(Transfer *t, int error, const char *format, ...) {
-        va_list ap;
-
-        if (t->error)
-                return; /* the first reason stands */
-        t->error = error;
-        free(t->message);
-        va_start(ap, format);
-        if (vasprintf(&t->message, format, ap) < 0)
-                t->message = NULL;
-        va_end(ap);
-}
+/* The first reason an attempt fails stands (formatted as error_set() does, "%m" the
+ * error's text); the transfer reports it once curl is done with the attempt. */
+#define transfer_abort(t, r, format, ...)                                                \
+        ({                                                                               \
+                if (!(t)->error)                                                         \
+                        (t)->error = error_set(&(t)->message, r, format, ##__VA_ARGS__); \
+        })
 
 /* --- headers and body -------------------------------------------------------------------- */
 
@@ -247,7 +242,7 @@ static int blob_body_start(Transfer *t) {
         if (t->fd < 0) {
                 r = blob_file_open(t);
                 if (r < 0) {
-                        transfer_abort(t, r, "%s: create a temporary file: %s", t->what, strerror(-r));
+                        transfer_abort(t, r, "%s: create a temporary file: %m", t->what);
                         return r;
                 }
         }
@@ -264,7 +259,7 @@ static int blob_body_start(Transfer *t) {
                 log_debug("%s: the server sent the whole blob again (no Range support)", t->what);
                 r = blob_restart(t);
                 if (r < 0) {
-                        transfer_abort(t, r, "%s: restart the temporary file: %s", t->what, strerror(-r));
+                        transfer_abort(t, r, "%s: restart the temporary file: %m", t->what);
                         return r;
                 }
         }
@@ -305,14 +300,14 @@ static size_t on_body(char *data, size_t one, size_t n, void *userdata) {
         if (t->wbuf_size + total > WRITE_BUFFER_SIZE) {
                 int r = blob_flush(t);
                 if (r < 0) {
-                        transfer_abort(t, r, "%s: write: %s", t->what, strerror(-r));
+                        transfer_abort(t, r, "%s: write: %m", t->what);
                         return 0;
                 }
         }
         if (total >= WRITE_BUFFER_SIZE) {
                 int r = write_all(t->fd, data, total);
                 if (r < 0) {
-                        transfer_abort(t, r, "%s: write: %s", t->what, strerror(-r));
+                        transfer_abort(t, r, "%s: write: %m", t->what);
                         return 0;
                 }
                 t->written += total;
@@ -511,16 +506,12 @@ static void complete(Transfer *t, int error, const char *message) {
         t->done(t, error, message, t->userdata);
 }
 
-_printf_(3, 4) static void complete_fmt(Transfer *t, int error, const char *format, ...) {
-        _cleanup_free_ char *m = NULL;
-        va_list ap;
-
-        va_start(ap, format);
-        if (vasprintf(&m, format, ap) < 0)
-                m = NULL;
-        va_end(ap);
-        complete(t, error, m ?: "out of memory");
-}
+#define complete_fmt(t, r, format, ...)                                      \
+        ({                                                                    \
+                _cleanup_free_ char *_message = NULL;                         \
+                int _r = error_set(&_message, r, format, ##__VA_ARGS__);      \
+                complete(t, _r, _message ?: "out of memory");                 \
+        })
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Transfer *t = userdata;
@@ -529,7 +520,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         t->retry = sd_event_source_disable_unref(t->retry);
         r = attempt_start(t);
         if (r < 0)
-                complete_fmt(t, r, "%s: restart: %s", t->what, strerror(-r));
+                complete_fmt(t, r, "%s: restart: %m", t->what);
         return 0;
 }
 
@@ -637,18 +628,18 @@ static void blob_finish(Transfer *t) {
         if (t->fd < 0) { /* an empty blob: no body came */
                 r = blob_file_open(t);
                 if (r < 0) {
-                        complete_fmt(t, r, "%s: create a temporary file: %s", t->what, strerror(-r));
+                        complete_fmt(t, r, "%s: create a temporary file: %m", t->what);
                         return;
                 }
         }
         r = blob_flush(t);
         if (r < 0) {
-                complete_fmt(t, r, "%s: write: %s", t->what, strerror(-r));
+                complete_fmt(t, r, "%s: write: %m", t->what);
                 return;
         }
         r = tmp_file_commit(t->dir_fd, t->fd, t->tmp_name, t->digest);
         if (r < 0) {
-                complete_fmt(t, r, "%s: into place: %s", t->what, strerror(-r));
+                complete_fmt(t, r, "%s: into place: %m", t->what);
                 return;
         }
         t->tmp_name = (free(t->tmp_name), NULL); /* renamed: nothing to remove */

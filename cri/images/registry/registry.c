@@ -10,22 +10,20 @@
  * the next pull sends the right Authorization at once (warm pulls cost one request). */
 #include <fcntl.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <sys/stat.h>
 
 #include "base64.h"
+#include "error.h"
 #include "fileio.h"
 #include "image-ref.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 #include "registry-internal.h"
 
 #define MAX_PARALLEL_DEFAULT 4
 #define TOKEN_LIFETIME_DEFAULT_SEC 60
-#define TOKEN_MARGIN_SEC 10
 #define AUTH_ATTEMPTS_MAX 2
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
 
 typedef struct BlobJob {
         RegistryPull *pull;
@@ -113,23 +111,7 @@ void registry_client_free(RegistryClient *c) {
                 host_settings_done(c->hosts + i);
         free(c->hosts);
         free(c->ca_file);
-        while (c->tokens) {
-                TokenEntry *e = c->tokens;
-
-                c->tokens = e->next;
-                explicit_bzero(e->token, strlen(e->token));
-                free(e->token);
-                free(e->key);
-                free(e);
-        }
-        while (c->repo_auth) {
-                RepoAuth *a = c->repo_auth;
-
-                c->repo_auth = a->next;
-                free(a->key);
-                free(a->token_key);
-                free(a);
-        }
+        registry_cache_clear(c);
         free(c);
         curl_global_cleanup();
 }
@@ -193,83 +175,6 @@ int registry_client_new(sd_event *event, const RegistryOptions *o, RegistryClien
                 return r;
         *ret = TAKE_PTR(c);
         return 0;
-}
-
-static uint64_t now_usec(const RegistryClient *c) {
-        uint64_t now = 0;
-
-        sd_event_now(c->event, CLOCK_MONOTONIC, &now);
-        return now;
-}
-
-static TokenEntry *token_find(RegistryClient *c, const char *key) {
-        uint64_t now = now_usec(c);
-
-        for (TokenEntry *e = c->tokens; e; e = e->next)
-                if (streq(e->key, key))
-                        return e->expires > now ? e : NULL;
-        return NULL;
-}
-
-static int token_put(RegistryClient *c, const char *key, const char *token, uint64_t lifetime_sec) {
-        TokenEntry *e = NULL;
-        char *t = strdup(token);
-
-        if (!t)
-                return -ENOMEM;
-        for (e = c->tokens; e; e = e->next)
-                if (streq(e->key, key))
-                        break;
-        if (!e) {
-                e = calloc(1, sizeof(TokenEntry));
-                if (!e || !(e->key = strdup(key))) {
-                        free(e);
-                        free(t);
-                        return -ENOMEM;
-                }
-                e->next = c->tokens;
-                c->tokens = e;
-        } else {
-                explicit_bzero(e->token, strlen(e->token));
-                free(e->token);
-        }
-        e->token = t;
-        lifetime_sec = lifetime_sec > TOKEN_MARGIN_SEC * 2 ? lifetime_sec - TOKEN_MARGIN_SEC : lifetime_sec;
-        e->expires = now_usec(c) + lifetime_sec * 1000000ULL;
-        return 0;
-}
-
-/* Remembers how host/path authenticates: basic, or a bearer token under token_key. */
-static int repo_auth_put(RegistryClient *c, const char *key, bool basic, const char *token_key) {
-        RepoAuth *a;
-        char *k = token_key ? strdup(token_key) : NULL;
-
-        if (token_key && !k)
-                return -ENOMEM;
-        for (a = c->repo_auth; a; a = a->next)
-                if (streq(a->key, key))
-                        break;
-        if (!a) {
-                a = calloc(1, sizeof(RepoAuth));
-                if (!a || !(a->key = strdup(key))) {
-                        free(a);
-                        free(k);
-                        return -ENOMEM;
-                }
-                a->next = c->repo_auth;
-                c->repo_auth = a;
-        }
-        free(a->token_key);
-        a->token_key = k;
-        a->basic = basic;
-        return 0;
-}
-
-static const RepoAuth *repo_auth_find(const RegistryClient *c, const char *key) {
-        for (const RepoAuth *a = c->repo_auth; a; a = a->next)
-                if (streq(a->key, key))
-                        return a;
-        return NULL;
 }
 
 /* --- pulls: life cycle ------------------------------------------------------------------- */
@@ -359,23 +264,23 @@ void registry_pull_cancel(RegistryPull *p) {
                 pull_free(p);
 }
 
-_printf_(3, 4) static void pull_fail(RegistryPull *p, int error, const char *format, ...) {
-        _cleanup_free_ char *detail = NULL, *message = NULL;
-        va_list ap;
-
+static void pull_failed(RegistryPull *p, int error, const char *message) {
         if (p->finished)
                 return;
         p->finished = true;
-        va_start(ap, format);
-        if (vasprintf(&detail, format, ap) < 0)
-                detail = NULL;
-        va_end(ap);
-        if (asprintf(&message, "pull %s: %s", p->reference, detail ?: "out of memory") < 0)
-                message = NULL;
         log_debug("%s", message ?: "pull failed");
-        p->cb.done(error < 0 ? error : -EIO, message ?: "pull failed: out of memory", NULL, p->userdata);
+        p->cb.done(error, message ?: "pull failed: out of memory", NULL, p->userdata);
         pull_retire(p);
 }
+
+/* The pull's reference in front of the message, which is formatted as error_set() does
+ * ("%m" the error's text). */
+#define pull_fail(p, r, format, ...)                                                                 \
+        ({                                                                                           \
+                _cleanup_free_ char *_message = NULL;                                                \
+                int _r = error_set(&_message, r, "pull %s: " format, (p)->reference, ##__VA_ARGS__); \
+                pull_failed(p, _r, _message);                                                        \
+        })
 
 static void pull_succeed(RegistryPull *p) {
         RegistryPullResult result;
@@ -472,7 +377,7 @@ static void restart_with_authorization(RegistryPull *p, Transfer *t) {
         if (r >= 0)
                 r = transfer_restart(t);
         if (r < 0)
-                pull_fail(p, r, "%s: restart: %s", t->what, strerror(-r));
+                pull_fail(p, r, "%s: restart: %m", t->what);
 }
 
 static void on_token_done(Transfer *t, int error, const char *message, void *userdata) {
@@ -621,7 +526,7 @@ static void pull_authenticate(RegistryPull *p, Transfer *t, const char *message)
                         if (r == -EPROTO) /* failed the pull already */
                                 goto finish;
                         if (r < 0) {
-                                pull_fail(p, r, "token from %s: %s", bearer->realm, strerror(-r));
+                                pull_fail(p, r, "token from %s: %m", bearer->realm);
                                 goto finish;
                         }
                 }
@@ -837,7 +742,7 @@ static void job_start(BlobJob *j) {
         if (r >= 0)
                 r = transfer_start(j->transfer, on_blob_done, on_blob_progress, j);
         if (r < 0) {
-                pull_fail(p, r, "blob %s: %s", j->desc->digest, strerror(-r));
+                pull_fail(p, r, "blob %s: %m", j->desc->digest);
                 return;
         }
         j->state = REGISTRY_BLOB_FETCHING;
@@ -910,7 +815,7 @@ static void on_image_manifest(RegistryPull *p, const char *body, size_t size, co
         }
         r = blob_store(p->dir_fd, digest, body, size);
         if (r < 0) {
-                pull_fail(p, r, "manifest %s: store in %s: %s", digest, p->blobs_dir, strerror(-r));
+                pull_fail(p, r, "manifest %s: store in %s: %m", digest, p->blobs_dir);
                 return;
         }
         pull_start_blobs(p);
@@ -942,7 +847,7 @@ static void on_top_manifest(RegistryPull *p, const char *body, size_t size, cons
         }
         r = blob_store(p->dir_fd, digest, body, size);
         if (r < 0) {
-                pull_fail(p, r, "index %s: store in %s: %s", digest, p->blobs_dir, strerror(-r));
+                pull_fail(p, r, "index %s: store in %s: %m", digest, p->blobs_dir);
                 return;
         }
         p->index_media_type = strdup(m->media_type);
@@ -988,7 +893,7 @@ static void on_top_manifest(RegistryPull *p, const char *body, size_t size, cons
         p->manifest_size = (uint64_t) d->size;
         r = manifest_request(p, d->digest);
         if (r < 0)
-                pull_fail(p, r, "manifest %s: %s", d->digest, strerror(-r));
+                pull_fail(p, r, "manifest %s: %m", d->digest);
 }
 
 static void pull_next_endpoint(RegistryPull *p, int error, const char *message);
@@ -1093,7 +998,7 @@ static void pull_next_endpoint(RegistryPull *p, int error, const char *message) 
         p->endpoint++;
         r = endpoint_start(p);
         if (r < 0)
-                pull_fail(p, r, "%s: %s", endpoint_host(p), strerror(-r));
+                pull_fail(p, r, "%s: %m", endpoint_host(p));
 }
 
 static int on_pull_begin(sd_event_source *s, void *userdata) {
@@ -1115,7 +1020,7 @@ static int on_pull_begin(sd_event_source *s, void *userdata) {
         }
         r = endpoint_start(p);
         if (r < 0)
-                pull_fail(p, r, "%s: %s", endpoint_host(p), strerror(-r));
+                pull_fail(p, r, "%s: %m", endpoint_host(p));
         return 0;
 }
 
