@@ -2,12 +2,7 @@
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <libmnl/libmnl.h>
-#include <libnftnl/chain.h>
 #include <libnftnl/common.h>
-#include <libnftnl/expr.h>
-#include <libnftnl/rule.h>
-#include <libnftnl/set.h>
-#include <libnftnl/table.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
@@ -20,6 +15,7 @@
 #include "macro.h"
 #include "committed.h"
 #include "nft-batch.h"
+#include "nft-build.h"
 #include "ruleset.h"
 
 #define MASQ_MARK 0x4000u
@@ -117,106 +113,32 @@ typedef struct Builder {
 
 /* --- expressions --------------------------------------------------------------------- */
 
-static void add(struct nftnl_rule *r, struct nftnl_expr *e, Builder *b) {
-        if (!e) {
+/* Appends e to r; an expression that could not be made fails the build. */
+static void add(Builder *b, struct nftnl_rule *r, struct nftnl_expr *e) {
+        if (nft_rule_add(r, e) < 0)
                 b->error = -ENOMEM;
-                return;
-        }
-        nftnl_rule_add_expr(r, e);
-}
-
-static struct nftnl_expr *expr(const char *name) {
-        return nftnl_expr_alloc(name);
 }
 
 static void payload(Builder *b, struct nftnl_rule *r, uint32_t base, uint32_t offset, uint32_t len, uint32_t dreg) {
-        struct nftnl_expr *e = expr("payload");
-
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
-        }
-        add(r, e, b);
-}
-
-static void meta_load(Builder *b, struct nftnl_rule *r, uint32_t key, uint32_t dreg) {
-        struct nftnl_expr *e = expr("meta");
-
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
-        }
-        add(r, e, b);
+        add(b, r, nft_expr_payload(base, offset, len, dreg));
 }
 
 static void cmp(Builder *b, struct nftnl_rule *r, enum nft_cmp_ops op, const void *data, uint32_t len) {
-        struct nftnl_expr *e = expr("cmp");
-
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
-                nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
-        }
-        add(r, e, b);
-}
-
-static void bitwise(Builder *b, struct nftnl_rule *r, uint32_t mask, uint32_t xor) {
-        struct nftnl_expr *e = expr("bitwise");
-
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, sizeof(uint32_t));
-                nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask));
-                nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor, sizeof(xor));
-        }
-        add(r, e, b);
+        add(b, r, nft_expr_cmp(op, data, len));
 }
 
 static void verdict(Builder *b, struct nftnl_rule *r, int code, const char *chain) {
-        struct nftnl_expr *e = expr("immediate");
-
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t) code);
-                if (chain)
-                        nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
-        }
-        add(r, e, b);
-}
-
-static void immediate(Builder *b, struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len) {
-        struct nftnl_expr *e = expr("immediate");
-
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
-                nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
-        }
-        add(r, e, b);
+        add(b, r, nft_expr_verdict(code, chain));
 }
 
 static void vmap_lookup(Builder *b, struct nftnl_rule *r, int set, uint32_t sreg) {
-        struct nftnl_expr *e = expr("lookup");
-
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
-                nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, sets[set].name);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, (uint32_t) set);
-        }
-        add(r, e, b);
+        add(b, r, nft_expr_map_lookup(sets[set].name, (uint32_t) set, sreg, NFT_REG_VERDICT));
 }
 
 /* `ip saddr|daddr [!=] prefix` */
 static void match_prefix(Builder *b, struct nftnl_rule *r, uint32_t offset, enum nft_cmp_ops op, const Ipv4Prefix *p) {
-        uint32_t mask = htonl(p->prefixlen ? UINT32_MAX << (32 - p->prefixlen) : 0);
-
-        payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offset, 4, NFT_REG_1);
-        if (p->prefixlen < 32)
-                bitwise(b, r, mask, 0);
-        cmp(b, r, op, &p->addr, 4);
+        if (nft_rule_add_match_prefix(r, offset, op, p) < 0)
+                b->error = -ENOMEM;
 }
 
 /* `ip daddr . meta l4proto . th dport` into the registers from reg32_00 on. */
@@ -225,48 +147,28 @@ static void load_daddr_proto_port(Builder *b, struct nftnl_rule *r, bool with_da
 
         if (with_daddr)
                 payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, daddr), 4, reg++);
-        meta_load(b, r, NFT_META_L4PROTO, reg++);
+        add(b, r, nft_expr_meta_load(NFT_META_L4PROTO, reg++));
         payload(b, r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg);
 }
 
 /* `fib daddr type local ip daddr != 127.0.0.0/8`: NodePorts, but not on loopback
  * addresses (that would need route_localnet, CVE-2020-8558). */
 static void match_local_not_loopback(Builder *b, struct nftnl_rule *r) {
-        struct nftnl_expr *e = expr("fib");
         uint32_t local = RTN_LOCAL;
         Ipv4Prefix loopback = { .addr.s_addr = htonl(0x7f000000), .prefixlen = 8 };
 
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
-        }
-        add(r, e, b);
+        add(b, r, nft_expr_fib(NFTA_FIB_F_DADDR, NFT_FIB_RESULT_ADDRTYPE, NFT_REG_1));
         cmp(b, r, NFT_CMP_EQ, &local, sizeof(local));
         match_prefix(b, r, offsetof(struct iphdr, daddr), NFT_CMP_NEQ, &loopback);
 }
 
 /* --- objects ------------------------------------------------------------------------- */
 
-static struct nftnl_table *table_new(void) {
-        struct nftnl_table *t = nftnl_table_alloc();
-
-        if (t) {
-                nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_IPV4);
-                nftnl_table_set_str(t, NFTNL_TABLE_NAME, PROXY_TABLE);
-        }
-        return t;
-}
-
 static struct nftnl_set *set_named(const char *name, uint32_t id) {
-        struct nftnl_set *s = nftnl_set_alloc();
+        struct nftnl_set *s = nft_set_new(NFPROTO_IPV4, PROXY_TABLE, name);
 
-        if (s) {
-                nftnl_set_set_str(s, NFTNL_SET_TABLE, PROXY_TABLE);
-                nftnl_set_set_str(s, NFTNL_SET_NAME, name);
-                nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_IPV4);
+        if (s)
                 nftnl_set_set_u32(s, NFTNL_SET_ID, id);
-        }
         return s;
 }
 
@@ -349,20 +251,17 @@ static void own_element(Builder *b, uint16_t type, const char *set_name, struct 
 static void send_element(Builder *b, uint16_t type, int set, const char *set_name, const void *key, uint32_t len,
                          const ElementValue *v) {
         SetKind kind = set == SET_OF_SERVICE ? DATA_MAP : sets[set].kind;
-        struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+        bool adding = type == NFT_MSG_NEWSETELEM;
+        struct nftnl_set_elem *e = adding && kind == VERDICT_MAP
+                                           ? nft_set_elem_new_verdict(key, len, v->chain ? NFT_GOTO : NF_DROP, v->chain)
+                                           : nft_set_elem_new(key, len, adding && kind == DATA_MAP ? v->endpoint : NULL,
+                                                              sizeof(v->endpoint));
         struct nftnl_set *container;
 
         if (!e) {
                 b->error = -ENOMEM;
                 return;
         }
-        nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len);
-        if (type == NFT_MSG_NEWSETELEM && kind == VERDICT_MAP) {
-                nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, v->chain ? NFT_GOTO : NF_DROP);
-                if (v->chain)
-                        nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, v->chain);
-        } else if (type == NFT_MSG_NEWSETELEM && kind == DATA_MAP)
-                nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, v->endpoint, sizeof(v->endpoint));
         if (type == NFT_MSG_NEWSETELEM && set != SET_OF_SERVICE) {
                 if (!b->elements[set] && !(b->elements[set] = set_new(set))) {
                         nftnl_set_elem_free(e);
@@ -482,19 +381,11 @@ static void verdict_element(Builder *b, int set, const void *key, uint32_t len, 
 }
 
 static void send_chain(Builder *b, uint16_t type, const char *name, const char *hook_type, int hook, int priority) {
-        struct nftnl_chain *c = nftnl_chain_alloc();
+        struct nftnl_chain *c = nft_chain_new(NFPROTO_IPV4, PROXY_TABLE, name, hook_type, hook, priority);
 
         if (!c) {
                 b->error = -ENOMEM;
                 return;
-        }
-        nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_IPV4);
-        nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, PROXY_TABLE);
-        nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
-        if (hook_type) {
-                nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, hook_type);
-                nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, (uint32_t) hook);
-                nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, priority);
         }
         if (nft_batch_chain(b->batch, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0, c) < 0)
                 b->error = -ENOMEM;
@@ -503,15 +394,12 @@ static void send_chain(Builder *b, uint16_t type, const char *name, const char *
 
 /* Deletes every rule of a chain (NFT_MSG_DELRULE naming only the chain). */
 static void flush_chain(Builder *b, const char *name) {
-        struct nftnl_rule *r = nftnl_rule_alloc();
+        struct nftnl_rule *r = nft_rule_new(NFPROTO_IPV4, PROXY_TABLE, name);
 
         if (!r) {
                 b->error = -ENOMEM;
                 return;
         }
-        nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_IPV4);
-        nftnl_rule_set_str(r, NFTNL_RULE_TABLE, PROXY_TABLE);
-        nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, name);
         if (nft_batch_rule(b->batch, NFT_MSG_DELRULE, 0, r) < 0)
                 b->error = -ENOMEM;
         nftnl_rule_free(r);
@@ -574,15 +462,10 @@ static void chain(Builder *b, const char *name, const char *type, int hook, int 
 }
 
 static struct nftnl_rule *rule_new(Builder *b, const char *chain_name) {
-        struct nftnl_rule *r = nftnl_rule_alloc();
+        struct nftnl_rule *r = nft_rule_new(NFPROTO_IPV4, PROXY_TABLE, chain_name);
 
-        if (!r) {
+        if (!r)
                 b->error = -ENOMEM;
-                return NULL;
-        }
-        nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_IPV4);
-        nftnl_rule_set_str(r, NFTNL_RULE_TABLE, PROXY_TABLE);
-        nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain_name);
         return r;
 }
 
@@ -629,11 +512,7 @@ static void rule_jump(Builder *b, const char *from, int code, const char *to) {
 /* --- the fixed part ------------------------------------------------------------------ */
 
 static void masquerade(Builder *b, struct nftnl_rule *r) {
-        struct nftnl_expr *masq = expr("masq");
-
-        if (masq)
-                nftnl_expr_set_u32(masq, NFTNL_EXPR_MASQ_FLAGS, NF_NAT_RANGE_PROTO_RANDOM_FULLY);
-        add(r, masq, b);
+        add(b, r, nft_expr_masq(NF_NAT_RANGE_PROTO_RANDOM_FULLY));
 }
 
 /* NodePorts answer on the node's own addresses (but not loopback ones), or only on
@@ -705,28 +584,17 @@ static void base_chains(Builder *b) {
         /* meta mark set meta mark | 0x4000 */
         r = rule_new(b, "mark-for-masquerade");
         if (r) {
-                struct nftnl_expr *e = expr("meta");
-                meta_load(b, r, NFT_META_MARK, NFT_REG_1);
-                bitwise(b, r, ~MASQ_MARK, MASQ_MARK);
-                if (e) {
-                        nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
-                        nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
-                }
-                add(r, e, b);
+                add(b, r, nft_expr_meta_load(NFT_META_MARK, NFT_REG_1));
+                add(b, r, nft_expr_bitwise(~MASQ_MARK, MASQ_MARK));
+                add(b, r, nft_expr_meta_store(NFT_META_MARK, NFT_REG_1));
         }
         rule_end(b, r, "mark-for-masquerade", "meta mark set meta mark | 0x00004000");
 
         r = rule_new(b, "masquerading");
         if (r) {
-                struct nftnl_expr *lookup = expr("lookup");
                 payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, saddr), 4, NFT_REG32_00);
                 payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, daddr), 4, NFT_REG32_01);
-                if (lookup) {
-                        nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
-                        nftnl_expr_set_str(lookup, NFTNL_EXPR_LOOKUP_SET, sets[SET_HAIRPIN].name);
-                        nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_SET_ID, SET_HAIRPIN);
-                }
-                add(r, lookup, b);
+                add(b, r, nft_expr_lookup(sets[SET_HAIRPIN].name, SET_HAIRPIN, NFT_REG32_00));
                 masquerade(b, r);
         }
         rule_end(b, r, "masquerading", "ip saddr . ip daddr @hairpin masquerade fully-random");
@@ -734,35 +602,24 @@ static void base_chains(Builder *b) {
         /* meta mark & 0x4000 == 0 return; meta mark set meta mark ^ 0x4000; masquerade */
         r = rule_new(b, "masquerading");
         if (r) {
-                meta_load(b, r, NFT_META_MARK, NFT_REG_1);
-                bitwise(b, r, MASQ_MARK, 0);
+                add(b, r, nft_expr_meta_load(NFT_META_MARK, NFT_REG_1));
+                add(b, r, nft_expr_bitwise(MASQ_MARK, 0));
                 cmp(b, r, NFT_CMP_EQ, &zero, sizeof(zero));
                 verdict(b, r, NFT_RETURN, NULL);
         }
         rule_end(b, r, "masquerading", "meta mark & 0x00004000 == 0x00000000 return");
         r = rule_new(b, "masquerading");
         if (r) {
-                struct nftnl_expr *set_mark = expr("meta");
-                meta_load(b, r, NFT_META_MARK, NFT_REG_1);
-                bitwise(b, r, UINT32_MAX, MASQ_MARK);
-                if (set_mark) {
-                        nftnl_expr_set_u32(set_mark, NFTNL_EXPR_META_KEY, NFT_META_MARK);
-                        nftnl_expr_set_u32(set_mark, NFTNL_EXPR_META_SREG, NFT_REG_1);
-                }
-                add(r, set_mark, b);
+                add(b, r, nft_expr_meta_load(NFT_META_MARK, NFT_REG_1));
+                add(b, r, nft_expr_bitwise(UINT32_MAX, MASQ_MARK));
+                add(b, r, nft_expr_meta_store(NFT_META_MARK, NFT_REG_1));
                 masquerade(b, r);
         }
         rule_end(b, r, "masquerading", "meta mark set meta mark ^ 0x00004000 masquerade fully-random");
 
         r = rule_new(b, "reject-chain");
-        if (r) {
-                struct nftnl_expr *e = expr("reject");
-                if (e) {
-                        nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMP_UNREACH);
-                        nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, ICMP_PORT_UNREACH);
-                }
-                add(r, e, b);
-        }
+        if (r)
+                add(b, r, nft_expr_reject(NFT_REJECT_ICMP_UNREACH, ICMP_PORT_UNREACH));
         rule_end(b, r, "reject-chain", "reject");
 }
 
@@ -878,41 +735,20 @@ static void declare_own_set(Builder *b, const char *name, uint32_t id, uint32_t 
 }
 
 static void lookup_saddr_in(Builder *b, struct nftnl_rule *r, const char *set, uint32_t set_id) {
-        struct nftnl_expr *e = expr("lookup");
-
         payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, saddr), 4, NFT_REG_1);
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
-                nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
-        }
-        add(r, e, b);
+        add(b, r, nft_expr_lookup(set, set_id, NFT_REG_1));
 }
 
 static void update_saddr_in(Builder *b, struct nftnl_rule *r, const char *set, uint32_t set_id) {
-        struct nftnl_expr *e = expr("dynset");
-
         payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, saddr), 4, NFT_REG_1);
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
-                nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SET_ID, set_id);
-        }
-        add(r, e, b);
+        add(b, r, nft_expr_dynset_update(set, set_id, NFT_REG_1));
 }
 
 /* `fib saddr type local`: from this node itself. */
 static void match_from_local(Builder *b, struct nftnl_rule *r) {
-        struct nftnl_expr *e = expr("fib");
         uint32_t local = RTN_LOCAL;
 
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
-        }
-        add(r, e, b);
+        add(b, r, nft_expr_fib(NFTA_FIB_F_SADDR, NFT_FIB_RESULT_ADDRTYPE, NFT_REG_1));
         cmp(b, r, NFT_CMP_EQ, &local, sizeof(local));
 }
 
@@ -929,20 +765,13 @@ static void endpoint_names(const char *suffix, const Target *t, uint32_t timeout
 
 /* `meta l4proto <protocol> dnat to <address>:<port>` */
 static void dnat_to(Builder *b, struct nftnl_rule *r, uint8_t protocol, const Target *t) {
-        struct nftnl_expr *nat = expr("nat");
         uint16_t port_be = htons(t->port);
 
-        meta_load(b, r, NFT_META_L4PROTO, NFT_REG_1);
+        add(b, r, nft_expr_meta_load(NFT_META_L4PROTO, NFT_REG_1));
         cmp(b, r, NFT_CMP_EQ, &protocol, 1);
-        immediate(b, r, NFT_REG_1, &t->address, 4);
-        immediate(b, r, NFT_REG_2, &port_be, 2);
-        if (nat) {
-                nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-                nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
-                nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
-                nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2);
-        }
-        add(r, nat, b);
+        add(b, r, nft_expr_immediate(NFT_REG_1, &t->address, 4));
+        add(b, r, nft_expr_immediate(NFT_REG_2, &port_be, 2));
+        add(b, r, nft_expr_dnat(NFPROTO_IPV4, NFT_REG_1, NFT_REG_2));
 }
 
 /* An endpoint's chain, for Services with session affinity: remember the client, DNAT. */
@@ -1004,31 +833,11 @@ static void dnat_by_map(Builder *b, const char *name, const ServicePort *sp, con
                 flush_own(b);
         r = rule_new(b, name);
         if (r) {
-                struct nftnl_expr *ng = expr("numgen"), *lookup = expr("lookup"), *nat = expr("nat");
-
-                meta_load(b, r, NFT_META_L4PROTO, NFT_REG_1);
+                add(b, r, nft_expr_meta_load(NFT_META_L4PROTO, NFT_REG_1));
                 cmp(b, r, NFT_CMP_EQ, &sp->protocol, 1);
-                if (ng) {
-                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_DREG, NFT_REG32_00);
-                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_MODULUS, count);
-                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
-                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_OFFSET, 0);
-                }
-                add(r, ng, b);
-                if (lookup) {
-                        nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
-                        nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_DREG, NFT_REG32_01);
-                        nftnl_expr_set_str(lookup, NFTNL_EXPR_LOOKUP_SET, set_name);
-                        nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
-                }
-                add(r, lookup, b);
-                if (nat) {
-                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
-                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG32_01);
-                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG32_02);
-                }
-                add(r, nat, b);
+                add(b, r, nft_expr_numgen_random(count, NFT_REG32_00));
+                add(b, r, nft_expr_map_lookup(set_name, set_id, NFT_REG32_00, NFT_REG32_01));
+                add(b, r, nft_expr_dnat(NFPROTO_IPV4, NFT_REG32_01, NFT_REG32_02));
         }
         snprintf(proto, sizeof(proto), "%s", protocol_to_string(sp->protocol));
         lower(proto);
@@ -1079,14 +888,7 @@ static void affinity_cascade(Builder *b, const char *name, const char *suffix, c
                 endpoint_names(suffix, &targets[i], affinity_timeout, ep_name, set_name);
                 r = rule_new(b, name);
                 if (r && left > 1) {
-                        struct nftnl_expr *ng = expr("numgen");
-                        if (ng) {
-                                nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_DREG, NFT_REG_1);
-                                nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_MODULUS, (uint32_t) left);
-                                nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
-                                nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_OFFSET, 0);
-                        }
-                        add(r, ng, b);
+                        add(b, r, nft_expr_numgen_random((uint32_t) left, NFT_REG_1));
                         cmp(b, r, NFT_CMP_EQ, &zero, sizeof(zero));
                 }
                 if (r)
@@ -1354,15 +1156,12 @@ static void service_port(Builder *b, const ProxyConfig *config, const Service *s
 }
 
 static void send_set_delete(Builder *b, const char *name) {
-        struct nftnl_set *s = nftnl_set_alloc();
+        struct nftnl_set *s = nft_set_new(NFPROTO_IPV4, PROXY_TABLE, name);
 
         if (!s) {
                 b->error = -ENOMEM;
                 return;
         }
-        nftnl_set_set_str(s, NFTNL_SET_TABLE, PROXY_TABLE);
-        nftnl_set_set_str(s, NFTNL_SET_NAME, name);
-        nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_IPV4);
         if (nft_batch_set(b->batch, NFT_MSG_DELSET, 0, s) < 0)
                 b->error = -ENOMEM;
         nftnl_set_free(s);
@@ -1467,18 +1266,15 @@ static EndpointSlice *const *slices_of(const char *key, EndpointSlice *const *so
 
 /* The fixed part of a new table: the table replaced, its maps, its base chains. */
 static void table_prelude(Builder *b) {
-        struct nftnl_table *t = table_new();
+        _cleanup_(nftnl_table_freep) struct nftnl_table *t = nft_table_new(NFPROTO_IPV4, PROXY_TABLE);
 
         if (!t) {
                 b->error = -ENOMEM;
                 return;
         }
-        /* add + delete + add: the whole table replaced in this one transaction. */
-        if (b->batch && (nft_batch_table(b->batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, t) < 0 ||
-                         nft_batch_table(b->batch, NFT_MSG_DELTABLE, 0, t) < 0 ||
-                         nft_batch_table(b->batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, t) < 0))
+        /* The whole table replaced in this one transaction. */
+        if (b->batch && nft_batch_replace_table(b->batch, t) < 0)
                 b->error = -ENOMEM;
-        nftnl_table_free(t);
         if (b->dump)
                 fprintf(b->dump, "add table ip %s\ndelete table ip %s\nadd table ip %s\n", PROXY_TABLE, PROXY_TABLE,
                         PROXY_TABLE);
@@ -1609,7 +1405,8 @@ static int count_message(const struct nlmsghdr *nlh, void *data) {
 int proxy_ruleset_intact(void) {
         char buf[32768];
         struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-        struct nftnl_rule *rule = nftnl_rule_alloc();
+        /* The rules of `services`, the chain every Service is reached through. */
+        struct nftnl_rule *rule = nft_rule_new(NFPROTO_IPV4, PROXY_TABLE, "services");
         struct nlmsghdr *nlh;
         uint32_t seq = 1;
         size_t rules = 0;
@@ -1624,9 +1421,6 @@ int proxy_ruleset_intact(void) {
                 r = -errno;
                 goto out;
         }
-        /* The rules of `services`, the chain every Service is reached through. */
-        nftnl_rule_set_str(rule, NFTNL_RULE_TABLE, PROXY_TABLE);
-        nftnl_rule_set_str(rule, NFTNL_RULE_CHAIN, "services");
         nlh = nftnl_rule_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_IPV4, NLM_F_DUMP, seq);
         nftnl_rule_nlmsg_build_payload(nlh, rule);
         if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
@@ -1649,19 +1443,5 @@ out:
 }
 
 int proxy_ruleset_remove(void) {
-        _cleanup_(nft_batch_freep) NftBatch *batch = NULL;
-        struct nftnl_table *t = table_new();
-        int r;
-
-        if (!t || nft_batch_new(NFPROTO_IPV4, &batch) < 0) {
-                nftnl_table_free(t);
-                return -ENOMEM;
-        }
-        r = nft_batch_table(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, t);
-        if (r >= 0)
-                r = nft_batch_table(batch, NFT_MSG_DELTABLE, 0, t);
-        nftnl_table_free(t);
-        if (r >= 0)
-                r = nft_batch_commit(batch);
-        return r;
+        return nft_table_delete(NFPROTO_IPV4, PROXY_TABLE);
 }
