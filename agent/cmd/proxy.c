@@ -214,19 +214,23 @@ int verb_proxy(int argc, char **argv, const GlobalOptions *opts) {
         if (verb_kube_open("proxy", kubeconfig_path, NULL, 0, 0, &kube) < 0)
                 return 1;
         cmd.event = kube.event;
+        /* Off until a change schedules it. */
         r = sd_event_add_defer(kube.event, &cmd.defer, on_defer, &cmd);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(cmd.defer, SD_EVENT_OFF);
         if (r < 0)
-                return log_error_errno(r, "proxy: deferred sync: %m"), 1;
+                return log_error_errno(r, "proxy: add the deferred sync: %m"), 1;
+        r = sd_event_source_set_enabled(cmd.defer, SD_EVENT_OFF);
+        if (r < 0)
+                return log_error_errno(r, "proxy: disable the deferred sync: %m"), 1;
         r = sd_event_now(kube.event, CLOCK_MONOTONIC, &now);
-        if (r >= 0)
-                r = sd_event_add_time(kube.event, &cmd.resync, CLOCK_MONOTONIC, now + cmd.sync_period_usec, 0,
-                                      on_resync, &cmd);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(cmd.resync, SD_EVENT_ON);
         if (r < 0)
-                return log_error_errno(r, "proxy: periodic sync timer: %m"), 1;
+                return log_error_errno(r, "proxy: read the loop's clock: %m"), 1;
+        r = sd_event_add_time(kube.event, &cmd.resync, CLOCK_MONOTONIC, now + cmd.sync_period_usec, 0, on_resync,
+                              &cmd);
+        if (r < 0)
+                return log_error_errno(r, "proxy: add the --sync-period timer: %m"), 1;
+        r = sd_event_source_set_enabled(cmd.resync, SD_EVENT_ON);
+        if (r < 0)
+                return log_error_errno(r, "proxy: enable the --sync-period timer: %m"), 1;
         if (proxy_new(&proxy_config, &proxy) < 0)
                 return log_oom(), 1;
         cmd.proxy = proxy;
