@@ -25,7 +25,8 @@ const RulesetSet ruleset_sets[_SET_MAX] = {
         [SET_HAIRPIN] = { "hairpin", SHARED_SET, CONCAT2(TYPE_IPADDR, TYPE_IPADDR), 8, "ipv4_addr . ipv4_addr" },
 };
 
-/* Appends e to r; an expression that could not be made fails the build. */
+/* --- expressions --------------------------------------------------------------------- */
+
 void builder_add(Builder *b, struct nftnl_rule *r, struct nftnl_expr *e) {
         if (nft_rule_add(r, e) < 0)
                 b->error = -ENOMEM;
@@ -47,7 +48,6 @@ void builder_vmap_lookup(Builder *b, struct nftnl_rule *r, int set, uint32_t sre
         builder_add(b, r, nft_expr_map_lookup(ruleset_sets[set].name, (uint32_t) set, sreg, NFT_REG_VERDICT));
 }
 
-/* `ip saddr|daddr [!=] prefix` */
 void builder_match_prefix(Builder *b, struct nftnl_rule *r, uint32_t offset, enum nft_cmp_ops op, const Ipv4Prefix *p) {
         if (nft_rule_add_match_prefix(r, offset, op, p) < 0)
                 b->error = -ENOMEM;
@@ -98,7 +98,6 @@ void builder_flush_elements(Builder *b, int set) {
         b->n_elements[set] = 0;
 }
 
-/* Sends the elements gathered for a Service's own set: deletions, then additions. */
 void builder_flush_own(Builder *b) {
         for (int i = 0; i < 2; i++) {
                 struct nftnl_set **container = i == 0 ? &b->own.del : &b->own.add;
@@ -200,10 +199,8 @@ static void shared_element(Builder *b, int set, const void *key, uint32_t len, c
         b->stats->elements_sent++;
 }
 
-/* Adds `key : value` to a map unless it is there already; dump_key and dump_value are
- * in nft syntax. A key another Service claimed in this sync stays with that Service. */
 void builder_element(Builder *b, int set, const char *set_name, const void *key, uint32_t len, const ElementValue *v,
-             const char *dump_key, const char *dump_value) {
+                     const char *dump_key, const char *dump_value) {
         char name[700];
         CommittedElement *e;
         uint64_t value;
@@ -255,7 +252,6 @@ void builder_element(Builder *b, int set, const char *set_name, const void *key,
         b->stats->elements_sent++;
 }
 
-/* `key : goto chain`, or `key : drop` without chain. */
 void builder_verdict_element(Builder *b, int set, const void *key, uint32_t len, const char *chain, const char *dump_key) {
         ElementValue v = { .chain = chain };
         char dump_value[520];
@@ -295,7 +291,6 @@ static void send_rule(Builder *b, struct nftnl_rule *r) {
         nftnl_rule_free(r);
 }
 
-/* The Service chain being built is complete: sent if new or changed, else dropped. */
 void builder_chain_finish(Builder *b) {
         const CommittedChain *old;
         bool send = true;
@@ -353,8 +348,6 @@ struct nftnl_rule *builder_rule_new(Builder *b, const char *chain_name) {
         return r;
 }
 
-/* Sends rule r, or holds it back with the Service chain being built (text is its nft
- * form: for the dump, and hashed to tell whether the chain changed). */
 void builder_rule_end(Builder *b, struct nftnl_rule *r, const char *chain_name, const char *text) {
         if (b->dump)
                 fprintf(b->dump, "\tadd rule ip %s %s %s\n", PROXY_TABLE, chain_name, text);
@@ -393,9 +386,6 @@ void builder_rule_jump(Builder *b, const char *from, int code, const char *to) {
         builder_rule_end(b, r, from, text);
 }
 
-/* A set of a Service's own: with timeout_sec, the dynamic set of client addresses of
- * an endpoint for sessionAffinity ClientIP; without, the map from index to endpoint
- * address . port of a selection chain. Created unless it is there already. */
 void builder_declare_own_set(Builder *b, const char *name, uint32_t id, uint32_t timeout_sec) {
         struct nftnl_set *s;
 
@@ -445,8 +435,6 @@ static void send_set_delete(Builder *b, const char *name) {
         nftnl_set_free(s);
 }
 
-/* Removes what the Service had and no longer has: its elements no one claimed again in
- * this sync, then its chains and sets (nothing refers to them any more). */
 void builder_retire(Builder *b) {
         const Fragment *old = b->old;
 
