@@ -10,6 +10,7 @@
 
 #include "macro.h"
 #include "nft-batch.h"
+#include "nft-build.h"
 
 /* Room every message may need; element messages are chunked by their callers well below. */
 #define MESSAGE_ROOM (256 * 1024)
@@ -101,6 +102,29 @@ DEFINE_BATCH_ADD(chain, struct nftnl_chain, nftnl_chain_nlmsg_build_hdr, nftnl_c
 DEFINE_BATCH_ADD(rule, struct nftnl_rule, nftnl_rule_nlmsg_build_hdr, nftnl_rule_nlmsg_build_payload)
 DEFINE_BATCH_ADD(set, struct nftnl_set, nftnl_set_nlmsg_build_hdr, nftnl_set_nlmsg_build_payload)
 DEFINE_BATCH_ADD(set_elems, struct nftnl_set, nftnl_set_elem_nlmsg_build_hdr, nftnl_set_elems_nlmsg_build_payload)
+
+int nft_batch_replace_table(NftBatch *b, struct nftnl_table *t) {
+        int r;
+
+        r = nft_batch_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, t);
+        if (r >= 0)
+                r = nft_batch_table(b, NFT_MSG_DELTABLE, 0, t);
+        if (r >= 0)
+                r = nft_batch_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, t);
+        return r;
+}
+
+int nft_table_delete(uint16_t family, const char *name) {
+        _cleanup_(nftnl_table_freep) struct nftnl_table *t = nft_table_new(family, name);
+        _cleanup_(nft_batch_freep) NftBatch *b = NULL;
+
+        if (!t || nft_batch_new(family, &b) < 0)
+                return -ENOMEM;
+        /* Added first, so that deleting it cannot fail for its absence. */
+        if (nft_batch_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, t) < 0 || nft_batch_table(b, NFT_MSG_DELTABLE, 0, t) < 0)
+                return -ENOMEM;
+        return nft_batch_commit(b);
+}
 
 int nft_batch_commit(NftBatch *b) {
         _cleanup_close_ int fd = -EBADF;

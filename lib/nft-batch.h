@@ -29,6 +29,12 @@ int nft_batch_set(NftBatch *b, uint16_t type, uint16_t flags, struct nftnl_set *
 /* The elements attached to s (NFT_MSG_NEWSETELEM / NFT_MSG_DELSETELEM). */
 int nft_batch_set_elems(NftBatch *b, uint16_t type, uint16_t flags, struct nftnl_set *s);
 
+/* add + delete + add: the table replaced, empty, whether or not it existed. */
+int nft_batch_replace_table(NftBatch *b, struct nftnl_table *t);
+
+/* Deletes the table in a transaction of its own: 0, also when there was none. */
+int nft_table_delete(uint16_t family, const char *name);
+
 /* Number of messages so far (without begin/end). */
 uint32_t nft_batch_count(const NftBatch *b);
 

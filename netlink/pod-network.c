@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
+#include "error.h"
 #include "fileio.h"
 #include "ipam.h"
 #include "link.h"
@@ -144,23 +145,40 @@ static void result_fill(const PodNetwork *net, const char *uid, struct in_addr a
         pod_network_host_veth_name(uid, ret->host_veth);
 }
 
-/* Inside the pod's namespace: lo up, eth0 with its address, up, default route. */
-static int configure_inside(const PodNetworkResult *res) {
-        struct nl_sock *sk = NULL;
+/* The steps inside the pod's namespace, each failure named in ret_error. */
+static int configure_links(struct nl_sock *sk, const PodNetworkResult *res, char **ret_error) {
+        char address[INET_ADDRSTRLEN];
         int ifindex, r;
+
+        r = link_set_up(sk, "lo");
+        if (r < 0)
+                return error_set(ret_error, r, "set lo up: %m");
+        r = link_ifindex(sk, POD_IFNAME, &ifindex);
+        if (r < 0)
+                return error_set(ret_error, r, "find %s: %m", POD_IFNAME);
+        r = address_add(sk, ifindex, res->address, res->prefixlen);
+        if (r < 0)
+                return error_set(ret_error, r, "add address %s/%u: %m",
+                                 inet_ntop(AF_INET, &res->address, address, sizeof(address)), res->prefixlen);
+        r = link_set_up(sk, POD_IFNAME);
+        if (r < 0)
+                return error_set(ret_error, r, "set %s up: %m", POD_IFNAME);
+        r = route_add_default(sk, ifindex, res->gateway);
+        if (r < 0)
+                return error_set(ret_error, r, "add default route via %s: %m",
+                                 inet_ntop(AF_INET, &res->gateway, address, sizeof(address)));
+        return 0;
+}
+
+/* Inside the pod's namespace: lo up, eth0 with its address, up, default route. */
+static int configure_inside(const PodNetworkResult *res, char **ret_error) {
+        struct nl_sock *sk = NULL;
+        int r;
 
         r = rtnl_open(&sk);
         if (r < 0)
-                return r;
-        r = link_set_up(sk, "lo");
-        if (r >= 0)
-                r = link_ifindex(sk, POD_IFNAME, &ifindex);
-        if (r >= 0)
-                r = address_add(sk, ifindex, res->address, res->prefixlen);
-        if (r >= 0)
-                r = link_set_up(sk, POD_IFNAME);
-        if (r >= 0)
-                r = route_add_default(sk, ifindex, res->gateway);
+                return error_set(ret_error, r, "netlink socket: %m");
+        r = configure_links(sk, res, ret_error);
         rtnl_close(sk);
         return r;
 }
@@ -197,6 +215,7 @@ static int teardown(PodNetwork *net, const PodNetworkResult *res) {
 
 static int build(PodNetwork *net, const char *uid, const char *name, PodNetworkResult *res) {
         _cleanup_close_ int netns_fd = -EBADF;
+        _cleanup_free_ char *error = NULL;
         int saved = -EBADF, r;
 
         r = netns_create(res->netns_path, &netns_fd);
@@ -225,12 +244,12 @@ static int build(PodNetwork *net, const char *uid, const char *name, PodNetworkR
                 log_error_errno(r, "pod %s: enter network namespace: %m", label(uid, name));
                 goto fail;
         }
-        r = configure_inside(res);
+        r = configure_inside(res, &error);
         if (netns_leave(&saved) < 0)
                 abort(); /* cannot continue in the pod's namespace */
         if (r < 0) {
-                log_error_errno(r, "pod %s: configure %s in %s: %m", label(uid, name), POD_IFNAME,
-                                res->netns_path);
+                log_error_errno(r, "pod %s: configure %s in %s: %s", label(uid, name), POD_IFNAME,
+                                res->netns_path, error ?: strerror(-r));
                 goto fail;
         }
         return 0;

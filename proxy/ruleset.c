@@ -1,13 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/* What table ip stevedore-proxy holds (ruleset.h), put into a transaction by the Builder
+ * of ruleset-builder.c. */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <libmnl/libmnl.h>
-#include <libnftnl/chain.h>
 #include <libnftnl/common.h>
-#include <libnftnl/expr.h>
-#include <libnftnl/rule.h>
-#include <libnftnl/set.h>
-#include <libnftnl/table.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
@@ -18,622 +15,37 @@
 
 #include "log.h"
 #include "macro.h"
-#include "committed.h"
-#include "nft-batch.h"
-#include "ruleset.h"
+#include "ruleset-builder.h"
 
 #define MASQ_MARK 0x4000u
 #define ELEMENTS_PER_MESSAGE 500
 #define SERVICES_PER_TRANSACTION 1000
-
-/* nft's datatype numbers, so that `nft list` prints our maps' keys properly. Each part
- * of a concatenation needs a fixed-size type (nft cannot list `integer . integer`),
- * hence mark for 32-bit numbers. */
-#define TYPE_IPADDR 7
-#define TYPE_INET_PROTOCOL 12
-#define TYPE_INET_SERVICE 13
-#define TYPE_MARK 19
-#define CONCAT2(a, b) ((a) << 6 | (b))
-#define CONCAT3(a, b, c) (CONCAT2(a, b) << 6 | (c))
-
-enum {
-        SET_SERVICE_IPS = 1,
-        SET_SERVICE_NODEPORTS,
-        SET_NO_ENDPOINT_SERVICES,
-        SET_NO_ENDPOINT_NODEPORTS,
-        SET_HAIRPIN,
-        _SET_MAX,
-};
-
-typedef enum SetKind {
-        VERDICT_MAP,
-        DATA_MAP,   /* a Service's endpoints: index to address . port */
-        SHARED_SET, /* plain set; several Services may hold the same element */
-} SetKind;
-
-/* CommittedElement.set of an element in a Service's own set, whose name is the part of
- * the element's name before the space. */
-#define SET_OF_SERVICE (-1)
-
-static const struct {
-        const char *name;
-        SetKind kind;
-        uint32_t key_type, key_len;
-        const char *nft_type; /* for the dump */
-} sets[_SET_MAX] = {
-        [SET_SERVICE_IPS] = { "service-ips", VERDICT_MAP, CONCAT3(TYPE_IPADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 12,
-                              "ipv4_addr . inet_proto . inet_service : verdict" },
-        [SET_SERVICE_NODEPORTS] = { "service-nodeports", VERDICT_MAP, CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8,
-                                    "inet_proto . inet_service : verdict" },
-        [SET_NO_ENDPOINT_SERVICES] = { "no-endpoint-services", VERDICT_MAP,
-                                       CONCAT3(TYPE_IPADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 12,
-                                       "ipv4_addr . inet_proto . inet_service : verdict" },
-        [SET_NO_ENDPOINT_NODEPORTS] = { "no-endpoint-nodeports", VERDICT_MAP,
-                                        CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8,
-                                        "inet_proto . inet_service : verdict" },
-        /* endpoint . endpoint: after DNAT, a pod reaching itself through a Service. */
-        [SET_HAIRPIN] = { "hairpin", SHARED_SET, CONCAT2(TYPE_IPADDR, TYPE_IPADDR), 8, "ipv4_addr . ipv4_addr" },
-};
-
-#define ENDPOINT_DATA_TYPE CONCAT2(TYPE_IPADDR, TYPE_INET_SERVICE)
-
-/* What one sync builds: the batch, the dump, and the elements of each map to add.
- *
- * Per Service, the chains are built into `now` and compared with what is committed for
- * that Service (`old`): a chain's rules are held back until the chain is complete, then
- * sent if the chain is new or its rules changed (flush + rules), or dropped if unchanged.
- * Map elements are compared with the committed ones by key. A full sync (partial false)
- * sends everything into a replaced table. */
-typedef struct Builder {
-        NftBatch *batch;
-        FILE *dump;
-        struct nftnl_set *elements[_SET_MAX];
-        size_t n_elements[_SET_MAX];
-        const ProxyConfig *config;
-        Committed *committed; /* NULL when only dumping */
-        bool partial;
-        uint64_t generation;
-        const Fragment *old; /* the Service's committed fragment, or NULL */
-        Fragment *now;       /* the Service's fragment being built */
-        uint64_t owner;      /* hash of the Service's key */
-        struct {
-                char name[512];
-                uint64_t hash;
-                struct nftnl_rule **rules;
-                size_t n_rules, allocated;
-                bool active;
-        } pending;
-        uint32_t next_set_id; /* ids of the sets created in this transaction */
-        struct {
-                char name[512];
-                struct nftnl_set *add, *del;
-        } own; /* elements for one of the Service's own sets */
-        struct in_addr *addresses; /* endpoint addresses of the Service being built */
-        size_t n_addresses, allocated_addresses;
-        UdpFlows *udp;        /* what UDP Services were programmed, for conntrack (may be NULL) */
-        ProxyStats *stats;
-        int error;
-} Builder;
-
-/* --- expressions --------------------------------------------------------------------- */
-
-static void add(struct nftnl_rule *r, struct nftnl_expr *e, Builder *b) {
-        if (!e) {
-                b->error = -ENOMEM;
-                return;
-        }
-        nftnl_rule_add_expr(r, e);
-}
-
-static struct nftnl_expr *expr(const char *name) {
-        return nftnl_expr_alloc(name);
-}
-
-static void payload(Builder *b, struct nftnl_rule *r, uint32_t base, uint32_t offset, uint32_t len, uint32_t dreg) {
-        struct nftnl_expr *e = expr("payload");
-
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
-        }
-        add(r, e, b);
-}
-
-static void meta_load(Builder *b, struct nftnl_rule *r, uint32_t key, uint32_t dreg) {
-        struct nftnl_expr *e = expr("meta");
-
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
-        }
-        add(r, e, b);
-}
-
-static void cmp(Builder *b, struct nftnl_rule *r, enum nft_cmp_ops op, const void *data, uint32_t len) {
-        struct nftnl_expr *e = expr("cmp");
-
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
-                nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
-        }
-        add(r, e, b);
-}
-
-static void bitwise(Builder *b, struct nftnl_rule *r, uint32_t mask, uint32_t xor) {
-        struct nftnl_expr *e = expr("bitwise");
-
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, sizeof(uint32_t));
-                nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask));
-                nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor, sizeof(xor));
-        }
-        add(r, e, b);
-}
-
-static void verdict(Builder *b, struct nftnl_rule *r, int code, const char *chain) {
-        struct nftnl_expr *e = expr("immediate");
-
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t) code);
-                if (chain)
-                        nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
-        }
-        add(r, e, b);
-}
-
-static void immediate(Builder *b, struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len) {
-        struct nftnl_expr *e = expr("immediate");
-
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
-                nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
-        }
-        add(r, e, b);
-}
-
-static void vmap_lookup(Builder *b, struct nftnl_rule *r, int set, uint32_t sreg) {
-        struct nftnl_expr *e = expr("lookup");
-
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
-                nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, sets[set].name);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, (uint32_t) set);
-        }
-        add(r, e, b);
-}
-
-/* `ip saddr|daddr [!=] prefix` */
-static void match_prefix(Builder *b, struct nftnl_rule *r, uint32_t offset, enum nft_cmp_ops op, const Ipv4Prefix *p) {
-        uint32_t mask = htonl(p->prefixlen ? UINT32_MAX << (32 - p->prefixlen) : 0);
-
-        payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offset, 4, NFT_REG_1);
-        if (p->prefixlen < 32)
-                bitwise(b, r, mask, 0);
-        cmp(b, r, op, &p->addr, 4);
-}
 
 /* `ip daddr . meta l4proto . th dport` into the registers from reg32_00 on. */
 static void load_daddr_proto_port(Builder *b, struct nftnl_rule *r, bool with_daddr) {
         uint32_t reg = NFT_REG32_00;
 
         if (with_daddr)
-                payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, daddr), 4, reg++);
-        meta_load(b, r, NFT_META_L4PROTO, reg++);
-        payload(b, r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg);
+                builder_payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, daddr), 4, reg++);
+        builder_add(b, r, nft_expr_meta_load(NFT_META_L4PROTO, reg++));
+        builder_payload(b, r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg);
 }
 
 /* `fib daddr type local ip daddr != 127.0.0.0/8`: NodePorts, but not on loopback
  * addresses (that would need route_localnet, CVE-2020-8558). */
 static void match_local_not_loopback(Builder *b, struct nftnl_rule *r) {
-        struct nftnl_expr *e = expr("fib");
         uint32_t local = RTN_LOCAL;
         Ipv4Prefix loopback = { .addr.s_addr = htonl(0x7f000000), .prefixlen = 8 };
 
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
-        }
-        add(r, e, b);
-        cmp(b, r, NFT_CMP_EQ, &local, sizeof(local));
-        match_prefix(b, r, offsetof(struct iphdr, daddr), NFT_CMP_NEQ, &loopback);
-}
-
-/* --- objects ------------------------------------------------------------------------- */
-
-static struct nftnl_table *table_new(void) {
-        struct nftnl_table *t = nftnl_table_alloc();
-
-        if (t) {
-                nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_IPV4);
-                nftnl_table_set_str(t, NFTNL_TABLE_NAME, PROXY_TABLE);
-        }
-        return t;
-}
-
-static struct nftnl_set *set_named(const char *name, uint32_t id) {
-        struct nftnl_set *s = nftnl_set_alloc();
-
-        if (s) {
-                nftnl_set_set_str(s, NFTNL_SET_TABLE, PROXY_TABLE);
-                nftnl_set_set_str(s, NFTNL_SET_NAME, name);
-                nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_IPV4);
-                nftnl_set_set_u32(s, NFTNL_SET_ID, id);
-        }
-        return s;
-}
-
-static struct nftnl_set *set_new(int set) {
-        return set_named(sets[set].name, (uint32_t) set);
-}
-
-static void declare_set(Builder *b, int set) {
-        struct nftnl_set *s = set_new(set);
-
-        if (b->dump)
-                fprintf(b->dump, "\tadd %s ip %s %s { type %s; }\n", sets[set].kind == SHARED_SET ? "set" : "map",
-                        PROXY_TABLE, sets[set].name, sets[set].nft_type);
-        if (!s) {
-                b->error = -ENOMEM;
-                return;
-        }
-        nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, sets[set].key_type);
-        nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sets[set].key_len);
-        if (sets[set].kind == VERDICT_MAP) {
-                nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
-                nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
-        }
-        if (b->batch && nft_batch_set(b->batch, NFT_MSG_NEWSET, NLM_F_CREATE, s) < 0)
-                b->error = -ENOMEM;
-        nftnl_set_free(s);
-}
-
-static void flush_elements(Builder *b, int set) {
-        if (!b->elements[set])
-                return;
-        if (b->batch && nft_batch_set_elems(b->batch, NFT_MSG_NEWSETELEM, NLM_F_CREATE, b->elements[set]) < 0)
-                b->error = -ENOMEM;
-        nftnl_set_free(b->elements[set]);
-        b->elements[set] = NULL;
-        b->n_elements[set] = 0;
-}
-
-/* What an element maps to: a chain to goto (NULL: drop) in verdict maps, an endpoint's
- * address . port in the endpoints map, nothing in plain sets. */
-typedef struct ElementValue {
-        const char *chain;
-        uint8_t endpoint[8];
-} ElementValue;
-
-/* Sends the elements gathered for a Service's own set: deletions, then additions. */
-static void flush_own(Builder *b) {
-        for (int i = 0; i < 2; i++) {
-                struct nftnl_set **container = i == 0 ? &b->own.del : &b->own.add;
-                if (!*container)
-                        continue;
-                if (nft_batch_set_elems(b->batch, i == 0 ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM,
-                                        i == 0 ? 0 : NLM_F_CREATE, *container) < 0)
-                        b->error = -ENOMEM;
-                nftnl_set_free(*container);
-                *container = NULL;
-        }
-}
-
-/* Elements of one Service's own set go out together, one message each way: the kernel
- * finds a set by name in a list, once per message. */
-static void own_element(Builder *b, uint16_t type, const char *set_name, struct nftnl_set_elem *e) {
-        struct nftnl_set **container = type == NFT_MSG_DELSETELEM ? &b->own.del : &b->own.add;
-
-        if (!streq(b->own.name, set_name)) {
-                flush_own(b);
-                snprintf(b->own.name, sizeof(b->own.name), "%s", set_name);
-        }
-        if (!*container && !(*container = set_named(set_name, 0))) {
-                nftnl_set_elem_free(e);
-                b->error = -ENOMEM;
-                return;
-        }
-        nftnl_set_elem_add(*container, e);
-}
-
-/* Sends an element of a set (set ≥ 1) at once, except additions to the table's maps,
- * which are gathered into big messages; those of a Service's own set (set_name) are
- * gathered until flush_own(). */
-static void send_element(Builder *b, uint16_t type, int set, const char *set_name, const void *key, uint32_t len,
-                         const ElementValue *v) {
-        SetKind kind = set == SET_OF_SERVICE ? DATA_MAP : sets[set].kind;
-        struct nftnl_set_elem *e = nftnl_set_elem_alloc();
-        struct nftnl_set *container;
-
-        if (!e) {
-                b->error = -ENOMEM;
-                return;
-        }
-        nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len);
-        if (type == NFT_MSG_NEWSETELEM && kind == VERDICT_MAP) {
-                nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, v->chain ? NFT_GOTO : NF_DROP);
-                if (v->chain)
-                        nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, v->chain);
-        } else if (type == NFT_MSG_NEWSETELEM && kind == DATA_MAP)
-                nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, v->endpoint, sizeof(v->endpoint));
-        if (type == NFT_MSG_NEWSETELEM && set != SET_OF_SERVICE) {
-                if (!b->elements[set] && !(b->elements[set] = set_new(set))) {
-                        nftnl_set_elem_free(e);
-                        b->error = -ENOMEM;
-                        return;
-                }
-                nftnl_set_elem_add(b->elements[set], e);
-                b->n_elements[set]++;
-                return;
-        }
-        if (set == SET_OF_SERVICE) {
-                own_element(b, type, set_name, e);
-                return;
-        }
-        container = set_new(set);
-        if (!container) {
-                nftnl_set_elem_free(e);
-                b->error = -ENOMEM;
-                return;
-        }
-        nftnl_set_elem_add(container, e);
-        if (nft_batch_set_elems(b->batch, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0, container) < 0)
-                b->error = -ENOMEM;
-        nftnl_set_free(container);
-}
-
-/* A shared element: added when its first holder appears, kept while any holds it. */
-static void shared_element(Builder *b, int set, const void *key, uint32_t len, const char *name) {
-        CommittedElement *e = committed_element(b->committed, name);
-        int r;
-
-        if (fragment_add_element(b->now, name) < 0) {
-                b->error = -ENOMEM;
-                return;
-        }
-        if (b->partial && fragment_has_element(b->old, name))
-                return; /* held before, held still */
-        if (e) {
-                e->refs++;
-                return;
-        }
-        r = committed_add_element(b->committed, name, &e);
-        if (r < 0) {
-                b->error = r;
-                return;
-        }
-        e->set = set;
-        memcpy(e->key, key, len);
-        e->key_len = len;
-        e->refs = 1;
-        send_element(b, NFT_MSG_NEWSETELEM, set, NULL, key, len, NULL);
-        b->stats->elements_sent++;
-}
-
-/* Adds `key : value` to a map unless it is there already; dump_key and dump_value are
- * in nft syntax. A key another Service claimed in this sync stays with that Service. */
-static void element(Builder *b, int set, const char *set_name, const void *key, uint32_t len, const ElementValue *v,
-                    const char *dump_key, const char *dump_value) {
-        char name[700];
-        CommittedElement *e;
-        uint64_t value;
-        int r;
-
-        if (set != SET_OF_SERVICE)
-                set_name = sets[set].name;
-        if (b->dump)
-                fprintf(b->dump, "\tadd element ip %s %s { %s%s%s }\n", PROXY_TABLE, set_name, dump_key,
-                        dump_value ? " : " : "", dump_value ?: "");
-        if (!b->batch)
-                return;
-        snprintf(name, sizeof(name), "%s %s", set_name, dump_key);
-        if (set != SET_OF_SERVICE && sets[set].kind == SHARED_SET) {
-                shared_element(b, set, key, len, name);
-                return;
-        }
-        value = committed_hash(COMMITTED_HASH_INIT, dump_value);
-        e = committed_element(b->committed, name);
-        if (e && e->generation == b->generation && e->owner != b->owner) {
-                log_warning("proxy: %s is claimed by two Services; the first keeps it", dump_key);
-                return;
-        }
-        if (fragment_add_element(b->now, name) < 0) {
-                b->error = -ENOMEM;
-                return;
-        }
-        if (e && e->value == value) {
-                e->owner = b->owner;
-                e->generation = b->generation;
-                return;
-        }
-        if (e) /* the same key with another value: replaced within the transaction */
-                send_element(b, NFT_MSG_DELSETELEM, set, set_name, e->key, e->key_len, NULL);
-        else {
-                r = committed_add_element(b->committed, name, &e);
-                if (r < 0) {
-                        b->error = r;
-                        return;
-                }
-                e->set = set;
-                memcpy(e->key, key, len);
-                e->key_len = len;
-        }
-        e->value = value;
-        e->owner = b->owner;
-        e->generation = b->generation;
-        send_element(b, NFT_MSG_NEWSETELEM, set, set_name, key, len, v);
-        b->stats->elements_sent++;
-}
-
-/* `key : goto chain`, or `key : drop` without chain. */
-static void verdict_element(Builder *b, int set, const void *key, uint32_t len, const char *chain, const char *dump_key) {
-        ElementValue v = { .chain = chain };
-        char dump_value[520];
-
-        snprintf(dump_value, sizeof(dump_value), "%s%s", chain ? "goto " : "drop", chain ?: "");
-        element(b, set, NULL, key, len, &v, dump_key, dump_value);
-}
-
-static void send_chain(Builder *b, uint16_t type, const char *name, const char *hook_type, int hook, int priority) {
-        struct nftnl_chain *c = nftnl_chain_alloc();
-
-        if (!c) {
-                b->error = -ENOMEM;
-                return;
-        }
-        nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_IPV4);
-        nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, PROXY_TABLE);
-        nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
-        if (hook_type) {
-                nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, hook_type);
-                nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, (uint32_t) hook);
-                nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, priority);
-        }
-        if (nft_batch_chain(b->batch, type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0, c) < 0)
-                b->error = -ENOMEM;
-        nftnl_chain_free(c);
-}
-
-/* Deletes every rule of a chain (NFT_MSG_DELRULE naming only the chain). */
-static void flush_chain(Builder *b, const char *name) {
-        struct nftnl_rule *r = nftnl_rule_alloc();
-
-        if (!r) {
-                b->error = -ENOMEM;
-                return;
-        }
-        nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_IPV4);
-        nftnl_rule_set_str(r, NFTNL_RULE_TABLE, PROXY_TABLE);
-        nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, name);
-        if (nft_batch_rule(b->batch, NFT_MSG_DELRULE, 0, r) < 0)
-                b->error = -ENOMEM;
-        nftnl_rule_free(r);
-}
-
-static void send_rule(Builder *b, struct nftnl_rule *r) {
-        if (b->error >= 0 && nft_batch_rule(b->batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, r) < 0)
-                b->error = -ENOMEM;
-        nftnl_rule_free(r);
-}
-
-/* The Service chain being built is complete: sent if new or changed, else dropped. */
-static void chain_finish(Builder *b) {
-        const CommittedChain *old;
-        bool send = true;
-
-        if (!b->pending.active)
-                return;
-        b->pending.active = false;
-        old = b->partial ? fragment_find_chain(b->old, b->pending.name) : NULL;
-        if (!old)
-                send_chain(b, NFT_MSG_NEWCHAIN, b->pending.name, NULL, 0, 0);
-        else if (old->hash != b->pending.hash)
-                flush_chain(b, b->pending.name);
-        else
-                send = false;
-        for (size_t i = 0; i < b->pending.n_rules; i++) {
-                if (send)
-                        send_rule(b, b->pending.rules[i]);
-                else
-                        nftnl_rule_free(b->pending.rules[i]);
-        }
-        b->pending.n_rules = 0;
-        b->stats->chains_sent += send;
-        if (fragment_add_chain(b->now, b->pending.name, b->pending.hash) < 0)
-                b->error = -ENOMEM;
-}
-
-static void chain(Builder *b, const char *name, const char *type, int hook, int priority) {
-        if (b->now && b->batch) {
-                chain_finish(b);
-                snprintf(b->pending.name, sizeof(b->pending.name), "%s", name);
-                b->pending.hash = COMMITTED_HASH_INIT;
-                b->pending.active = true;
-        } else if (b->batch)
-                send_chain(b, NFT_MSG_NEWCHAIN, name, type, hook, priority);
-        if (b->dump) {
-                if (type)
-                        fprintf(b->dump, "\tadd chain ip %s %s { type %s hook %s priority %d; }\n", PROXY_TABLE, name,
-                                type,
-                                hook == NF_INET_PRE_ROUTING    ? "prerouting"
-                                : hook == NF_INET_LOCAL_OUT    ? "output"
-                                : hook == NF_INET_POST_ROUTING ? "postrouting"
-                                : hook == NF_INET_LOCAL_IN     ? "input"
-                                                               : "forward",
-                                priority);
-                else
-                        fprintf(b->dump, "\tadd chain ip %s %s\n", PROXY_TABLE, name);
-        }
-}
-
-static struct nftnl_rule *rule_new(Builder *b, const char *chain_name) {
-        struct nftnl_rule *r = nftnl_rule_alloc();
-
-        if (!r) {
-                b->error = -ENOMEM;
-                return NULL;
-        }
-        nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_IPV4);
-        nftnl_rule_set_str(r, NFTNL_RULE_TABLE, PROXY_TABLE);
-        nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain_name);
-        return r;
-}
-
-/* Sends rule r, or holds it back with the Service chain being built (text is its nft
- * form: for the dump, and hashed to tell whether the chain changed). */
-static void rule_end(Builder *b, struct nftnl_rule *r, const char *chain_name, const char *text) {
-        if (b->dump)
-                fprintf(b->dump, "\tadd rule ip %s %s %s\n", PROXY_TABLE, chain_name, text);
-        if (!r)
-                return;
-        if (!b->batch) {
-                nftnl_rule_free(r);
-                return;
-        }
-        if (!b->pending.active) {
-                send_rule(b, r);
-                return;
-        }
-        b->pending.hash = committed_hash(committed_hash(b->pending.hash, text), "\n");
-        if (b->pending.n_rules == b->pending.allocated) {
-                size_t a = MAX(b->pending.allocated * 2, (size_t) 8);
-                struct nftnl_rule **p = realloc(b->pending.rules, a * sizeof(*p));
-                if (!p) {
-                        nftnl_rule_free(r);
-                        b->error = -ENOMEM;
-                        return;
-                }
-                b->pending.rules = p;
-                b->pending.allocated = a;
-        }
-        b->pending.rules[b->pending.n_rules++] = r;
-}
-
-static void rule_jump(Builder *b, const char *from, int code, const char *to) {
-        struct nftnl_rule *r = rule_new(b, from);
-        char text[600];
-
-        if (r)
-                verdict(b, r, code, to);
-        snprintf(text, sizeof(text), "%s %s", code == NFT_JUMP ? "jump" : "goto", to);
-        rule_end(b, r, from, text);
+        builder_add(b, r, nft_expr_fib(NFTA_FIB_F_DADDR, NFT_FIB_RESULT_ADDRTYPE, NFT_REG_1));
+        builder_cmp(b, r, NFT_CMP_EQ, &local, sizeof(local));
+        builder_match_prefix(b, r, offsetof(struct iphdr, daddr), NFT_CMP_NEQ, &loopback);
 }
 
 /* --- the fixed part ------------------------------------------------------------------ */
 
 static void masquerade(Builder *b, struct nftnl_rule *r) {
-        struct nftnl_expr *masq = expr("masq");
-
-        if (masq)
-                nftnl_expr_set_u32(masq, NFTNL_EXPR_MASQ_FLAGS, NF_NAT_RANGE_PROTO_RANDOM_FULLY);
-        add(r, masq, b);
+        builder_add(b, r, nft_expr_masq(NF_NAT_RANGE_PROTO_RANDOM_FULLY));
 }
 
 /* NodePorts answer on the node's own addresses (but not loopback ones), or only on
@@ -643,21 +55,22 @@ static void nodeport_rules(Builder *b, const char *chain_name, int set) {
         size_t n = MAX(config->n_nodeport_cidrs, (size_t) 1);
 
         for (size_t i = 0; i < n; i++) {
-                struct nftnl_rule *r = rule_new(b, chain_name);
+                struct nftnl_rule *r = builder_rule_new(b, chain_name);
                 char text[300], cidr[IPV4_PREFIX_STRLEN] = "";
 
                 if (config->n_nodeport_cidrs)
                         ipv4_prefix_to_string(&config->nodeport_cidrs[i], cidr);
                 if (r) {
                         if (*cidr)
-                                match_prefix(b, r, offsetof(struct iphdr, daddr), NFT_CMP_EQ, &config->nodeport_cidrs[i]);
+                                builder_match_prefix(b, r, offsetof(struct iphdr, daddr), NFT_CMP_EQ,
+                                                     &config->nodeport_cidrs[i]);
                         match_local_not_loopback(b, r);
                         load_daddr_proto_port(b, r, false);
-                        vmap_lookup(b, r, set, NFT_REG32_00);
+                        builder_vmap_lookup(b, r, set, NFT_REG32_00);
                 }
                 snprintf(text, sizeof(text), "%s%s%sfib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @%s",
-                         *cidr ? "ip daddr " : "", cidr, *cidr ? " " : "", sets[set].name);
-                rule_end(b, r, chain_name, text);
+                         *cidr ? "ip daddr " : "", cidr, *cidr ? " " : "", ruleset_sets[set].name);
+                builder_rule_end(b, r, chain_name, text);
         }
 }
 
@@ -665,105 +78,83 @@ static void base_chains(Builder *b) {
         struct nftnl_rule *r;
         uint32_t zero = 0;
 
-        chain(b, "services", NULL, 0, 0);
-        chain(b, "service-endpoints-check", NULL, 0, 0);
-        chain(b, "nodeport-endpoints-check", NULL, 0, 0);
-        chain(b, "mark-for-masquerade", NULL, 0, 0);
-        chain(b, "masquerading", NULL, 0, 0);
-        chain(b, "reject-chain", NULL, 0, 0);
-        chain(b, "nat-prerouting", "nat", NF_INET_PRE_ROUTING, -100);
-        chain(b, "nat-output", "nat", NF_INET_LOCAL_OUT, -100);
-        chain(b, "nat-postrouting", "nat", NF_INET_POST_ROUTING, 100);
-        chain(b, "filter-input", "filter", NF_INET_LOCAL_IN, -110);
-        chain(b, "filter-forward", "filter", NF_INET_FORWARD, -110);
-        chain(b, "filter-output", "filter", NF_INET_LOCAL_OUT, -110);
+        builder_chain(b, "services", NULL, 0, 0);
+        builder_chain(b, "service-endpoints-check", NULL, 0, 0);
+        builder_chain(b, "nodeport-endpoints-check", NULL, 0, 0);
+        builder_chain(b, "mark-for-masquerade", NULL, 0, 0);
+        builder_chain(b, "masquerading", NULL, 0, 0);
+        builder_chain(b, "reject-chain", NULL, 0, 0);
+        builder_chain(b, "nat-prerouting", "nat", NF_INET_PRE_ROUTING, -100);
+        builder_chain(b, "nat-output", "nat", NF_INET_LOCAL_OUT, -100);
+        builder_chain(b, "nat-postrouting", "nat", NF_INET_POST_ROUTING, 100);
+        builder_chain(b, "filter-input", "filter", NF_INET_LOCAL_IN, -110);
+        builder_chain(b, "filter-forward", "filter", NF_INET_FORWARD, -110);
+        builder_chain(b, "filter-output", "filter", NF_INET_LOCAL_OUT, -110);
 
-        rule_jump(b, "nat-prerouting", NFT_JUMP, "services");
-        rule_jump(b, "nat-output", NFT_JUMP, "services");
-        rule_jump(b, "nat-postrouting", NFT_JUMP, "masquerading");
-        rule_jump(b, "filter-input", NFT_JUMP, "nodeport-endpoints-check");
-        rule_jump(b, "filter-input", NFT_JUMP, "service-endpoints-check");
-        rule_jump(b, "filter-forward", NFT_JUMP, "service-endpoints-check");
-        rule_jump(b, "filter-output", NFT_JUMP, "service-endpoints-check");
+        builder_rule_jump(b, "nat-prerouting", NFT_JUMP, "services");
+        builder_rule_jump(b, "nat-output", NFT_JUMP, "services");
+        builder_rule_jump(b, "nat-postrouting", NFT_JUMP, "masquerading");
+        builder_rule_jump(b, "filter-input", NFT_JUMP, "nodeport-endpoints-check");
+        builder_rule_jump(b, "filter-input", NFT_JUMP, "service-endpoints-check");
+        builder_rule_jump(b, "filter-forward", NFT_JUMP, "service-endpoints-check");
+        builder_rule_jump(b, "filter-output", NFT_JUMP, "service-endpoints-check");
 
-        r = rule_new(b, "services");
+        r = builder_rule_new(b, "services");
         if (r) {
                 load_daddr_proto_port(b, r, true);
-                vmap_lookup(b, r, SET_SERVICE_IPS, NFT_REG32_00);
+                builder_vmap_lookup(b, r, SET_SERVICE_IPS, NFT_REG32_00);
         }
-        rule_end(b, r, "services", "ip daddr . meta l4proto . th dport vmap @service-ips");
+        builder_rule_end(b, r, "services", "ip daddr . meta l4proto . th dport vmap @service-ips");
         nodeport_rules(b, "services", SET_SERVICE_NODEPORTS);
 
-        r = rule_new(b, "service-endpoints-check");
+        r = builder_rule_new(b, "service-endpoints-check");
         if (r) {
                 load_daddr_proto_port(b, r, true);
-                vmap_lookup(b, r, SET_NO_ENDPOINT_SERVICES, NFT_REG32_00);
+                builder_vmap_lookup(b, r, SET_NO_ENDPOINT_SERVICES, NFT_REG32_00);
         }
-        rule_end(b, r, "service-endpoints-check", "ip daddr . meta l4proto . th dport vmap @no-endpoint-services");
+        builder_rule_end(b, r, "service-endpoints-check", "ip daddr . meta l4proto . th dport vmap @no-endpoint-services");
         nodeport_rules(b, "nodeport-endpoints-check", SET_NO_ENDPOINT_NODEPORTS);
 
         /* meta mark set meta mark | 0x4000 */
-        r = rule_new(b, "mark-for-masquerade");
+        r = builder_rule_new(b, "mark-for-masquerade");
         if (r) {
-                struct nftnl_expr *e = expr("meta");
-                meta_load(b, r, NFT_META_MARK, NFT_REG_1);
-                bitwise(b, r, ~MASQ_MARK, MASQ_MARK);
-                if (e) {
-                        nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
-                        nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
-                }
-                add(r, e, b);
+                builder_add(b, r, nft_expr_meta_load(NFT_META_MARK, NFT_REG_1));
+                builder_add(b, r, nft_expr_bitwise(~MASQ_MARK, MASQ_MARK));
+                builder_add(b, r, nft_expr_meta_store(NFT_META_MARK, NFT_REG_1));
         }
-        rule_end(b, r, "mark-for-masquerade", "meta mark set meta mark | 0x00004000");
+        builder_rule_end(b, r, "mark-for-masquerade", "meta mark set meta mark | 0x00004000");
 
-        r = rule_new(b, "masquerading");
+        r = builder_rule_new(b, "masquerading");
         if (r) {
-                struct nftnl_expr *lookup = expr("lookup");
-                payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, saddr), 4, NFT_REG32_00);
-                payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, daddr), 4, NFT_REG32_01);
-                if (lookup) {
-                        nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
-                        nftnl_expr_set_str(lookup, NFTNL_EXPR_LOOKUP_SET, sets[SET_HAIRPIN].name);
-                        nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_SET_ID, SET_HAIRPIN);
-                }
-                add(r, lookup, b);
+                builder_payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, saddr), 4, NFT_REG32_00);
+                builder_payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, daddr), 4, NFT_REG32_01);
+                builder_add(b, r, nft_expr_lookup(ruleset_sets[SET_HAIRPIN].name, SET_HAIRPIN, NFT_REG32_00));
                 masquerade(b, r);
         }
-        rule_end(b, r, "masquerading", "ip saddr . ip daddr @hairpin masquerade fully-random");
+        builder_rule_end(b, r, "masquerading", "ip saddr . ip daddr @hairpin masquerade fully-random");
 
         /* meta mark & 0x4000 == 0 return; meta mark set meta mark ^ 0x4000; masquerade */
-        r = rule_new(b, "masquerading");
+        r = builder_rule_new(b, "masquerading");
         if (r) {
-                meta_load(b, r, NFT_META_MARK, NFT_REG_1);
-                bitwise(b, r, MASQ_MARK, 0);
-                cmp(b, r, NFT_CMP_EQ, &zero, sizeof(zero));
-                verdict(b, r, NFT_RETURN, NULL);
+                builder_add(b, r, nft_expr_meta_load(NFT_META_MARK, NFT_REG_1));
+                builder_add(b, r, nft_expr_bitwise(MASQ_MARK, 0));
+                builder_cmp(b, r, NFT_CMP_EQ, &zero, sizeof(zero));
+                builder_verdict(b, r, NFT_RETURN, NULL);
         }
-        rule_end(b, r, "masquerading", "meta mark & 0x00004000 == 0x00000000 return");
-        r = rule_new(b, "masquerading");
+        builder_rule_end(b, r, "masquerading", "meta mark & 0x00004000 == 0x00000000 return");
+        r = builder_rule_new(b, "masquerading");
         if (r) {
-                struct nftnl_expr *set_mark = expr("meta");
-                meta_load(b, r, NFT_META_MARK, NFT_REG_1);
-                bitwise(b, r, UINT32_MAX, MASQ_MARK);
-                if (set_mark) {
-                        nftnl_expr_set_u32(set_mark, NFTNL_EXPR_META_KEY, NFT_META_MARK);
-                        nftnl_expr_set_u32(set_mark, NFTNL_EXPR_META_SREG, NFT_REG_1);
-                }
-                add(r, set_mark, b);
+                builder_add(b, r, nft_expr_meta_load(NFT_META_MARK, NFT_REG_1));
+                builder_add(b, r, nft_expr_bitwise(UINT32_MAX, MASQ_MARK));
+                builder_add(b, r, nft_expr_meta_store(NFT_META_MARK, NFT_REG_1));
                 masquerade(b, r);
         }
-        rule_end(b, r, "masquerading", "meta mark set meta mark ^ 0x00004000 masquerade fully-random");
+        builder_rule_end(b, r, "masquerading", "meta mark set meta mark ^ 0x00004000 masquerade fully-random");
 
-        r = rule_new(b, "reject-chain");
-        if (r) {
-                struct nftnl_expr *e = expr("reject");
-                if (e) {
-                        nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMP_UNREACH);
-                        nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, ICMP_PORT_UNREACH);
-                }
-                add(r, e, b);
-        }
-        rule_end(b, r, "reject-chain", "reject");
+        r = builder_rule_new(b, "reject-chain");
+        if (r)
+                builder_add(b, r, nft_expr_reject(NFT_REJECT_ICMP_UNREACH, ICMP_PORT_UNREACH));
+        builder_rule_end(b, r, "reject-chain", "reject");
 }
 
 /* --- Services ------------------------------------------------------------------------ */
@@ -837,83 +228,22 @@ static void lower(char *s) {
                 *s = (char) (*s >= 'A' && *s <= 'Z' ? *s + 32 : *s);
 }
 
-/* A set of a Service's own: with timeout_sec, the dynamic set of client addresses of
- * an endpoint for sessionAffinity ClientIP; without, the map from index to endpoint
- * address . port of a selection chain. Created unless it is there already. */
-static void declare_own_set(Builder *b, const char *name, uint32_t id, uint32_t timeout_sec) {
-        struct nftnl_set *s;
-
-        if (b->dump && timeout_sec)
-                fprintf(b->dump, "\tadd set ip %s %s { type ipv4_addr; flags dynamic,timeout; timeout %us; }\n",
-                        PROXY_TABLE, name, timeout_sec);
-        else if (b->dump)
-                fprintf(b->dump, "\tadd map ip %s %s { type mark : ipv4_addr . inet_service; }\n", PROXY_TABLE, name);
-        if (!b->batch)
-                return;
-        if (fragment_add_set(b->now, name) < 0) {
-                b->error = -ENOMEM;
-                return;
-        }
-        if (b->partial && fragment_has_set(b->old, name))
-                return;
-        s = set_named(name, id);
-        if (!s) {
-                b->error = -ENOMEM;
-                return;
-        }
-        if (timeout_sec) {
-                nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_TIMEOUT | NFT_SET_EVAL);
-                nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, TYPE_IPADDR);
-                nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, (uint64_t) timeout_sec * 1000);
-        } else {
-                nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
-                nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, TYPE_MARK);
-                nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, CONCAT2(TYPE_IPADDR, TYPE_INET_SERVICE));
-                nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 8);
-        }
-        nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 4);
-        if (nft_batch_set(b->batch, NFT_MSG_NEWSET, NLM_F_CREATE, s) < 0)
-                b->error = -ENOMEM;
-        nftnl_set_free(s);
-}
-
 static void lookup_saddr_in(Builder *b, struct nftnl_rule *r, const char *set, uint32_t set_id) {
-        struct nftnl_expr *e = expr("lookup");
-
-        payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, saddr), 4, NFT_REG_1);
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
-                nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
-        }
-        add(r, e, b);
+        builder_payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, saddr), 4, NFT_REG_1);
+        builder_add(b, r, nft_expr_lookup(set, set_id, NFT_REG_1));
 }
 
 static void update_saddr_in(Builder *b, struct nftnl_rule *r, const char *set, uint32_t set_id) {
-        struct nftnl_expr *e = expr("dynset");
-
-        payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, saddr), 4, NFT_REG_1);
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
-                nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SET_ID, set_id);
-        }
-        add(r, e, b);
+        builder_payload(b, r, NFT_PAYLOAD_NETWORK_HEADER, offsetof(struct iphdr, saddr), 4, NFT_REG_1);
+        builder_add(b, r, nft_expr_dynset_update(set, set_id, NFT_REG_1));
 }
 
 /* `fib saddr type local`: from this node itself. */
 static void match_from_local(Builder *b, struct nftnl_rule *r) {
-        struct nftnl_expr *e = expr("fib");
         uint32_t local = RTN_LOCAL;
 
-        if (e) {
-                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-                nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
-        }
-        add(r, e, b);
-        cmp(b, r, NFT_CMP_EQ, &local, sizeof(local));
+        builder_add(b, r, nft_expr_fib(NFTA_FIB_F_SADDR, NFT_FIB_RESULT_ADDRTYPE, NFT_REG_1));
+        builder_cmp(b, r, NFT_CMP_EQ, &local, sizeof(local));
 }
 
 /* Names of one endpoint's objects: its chain, and its affinity set (named with its
@@ -929,20 +259,13 @@ static void endpoint_names(const char *suffix, const Target *t, uint32_t timeout
 
 /* `meta l4proto <protocol> dnat to <address>:<port>` */
 static void dnat_to(Builder *b, struct nftnl_rule *r, uint8_t protocol, const Target *t) {
-        struct nftnl_expr *nat = expr("nat");
         uint16_t port_be = htons(t->port);
 
-        meta_load(b, r, NFT_META_L4PROTO, NFT_REG_1);
-        cmp(b, r, NFT_CMP_EQ, &protocol, 1);
-        immediate(b, r, NFT_REG_1, &t->address, 4);
-        immediate(b, r, NFT_REG_2, &port_be, 2);
-        if (nat) {
-                nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-                nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
-                nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
-                nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2);
-        }
-        add(r, nat, b);
+        builder_add(b, r, nft_expr_meta_load(NFT_META_L4PROTO, NFT_REG_1));
+        builder_cmp(b, r, NFT_CMP_EQ, &protocol, 1);
+        builder_add(b, r, nft_expr_immediate(NFT_REG_1, &t->address, 4));
+        builder_add(b, r, nft_expr_immediate(NFT_REG_2, &port_be, 2));
+        builder_add(b, r, nft_expr_dnat(NFPROTO_IPV4, NFT_REG_1, NFT_REG_2));
 }
 
 /* An endpoint's chain, for Services with session affinity: remember the client, DNAT. */
@@ -953,24 +276,24 @@ static void endpoint_chain(Builder *b, const char *suffix, const ServicePort *sp
 
         inet_ntop(AF_INET, &t->address, ip, sizeof(ip));
         endpoint_names(suffix, t, affinity_timeout, name, set_name);
-        chain(b, name, NULL, 0, 0);
+        builder_chain(b, name, NULL, 0, 0);
         if (affinity_timeout)
-                declare_own_set(b, set_name, affinity_id, affinity_timeout);
+                builder_declare_own_set(b, set_name, affinity_id, affinity_timeout);
 
         if (affinity_timeout) {
-                r = rule_new(b, name);
+                r = builder_rule_new(b, name);
                 if (r)
                         update_saddr_in(b, r, set_name, affinity_id);
                 snprintf(text, sizeof(text), "update @%s { ip saddr }", set_name);
-                rule_end(b, r, name, text);
+                builder_rule_end(b, r, name, text);
         }
 
-        r = rule_new(b, name);
+        r = builder_rule_new(b, name);
         if (r)
                 dnat_to(b, r, sp->protocol, t);
         snprintf(text, sizeof(text), "meta l4proto %s dnat to %s:%u", protocol_to_string(sp->protocol), ip, t->port);
         lower(text + strlen("meta l4proto "));
-        rule_end(b, r, name, text);
+        builder_rule_end(b, r, name, text);
 }
 
 /* `meta l4proto <p> dnat ip to numgen random mod <n> map @ep-<hash of chain name>`, the
@@ -985,7 +308,7 @@ static void dnat_by_map(Builder *b, const char *name, const ServicePort *sp, con
         struct nftnl_rule *r;
 
         snprintf(set_name, sizeof(set_name), "ep-%016" PRIx64, committed_hash(COMMITTED_HASH_INIT, name));
-        declare_own_set(b, set_name, set_id, 0);
+        builder_declare_own_set(b, set_name, set_id, 0);
         for (size_t i = 0; i < n; i++) {
                 uint16_t port_be = htons(targets[i].port);
                 ElementValue v = {};
@@ -997,49 +320,29 @@ static void dnat_by_map(Builder *b, const char *name, const ServicePort *sp, con
                 snprintf(key_text, sizeof(key_text), "%u", count);
                 snprintf(value_text, sizeof(value_text), "%s . %u",
                          inet_ntop(AF_INET, &targets[i].address, ip, sizeof(ip)), targets[i].port);
-                element(b, SET_OF_SERVICE, set_name, &count, sizeof(count), &v, key_text, value_text);
+                builder_element(b, SET_OF_SERVICE, set_name, &count, sizeof(count), &v, key_text, value_text);
                 count++;
         }
         if (b->batch)
-                flush_own(b);
-        r = rule_new(b, name);
+                builder_flush_own(b);
+        r = builder_rule_new(b, name);
         if (r) {
-                struct nftnl_expr *ng = expr("numgen"), *lookup = expr("lookup"), *nat = expr("nat");
-
-                meta_load(b, r, NFT_META_L4PROTO, NFT_REG_1);
-                cmp(b, r, NFT_CMP_EQ, &sp->protocol, 1);
-                if (ng) {
-                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_DREG, NFT_REG32_00);
-                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_MODULUS, count);
-                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
-                        nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_OFFSET, 0);
-                }
-                add(r, ng, b);
-                if (lookup) {
-                        nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
-                        nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_DREG, NFT_REG32_01);
-                        nftnl_expr_set_str(lookup, NFTNL_EXPR_LOOKUP_SET, set_name);
-                        nftnl_expr_set_u32(lookup, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
-                }
-                add(r, lookup, b);
-                if (nat) {
-                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
-                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG32_01);
-                        nftnl_expr_set_u32(nat, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG32_02);
-                }
-                add(r, nat, b);
+                builder_add(b, r, nft_expr_meta_load(NFT_META_L4PROTO, NFT_REG_1));
+                builder_cmp(b, r, NFT_CMP_EQ, &sp->protocol, 1);
+                builder_add(b, r, nft_expr_numgen_random(count, NFT_REG32_00));
+                builder_add(b, r, nft_expr_map_lookup(set_name, set_id, NFT_REG32_00, NFT_REG32_01));
+                builder_add(b, r, nft_expr_dnat(NFPROTO_IPV4, NFT_REG32_01, NFT_REG32_02));
         }
         snprintf(proto, sizeof(proto), "%s", protocol_to_string(sp->protocol));
         lower(proto);
         snprintf(text, sizeof(text), "meta l4proto %s dnat ip to numgen random mod %u map @%s", proto, count, set_name);
-        rule_end(b, r, name, text);
+        builder_rule_end(b, r, name, text);
 }
 
 /* `meta l4proto <p> dnat to <address>:<port>`: a Service port with one endpoint. */
 static void dnat_single(Builder *b, const char *name, const ServicePort *sp, const Target *t) {
         char text[200], proto[8], ip[INET_ADDRSTRLEN];
-        struct nftnl_rule *r = rule_new(b, name);
+        struct nftnl_rule *r = builder_rule_new(b, name);
 
         if (r)
                 dnat_to(b, r, sp->protocol, t);
@@ -1047,7 +350,7 @@ static void dnat_single(Builder *b, const char *name, const ServicePort *sp, con
         lower(proto);
         snprintf(text, sizeof(text), "meta l4proto %s dnat to %s:%u", proto,
                  inet_ntop(AF_INET, &t->address, ip, sizeof(ip)), t->port);
-        rule_end(b, r, name, text);
+        builder_rule_end(b, r, name, text);
 }
 
 /* With session affinity, endpoints have chains: sticky clients go back to theirs, the
@@ -1065,37 +368,30 @@ static void affinity_cascade(Builder *b, const char *name, const char *suffix, c
                         continue;
                 left++;
                 endpoint_names(suffix, &targets[i], affinity_timeout, ep_name, set_name);
-                r = rule_new(b, name);
+                r = builder_rule_new(b, name);
                 if (r) {
                         lookup_saddr_in(b, r, set_name, affinity_ids[i]);
-                        verdict(b, r, NFT_GOTO, ep_name);
+                        builder_verdict(b, r, NFT_GOTO, ep_name);
                 }
                 snprintf(text, sizeof(text), "ip saddr @%s goto %s", set_name, ep_name);
-                rule_end(b, r, name, text);
+                builder_rule_end(b, r, name, text);
         }
         for (size_t i = 0; i < n; i++) {
                 if (only_local && !targets[i].local)
                         continue;
                 endpoint_names(suffix, &targets[i], affinity_timeout, ep_name, set_name);
-                r = rule_new(b, name);
+                r = builder_rule_new(b, name);
                 if (r && left > 1) {
-                        struct nftnl_expr *ng = expr("numgen");
-                        if (ng) {
-                                nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_DREG, NFT_REG_1);
-                                nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_MODULUS, (uint32_t) left);
-                                nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
-                                nftnl_expr_set_u32(ng, NFTNL_EXPR_NG_OFFSET, 0);
-                        }
-                        add(r, ng, b);
-                        cmp(b, r, NFT_CMP_EQ, &zero, sizeof(zero));
+                        builder_add(b, r, nft_expr_numgen_random((uint32_t) left, NFT_REG_1));
+                        builder_cmp(b, r, NFT_CMP_EQ, &zero, sizeof(zero));
                 }
                 if (r)
-                        verdict(b, r, NFT_GOTO, ep_name);
+                        builder_verdict(b, r, NFT_GOTO, ep_name);
                 if (left > 1)
                         snprintf(text, sizeof(text), "numgen random mod %zu == 0 goto %s", left, ep_name);
                 else
                         snprintf(text, sizeof(text), "goto %s", ep_name);
-                rule_end(b, r, name, text);
+                builder_rule_end(b, r, name, text);
                 left--;
         }
 }
@@ -1112,17 +408,17 @@ static void selection_chain(Builder *b, const char *name, const char *suffix, co
         const Target *last = NULL;
         size_t eligible = 0;
 
-        chain(b, name, NULL, 0, 0);
+        builder_chain(b, name, NULL, 0, 0);
         if (masquerade_unless_from) {
-                r = rule_new(b, name);
+                r = builder_rule_new(b, name);
                 if (r) {
                         Ipv4Prefix cidr;
                         (void) ipv4_prefix_parse(masquerade_unless_from, &cidr);
-                        match_prefix(b, r, offsetof(struct iphdr, saddr), NFT_CMP_NEQ, &cidr);
-                        verdict(b, r, NFT_JUMP, "mark-for-masquerade");
+                        builder_match_prefix(b, r, offsetof(struct iphdr, saddr), NFT_CMP_NEQ, &cidr);
+                        builder_verdict(b, r, NFT_JUMP, "mark-for-masquerade");
                 }
                 snprintf(text, sizeof(text), "ip saddr != %s jump mark-for-masquerade", masquerade_unless_from);
-                rule_end(b, r, name, text);
+                builder_rule_end(b, r, name, text);
         }
         for (size_t i = 0; i < n; i++)
                 if (!only_local || targets[i].local)
@@ -1144,57 +440,57 @@ static void external_chain(Builder *b, const ProxyConfig *config, const Service 
         char cidr[IPV4_PREFIX_STRLEN], text[1200];
         struct nftnl_rule *r;
 
-        chain(b, name, NULL, 0, 0);
+        builder_chain(b, name, NULL, 0, 0);
         if (!svc->external_local) {
-                rule_jump(b, name, NFT_JUMP, "mark-for-masquerade");
-                rule_jump(b, name, NFT_GOTO, cluster_chain);
+                builder_rule_jump(b, name, NFT_JUMP, "mark-for-masquerade");
+                builder_rule_jump(b, name, NFT_GOTO, cluster_chain);
                 return;
         }
         if (config->have_cluster_cidr) {
-                r = rule_new(b, name);
+                r = builder_rule_new(b, name);
                 if (r) {
-                        match_prefix(b, r, offsetof(struct iphdr, saddr), NFT_CMP_EQ, &config->cluster_cidr);
-                        verdict(b, r, NFT_GOTO, cluster_chain);
+                        builder_match_prefix(b, r, offsetof(struct iphdr, saddr), NFT_CMP_EQ, &config->cluster_cidr);
+                        builder_verdict(b, r, NFT_GOTO, cluster_chain);
                 }
                 snprintf(text, sizeof(text), "ip saddr %s goto %s", ipv4_prefix_to_string(&config->cluster_cidr, cidr),
                          cluster_chain);
-                rule_end(b, r, name, text);
+                builder_rule_end(b, r, name, text);
         }
-        r = rule_new(b, name);
+        r = builder_rule_new(b, name);
         if (r) {
                 match_from_local(b, r);
-                verdict(b, r, NFT_JUMP, "mark-for-masquerade");
+                builder_verdict(b, r, NFT_JUMP, "mark-for-masquerade");
         }
-        rule_end(b, r, name, "fib saddr type local jump mark-for-masquerade");
-        r = rule_new(b, name);
+        builder_rule_end(b, r, name, "fib saddr type local jump mark-for-masquerade");
+        r = builder_rule_new(b, name);
         if (r) {
                 match_from_local(b, r);
-                verdict(b, r, NFT_GOTO, cluster_chain);
+                builder_verdict(b, r, NFT_GOTO, cluster_chain);
         }
         snprintf(text, sizeof(text), "fib saddr type local goto %s", cluster_chain);
-        rule_end(b, r, name, text);
-        rule_jump(b, name, NFT_GOTO, local_chain);
+        builder_rule_end(b, r, name, text);
+        builder_rule_jump(b, name, NFT_GOTO, local_chain);
 }
 
 /* loadBalancerSourceRanges: only those sources reach the Service through its LB IPs. */
 static void firewall_chain(Builder *b, const Service *svc, const char *name, const char *external) {
         char cidr[IPV4_PREFIX_STRLEN], text[1200];
 
-        chain(b, name, NULL, 0, 0);
+        builder_chain(b, name, NULL, 0, 0);
         for (size_t i = 0; i < svc->n_source_ranges; i++) {
-                struct nftnl_rule *r = rule_new(b, name);
+                struct nftnl_rule *r = builder_rule_new(b, name);
                 if (r) {
-                        match_prefix(b, r, offsetof(struct iphdr, saddr), NFT_CMP_EQ, &svc->source_ranges[i]);
-                        verdict(b, r, NFT_GOTO, external);
+                        builder_match_prefix(b, r, offsetof(struct iphdr, saddr), NFT_CMP_EQ, &svc->source_ranges[i]);
+                        builder_verdict(b, r, NFT_GOTO, external);
                 }
                 snprintf(text, sizeof(text), "ip saddr %s goto %s", ipv4_prefix_to_string(&svc->source_ranges[i], cidr),
                          external);
-                rule_end(b, r, name, text);
+                builder_rule_end(b, r, name, text);
         }
-        struct nftnl_rule *r = rule_new(b, name);
+        struct nftnl_rule *r = builder_rule_new(b, name);
         if (r)
-                verdict(b, r, NF_DROP, NULL);
-        rule_end(b, r, name, "drop");
+                builder_verdict(b, r, NF_DROP, NULL);
+        builder_rule_end(b, r, name, "drop");
 }
 
 /* Sends one destination (cluster IP, external IP, LB IP: ip set; NodePort: ip NULL) to
@@ -1218,12 +514,13 @@ static void route_destination(Builder *b, const struct in_addr *ip, const Servic
                 snprintf(dump_key, sizeof(dump_key), "%s . %u", proto, port);
         }
         if (target)
-                verdict_element(b, with_ip ? SET_SERVICE_IPS : SET_SERVICE_NODEPORTS, key, len, target, dump_key);
+                builder_verdict_element(b, with_ip ? SET_SERVICE_IPS : SET_SERVICE_NODEPORTS, key, len, target, dump_key);
         else if (no_endpoints)
-                verdict_element(b, with_ip ? SET_NO_ENDPOINT_SERVICES : SET_NO_ENDPOINT_NODEPORTS, key, len, "reject-chain",
-                        dump_key);
+                builder_verdict_element(b, with_ip ? SET_NO_ENDPOINT_SERVICES : SET_NO_ENDPOINT_NODEPORTS, key, len,
+                                        "reject-chain", dump_key);
         else
-                verdict_element(b, with_ip ? SET_NO_ENDPOINT_SERVICES : SET_NO_ENDPOINT_NODEPORTS, key, len, NULL, dump_key);
+                builder_verdict_element(b, with_ip ? SET_NO_ENDPOINT_SERVICES : SET_NO_ENDPOINT_NODEPORTS, key, len, NULL,
+                                        dump_key);
 }
 
 /* Endpoint addresses of the Service being built, for the hairpin set. */
@@ -1264,7 +561,7 @@ static void hairpin_elements(Builder *b) {
                         continue;
                 inet_ntop(AF_INET, &b->addresses[i], ip, sizeof(ip));
                 snprintf(text, sizeof(text), "%s . %s", ip, ip);
-                element(b, SET_HAIRPIN, NULL, key, sizeof(key), NULL, text, NULL);
+                builder_element(b, SET_HAIRPIN, NULL, key, sizeof(key), NULL, text, NULL);
         }
         b->n_addresses = 0;
 }
@@ -1353,60 +650,6 @@ static void service_port(Builder *b, const ProxyConfig *config, const Service *s
                                   external_target && svc->n_source_ranges ? firewall : external_target, n == 0);
 }
 
-static void send_set_delete(Builder *b, const char *name) {
-        struct nftnl_set *s = nftnl_set_alloc();
-
-        if (!s) {
-                b->error = -ENOMEM;
-                return;
-        }
-        nftnl_set_set_str(s, NFTNL_SET_TABLE, PROXY_TABLE);
-        nftnl_set_set_str(s, NFTNL_SET_NAME, name);
-        nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_IPV4);
-        if (nft_batch_set(b->batch, NFT_MSG_DELSET, 0, s) < 0)
-                b->error = -ENOMEM;
-        nftnl_set_free(s);
-}
-
-/* Removes what the Service had and no longer has: its elements no one claimed again in
- * this sync, then its chains and sets (nothing refers to them any more). */
-static void retire(Builder *b) {
-        const Fragment *old = b->old;
-
-        for (size_t i = 0; i < old->n_elements; i++) {
-                CommittedElement *e = committed_element(b->committed, old->elements[i]);
-                if (!e)
-                        continue;
-                if (e->set != SET_OF_SERVICE && sets[e->set].kind == SHARED_SET) {
-                        if (fragment_has_element(b->now, old->elements[i]) || --e->refs > 0)
-                                continue;
-                } else if (e->owner != b->owner || e->generation == b->generation)
-                        continue;
-                if (e->set == SET_OF_SERVICE) {
-                        /* In a set of this Service: gone with the set, or deleted from it. */
-                        char set_name[512];
-                        snprintf(set_name, sizeof(set_name), "%.*s", (int) strcspn(e->name, " "), e->name);
-                        if (fragment_has_set(b->now, set_name))
-                                send_element(b, NFT_MSG_DELSETELEM, SET_OF_SERVICE, set_name, e->key, e->key_len, NULL);
-                } else
-                        send_element(b, NFT_MSG_DELSETELEM, e->set, NULL, e->key, e->key_len, NULL);
-                committed_remove_element(b->committed, old->elements[i]);
-        }
-        flush_own(b);
-        /* All emptied before any is deleted: they may jump to one another. */
-        for (size_t i = 0; i < old->n_chains; i++)
-                if (!fragment_find_chain(b->now, old->chains[i].name))
-                        flush_chain(b, old->chains[i].name);
-        for (size_t i = 0; i < old->n_chains; i++)
-                if (!fragment_find_chain(b->now, old->chains[i].name)) {
-                        send_chain(b, NFT_MSG_DELCHAIN, old->chains[i].name, NULL, 0, 0);
-                        b->stats->chains_sent++;
-                }
-        for (size_t i = 0; i < old->n_sets; i++)
-                if (!fragment_has_set(b->now, old->sets[i]))
-                        send_set_delete(b, old->sets[i]);
-}
-
 /* Builds one Service (NULL: it is gone) and records what it now owns. */
 static void build_service(Builder *b, const ProxyConfig *config, const char *key, const Service *svc,
                           EndpointSlice *const *slices, size_t n_slices, UdpFlows *before, UdpFlows *after) {
@@ -1429,14 +672,14 @@ static void build_service(Builder *b, const ProxyConfig *config, const char *key
         hairpin_elements(b);
         if (!b->batch)
                 return;
-        chain_finish(b);
+        builder_chain_finish(b);
         /* Elements go out once the chains they lead to have. */
         for (int s = 1; s < _SET_MAX; s++)
                 if (b->n_elements[s] >= ELEMENTS_PER_MESSAGE)
-                        flush_elements(b, s);
+                        builder_flush_elements(b, s);
         fragment_finish(now);
         if (b->old) {
-                retire(b);
+                builder_retire(b);
                 if (before && udp_flows_append(before, &b->old->udp) < 0)
                         b->error = -ENOMEM;
         }
@@ -1467,23 +710,20 @@ static EndpointSlice *const *slices_of(const char *key, EndpointSlice *const *so
 
 /* The fixed part of a new table: the table replaced, its maps, its base chains. */
 static void table_prelude(Builder *b) {
-        struct nftnl_table *t = table_new();
+        _cleanup_(nftnl_table_freep) struct nftnl_table *t = nft_table_new(NFPROTO_IPV4, PROXY_TABLE);
 
         if (!t) {
                 b->error = -ENOMEM;
                 return;
         }
-        /* add + delete + add: the whole table replaced in this one transaction. */
-        if (b->batch && (nft_batch_table(b->batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, t) < 0 ||
-                         nft_batch_table(b->batch, NFT_MSG_DELTABLE, 0, t) < 0 ||
-                         nft_batch_table(b->batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, t) < 0))
+        /* The whole table replaced in this one transaction. */
+        if (b->batch && nft_batch_replace_table(b->batch, t) < 0)
                 b->error = -ENOMEM;
-        nftnl_table_free(t);
         if (b->dump)
                 fprintf(b->dump, "add table ip %s\ndelete table ip %s\nadd table ip %s\n", PROXY_TABLE, PROXY_TABLE,
                         PROXY_TABLE);
         for (int s = 1; s < _SET_MAX; s++)
-                declare_set(b, s);
+                builder_declare_set(b, s);
         base_chains(b);
 }
 
@@ -1499,7 +739,7 @@ static int commit(Builder *b, NftBatch **batch, bool more) {
         int r;
 
         for (int s = 1; s < _SET_MAX; s++)
-                flush_elements(b, s);
+                builder_flush_elements(b, s);
         if (b->error < 0)
                 return b->error;
         b->stats->messages += nft_batch_count(*batch);
@@ -1609,7 +849,8 @@ static int count_message(const struct nlmsghdr *nlh, void *data) {
 int proxy_ruleset_intact(void) {
         char buf[32768];
         struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-        struct nftnl_rule *rule = nftnl_rule_alloc();
+        /* The rules of `services`, the chain every Service is reached through. */
+        struct nftnl_rule *rule = nft_rule_new(NFPROTO_IPV4, PROXY_TABLE, "services");
         struct nlmsghdr *nlh;
         uint32_t seq = 1;
         size_t rules = 0;
@@ -1624,9 +865,6 @@ int proxy_ruleset_intact(void) {
                 r = -errno;
                 goto out;
         }
-        /* The rules of `services`, the chain every Service is reached through. */
-        nftnl_rule_set_str(rule, NFTNL_RULE_TABLE, PROXY_TABLE);
-        nftnl_rule_set_str(rule, NFTNL_RULE_CHAIN, "services");
         nlh = nftnl_rule_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_IPV4, NLM_F_DUMP, seq);
         nftnl_rule_nlmsg_build_payload(nlh, rule);
         if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
@@ -1649,19 +887,5 @@ out:
 }
 
 int proxy_ruleset_remove(void) {
-        _cleanup_(nft_batch_freep) NftBatch *batch = NULL;
-        struct nftnl_table *t = table_new();
-        int r;
-
-        if (!t || nft_batch_new(NFPROTO_IPV4, &batch) < 0) {
-                nftnl_table_free(t);
-                return -ENOMEM;
-        }
-        r = nft_batch_table(batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, t);
-        if (r >= 0)
-                r = nft_batch_table(batch, NFT_MSG_DELTABLE, 0, t);
-        nftnl_table_free(t);
-        if (r >= 0)
-                r = nft_batch_commit(batch);
-        return r;
+        return nft_table_delete(NFPROTO_IPV4, PROXY_TABLE);
 }

@@ -1,27 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
 #include <inttypes.h>
-#include <stdarg.h>
 
+#include "error.h"
 #include "macro.h"
 #include "service.h"
 
 #define MAX_PORTS 256
 #define MAX_ENDPOINTS 1000 /* the API's own limit per slice */
 
-static int invalid(char **ret_error, const char *kind, const char *key, const char *format, ...) _printf_(4, 5);
-static int invalid(char **ret_error, const char *kind, const char *key, const char *format, ...) {
-        _cleanup_free_ char *what = NULL;
-        va_list ap;
-
-        va_start(ap, format);
-        if (vasprintf(&what, format, ap) < 0)
-                what = NULL;
-        va_end(ap);
-        if (!what || asprintf(ret_error, "%s %s: %s", kind, key, what) < 0)
-                *ret_error = NULL;
-        return -EINVAL;
-}
+/* "<kind> <key>: <what is wrong>"; -EINVAL. */
+#define invalid(ret_error, kind, key, format, ...) \
+        error_set(ret_error, -EINVAL, "%s %s: " format, kind, key, ##__VA_ARGS__)
 
 static json_object *get(json_object *o, const char *key) {
         json_object *v;

@@ -178,10 +178,11 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         if (r < 0)
                 return log_error_errno(r, "agent: create %s: %m", opts->run_dir), 1;
         r = verb_event_new_signals_blocked(&event);
-        if (r >= 0)
-                r = service_notify_new(event, o->node_name, &notify);
         if (r < 0)
                 return log_error_errno(r, "agent: event loop: %m"), 1;
+        r = service_notify_new(event, o->node_name, &notify);
+        if (r < 0)
+                return log_error_errno(r, "agent: service notification: %m"), 1;
         service_notify_starting(notify, "Starting the pods of %s", o->manifest_dir);
         if (open_node(event, opts, o->net_config, o->runtime_path, o->registry, o->cgroup_driver, &parts) < 0)
                 return 1;
@@ -202,10 +203,13 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
                 return log_error_errno(r, "agent: manifests %s: %m", o->manifest_dir), 1;
         run.standalone = standalone;
         r = sd_event_add_signal(event, &sigint, SIGINT, on_standalone_signal, &run);
-        if (r >= 0)
-                r = sd_event_add_signal(event, &sigterm, SIGTERM, on_standalone_signal, &run);
         if (r < 0)
-                return log_error_errno(r, "agent: signals: %m"), 1;
+                return log_error_errno(r, "agent: SIGINT handler: %m"), 1;
+        r = sd_event_add_signal(event, &sigterm, SIGTERM, on_standalone_signal, &run);
+        if (r < 0) {
+                sd_event_source_disable_unref(sigint);
+                return log_error_errno(r, "agent: SIGTERM handler: %m"), 1;
+        }
         log_info("agent: standalone node %s, pods and Services from %s", o->node_name, o->manifest_dir);
         r = sd_event_loop(event);
         sd_event_source_disable_unref(sigint);
@@ -342,11 +346,9 @@ static int load_config_file(int argc, char **argv, AgentConfig *config) {
 }
 
 int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
-        _cleanup_free_ char *name = NULL, *node_ip = NULL, *error = NULL;
-        _cleanup_(kubeconfig_freep) KubeConfig *config = NULL;
-        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_free_ char *name = NULL, *node_ip = NULL;
+        _cleanup_(verb_kube_done) VerbKube kube = {};
         _cleanup_(service_notify_freep) ServiceNotify *notify = NULL;
-        _cleanup_(kube_client_freep) KubeClient *client = NULL;
         _cleanup_(node_registration_freep) NodeRegistration *agent = NULL;
         _cleanup_(cluster_pods_done) ClusterPods pods = {};
         _cleanup_free_ char *resolv = NULL, *runtime_path = NULL;
@@ -497,24 +499,15 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 return run_standalone(opts, &o);
         }
 
-        r = kubeconfig_load(kubeconfig_path, NULL, &config, &error);
-        if (r < 0) {
-                log_error("kubeconfig %s", error ?: strerror(-r));
+        if (verb_kube_open("agent", kubeconfig_path, NULL, cfg.kube_api_qps, cfg.kube_api_burst, &kube) < 0)
                 return 1;
-        }
-
-        r = verb_event_new(&event);
-        if (r >= 0)
-                r = service_notify_new(event, name, &notify);
-        if (r >= 0)
-                r = kube_client_new(event, config, &client);
+        r = service_notify_new(kube.event, name, &notify);
         if (r < 0)
-                return log_error_errno(r, "agent: set up: %m"), 1;
-        kube_client_set_rate_limit(client, cfg.kube_api_qps, cfg.kube_api_burst);
-        service_notify_starting(notify, "Registering node %s with %s", name, config->server);
+                return log_error_errno(r, "agent: service notification: %m"), 1;
+        service_notify_starting(notify, "Registering node %s with %s", name, kube.config->server);
 
         pods = (ClusterPods) {
-                .event = event, .client = client, .opts = opts, .node_name = name, .node_ip = node_ip,
+                .event = kube.event, .client = kube.client, .opts = opts, .node_name = name, .node_ip = node_ip,
                 .log_dir = log_dir, .runtime_path = runtime_path, .resolv = resolv, .registry = &registry,
                 .net_config = net_config, .have_pod_cidr = cfg.pod_cidr != NULL, .cgroup_driver = cfg.cgroup_driver,
                 .notify = notify,
@@ -525,23 +518,23 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         r = mkdir_p(opts->root_dir, 0700);
         if (r < 0)
                 return log_error_errno(r, "agent: create %s: %m", opts->root_dir), 1;
-        r = node_registration_new(client, &node, &agent);
+        r = node_registration_new(kube.client, &node, &agent);
         if (r < 0)
                 return log_error_errno(r, "agent: node %s: %m", name), 1;
         if (cfg.pod_cidr && cluster_pods_start(&pods) < 0)
                 return 1;
 
         KubeletServerConfig api = {
-                .port = kubelet_port, .node_name = name, .node_ip = node_ip, .client_ca = config->ca,
-                .client_ca_size = config->ca_size, .log_dir = log_dir, .run_dir = opts->run_dir,
+                .port = kubelet_port, .node_name = name, .node_ip = node_ip, .client_ca = kube.config->ca,
+                .client_ca_size = kube.config->ca_size, .log_dir = log_dir, .run_dir = opts->run_dir,
                 .runtime_path = runtime_path,
         };
-        r = kubelet_server_new(event, &api, &kubelet);
+        r = kubelet_server_new(kube.event, &api, &kubelet);
         if (r < 0)
                 return 1;
         log_info("agent: node %s (%s), API server %s, kubelet API on :%u", name, node_ip ?: "no InternalIP",
-                 config->server, kubelet_port);
-        r = sd_event_loop(event);
+                 kube.config->server, kubelet_port);
+        r = sd_event_loop(kube.event);
         /* SIGINT or SIGTERM: the pods keep running for the next agent. */
         service_notify_stopping(notify, false);
         return r < 0 ? 1 : 0;

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include "config.h"
+#include "kube-client.h"
 #include "log.h"
 #include "macro.h"
 #include "verbs.h"
@@ -72,6 +73,36 @@ int verb_event_new(sd_event **ret) {
                 return r;
         *ret = TAKE_PTR(event);
         return 0;
+}
+
+int verb_kube_open(const char *verb, const char *kubeconfig_path, const char *context, unsigned qps, unsigned burst,
+                   VerbKube *ret) {
+        _cleanup_(verb_kube_done) VerbKube k = {};
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        r = kubeconfig_load(kubeconfig_path, context, &k.config, &error);
+        if (r < 0) {
+                log_error("kubeconfig %s", error ?: strerror(-r));
+                return r;
+        }
+        r = verb_event_new(&k.event);
+        if (r < 0)
+                return log_error_errno(r, "%s: event loop: %m", verb);
+        r = kube_client_new(k.event, k.config, &k.client);
+        if (r < 0)
+                return log_error_errno(r, "%s: API client for %s: %m", verb, k.config->server);
+        kube_client_set_rate_limit(k.client, qps, burst);
+        *ret = k;
+        k = (VerbKube) {};
+        return 0;
+}
+
+void verb_kube_done(VerbKube *k) {
+        /* The client's sources are on the loop. */
+        kube_client_free(k->client);
+        sd_event_unref(k->event);
+        kubeconfig_free(k->config);
 }
 
 /* --netns: act as if that network namespace were the host's. Tests run whole nodes in

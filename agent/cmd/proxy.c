@@ -131,12 +131,9 @@ int verb_proxy(int argc, char **argv, const GlobalOptions *opts) {
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        _cleanup_(kubeconfig_freep) KubeConfig *config = NULL;
-        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_(kube_client_freep) KubeClient *client = NULL;
+        _cleanup_(verb_kube_done) VerbKube kube = {};
         _cleanup_(kube_watch_freep) KubeWatch *services = NULL, *slices = NULL;
         _cleanup_(proxy_freep) Proxy *proxy = NULL;
-        _cleanup_free_ char *error = NULL;
         ProxyConfig proxy_config = {};
         ProxyCommand cmd = { .sync_period_usec = DEFAULT_SYNC_PERIOD_SEC * 1000000ULL };
         const char *kubeconfig_path = getenv("KUBECONFIG");
@@ -214,41 +211,40 @@ int verb_proxy(int argc, char **argv, const GlobalOptions *opts) {
         }
         strcpy(proxy_config.node_name, node_name);
 
-        r = kubeconfig_load(kubeconfig_path, NULL, &config, &error);
-        if (r < 0) {
-                log_error("kubeconfig %s", error ?: strerror(-r));
+        if (verb_kube_open("proxy", kubeconfig_path, NULL, 0, 0, &kube) < 0)
                 return 1;
-        }
-
-        r = verb_event_new(&event);
-        if (r >= 0)
-                r = sd_event_add_defer(event, &cmd.defer, on_defer, &cmd);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(cmd.defer, SD_EVENT_OFF);
-        if (r >= 0)
-                r = sd_event_now(event, CLOCK_MONOTONIC, &now);
-        if (r >= 0)
-                r = sd_event_add_time(event, &cmd.resync, CLOCK_MONOTONIC, now + cmd.sync_period_usec, 0, on_resync, &cmd);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(cmd.resync, SD_EVENT_ON);
-        if (r >= 0)
-                r = proxy_new(&proxy_config, &proxy);
+        cmd.event = kube.event;
+        /* Off until a change schedules it. */
+        r = sd_event_add_defer(kube.event, &cmd.defer, on_defer, &cmd);
         if (r < 0)
-                return log_error_errno(r, "proxy: set up: %m"), 1;
-        cmd.event = event;
+                return log_error_errno(r, "proxy: add the deferred sync: %m"), 1;
+        r = sd_event_source_set_enabled(cmd.defer, SD_EVENT_OFF);
+        if (r < 0)
+                return log_error_errno(r, "proxy: disable the deferred sync: %m"), 1;
+        r = sd_event_now(kube.event, CLOCK_MONOTONIC, &now);
+        if (r < 0)
+                return log_error_errno(r, "proxy: read the loop's clock: %m"), 1;
+        r = sd_event_add_time(kube.event, &cmd.resync, CLOCK_MONOTONIC, now + cmd.sync_period_usec, 0, on_resync,
+                              &cmd);
+        if (r < 0)
+                return log_error_errno(r, "proxy: add the --sync-period timer: %m"), 1;
+        r = sd_event_source_set_enabled(cmd.resync, SD_EVENT_ON);
+        if (r < 0)
+                return log_error_errno(r, "proxy: enable the --sync-period timer: %m"), 1;
+        if (proxy_new(&proxy_config, &proxy) < 0)
+                return log_oom(), 1;
         cmd.proxy = proxy;
 
-        r = kube_client_new(event, config, &client);
-        if (r >= 0)
-                r = kube_watch_new(client, "/api/v1/services", NULL, on_event, &cmd, &services);
-        cmd.services = services;
-        if (r >= 0)
-                r = kube_watch_new(client, "/apis/discovery.k8s.io/v1/endpointslices", NULL, on_event, &cmd, &slices);
-        cmd.slices = slices;
+        r = kube_watch_new(kube.client, "/api/v1/services", NULL, on_event, &cmd, &services);
         if (r < 0)
-                return log_error_errno(r, "proxy: watch: %m"), 1;
+                return log_error_errno(r, "proxy: watch services: %m"), 1;
+        cmd.services = services;
+        r = kube_watch_new(kube.client, "/apis/discovery.k8s.io/v1/endpointslices", NULL, on_event, &cmd, &slices);
+        if (r < 0)
+                return log_error_errno(r, "proxy: watch endpointslices: %m"), 1;
+        cmd.slices = slices;
 
-        r = sd_event_loop(event);
+        r = sd_event_loop(kube.event);
         sd_event_source_disable_unref(cmd.defer);
         sd_event_source_disable_unref(cmd.resync);
         (void) opts;

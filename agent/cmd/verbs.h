@@ -3,6 +3,10 @@
 
 #include <systemd/sd-event.h>
 
+/* Declared here, defined in agent/kube/: stevedore-runc includes this header without it. */
+typedef struct KubeConfig KubeConfig;
+typedef struct KubeClient KubeClient;
+
 /* Options every verb of the stevedore command shares. */
 typedef struct GlobalOptions {
         const char *root_dir; /* persistent state, default /var/lib/stevedore */
@@ -24,3 +28,18 @@ int verb_event_new(sd_event **ret);
 /* The same loop with SIGINT and SIGTERM blocked but not taken: for a verb that adds its
  * own sources for them. */
 int verb_event_new_signals_blocked(sd_event **ret);
+
+/* What a verb that talks to the API server runs on: the kubeconfig, the verb's event loop
+ * (verb_event_new()), and a client of the kubeconfig's server. */
+typedef struct VerbKube {
+        KubeConfig *config;
+        sd_event *event;
+        KubeClient *client;
+} VerbKube;
+
+/* Loads the kubeconfig at path (context NULL: its current-context), makes the loop and
+ * the client, limited to qps requests a second with bursts of burst (0: the defaults).
+ * Logs what failed, naming verb. */
+int verb_kube_open(const char *verb, const char *kubeconfig_path, const char *context, unsigned qps, unsigned burst,
+                   VerbKube *ret);
+void verb_kube_done(VerbKube *k);

@@ -78,11 +78,9 @@ int verb_watch(int argc, char **argv, const GlobalOptions *opts) {
                 {},
         };
         const char *kubeconfig_path = getenv("KUBECONFIG"), *context = NULL, *namespace = NULL, *selector = NULL;
-        _cleanup_(kubeconfig_freep) KubeConfig *config = NULL;
-        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_(kube_client_freep) KubeClient *client = NULL;
+        _cleanup_(verb_kube_done) VerbKube kube = {};
         _cleanup_(kube_watch_freep) KubeWatch *watch = NULL;
-        _cleanup_free_ char *error = NULL, *path = NULL;
+        _cleanup_free_ char *path = NULL;
         const Resource *resource = NULL;
         WatchContext ctx = {};
         int c, r;
@@ -130,24 +128,14 @@ int verb_watch(int argc, char **argv, const GlobalOptions *opts) {
         if (r < 0)
                 return log_oom(), 1;
 
-        r = kubeconfig_load(kubeconfig_path, context, &config, &error);
-        if (r < 0) {
-                log_error("kubeconfig %s", error ?: strerror(-r));
+        if (verb_kube_open("watch", kubeconfig_path, context, 0, 0, &kube) < 0)
                 return 1;
-        }
-
-        r = verb_event_new(&event);
-        if (r < 0)
-                return log_error_errno(r, "watch: set up the event loop: %m"), 1;
-        ctx.event = event;
-
-        r = kube_client_new(event, config, &client);
-        if (r >= 0)
-                r = kube_watch_new(client, path, selector, on_event, &ctx, &watch);
+        ctx.event = kube.event;
+        r = kube_watch_new(kube.client, path, selector, on_event, &ctx, &watch);
         if (r < 0)
                 return log_error_errno(r, "watch %s: %m", path), 1;
 
-        r = sd_event_loop(event);
+        r = sd_event_loop(kube.event);
         (void) opts;
         return r != 0 ? 1 : 0;
 }

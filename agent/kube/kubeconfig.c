@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <libgen.h>
-#include <stdarg.h>
 #include <yaml.h>
 
 #include "base64.h"
+#include "error.h"
 #include "fileio.h"
 #include "kubeconfig.h"
 #include "macro.h"
@@ -18,22 +18,18 @@ typedef struct Parser {
         char *error;
 } Parser;
 
-static int fail(Parser *p, const yaml_node_t *at, int r, const char *format, ...) _printf_(4, 5);
-static int fail(Parser *p, const yaml_node_t *at, int r, const char *format, ...) {
-        _cleanup_free_ char *what = NULL;
-        va_list ap;
-
-        if (p->error) /* the first, innermost error is the one that says most */
-                return r;
-        va_start(ap, format);
-        if (vasprintf(&what, format, ap) < 0)
-                what = NULL;
-        va_end(ap);
-        if (!what || (at ? asprintf(&p->error, "%s:%zu: %s", p->origin, at->start_mark.line + 1, what)
-                         : asprintf(&p->error, "%s: %s", p->origin, what)) < 0)
-                p->error = NULL;
-        return r;
+/* ":<line>" of node at, or "" without one. */
+static const char *line_of(const yaml_node_t *at, char buf[static 24]) {
+        if (!at)
+                return "";
+        snprintf(buf, 24, ":%zu", at->start_mark.line + 1);
+        return buf;
 }
+
+/* The message with the file and line of node at in front ("config:12: ..."). The
+ * first, innermost message stays: it says most. */
+#define fail(p, at, r, format, ...) \
+        error_set(&(p)->error, r, "%s%s: " format, (p)->origin, line_of(at, (char[24]) {}), ##__VA_ARGS__)
 
 static const char *scalar(const yaml_node_t *n) {
         return n && n->type == YAML_SCALAR_NODE ? (const char *) n->data.scalar.value : NULL;
@@ -129,7 +125,7 @@ static int get_blob(Parser *p, const yaml_node_t *m, const char *path, const cha
                 return -ENOMEM;
         r = read_full_file(file, REFERENCED_FILE_MAX_SIZE, ret, ret_size);
         if (r < 0)
-                return fail(p, lookup(p, m, key), r, "%s.%s: read %s: %s", path, key, file, strerror(-r));
+                return fail(p, lookup(p, m, key), r, "%s.%s: read %s: %m", path, key, file);
         return 0;
 }
 
@@ -241,8 +237,8 @@ int kubeconfig_parse(const char *text, size_t size, const char *origin, const ch
         }
         yaml_parser_set_input_string(&parser, (const unsigned char *) text, size);
         if (!yaml_parser_load(&parser, &p.doc)) {
-                r = asprintf(ret_error, "%s:%zu: %s", origin, parser.problem_mark.line + 1,
-                             parser.problem ? parser.problem : "invalid YAML") < 0 ? -ENOMEM : -EINVAL;
+                r = error_set(ret_error, -EINVAL, "%s:%zu: %s", origin, parser.problem_mark.line + 1,
+                              parser.problem ?: "invalid YAML");
                 yaml_parser_delete(&parser);
                 free(p.base_dir);
                 return r;
@@ -266,11 +262,8 @@ int kubeconfig_load(const char *path, const char *context, KubeConfig **ret, cha
         int r;
 
         r = read_full_file(path, KUBECONFIG_MAX_SIZE, &text, &size);
-        if (r < 0) {
-                if (asprintf(ret_error, "%s: %s", path, strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
-        }
+        if (r < 0)
+                return error_set(ret_error, r, "%s: %m", path);
         return kubeconfig_parse(text, size, path, context, ret, ret_error);
 }
 

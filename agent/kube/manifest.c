@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
+#include "error.h"
 #include "fileio.h"
 #include "json-util.h"
 #include "macro.h"
@@ -30,22 +30,11 @@ typedef struct Converter {
         char *error;
 } Converter;
 
-static int fail(Converter *c, const yaml_mark_t *at, const char *format, ...) _printf_(3, 4);
-static int fail(Converter *c, const yaml_mark_t *at, const char *format, ...) {
-        _cleanup_free_ char *what = NULL;
-        va_list ap;
-
-        if (c->error)
-                return -EINVAL;
-        va_start(ap, format);
-        if (vasprintf(&what, format, ap) < 0)
-                what = NULL;
-        va_end(ap);
-        if (!what || asprintf(&c->error, "%s:%zu:%zu: %s", c->origin, at ? at->line + 1 : 0, at ? at->column + 1 : 0,
-                              what) < 0)
-                c->error = NULL;
-        return -EINVAL;
-}
+/* The message with the file, line and column of at in front ("pods.yaml:3:7: ...");
+ * -EINVAL. */
+#define fail(c, at, format, ...)                                                                                   \
+        error_set(&(c)->error, -EINVAL, "%s:%zu:%zu: " format, (c)->origin, (at) ? (at)->line + 1 : 0,           \
+                  (at) ? (at)->column + 1 : 0, ##__VA_ARGS__)
 
 static int next_event(Converter *c, yaml_event_t *e) {
         if (yaml_parser_parse(&c->parser, e))
@@ -401,9 +390,7 @@ int manifest_objects_load(const char *path, json_object ***ret, char **ret_error
 
         r = read_full_file(path, MANIFEST_MAX_SIZE, &text, &size);
         if (r < 0) {
-                if (ret_error && asprintf(ret_error, "%s: %s", path, strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
+                return error_set(ret_error, r, "%s: %m", path);
         }
         return manifest_objects_parse(text, size, path, ret, ret_error);
 }

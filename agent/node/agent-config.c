@@ -2,7 +2,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,21 +34,9 @@ typedef struct Field {
         size_t offset; /* of the char* or unsigned in AgentConfig */
 } Field;
 
-static int fail(Parser *p, const yaml_mark_t *at, const char *format, ...) _printf_(3, 4);
-static int fail(Parser *p, const yaml_mark_t *at, const char *format, ...) {
-        _cleanup_free_ char *what = NULL;
-        va_list ap;
-
-        if (p->error)
-                return -EINVAL;
-        va_start(ap, format);
-        if (vasprintf(&what, format, ap) < 0)
-                what = NULL;
-        va_end(ap);
-        if (!what || asprintf(&p->error, "%s:%zu: %s", p->origin, at->line + 1, what) < 0)
-                p->error = NULL;
-        return -EINVAL;
-}
+/* The message with the file and line of at in front ("kubelet.yaml:3: ..."); -EINVAL. */
+#define fail(p, at, format, ...) \
+        error_set(&(p)->error, -EINVAL, "%s:%zu: " format, (p)->origin, (at)->line + 1, ##__VA_ARGS__)
 
 static int set_string(Parser *p, const Field *f, const char *value, const char **ret_why) {
         char **slot = (char **) ((char *) p->config + f->offset), *copy = strdup(value);
