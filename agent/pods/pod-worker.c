@@ -25,6 +25,7 @@
 #include "macro.h"
 #include "pod-cgroup.h"
 #include "pod-files.h"
+#include "pod-paths.h"
 #include "probe.h"
 #include "pod-worker.h"
 #include "pull-secrets.h"
@@ -386,9 +387,9 @@ static int sandbox_up(PodWorker *w) {
                 /* Where the kubelet API's port-forward connects: the pod's network namespace,
                  * empty for the node's. */
                 _cleanup_free_ char *netns = NULL;
-                r = host_network ? write_pod_file(w, "netns", "")
-                    : w->netns_path ? write_pod_file(w, "netns", w->netns_path)
-                    : asprintf(&netns, "%s/net", w->sandbox_dir) < 0 ? -ENOMEM : write_pod_file(w, "netns", netns);
+                r = host_network ? write_pod_file(w, POD_NETNS_FILE, "")
+                    : w->netns_path ? write_pod_file(w, POD_NETNS_FILE, w->netns_path)
+                    : !(netns = pod_sandbox_netns(w->sandbox_dir)) ? -ENOMEM : write_pod_file(w, POD_NETNS_FILE, netns);
         }
         if (r < 0)
                 return log_error_errno(r, "pod %s: write its /etc files and netns: %m", w->key);
@@ -1160,10 +1161,10 @@ int pod_worker_new(const PodRuntime *runtime, json_object *pod, json_object *obj
                 return -EINVAL;
         }
         if (asprintf(&w->uid, "%s", uid) < 0 || asprintf(&w->key, "%s/%s", namespace, name) < 0 ||
-            asprintf(&w->pod_run_dir, "%s/pods/%s", runtime->run_dir, uid) < 0 ||
-            asprintf(&w->pod_state_dir, "%s/pods/%s", runtime->state_dir, uid) < 0 ||
-            asprintf(&w->sandbox_dir, "%s/pods/%s/ns", runtime->run_dir, uid) < 0 ||
-            asprintf(&w->log_dir, "%s/pods/%s_%s_%s", runtime->log_dir, namespace, name, uid) < 0 ||
+            !(w->pod_run_dir = pod_run_dir(runtime->run_dir, uid)) ||
+            !(w->pod_state_dir = pod_state_dir(runtime->state_dir, uid)) ||
+            !(w->sandbox_dir = pod_sandbox_dir(runtime->run_dir, uid)) ||
+            !(w->log_dir = pod_log_dir(runtime->log_dir, namespace, name, uid)) ||
             !(w->cgroup_parent = pod_cgroup_parent(pod_cgroups_driver(runtime->cgroups), pod, uid)) ||
             !(w->started_at = rfc3339_now()) || (r = make_containers(w)) < 0) {
                 pod_worker_free(w);
