@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <spawn.h>
@@ -20,6 +18,7 @@
 #include "kubelet-exec.h"
 #include "log.h"
 #include "macro.h"
+#include "pod-paths.h"
 #include "spdy-conn.h"
 
 #define STREAM_PROTOCOL "v4.channel.k8s.io"
@@ -140,51 +139,28 @@ static int parse_query(ExecSession *s, const char *query) {
         return 0;
 }
 
-/* The container's runtime id, <uid>-<name>-<restart>, of its newest run if that is still
- * running: from the pod's log directory (its UID) and its run directory. */
+/* The container's runtime id of its newest run if that is still running: -ENOENT when
+ * the pod or the container has none, -ESRCH when it has ended. */
 static int find_container(const KubeletExecConfig *config, const char *namespace, const char *pod,
                           const char *container, char **ret) {
-        _cleanup_free_ char *pattern = NULL;
-        glob_t dirs = {};
-        int r = -ENOENT;
+        _cleanup_free_ char *exit_file = NULL;
+        unsigned newest;
+        PodInfo info;
+        int r;
 
-        if (asprintf(&pattern, "%s/pods/%s_%s_*", config->log_dir, namespace, pod) < 0)
+        r = pod_set_find(config->pods, namespace, pod, NULL, &info);
+        if (r < 0)
+                return r;
+        r = pod_container_newest_run(config->run_dir, info.uid, container, &newest);
+        if (r < 0)
+                return r;
+        exit_file = pod_container_exit_file(config->run_dir, info.uid, container, newest);
+        if (!exit_file)
                 return -ENOMEM;
-        if (glob(pattern, GLOB_ONLYDIR, NULL, &dirs) != 0)
-                return -ENOENT;
-        for (size_t i = 0; i < dirs.gl_pathc && r == -ENOENT; i++) {
-                const char *uid = dirs.gl_pathv[i] + strlen(pattern) - 1;
-                _cleanup_free_ char *containers = NULL, *exit_file = NULL;
-                DIR *d;
-                struct dirent *e;
-                long newest = -1;
-
-                if (strchr(uid, '/') ||
-                    asprintf(&containers, "%s/pods/%s/containers/%s", config->run_dir, uid, container) < 0)
-                        continue;
-                d = opendir(containers);
-                if (!d)
-                        continue;
-                while ((e = readdir(d))) {
-                        char *end;
-                        long n = strtol(e->d_name, &end, 10);
-                        if (end != e->d_name && !*end && n > newest)
-                                newest = n;
-                }
-                closedir(d);
-                if (newest < 0)
-                        continue;
-                if (asprintf(&exit_file, "%s/%ld/exit.json", containers, newest) < 0)
-                        r = -ENOMEM;
-                else if (access(exit_file, F_OK) >= 0)
-                        r = -ESRCH;
-                else if (asprintf(ret, "%s-%s-%ld", uid, container, newest) < 0)
-                        r = -ENOMEM;
-                else
-                        r = 0;
-        }
-        globfree(&dirs);
-        return r;
+        if (access(exit_file, F_OK) >= 0)
+                return -ESRCH;
+        *ret = pod_container_id(info.uid, container, newest);
+        return *ret ? 0 : -ENOMEM;
 }
 
 int kubelet_exec_prepare(const KubeletExecConfig *config, const char *request, ExecSession **ret, char **ret_message) {
@@ -232,7 +208,7 @@ int kubelet_exec_prepare(const KubeletExecConfig *config, const char *request, E
         }
         s->runtime_path = strdup(config->runtime_path);
         s->run_dir = strdup(config->run_dir);
-        if (r >= 0 && (!s->runtime_path || !s->run_dir || asprintf(&s->root, "%s/runtime", config->run_dir) < 0))
+        if (r >= 0 && (!s->runtime_path || !s->run_dir || !(s->root = pod_runtime_root(config->run_dir))))
                 r = -ENOMEM;
         if (r < 0) {
                 exec_session_free(s);

@@ -2,7 +2,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <glob.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +10,6 @@
 #include <unistd.h>
 
 #include "buffer.h"
-#include "fileio.h"
 #include "kubelet-portforward.h"
 #include "log.h"
 #include "macro.h"
@@ -85,35 +83,25 @@ void portforward_session_free(PortForwardSession *s) {
 
 /* --- the request -------------------------------------------------------------------- */
 
-/* The pod's UID (want_uid if given) and network namespace, from its log directory and
- * the file its worker keeps in its run directory: the namespace's path, empty for the
- * node's (hostNetwork). -ENOENT: no such pod runs here. */
+/* The pod's UID (want_uid if given) and network namespace, NULL for the node's
+ * (hostNetwork). -ENOENT: no such pod runs here, or its sandbox is not set up. */
 static int find_pod(const KubeletPortForwardConfig *config, const char *namespace, const char *pod,
                     const char *want_uid, char **ret_uid, char **ret_netns) {
-        _cleanup_free_ char *pattern = NULL;
-        glob_t dirs = {};
-        int r = -ENOENT;
+        _cleanup_free_ char *uid = NULL, *netns = NULL;
+        PodInfo info;
+        int r;
 
-        if (asprintf(&pattern, "%s/pods/%s_%s_*", config->log_dir, namespace, pod) < 0)
-                return -ENOMEM;
-        if (glob(pattern, GLOB_ONLYDIR, NULL, &dirs) != 0)
+        r = pod_set_find(config->pods, namespace, pod, want_uid, &info);
+        if (r < 0)
+                return r;
+        if (!info.netns_path)
                 return -ENOENT;
-        for (size_t i = 0; i < dirs.gl_pathc && r == -ENOENT; i++) {
-                const char *uid = dirs.gl_pathv[i] + strlen(pattern) - 1;
-                _cleanup_free_ char *path = NULL, *content = NULL;
-                size_t size;
-
-                if (strchr(uid, '/') || (want_uid && !streq(uid, want_uid)) ||
-                    asprintf(&path, "%s/pods/%s/netns", config->run_dir, uid) < 0 ||
-                    read_full_file(path, 4096, &content, &size) < 0)
-                        continue;
-                content[strcspn(content, "\n")] = '\0';
-                *ret_uid = strdup(uid);
-                *ret_netns = *content ? TAKE_PTR(content) : NULL;
-                r = *ret_uid ? 0 : -ENOMEM;
-        }
-        globfree(&dirs);
-        return r;
+        uid = strdup(info.uid);
+        if (!uid || (*info.netns_path && !(netns = strdup(info.netns_path))))
+                return -ENOMEM;
+        *ret_uid = TAKE_PTR(uid);
+        *ret_netns = TAKE_PTR(netns);
+        return 0;
 }
 
 int kubelet_portforward_prepare(const KubeletPortForwardConfig *config, const char *request, PortForwardSession **ret,
