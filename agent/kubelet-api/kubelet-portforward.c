@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "buffer.h"
+#include "error.h"
 #include "kubelet-portforward.h"
 #include "log.h"
 #include "macro.h"
@@ -144,23 +145,26 @@ int kubelet_portforward_prepare(const KubeletPortForwardConfig *config, const ch
  * blocks or dispatches): so entering, making the socket and leaving is safe, and simpler
  * than a child passing a socket back over SCM_RIGHTS. A socket stays in the namespace it
  * was made in, so only socket() happens inside; connect() runs after, non-blocking. */
-static int pod_socket(PortForwardSession *s, int *ret) {
+static int pod_socket(PortForwardSession *s, int *ret, char **ret_error) {
         _cleanup_close_ int ns = -EBADF;
         int saved = -EBADF, fd, r;
 
         if (s->netns_path) {
                 r = netns_open(s->netns_path, &ns);
-                if (r >= 0)
-                        r = netns_enter(ns, &saved);
                 if (r < 0)
-                        return r;
+                        return error_set(ret_error, r, "open %s: %m", s->netns_path);
+                r = netns_enter(ns, &saved);
+                if (r < 0)
+                        return error_set(ret_error, r, "enter %s: %m", s->netns_path);
         }
         fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         r = fd < 0 ? -errno : 0;
         if (netns_leave(&saved) < 0)
                 abort(); /* cannot continue in the pod's namespace */
         *ret = fd;
-        return r;
+        if (r < 0)
+                return error_set(ret_error, r, "socket in %s: %m", s->netns_path ?: "the node's network namespace");
+        return 0;
 }
 
 /* The end of a forwarded connection, as kubelet's: the failure (if any) on the error
@@ -270,9 +274,7 @@ static int on_pod(sd_event_source *source, int fd, uint32_t revents, void *userd
                 if (r == 0)
                         r = forward_pump(f);
         }
-        if (r >= 0)
-                r = spdy_conn_flush(s->conn);
-        if (r < 0)
+        if (r < 0 || spdy_conn_flush(s->conn) < 0)
                 portforward_session_free(s);
         return 0;
 }
@@ -280,11 +282,11 @@ static int on_pod(sd_event_source *source, int fd, uint32_t revents, void *userd
 static int forward_connect(Forward *f) {
         struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(f->port),
                                     .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        int r = pod_socket(f->session, &f->fd);
+        _cleanup_free_ char *error = NULL;
+        int r = pod_socket(f->session, &f->fd, &error);
 
         if (r < 0) {
-                log_warning_errno(r, "kubelet API: port-forward to %s: socket in %s: %m", f->session->pod,
-                                  f->session->netns_path ?: "the node's network namespace");
+                log_warning("kubelet API: port-forward to %s: %s", f->session->pod, error ?: strerror(-r));
                 return forward_fail(f, -r);
         }
         if (connect(f->fd, (struct sockaddr *) &addr, sizeof(addr)) >= 0)
@@ -310,15 +312,10 @@ static int on_streams_timeout(sd_event_source *source, uint64_t usec, void *user
         Forward *f = userdata;
         PortForwardSession *s = f->session;
         _cleanup_free_ char *message = NULL;
-        int r;
 
-        if (asprintf(&message, "(request=%s) timed out waiting for streams", f->request_id) < 0)
-                r = -ENOMEM;
-        else
-                r = forward_end(f, message);
-        if (r >= 0)
-                r = spdy_conn_flush(s->conn);
-        if (r < 0)
+        /* forward_end() frees f: a failure to queue its frames ends the session. */
+        if (asprintf(&message, "(request=%s) timed out waiting for streams", f->request_id) < 0 ||
+            forward_end(f, message) < 0 || spdy_conn_flush(s->conn) < 0)
                 portforward_session_free(s);
         return 0;
 }

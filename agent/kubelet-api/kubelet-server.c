@@ -330,10 +330,7 @@ static int container_logs(Connection *c, const char *path, const char *query) {
 
         if (sscanf(path, "/containerLogs/%255[^/]/%255[^/]/%255[^/?]", namespace, pod, container) != 3)
                 return respond_text(c, 400, "Bad Request", "expected /containerLogs/<namespace>/<pod>/<container>\n");
-        r = pod_set_find(c->server->pods, namespace, pod, NULL, &info);
-        if (r >= 0)
-                r = log_files(&info, container, &files);
-        if (r < 0) {
+        if (pod_set_find(c->server->pods, namespace, pod, NULL, &info) < 0 || log_files(&info, container, &files) < 0) {
                 char message[900];
                 snprintf(message, sizeof(message), "container \"%s\" in pod \"%s\" (namespace %s) has no logs on this node\n",
                          container, pod, namespace);
@@ -567,7 +564,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 }
 
 int kubelet_server_new(sd_event *event, const KubeletServerConfig *config, KubeletServer **ret) {
-        KubeletServer *s = calloc(1, sizeof(KubeletServer));
+        _cleanup_(kubelet_server_freep) KubeletServer *s = calloc(1, sizeof(KubeletServer));
         struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t) config->port) };
         int one = 1, r;
 
@@ -579,38 +576,31 @@ int kubelet_server_new(sd_event *event, const KubeletServerConfig *config, Kubel
         s->run_dir = strdup(config->run_dir);
         s->runtime_path = strdup(config->runtime_path ?: "stevedore-runc");
         s->tls = SSL_CTX_new(TLS_server_method());
-        if (!s->run_dir || !s->runtime_path || !s->tls) {
-                kubelet_server_free(s);
+        if (!s->run_dir || !s->runtime_path || !s->tls)
                 return -ENOMEM;
-        }
         SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION);
         r = make_certificate(s->tls, config->node_name, config->node_ip);
-        if (r >= 0)
-                r = config->client_ca ? trust_client_ca(s->tls, config->client_ca, config->client_ca_size) : -EINVAL;
         if (r < 0) {
-                log_error("kubelet API: %s", r == -EINVAL ? "no client CA to verify the API server with"
-                                                           : "cannot make a serving certificate");
-                kubelet_server_free(s);
+                log_error("kubelet API: cannot make a serving certificate");
                 return r;
         }
-        if (config->address && inet_pton(AF_INET, config->address, &addr.sin_addr) != 1) {
-                kubelet_server_free(s);
-                return -EINVAL;
+        r = config->client_ca ? trust_client_ca(s->tls, config->client_ca, config->client_ca_size) : -EINVAL;
+        if (r == -EINVAL) {
+                log_error("kubelet API: no client CA to verify the API server with");
+                return r;
         }
+        if (r < 0)
+                return log_error_errno(r, "kubelet API: the client CA: %m");
+        if (config->address && inet_pton(AF_INET, config->address, &addr.sin_addr) != 1)
+                return -EINVAL;
         s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (s->fd < 0 || setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-            bind(s->fd, (struct sockaddr *) &addr, sizeof(addr)) < 0 || listen(s->fd, 64) < 0) {
-                r = -errno;
-                log_error_errno(r, "kubelet API: listen on port %u: %m", config->port);
-                kubelet_server_free(s);
-                return r;
-        }
+            bind(s->fd, (struct sockaddr *) &addr, sizeof(addr)) < 0 || listen(s->fd, 64) < 0)
+                return log_error_errno(-errno, "kubelet API: listen on port %u: %m", config->port);
         r = sd_event_add_io(event, &s->listener, s->fd, EPOLLIN, on_accept, s);
-        if (r < 0) {
-                kubelet_server_free(s);
+        if (r < 0)
                 return r;
-        }
-        *ret = s;
+        *ret = TAKE_PTR(s);
         return 0;
 }
 

@@ -216,13 +216,15 @@ static void want_pod(Standalone *s, json_object *pod, const char *source) {
                 return;
         *p = (StaticPod) { .source = strdup(source), .wanted = true };
         r = pod_set_add(s->set, pod, p, &e);
-        if (r >= 0)
-                r = pod_set_start(e, NULL);
         if (r < 0) {
                 log_error_errno(r, "pod %s/%s (%s): %m", json_get_string(meta, "namespace", NULL),
                                 json_get_string(meta, "name", NULL), source);
-                if (e)
-                        pod_set_remove(e);
+                return;
+        }
+        r = pod_set_start(e, NULL);
+        if (r < 0) {
+                log_error_errno(r, "pod %s/%s (%s): %m", e->namespace, e->name, source);
+                pod_set_remove(e);
         }
 }
 
