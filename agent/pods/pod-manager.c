@@ -26,6 +26,7 @@ struct PodManager {
         KubeClient *client;
         PodSet *set;
         KubeWatch *watch;
+        sd_event_source *reaper;
 };
 
 static void api_pod_free(void *data) {
@@ -36,10 +37,24 @@ static void api_pod_free(void *data) {
         free(a);
 }
 
-/* The pod leaves the set once it is removing and no request of its is in flight. */
-static void release(ApiPod *a) {
-        if (a->removing && !a->patching && a->fetching == 0)
-                pod_set_remove(a->entry);
+/* Pods leave the set once they are removing and no request of theirs is in flight:
+ * decided from the loop, after their workers' callbacks (a worker reports its final
+ * status after it terminated). */
+static int reap(sd_event_source *s, void *userdata) {
+        PodManager *m = userdata;
+
+        for (PodEntry *e = pod_set_first(m->set); e; e = pod_entry_next(e)) {
+                ApiPod *a = e->data;
+                if (a->removing && !a->patching && a->fetching == 0)
+                        pod_set_remove(e);
+        }
+        return 0;
+}
+
+static void schedule_reap(PodManager *m) {
+        if (!m->reaper)
+                (void) sd_event_add_defer(pod_set_runtime(m->set)->event, &m->reaper, reap, m);
+        (void) sd_event_source_set_enabled(m->reaper, SD_EVENT_ONESHOT);
 }
 
 /* --- status and events ------------------------------------------------------------- */
@@ -56,7 +71,7 @@ static void status_done(KubeClient *client, int error, const char *message, long
                             error < 0 ? message : kube_status_message(body) ?: "failed");
         if (a->pending_status && status != 404)
                 send_status(a);
-        release(a);
+        schedule_reap(a->manager);
 }
 
 static void send_status(ApiPod *a) {
@@ -159,7 +174,7 @@ static void on_terminated(PodEntry *e, void *userdata) {
         if (!a->deleted_from_api && json_object_object_get(json_object_object_get(e->pod, "metadata"), "deletionTimestamp"))
                 delete_pod_object(a);
         a->removing = true;
-        release(a);
+        schedule_reap(a->manager);
 }
 
 /* --- starting ---------------------------------------------------------------------- */
@@ -202,7 +217,7 @@ static void fetch_finished(Fetch *f) {
         if (--a->fetching == 0 && !a->removing)
                 start_worker(a);
         else
-                release(a);
+                schedule_reap(a->manager);
 }
 
 static int on_fetch_retry(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -317,7 +332,7 @@ static void pod_seen(PodManager *m, json_object *pod) {
         if (json_object_object_get(json_object_object_get(pod, "metadata"), "deletionTimestamp")) {
                 delete_pod_object(a);
                 a->removing = true;
-                release(a);
+                schedule_reap(a->manager);
                 return;
         }
         log_info("pod %s/%s: bound to this node", e->namespace, e->name);
@@ -349,7 +364,7 @@ static void on_pod(KubeWatch *w, KubeEvent event, json_object *pod, void *userda
                         pod_worker_terminate(e->worker, 0);
                 else {
                         a->removing = true;
-                        release(a);
+                        schedule_reap(a->manager);
                 }
                 break;
         default:
@@ -390,5 +405,6 @@ void pod_manager_free(PodManager *m) {
         if (!m)
                 return;
         kube_watch_free(m->watch);
+        sd_event_source_disable_unref(m->reaper);
         free(m);
 }

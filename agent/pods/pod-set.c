@@ -20,10 +20,11 @@ struct PodSet {
         void *userdata;
 };
 
+/* A removed entry's source hears no more of it. */
 static PodEntry *entry_of(PodSet *set, PodWorker *w) {
         for (PodEntry *e = set->entries; e; e = e->next)
                 if (e->worker == w)
-                        return e;
+                        return e->removed ? NULL : e;
         return NULL;
 }
 

@@ -73,7 +73,8 @@ int pod_set_add(PodSet *set, json_object *pod, void *data, PodEntry **ret);
 int pod_set_start(PodEntry *e, json_object *objects);
 /* A new version of e's pod, handed to its worker if it runs. */
 void pod_set_update(PodEntry *e, json_object *pod);
-/* The source is done with e: it goes (freed from the loop, outside any callback). */
+/* The source is done with e: it hears no more of it, and e goes (freed from the loop,
+ * outside any callback). */
 void pod_set_remove(PodEntry *e);
 
 /* By UID, among the entries not removed. */
