@@ -246,8 +246,7 @@ typedef struct ClusterPods {
 static void cluster_pods_done(ClusterPods *p) {
         /* The pods (which may hold pulls) before the node's parts. */
         pod_manager_free(p->pods);
-        if (p->set)
-                pod_set_free(p->set);
+        pod_set_free(p->set);
         node_parts_done(&p->parts);
 }
 

@@ -275,6 +275,8 @@ int pod_set_new(PodsChanged pods_changed, void *userdata, PodSet **ret) {
 }
 
 void pod_set_free(PodSet *set) {
+        if (!set)
+                return;
         while (set->entries) {
                 PodEntry *e = set->entries;
                 set->entries = e->next;

@@ -54,10 +54,10 @@ typedef struct PodInfo {
 } PodInfo;
 
 int pod_set_new(PodsChanged pods_changed, void *userdata, PodSet **ret);
+/* Frees the workers (the pods' containers keep running) and the entries. */
 void pod_set_free(PodSet *set);
 static inline void pod_set_freep(PodSet **set) {
-        if (*set)
-                pod_set_free(*set);
+        pod_set_free(*set);
 }
 
 /* The source that feeds the set, once: its workers run with runtime (whose callbacks
