@@ -162,8 +162,9 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         /* Freed in reverse: the pods (which may hold pulls) before the node's parts. */
         _cleanup_(node_parts_done) NodeParts parts = {};
         _cleanup_(service_notify_freep) ServiceNotify *notify = NULL;
+        _cleanup_(pod_set_freep) PodSet *set = NULL;
         _cleanup_(standalone_freep) Standalone *standalone = NULL;
-        _cleanup_free_ char *status_path = NULL;
+        _cleanup_free_ char *status_path = NULL, *error = NULL;
         sd_event_source *sigint = NULL, *sigterm = NULL;
         ProxyConfig proxy = { .have_cluster_cidr = o->net_config != NULL };
         StandaloneRun run = {};
@@ -196,11 +197,14 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         run = (StandaloneRun) { .event = event, .notify = notify };
         StandaloneConfig config = {
                 .manifest_dir = o->manifest_dir, .status_path = status_path, .proxy = &proxy,
-                .service_cidr = o->service_cidr, .pods_changed = on_standalone_pods, .userdata = &run,
+                .service_cidr = o->service_cidr,
         };
-        r = standalone_new(&config, &rt, &standalone);
+        r = pod_set_new(on_standalone_pods, &run, &set);
         if (r < 0)
-                return log_error_errno(r, "agent: manifests %s: %m", o->manifest_dir), 1;
+                return log_oom(), 1;
+        r = standalone_new(&config, set, &rt, &standalone, &error);
+        if (r < 0)
+                return log_error("agent: manifests %s: %s", o->manifest_dir, error ?: strerror(-r)), 1;
         run.standalone = standalone;
         r = sd_event_add_signal(event, &sigint, SIGINT, on_standalone_signal, &run);
         if (r < 0)
@@ -239,12 +243,14 @@ typedef struct ClusterPods {
         bool have_pod_cidr;
         CgroupDriver cgroup_driver;
         NodeParts parts;
+        PodSet *set; /* the kubelet API's too */
         PodManager *pods;
 } ClusterPods;
 
 static void cluster_pods_done(ClusterPods *p) {
         /* The pods (which may hold pulls) before the node's parts. */
         pod_manager_free(p->pods);
+        pod_set_free(p->set);
         node_parts_done(&p->parts);
 }
 
@@ -268,7 +274,7 @@ static int cluster_pods_start(ClusterPods *p) {
                 .runtime_path = p->runtime_path, .node_name = p->node_name, .node_ip = p->node_ip,
                 .node_memory = node_memory(), .host_resolv_conf = p->resolv,
         };
-        r = pod_manager_new(p->client, &rt, on_cluster_pods, p->notify, &p->pods);
+        r = pod_manager_new(p->client, p->set, &rt, &p->pods);
         if (r < 0)
                 return log_error_errno(r, "agent: pods: %m");
         return 0;
@@ -512,6 +518,9 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 .net_config = net_config, .have_pod_cidr = cfg.pod_cidr != NULL, .cgroup_driver = cfg.cgroup_driver,
                 .notify = notify,
         };
+        r = pod_set_new(on_cluster_pods, notify, &pods.set);
+        if (r < 0)
+                return log_oom(), 1;
         NodeRegistrationConfig node = { .name = name, .internal_ip = node_ip, .root_dir = opts->root_dir,
                                  .kubelet_port = kubelet_port, .on_pod_cidr = cfg.pod_cidr ? NULL : on_pod_cidr,
                                  .registered = on_registered, .userdata = &pods };
@@ -526,7 +535,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
 
         KubeletServerConfig api = {
                 .port = kubelet_port, .node_name = name, .node_ip = node_ip, .client_ca = kube.config->ca,
-                .client_ca_size = kube.config->ca_size, .log_dir = log_dir, .run_dir = opts->run_dir,
+                .client_ca_size = kube.config->ca_size, .pods = pods.set, .run_dir = opts->run_dir,
                 .runtime_path = runtime_path,
         };
         r = kubelet_server_new(kube.event, &api, &kubelet);

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <spawn.h>
@@ -15,11 +13,13 @@
 #include <unistd.h>
 
 #include "buffer.h"
+#include "error.h"
 #include "exec-terminal.h"
 #include "json-util.h"
 #include "kubelet-exec.h"
 #include "log.h"
 #include "macro.h"
+#include "pod-paths.h"
 #include "spdy-conn.h"
 
 #define STREAM_PROTOCOL "v4.channel.k8s.io"
@@ -86,6 +86,10 @@ void exec_session_free(ExecSession *s) {
         free(s);
 }
 
+static void exec_session_freep(ExecSession **s) {
+        exec_session_free(*s);
+}
+
 /* --- the request -------------------------------------------------------------------- */
 
 static int unhex(char c) {
@@ -140,57 +144,34 @@ static int parse_query(ExecSession *s, const char *query) {
         return 0;
 }
 
-/* The container's runtime id, <uid>-<name>-<restart>, of its newest run if that is still
- * running: from the pod's log directory (its UID) and its run directory. */
+/* The container's runtime id of its newest run if that is still running: -ENOENT when
+ * the pod or the container has none, -ESRCH when it has ended. */
 static int find_container(const KubeletExecConfig *config, const char *namespace, const char *pod,
                           const char *container, char **ret) {
-        _cleanup_free_ char *pattern = NULL;
-        glob_t dirs = {};
-        int r = -ENOENT;
+        _cleanup_free_ char *exit_file = NULL;
+        unsigned newest;
+        PodInfo info;
+        int r;
 
-        if (asprintf(&pattern, "%s/pods/%s_%s_*", config->log_dir, namespace, pod) < 0)
+        r = pod_set_find(config->pods, namespace, pod, NULL, &info);
+        if (r < 0)
+                return r;
+        r = pod_container_newest_run(config->run_dir, info.uid, container, &newest);
+        if (r < 0)
+                return r;
+        exit_file = pod_container_exit_file(config->run_dir, info.uid, container, newest);
+        if (!exit_file)
                 return -ENOMEM;
-        if (glob(pattern, GLOB_ONLYDIR, NULL, &dirs) != 0)
-                return -ENOENT;
-        for (size_t i = 0; i < dirs.gl_pathc && r == -ENOENT; i++) {
-                const char *uid = dirs.gl_pathv[i] + strlen(pattern) - 1;
-                _cleanup_free_ char *containers = NULL, *exit_file = NULL;
-                DIR *d;
-                struct dirent *e;
-                long newest = -1;
-
-                if (strchr(uid, '/') ||
-                    asprintf(&containers, "%s/pods/%s/containers/%s", config->run_dir, uid, container) < 0)
-                        continue;
-                d = opendir(containers);
-                if (!d)
-                        continue;
-                while ((e = readdir(d))) {
-                        char *end;
-                        long n = strtol(e->d_name, &end, 10);
-                        if (end != e->d_name && !*end && n > newest)
-                                newest = n;
-                }
-                closedir(d);
-                if (newest < 0)
-                        continue;
-                if (asprintf(&exit_file, "%s/%ld/exit.json", containers, newest) < 0)
-                        r = -ENOMEM;
-                else if (access(exit_file, F_OK) >= 0)
-                        r = -ESRCH;
-                else if (asprintf(ret, "%s-%s-%ld", uid, container, newest) < 0)
-                        r = -ENOMEM;
-                else
-                        r = 0;
-        }
-        globfree(&dirs);
-        return r;
+        if (access(exit_file, F_OK) >= 0)
+                return -ESRCH;
+        *ret = pod_container_id(info.uid, container, newest);
+        return *ret ? 0 : -ENOMEM;
 }
 
 int kubelet_exec_prepare(const KubeletExecConfig *config, const char *request, ExecSession **ret, char **ret_message) {
         char namespace[256], pod[256], container[256], target[4096];
+        _cleanup_(exec_session_freep) ExecSession *s = NULL;
         const char *query;
-        ExecSession *s;
         int r;
 
         *ret_message = NULL;
@@ -209,36 +190,31 @@ int kubelet_exec_prepare(const KubeletExecConfig *config, const char *request, E
         s->want[STREAM_ERROR] = true;
         query = strchr(target, '?');
         r = parse_query(s, query ? query + 1 : NULL);
-        if (r >= 0 && s->n_command == 0) {
-                exec_session_free(s);
+        if (r < 0)
+                return r;
+        if (s->n_command == 0)
                 return (*ret_message = strdup("you must specify at least 1 command\n")) ? 400 : -ENOMEM;
-        }
-        if (r >= 0 && !s->want[STREAM_STDIN] && !s->want[STREAM_STDOUT] && !s->want[STREAM_STDERR]) {
-                exec_session_free(s);
+        if (!s->want[STREAM_STDIN] && !s->want[STREAM_STDOUT] && !s->want[STREAM_STDERR])
                 return (*ret_message = strdup("you must specify at least 1 of stdin, stdout, stderr\n")) ? 400 : -ENOMEM;
-        }
         if (s->tty) {
                 s->want[STREAM_STDERR] = false; /* a terminal has one output, as kubelet has it */
                 s->want[STREAM_RESIZE] = true;
         }
-        if (r >= 0)
-                r = find_container(config, namespace, pod, container, &s->container_id);
+        r = find_container(config, namespace, pod, container, &s->container_id);
         if (r == -ENOENT || r == -ESRCH) {
-                exec_session_free(s);
                 if (asprintf(ret_message, r == -ENOENT ? "container not found (\"%s\")\n" : "container \"%s\" is not running\n",
                              container) < 0)
                         return -ENOMEM;
                 return r == -ENOENT ? 404 : 400;
         }
+        if (r < 0)
+                return r;
         s->runtime_path = strdup(config->runtime_path);
         s->run_dir = strdup(config->run_dir);
-        if (r >= 0 && (!s->runtime_path || !s->run_dir || asprintf(&s->root, "%s/runtime", config->run_dir) < 0))
-                r = -ENOMEM;
-        if (r < 0) {
-                exec_session_free(s);
-                return r;
-        }
-        *ret = s;
+        s->root = pod_runtime_root(config->run_dir);
+        if (!s->runtime_path || !s->run_dir || !s->root)
+                return -ENOMEM;
+        *ret = TAKE_PTR(s);
         return 0;
 }
 
@@ -462,36 +438,52 @@ static int watch_stdin(ExecSession *s) {
 
         (void) fcntl(s->stdin_fd, F_SETFL, O_NONBLOCK);
         r = sd_event_add_io(s->event, &s->stdin_source, s->stdin_fd, EPOLLOUT, on_stdin, s);
-        if (r >= 0)
-                stdin_kick(s);
-        return r;
+        if (r < 0)
+                return r;
+        stdin_kick(s);
+        return 0;
+}
+
+/* The terminal's master becomes the command's output, and its input if the client
+ * sends any. */
+static int terminal_attach(ExecSession *s, int master, char **ret_error) {
+        int r;
+
+        s->terminal_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
+        if (s->terminal_fd < 0)
+                return error_set(ret_error, -errno, "its terminal for output: %m");
+        if (s->stream[STREAM_STDIN] && (!s->stdin_eof || s->n_stdin > 0)) {
+                s->stdin_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
+                if (s->stdin_fd < 0)
+                        return error_set(ret_error, -errno, "its terminal for input: %m");
+        }
+        (void) fcntl(s->terminal_fd, F_SETFL, O_NONBLOCK);
+        r = sd_event_add_io(s->event, &s->terminal_source, s->terminal_fd, EPOLLIN, on_output, s);
+        if (r < 0)
+                return error_set(ret_error, r, "watch its terminal: %m");
+        if (s->stdin_fd >= 0) {
+                r = watch_stdin(s);
+                if (r < 0)
+                        return error_set(ret_error, r, "watch its terminal's input: %m");
+        }
+        return 0;
 }
 
 /* The pty's master came from the runtime: the command's input and output from now on. */
 static void on_terminal(ExecTerminal *t, int master, void *userdata) {
         ExecSession *s = userdata;
-        int r = 0;
+        _cleanup_free_ char *error = NULL;
+        int r = terminal_attach(s, master, &error);
 
-        s->terminal_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
-        if (s->terminal_fd < 0 ||
-            (s->stream[STREAM_STDIN] && (!s->stdin_eof || s->n_stdin > 0) &&
-             (s->stdin_fd = fcntl(master, F_DUPFD_CLOEXEC, 3)) < 0))
-                r = -errno;
-        if (r >= 0) {
-                (void) fcntl(s->terminal_fd, F_SETFL, O_NONBLOCK);
-                r = sd_event_add_io(s->event, &s->terminal_source, s->terminal_fd, EPOLLIN, on_output, s);
-        }
-        if (r >= 0 && s->stdin_fd >= 0)
-                r = watch_stdin(s);
         if (r < 0) {
-                log_error_errno(r, "kubelet API: exec in %s: its terminal: %m", s->container_id);
+                log_error("kubelet API: exec in %s: %s", s->container_id, error ?: strerror(-r));
                 s->terminal_source = sd_event_source_disable_unref(s->terminal_source);
                 s->terminal_fd = safe_close(s->terminal_fd);
                 stdin_done(s);
         }
 }
 
-static int spawn_command(ExecSession *s) {
+static int spawn_command(ExecSession *s, char **ret_error) {
         posix_spawn_file_actions_t actions;
         posix_spawnattr_t attr;
         sigset_t none;
@@ -500,7 +492,7 @@ static int spawn_command(ExecSession *s) {
         size_t n = 0;
 
         if (!argv)
-                return -ENOMEM;
+                return error_set(ret_error, -ENOMEM, "%m");
         argv[n++] = s->runtime_path;
         argv[n++] = (char *) "--root";
         argv[n++] = s->root;
@@ -508,7 +500,7 @@ static int spawn_command(ExecSession *s) {
         if (s->tty) {
                 r = exec_terminal_new(s->event, s->run_dir, on_terminal, s, &s->terminal);
                 if (r < 0)
-                        return r;
+                        return error_set(ret_error, r, "its terminal's console socket: %m");
                 argv[n++] = (char *) "--tty";
                 argv[n++] = (char *) "--console-socket";
                 argv[n++] = (char *) exec_terminal_socket(s->terminal);
@@ -518,7 +510,7 @@ static int spawn_command(ExecSession *s) {
                 argv[n++] = s->command[i];
         if ((s->stream[STREAM_STDIN] && !s->tty && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 ||
             pipe2(err, O_CLOEXEC) < 0) {
-                r = -errno;
+                r = error_set(ret_error, -errno, "pipes: %m");
                 goto fail;
         }
         posix_spawn_file_actions_init(&actions);
@@ -535,8 +527,10 @@ static int spawn_command(ExecSession *s) {
         r = -posix_spawn(&s->pid, s->runtime_path, &actions, &attr, argv, environ);
         posix_spawn_file_actions_destroy(&actions);
         posix_spawnattr_destroy(&attr);
-        if (r < 0)
+        if (r < 0) {
+                error_set(ret_error, r, "run %s: %m", s->runtime_path);
                 goto fail;
+        }
         safe_close(in[0]);
         safe_close(out[1]);
         safe_close(err[1]);
@@ -546,17 +540,24 @@ static int spawn_command(ExecSession *s) {
         s->started = true;
         s->pidfd = (int) syscall(SYS_pidfd_open, s->pid, 0);
         if (s->pidfd < 0)
-                return -errno;
+                return error_set(ret_error, -errno, "pidfd of %s: %m", s->runtime_path);
         r = sd_event_add_io(s->event, &s->child, s->pidfd, EPOLLIN, on_child, s);
-        if (r >= 0)
-                r = sd_event_add_io(s->event, &s->stdout_source, s->stdout_fd, EPOLLIN, on_output, s);
-        if (r >= 0)
-                r = sd_event_add_io(s->event, &s->stderr_source, s->stderr_fd, EPOLLIN, on_output, s);
-        if (r >= 0 && s->stdin_fd >= 0)
-                r = watch_stdin(s);
+        if (r < 0)
+                return error_set(ret_error, r, "watch the command: %m");
         (void) fcntl(s->stdout_fd, F_SETFL, O_NONBLOCK);
         (void) fcntl(s->stderr_fd, F_SETFL, O_NONBLOCK);
-        return r;
+        r = sd_event_add_io(s->event, &s->stdout_source, s->stdout_fd, EPOLLIN, on_output, s);
+        if (r < 0)
+                return error_set(ret_error, r, "watch its stdout: %m");
+        r = sd_event_add_io(s->event, &s->stderr_source, s->stderr_fd, EPOLLIN, on_output, s);
+        if (r < 0)
+                return error_set(ret_error, r, "watch its stderr: %m");
+        if (s->stdin_fd >= 0) {
+                r = watch_stdin(s);
+                if (r < 0)
+                        return error_set(ret_error, r, "watch its stdin: %m");
+        }
+        return 0;
 fail:
         safe_close(in[0]);
         safe_close(in[1]);
@@ -588,6 +589,7 @@ static StreamKind kind_of(ExecSession *s, uint32_t id) {
 static int on_syn_stream(SpdyConn *c, const SpdyFrame *f, const SpdyHeaders *headers, void *userdata) {
         ExecSession *s = userdata;
         const char *type = spdy_headers_get(headers, "streamtype");
+        _cleanup_free_ char *error = NULL;
         StreamKind k;
         int r;
 
@@ -598,21 +600,23 @@ static int on_syn_stream(SpdyConn *c, const SpdyFrame *f, const SpdyHeaders *hea
                 return spdy_conn_reset(c, f->stream_id, 3 /* REFUSED_STREAM */);
         s->stream[k] = f->stream_id;
         r = spdy_conn_reply(c, f->stream_id);
-        if (r >= 0 && (f->flags & SPDY_FLAG_FIN) && k == STREAM_STDIN)
+        if (r < 0)
+                return r;
+        if ((f->flags & SPDY_FLAG_FIN) && k == STREAM_STDIN)
                 s->stdin_eof = true;
-        if (r >= 0 && all_streams_open(s)) {
-                s->timer = sd_event_source_disable_unref(s->timer);
-                r = spawn_command(s);
-                if (r < 0) {
-                        log_error_errno(r, "kubelet API: exec in %s: %m", s->container_id);
-                        s->exited = true;
-                        s->exit_code = 126;
-                        s->stdout_fd = safe_close(s->stdout_fd);
-                        s->stderr_fd = safe_close(s->stderr_fd);
-                        r = session_finish(s);
-                }
+        if (!all_streams_open(s))
+                return 0;
+        s->timer = sd_event_source_disable_unref(s->timer);
+        r = spawn_command(s, &error);
+        if (r < 0) {
+                log_error("kubelet API: exec in %s: %s", s->container_id, error ?: strerror(-r));
+                s->exited = true;
+                s->exit_code = 126;
+                s->stdout_fd = safe_close(s->stdout_fd);
+                s->stderr_fd = safe_close(s->stderr_fd);
+                return session_finish(s);
         }
-        return r;
+        return 0;
 }
 
 static int on_data(SpdyConn *c, const SpdyFrame *f, void *userdata) {
@@ -665,10 +669,15 @@ int kubelet_exec_start(ExecSession *s, SSL *ssl, int fd, const void *leftover, s
 
         r = spdy_conn_new(s->event, ssl, fd, STREAM_PROTOCOL, leftover, n, &handlers, s, &s->conn, "exec in %s",
                           s->container_id);
-        if (r >= 0)
-                r = sd_event_add_time_relative(s->event, &s->timer, CLOCK_MONOTONIC, STREAMS_TIMEOUT_USEC, 0,
-                                               on_streams_timeout, s);
         if (r < 0) {
+                log_warning_errno(r, "kubelet API: exec in %s: the connection: %m", s->container_id);
+                exec_session_free(s);
+                return r;
+        }
+        r = sd_event_add_time_relative(s->event, &s->timer, CLOCK_MONOTONIC, STREAMS_TIMEOUT_USEC, 0,
+                                       on_streams_timeout, s);
+        if (r < 0) {
+                log_warning_errno(r, "kubelet API: exec in %s: the streams' timer: %m", s->container_id);
                 exec_session_free(s);
                 return r;
         }

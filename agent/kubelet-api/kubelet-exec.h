@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
+#include "pod-set.h"
+
 /* `kubectl exec` at the kubelet API, as kubelet serves it: POST /exec/<namespace>/<pod>/
  * <container>?command=…&input=&output=&error=&tty= upgraded to SPDY/3.1 with the
  * v4.channel.k8s.io stream protocol. The client opens an error stream and the stdin,
@@ -16,8 +18,8 @@ typedef struct ExecSession ExecSession;
 
 typedef struct KubeletExecConfig {
         sd_event *event;
-        const char *log_dir;      /* <log_dir>/pods/<ns>_<pod>_<uid>/: the pod's UID */
-        const char *run_dir;      /* <run_dir>/pods/<uid>/containers/<name>/<restart>/; runtime state */
+        PodSet *pods;             /* the pod's UID and containers */
+        const char *run_dir;      /* the containers' runs (pod-paths.h); the runtime's state */
         const char *runtime_path; /* stevedore-runc */
 } KubeletExecConfig;
 

@@ -2,7 +2,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <glob.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +10,7 @@
 #include <unistd.h>
 
 #include "buffer.h"
-#include "fileio.h"
+#include "error.h"
 #include "kubelet-portforward.h"
 #include "log.h"
 #include "macro.h"
@@ -85,35 +84,25 @@ void portforward_session_free(PortForwardSession *s) {
 
 /* --- the request -------------------------------------------------------------------- */
 
-/* The pod's UID (want_uid if given) and network namespace, from its log directory and
- * the file its worker keeps in its run directory: the namespace's path, empty for the
- * node's (hostNetwork). -ENOENT: no such pod runs here. */
+/* The pod's UID (want_uid if given) and network namespace, NULL for the node's
+ * (hostNetwork). -ENOENT: no such pod runs here, or its sandbox is not set up. */
 static int find_pod(const KubeletPortForwardConfig *config, const char *namespace, const char *pod,
                     const char *want_uid, char **ret_uid, char **ret_netns) {
-        _cleanup_free_ char *pattern = NULL;
-        glob_t dirs = {};
-        int r = -ENOENT;
+        _cleanup_free_ char *uid = NULL, *netns = NULL;
+        PodInfo info;
+        int r;
 
-        if (asprintf(&pattern, "%s/pods/%s_%s_*", config->log_dir, namespace, pod) < 0)
-                return -ENOMEM;
-        if (glob(pattern, GLOB_ONLYDIR, NULL, &dirs) != 0)
+        r = pod_set_find(config->pods, namespace, pod, want_uid, &info);
+        if (r < 0)
+                return r;
+        if (!info.netns_path)
                 return -ENOENT;
-        for (size_t i = 0; i < dirs.gl_pathc && r == -ENOENT; i++) {
-                const char *uid = dirs.gl_pathv[i] + strlen(pattern) - 1;
-                _cleanup_free_ char *path = NULL, *content = NULL;
-                size_t size;
-
-                if (strchr(uid, '/') || (want_uid && !streq(uid, want_uid)) ||
-                    asprintf(&path, "%s/pods/%s/netns", config->run_dir, uid) < 0 ||
-                    read_full_file(path, 4096, &content, &size) < 0)
-                        continue;
-                content[strcspn(content, "\n")] = '\0';
-                *ret_uid = strdup(uid);
-                *ret_netns = *content ? TAKE_PTR(content) : NULL;
-                r = *ret_uid ? 0 : -ENOMEM;
-        }
-        globfree(&dirs);
-        return r;
+        uid = strdup(info.uid);
+        if (!uid || (*info.netns_path && !(netns = strdup(info.netns_path))))
+                return -ENOMEM;
+        *ret_uid = TAKE_PTR(uid);
+        *ret_netns = TAKE_PTR(netns);
+        return 0;
 }
 
 int kubelet_portforward_prepare(const KubeletPortForwardConfig *config, const char *request, PortForwardSession **ret,
@@ -156,23 +145,26 @@ int kubelet_portforward_prepare(const KubeletPortForwardConfig *config, const ch
  * blocks or dispatches): so entering, making the socket and leaving is safe, and simpler
  * than a child passing a socket back over SCM_RIGHTS. A socket stays in the namespace it
  * was made in, so only socket() happens inside; connect() runs after, non-blocking. */
-static int pod_socket(PortForwardSession *s, int *ret) {
+static int pod_socket(PortForwardSession *s, int *ret, char **ret_error) {
         _cleanup_close_ int ns = -EBADF;
         int saved = -EBADF, fd, r;
 
         if (s->netns_path) {
                 r = netns_open(s->netns_path, &ns);
-                if (r >= 0)
-                        r = netns_enter(ns, &saved);
                 if (r < 0)
-                        return r;
+                        return error_set(ret_error, r, "open %s: %m", s->netns_path);
+                r = netns_enter(ns, &saved);
+                if (r < 0)
+                        return error_set(ret_error, r, "enter %s: %m", s->netns_path);
         }
         fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         r = fd < 0 ? -errno : 0;
         if (netns_leave(&saved) < 0)
                 abort(); /* cannot continue in the pod's namespace */
         *ret = fd;
-        return r;
+        if (r < 0)
+                return error_set(ret_error, r, "socket in %s: %m", s->netns_path ?: "the node's network namespace");
+        return 0;
 }
 
 /* The end of a forwarded connection, as kubelet's: the failure (if any) on the error
@@ -282,9 +274,7 @@ static int on_pod(sd_event_source *source, int fd, uint32_t revents, void *userd
                 if (r == 0)
                         r = forward_pump(f);
         }
-        if (r >= 0)
-                r = spdy_conn_flush(s->conn);
-        if (r < 0)
+        if (r < 0 || spdy_conn_flush(s->conn) < 0)
                 portforward_session_free(s);
         return 0;
 }
@@ -292,11 +282,11 @@ static int on_pod(sd_event_source *source, int fd, uint32_t revents, void *userd
 static int forward_connect(Forward *f) {
         struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(f->port),
                                     .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        int r = pod_socket(f->session, &f->fd);
+        _cleanup_free_ char *error = NULL;
+        int r = pod_socket(f->session, &f->fd, &error);
 
         if (r < 0) {
-                log_warning_errno(r, "kubelet API: port-forward to %s: socket in %s: %m", f->session->pod,
-                                  f->session->netns_path ?: "the node's network namespace");
+                log_warning("kubelet API: port-forward to %s: %s", f->session->pod, error ?: strerror(-r));
                 return forward_fail(f, -r);
         }
         if (connect(f->fd, (struct sockaddr *) &addr, sizeof(addr)) >= 0)
@@ -322,15 +312,10 @@ static int on_streams_timeout(sd_event_source *source, uint64_t usec, void *user
         Forward *f = userdata;
         PortForwardSession *s = f->session;
         _cleanup_free_ char *message = NULL;
-        int r;
 
-        if (asprintf(&message, "(request=%s) timed out waiting for streams", f->request_id) < 0)
-                r = -ENOMEM;
-        else
-                r = forward_end(f, message);
-        if (r >= 0)
-                r = spdy_conn_flush(s->conn);
-        if (r < 0)
+        /* forward_end() frees f: a failure to queue its frames ends the session. */
+        if (asprintf(&message, "(request=%s) timed out waiting for streams", f->request_id) < 0 ||
+            forward_end(f, message) < 0 || spdy_conn_flush(s->conn) < 0)
                 portforward_session_free(s);
         return 0;
 }

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
+#include "pod-set.h"
+
 /* `kubectl port-forward` at the kubelet API, as kubelet serves it: GET or POST
  * /portForward/<namespace>/<pod>[/<uid>] upgraded to SPDY/3.1 with the portforward.k8s.io
  * stream protocol. Per forwarded connection the client opens an error and a data stream
@@ -16,8 +18,7 @@ typedef struct PortForwardSession PortForwardSession;
 
 typedef struct KubeletPortForwardConfig {
         sd_event *event;
-        const char *log_dir; /* <log_dir>/pods/<ns>_<pod>_<uid>/: the pod's UID */
-        const char *run_dir; /* <run_dir>/pods/<uid>/netns: the pod's network namespace */
+        PodSet *pods; /* the pod's UID and network namespace */
 } KubeletPortForwardConfig;
 
 /* Parses the request's head and finds the pod: 0, or an HTTP status (400, 403, 404) with

@@ -20,6 +20,7 @@
 #include "kubelet-server.h"
 #include "log.h"
 #include "macro.h"
+#include "pod-paths.h"
 
 #define REQUEST_MAX 8192
 #define LOG_READ_MAX (64u << 20)
@@ -29,7 +30,8 @@ struct KubeletServer {
         SSL_CTX *tls;
         int fd;
         sd_event_source *listener;
-        char *log_dir, *run_dir, *runtime_path;
+        PodSet *pods;
+        char *run_dir, *runtime_path;
 };
 
 typedef enum ConnectionState { HANDSHAKE, READING, WRITING } ConnectionState;
@@ -173,13 +175,20 @@ static bool query_true(const char *query, const char *name) {
         return v && (streq(v, "true") || streq(v, "1"));
 }
 
-/* The container's log files in restart order: the last is the current one. */
-static int log_files(KubeletServer *s, const char *namespace, const char *pod, const char *container, glob_t *ret) {
+static bool has_container(const PodInfo *pod, const char *container) {
+        for (char *const *name = pod->containers; *name; name++)
+                if (streq(*name, container))
+                        return true;
+        return false;
+}
+
+/* The container's log files, one per run (<restart>.log). */
+static int log_files(const PodInfo *pod, const char *container, glob_t *ret) {
         _cleanup_free_ char *pattern = NULL;
 
-        if (strchr(namespace, '/') || strchr(pod, '/') || strchr(container, '/') || strstr(container, ".."))
-                return -EINVAL;
-        if (asprintf(&pattern, "%s/pods/%s_%s_*/%s/*.log", s->log_dir, namespace, pod, container) < 0)
+        if (!has_container(pod, container))
+                return -ENOENT;
+        if (asprintf(&pattern, "%s/%s/*.log", pod->log_dir, container) < 0)
                 return -ENOMEM;
         return glob(pattern, 0, NULL, ret) == 0 ? 0 : -ENOENT;
 }
@@ -250,15 +259,13 @@ static int on_follow(sd_event_source *s, uint64_t usec, void *userdata);
 /* logs -f: what the file holds now goes first; the rest as the container writes it,
  * until its exit file appears (kubelet ends the stream when the container exits).
  * Only whole lines are sent: *size is cut to the last newline. */
-static int follow_setup(Connection *c, const char *path, const char *container, const char *content, size_t *size,
-                        bool timestamps) {
-        const char *pods = strstr(path, "/pods/"), *uid;
+static int follow_setup(Connection *c, const PodInfo *pod, const char *path, const char *container, const char *content,
+                        size_t *size, bool timestamps) {
         char *last = memrchr(content, '\n', *size);
 
         *size = last ? (size_t) (last - content) + 1 : 0;
-        uid = pods ? strrchr(strndupa(pods + 6, strcspn(pods + 6, "/")), '_') : NULL;
-        if (!uid || asprintf(&c->exit_path, "%s/pods/%s/containers/%s/%d/exit.json", c->server->run_dir, uid + 1,
-                             container, restart_of(path)) < 0)
+        c->exit_path = pod_container_exit_file(c->server->run_dir, pod->uid, container, (unsigned) restart_of(path));
+        if (!c->exit_path)
                 return -ENOMEM;
         c->follow_path = strdup(path);
         c->follow_offset = (off_t) *size;
@@ -315,6 +322,7 @@ static int container_logs(Connection *c, const char *path, const char *query) {
         _cleanup_free_ char *content = NULL, *text = NULL, *tail = query_value(query, "tailLines"),
                             *limit = query_value(query, "limitBytes");
         glob_t files = {};
+        PodInfo info;
         size_t size = 0, start = 0, pick, content_size = 0;
         long lines;
         FILE *f;
@@ -322,8 +330,7 @@ static int container_logs(Connection *c, const char *path, const char *query) {
 
         if (sscanf(path, "/containerLogs/%255[^/]/%255[^/]/%255[^/?]", namespace, pod, container) != 3)
                 return respond_text(c, 400, "Bad Request", "expected /containerLogs/<namespace>/<pod>/<container>\n");
-        r = log_files(c->server, namespace, pod, container, &files);
-        if (r < 0) {
+        if (pod_set_find(c->server->pods, namespace, pod, NULL, &info) < 0 || log_files(&info, container, &files) < 0) {
                 char message[900];
                 snprintf(message, sizeof(message), "container \"%s\" in pod \"%s\" (namespace %s) has no logs on this node\n",
                          container, pod, namespace);
@@ -349,7 +356,8 @@ static int container_logs(Connection *c, const char *path, const char *query) {
         }
         r = read_full_file(files.gl_pathv[pick], LOG_READ_MAX, &content, &content_size);
         if (r >= 0 && query_true(query, "follow") && !query_true(query, "previous"))
-                r = follow_setup(c, files.gl_pathv[pick], container, content, &content_size, query_true(query, "timestamps"));
+                r = follow_setup(c, &info, files.gl_pathv[pick], container, content, &content_size,
+                                 query_true(query, "timestamps"));
         globfree(&files);
         if (r < 0)
                 return respond_text(c, 500, "Internal Server Error", "cannot read the log\n");
@@ -399,7 +407,7 @@ static void hand_over(Connection *c, SSL **ret_ssl, int *ret_fd, const char **re
 static int exec_upgrade(Connection *c) {
         KubeletServer *s = c->server;
         KubeletExecConfig config = {
-                .event = s->event, .log_dir = s->log_dir, .run_dir = s->run_dir, .runtime_path = s->runtime_path,
+                .event = s->event, .pods = s->pods, .run_dir = s->run_dir, .runtime_path = s->runtime_path,
         };
         _cleanup_free_ char *message = NULL;
         ExecSession *session;
@@ -418,7 +426,7 @@ static int exec_upgrade(Connection *c) {
 /* port-forward: likewise. */
 static int portforward_upgrade(Connection *c) {
         KubeletServer *s = c->server;
-        KubeletPortForwardConfig config = { .event = s->event, .log_dir = s->log_dir, .run_dir = s->run_dir };
+        KubeletPortForwardConfig config = { .event = s->event, .pods = s->pods };
         _cleanup_free_ char *message = NULL;
         PortForwardSession *session;
         const char *leftover;
@@ -556,7 +564,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 }
 
 int kubelet_server_new(sd_event *event, const KubeletServerConfig *config, KubeletServer **ret) {
-        KubeletServer *s = calloc(1, sizeof(KubeletServer));
+        _cleanup_(kubelet_server_freep) KubeletServer *s = calloc(1, sizeof(KubeletServer));
         struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t) config->port) };
         int one = 1, r;
 
@@ -564,42 +572,35 @@ int kubelet_server_new(sd_event *event, const KubeletServerConfig *config, Kubel
                 return -ENOMEM;
         s->fd = -EBADF;
         s->event = sd_event_ref(event);
-        s->log_dir = strdup(config->log_dir);
+        s->pods = config->pods;
         s->run_dir = strdup(config->run_dir);
         s->runtime_path = strdup(config->runtime_path ?: "stevedore-runc");
         s->tls = SSL_CTX_new(TLS_server_method());
-        if (!s->log_dir || !s->run_dir || !s->runtime_path || !s->tls) {
-                kubelet_server_free(s);
+        if (!s->run_dir || !s->runtime_path || !s->tls)
                 return -ENOMEM;
-        }
         SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION);
         r = make_certificate(s->tls, config->node_name, config->node_ip);
-        if (r >= 0)
-                r = config->client_ca ? trust_client_ca(s->tls, config->client_ca, config->client_ca_size) : -EINVAL;
         if (r < 0) {
-                log_error("kubelet API: %s", r == -EINVAL ? "no client CA to verify the API server with"
-                                                           : "cannot make a serving certificate");
-                kubelet_server_free(s);
+                log_error("kubelet API: cannot make a serving certificate");
                 return r;
         }
-        if (config->address && inet_pton(AF_INET, config->address, &addr.sin_addr) != 1) {
-                kubelet_server_free(s);
-                return -EINVAL;
+        r = config->client_ca ? trust_client_ca(s->tls, config->client_ca, config->client_ca_size) : -EINVAL;
+        if (r == -EINVAL) {
+                log_error("kubelet API: no client CA to verify the API server with");
+                return r;
         }
+        if (r < 0)
+                return log_error_errno(r, "kubelet API: the client CA: %m");
+        if (config->address && inet_pton(AF_INET, config->address, &addr.sin_addr) != 1)
+                return -EINVAL;
         s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (s->fd < 0 || setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-            bind(s->fd, (struct sockaddr *) &addr, sizeof(addr)) < 0 || listen(s->fd, 64) < 0) {
-                r = -errno;
-                log_error_errno(r, "kubelet API: listen on port %u: %m", config->port);
-                kubelet_server_free(s);
-                return r;
-        }
+            bind(s->fd, (struct sockaddr *) &addr, sizeof(addr)) < 0 || listen(s->fd, 64) < 0)
+                return log_error_errno(-errno, "kubelet API: listen on port %u: %m", config->port);
         r = sd_event_add_io(event, &s->listener, s->fd, EPOLLIN, on_accept, s);
-        if (r < 0) {
-                kubelet_server_free(s);
+        if (r < 0)
                 return r;
-        }
-        *ret = s;
+        *ret = TAKE_PTR(s);
         return 0;
 }
 
@@ -609,7 +610,6 @@ void kubelet_server_free(KubeletServer *s) {
         if (s->tls)
                 SSL_CTX_free(s->tls);
         sd_event_unref(s->event);
-        free(s->log_dir);
         free(s->run_dir);
         free(s->runtime_path);
         free(s);

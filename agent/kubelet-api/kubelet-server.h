@@ -4,11 +4,14 @@
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
+#include "pod-set.h"
+
 /* The kubelet's HTTPS API, the part the API server calls for `kubectl logs`, `exec` and
  * `port-forward`: GET /containerLogs/<namespace>/<pod>/<container>?follow=&tailLines=&
- * timestamps=&previous=&limitBytes= answered from the CRI logs under log_dir, POST
+ * timestamps=&previous=&limitBytes= answered from the pod's CRI logs, POST
  * /exec/<namespace>/<pod>/<container> (SPDY streams, kubelet-exec.h), GET or POST
- * /portForward/<namespace>/<pod> (kubelet-portforward.h) and GET /healthz. TLS with a self-signed
+ * /portForward/<namespace>/<pod> (kubelet-portforward.h) and GET /healthz. The pods are
+ * the pod set's: one it does not know has no logs, no containers to exec in. TLS with a self-signed
  * certificate made at start (as kubelet makes one when given none); clients must present
  * a certificate signed by client_ca (the cluster's CA: the API server's kubelet client
  * certificate), and only system:masters or kube-apiserver-kubelet-client may read. */
@@ -20,9 +23,8 @@ typedef struct KubeletServerConfig {
         const char *node_name, *node_ip; /* the certificate's names */
         const char *client_ca;           /* PEM */
         size_t client_ca_size;
-        const char *log_dir;
-        const char *run_dir; /* where containers' exit files say they ended (follow); exec's runtime state;
-                              * pods' network namespaces (port-forward) */
+        PodSet *pods;        /* outlives the server */
+        const char *run_dir; /* where containers' exit files say they ended (follow); exec's runtime state */
         const char *runtime_path; /* stevedore-runc, for exec */
 } KubeletServerConfig;
 

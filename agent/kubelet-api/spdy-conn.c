@@ -47,6 +47,10 @@ void spdy_conn_free(SpdyConn *c) {
         free(c);
 }
 
+static void spdy_conn_freep(SpdyConn **c) {
+        spdy_conn_free(*c);
+}
+
 static void update_events(SpdyConn *c) {
         bool full = c->out.size >= SPDY_CONN_OUTPUT_HIGH;
         uint32_t events = (c->paused ? 0 : EPOLLIN) | (c->out.size > 0 ? EPOLLOUT : 0);
@@ -101,7 +105,7 @@ void spdy_conn_ignore_input(SpdyConn *c) {
 }
 
 static int on_frame(SpdyConn *c, const SpdyFrame *f) {
-        SpdyHeaders headers = {};
+        _cleanup_(spdy_headers_clear) SpdyHeaders headers = {};
         int r;
 
         if (!f->control)
@@ -109,16 +113,13 @@ static int on_frame(SpdyConn *c, const SpdyFrame *f) {
         switch (f->type) {
         case SPDY_SYN_STREAM:
                 r = spdy_headers_decode(&c->z, f->payload, f->size, &headers);
-                if (r >= 0)
-                        r = c->handlers.syn_stream(c, f, &headers, c->userdata);
-                spdy_headers_clear(&headers);
-                return r;
+                if (r < 0)
+                        return r;
+                return c->handlers.syn_stream(c, f, &headers, c->userdata);
         case SPDY_SYN_REPLY:
         case SPDY_HEADERS:
                 /* Not expected from a client, but the header stream must stay in step. */
-                r = spdy_headers_decode(&c->z, f->payload, f->size, &headers);
-                spdy_headers_clear(&headers);
-                return r;
+                return spdy_headers_decode(&c->z, f->payload, f->size, &headers);
         case SPDY_RST_STREAM:
                 return c->handlers.rst_stream(c, f->stream_id, c->userdata);
         case SPDY_PING:
@@ -178,8 +179,9 @@ static int receive(SpdyConn *c) {
                 if (c->ignoring)
                         continue;
                 r = buffer_append(&c->in, &c->n_in, &c->in_allocated, buf, (size_t) n, 2 * SPDY_FRAME_MAX);
-                if (r >= 0)
-                        r = process_input(c);
+                if (r < 0)
+                        return r;
+                r = process_input(c);
         }
         return r;
 }
@@ -239,7 +241,7 @@ int spdy_upgrade_check(const char *request, const char *protocol, char **ret_mes
 
 int spdy_conn_new(sd_event *event, SSL *ssl, int fd, const char *protocol, const void *leftover, size_t n,
                   const SpdyConnHandlers *handlers, void *userdata, SpdyConn **ret, const char *what_format, ...) {
-        SpdyConn *c = calloc(1, sizeof(SpdyConn));
+        _cleanup_(spdy_conn_freep) SpdyConn *c = calloc(1, sizeof(SpdyConn));
         _cleanup_free_ char *answer = NULL;
         va_list ap;
         int r;
@@ -257,23 +259,30 @@ int spdy_conn_new(sd_event *event, SSL *ssl, int fd, const char *protocol, const
         c->handlers = *handlers;
         c->userdata = userdata;
         va_start(ap, what_format);
-        if (vasprintf(&c->what, what_format, ap) < 0)
-                c->what = NULL; /* undefined after a failure */
+        r = vasprintf(&c->what, what_format, ap);
         va_end(ap);
-        r = c->what && asprintf(&answer, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
-                                         "X-Stream-Protocol-Version: %s\r\n\r\n", protocol) >= 0 ? spdy_zlib_init(&c->z)
-                                                                                               : -ENOMEM;
-        c->z_ready = r >= 0;
-        if (r >= 0)
-                r = buffer_append(&c->out.data, &c->out.size, &c->out.allocated, answer, strlen(answer), SIZE_MAX / 2);
-        if (r >= 0 && n > 0)
-                r = buffer_append(&c->in, &c->n_in, &c->in_allocated, leftover, n, 2 * SPDY_FRAME_MAX);
-        if (r >= 0)
-                r = sd_event_add_io(event, &c->io, fd, EPOLLIN | EPOLLOUT, on_io, c);
         if (r < 0) {
-                spdy_conn_free(c);
-                return r;
+                c->what = NULL; /* undefined after a failure */
+                return -ENOMEM;
         }
-        *ret = c;
+        if (asprintf(&answer, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                              "X-Stream-Protocol-Version: %s\r\n\r\n", protocol) < 0)
+                return -ENOMEM;
+        r = spdy_zlib_init(&c->z);
+        if (r < 0)
+                return r;
+        c->z_ready = true;
+        r = buffer_append(&c->out.data, &c->out.size, &c->out.allocated, answer, strlen(answer), SIZE_MAX / 2);
+        if (r < 0)
+                return r;
+        if (n > 0) {
+                r = buffer_append(&c->in, &c->n_in, &c->in_allocated, leftover, n, 2 * SPDY_FRAME_MAX);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_event_add_io(event, &c->io, fd, EPOLLIN | EPOLLOUT, on_io, c);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(c);
         return 0;
 }

@@ -338,13 +338,22 @@ int spdy_headers_serialize(const char *const *pairs, size_t n, char **buf, size_
 
         put32(len, (uint32_t) n);
         r = buffer_append(buf, size, allocated, len, 4, SPDY_HEADERS_MAX);
-        for (size_t i = 0; r >= 0 && i < 2 * n; i++) {
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < 2 * n; i++) {
                 put32(len, (uint32_t) strlen(pairs[i]));
                 r = buffer_append(buf, size, allocated, len, 4, SPDY_HEADERS_MAX);
-                if (r >= 0)
-                        r = buffer_append(buf, size, allocated, pairs[i], strlen(pairs[i]), SPDY_HEADERS_MAX);
+                if (r < 0)
+                        return r;
+                r = buffer_append(buf, size, allocated, pairs[i], strlen(pairs[i]), SPDY_HEADERS_MAX);
+                if (r < 0)
+                        return r;
         }
-        return r < 0 ? r : 0;
+        return 0;
+}
+
+static void spdy_buffer_done(SpdyBuffer *b) {
+        free(b->data);
 }
 
 static int append(SpdyBuffer *b, const void *data, size_t size) {
@@ -395,20 +404,22 @@ static int compress_headers(SpdyZlib *z, const char *const *pairs, size_t n, Spd
 
 static int append_stream_headers(SpdyBuffer *b, SpdyZlib *z, uint16_t type, uint32_t stream_id, uint8_t flags,
                                  const char *const *pairs, size_t n) {
-        SpdyBuffer block = {};
+        _cleanup_(spdy_buffer_done) SpdyBuffer block = {};
         uint8_t ids[10] = {};
         size_t n_ids = type == SPDY_SYN_STREAM ? 10 : 4;
         int r;
 
         r = compress_headers(z, pairs, n, &block);
+        if (r < 0)
+                return r;
         put32(ids, stream_id & 0x7fffffff);
-        if (r >= 0)
-                r = append_head(b, type, flags, n_ids + block.size);
-        if (r >= 0)
-                r = append(b, ids, n_ids);
-        if (r >= 0)
-                r = append(b, block.data, block.size);
-        free(block.data);
+        r = append_head(b, type, flags, n_ids + block.size);
+        if (r < 0)
+                return r;
+        r = append(b, ids, n_ids);
+        if (r < 0)
+                return r;
+        r = append(b, block.data, block.size);
         return r < 0 ? r : 0;
 }
 

@@ -12,108 +12,92 @@
 #include "pod-manager.h"
 #include "pull-secrets.h"
 
-typedef struct PodEntry {
+/* What the manager keeps of a pod in the set (its entry's data). */
+typedef struct ApiPod {
         PodManager *manager;
-        char *uid, *namespace, *name;
-        json_object *pod, *objects;
-        PodWorker *worker;
+        PodEntry *entry;
+        json_object *objects; /* what its volumes need, fetched */
         unsigned fetching;
         bool patching, deleted_from_api, removing;
         json_object *pending_status;
-        struct PodEntry *next;
-} PodEntry;
+} ApiPod;
 
 struct PodManager {
         KubeClient *client;
-        PodRuntime rt;
+        PodSet *set;
         KubeWatch *watch;
-        PodEntry *entries;
         sd_event_source *reaper;
-        PodsChanged pods_changed;
-        void *userdata;
 };
 
-static PodEntry *find(PodManager *m, const char *uid) {
-        for (PodEntry *e = m->entries; e; e = e->next)
-                if (streq(e->uid, uid))
-                        return e;
-        return NULL;
+static void api_pod_free(void *data) {
+        ApiPod *a = data;
+
+        json_object_put(a->objects);
+        json_object_put(a->pending_status);
+        free(a);
 }
 
-static PodEntry *entry_of(PodManager *m, PodWorker *w) {
-        for (PodEntry *e = m->entries; e; e = e->next)
-                if (e->worker == w)
-                        return e;
-        return NULL;
+/* Pods leave the set once they are removing and no request of theirs is in flight:
+ * decided from the loop, after their workers' callbacks (a worker reports its final
+ * status after it terminated). */
+static int reap(sd_event_source *s, void *userdata) {
+        PodManager *m = userdata;
+
+        for (PodEntry *e = pod_set_first(m->set); e; e = pod_entry_next(e)) {
+                ApiPod *a = e->data;
+                if (a->removing && !a->patching && a->fetching == 0)
+                        pod_set_remove(e);
+        }
+        return 0;
 }
 
-static void entry_free(PodEntry *e) {
-        pod_worker_free(e->worker);
-        json_object_put(e->pod);
-        json_object_put(e->objects);
-        json_object_put(e->pending_status);
-        free(e->uid);
-        free(e->namespace);
-        free(e->name);
-        free(e);
+static void schedule_reap(PodManager *m) {
+        if (!m->reaper)
+                (void) sd_event_add_defer(pod_set_runtime(m->set)->event, &m->reaper, reap, m);
+        (void) sd_event_source_set_enabled(m->reaper, SD_EVENT_ONESHOT);
 }
 
 /* --- status and events ------------------------------------------------------------- */
 
-static void send_status(PodEntry *e);
+static void send_status(ApiPod *a);
 
 static void status_done(KubeClient *client, int error, const char *message, long status, json_object *body,
                         void *userdata) {
-        PodEntry *e = userdata;
+        ApiPod *a = userdata;
 
-        e->patching = false;
+        a->patching = false;
         if (error < 0 || (status >= 300 && status != 404))
-                log_warning("pod %s/%s: report status: %s", e->namespace, e->name,
+                log_warning("pod %s/%s: report status: %s", a->entry->namespace, a->entry->name,
                             error < 0 ? message : kube_status_message(body) ?: "failed");
-        if (e->pending_status && status != 404)
-                send_status(e);
+        if (a->pending_status && status != 404)
+                send_status(a);
+        schedule_reap(a->manager);
 }
 
-static void send_status(PodEntry *e) {
-        _cleanup_(json_object_putp) json_object *patch = json_object_new_object(), *status = TAKE_PTR(e->pending_status);
+static void send_status(ApiPod *a) {
+        _cleanup_(json_object_putp) json_object *patch = json_object_new_object(), *status = TAKE_PTR(a->pending_status);
         _cleanup_free_ char *path = NULL;
 
-        if (!patch || !status || asprintf(&path, "/api/v1/namespaces/%s/pods/%s/status", e->namespace, e->name) < 0)
+        if (!patch || !status ||
+            asprintf(&path, "/api/v1/namespaces/%s/pods/%s/status", a->entry->namespace, a->entry->name) < 0)
                 return;
         json_object_object_add(patch, "status", json_object_get(status));
-        if (kube_client_request(e->manager->client, "PATCH", path, json_object_to_json_string(patch),
-                                "application/strategic-merge-patch+json", status_done, e, NULL) >= 0)
-                e->patching = true;
+        if (kube_client_request(a->manager->client, "PATCH", path, json_object_to_json_string(patch),
+                                "application/strategic-merge-patch+json", status_done, a, NULL) >= 0)
+                a->patching = true;
 }
 
-static void report_pods(PodManager *m) {
-        unsigned running = 0, total = 0;
+static void on_status(PodEntry *e, json_object *status, void *userdata) {
+        ApiPod *a = e->data;
 
-        if (!m->pods_changed)
+        if (a->deleted_from_api)
                 return;
-        for (PodEntry *e = m->entries; e; e = e->next) {
-                if (!e->worker || e->removing)
-                        continue;
-                total++;
-                if (streq(json_get_string(pod_worker_status(e->worker), "phase", NULL) ?: "", "Running"))
-                        running++;
-        }
-        m->pods_changed(running, total, m->userdata);
-}
-
-static void on_status(PodWorker *w, json_object *status, void *userdata) {
-        PodEntry *e = entry_of(userdata, w);
-
-        report_pods(userdata);
-
-        if (!e || e->deleted_from_api)
+        json_object_put(a->pending_status);
+        a->pending_status = NULL;
+        if (json_object_deep_copy(status, &a->pending_status, NULL) < 0)
                 return;
-        json_object_put(e->pending_status);
-        e->pending_status = NULL;
-        if (json_object_deep_copy(status, &e->pending_status, NULL) < 0)
-                return;
-        if (!e->patching)
-                send_status(e);
+        if (!a->patching)
+                send_status(a);
 }
 
 static void event_done(KubeClient *client, int error, const char *message, long status, json_object *body,
@@ -122,9 +106,9 @@ static void event_done(KubeClient *client, int error, const char *message, long 
                 log_warning("event not recorded: %s", error < 0 ? message : kube_status_message(body) ?: "failed");
 }
 
-static void on_event(PodWorker *w, const char *type, const char *reason, const char *message, void *userdata) {
+static void on_event(PodEntry *e, const char *type, const char *reason, const char *message, void *userdata) {
         PodManager *m = userdata;
-        PodEntry *e = entry_of(m, w);
+        const char *node_name = pod_set_runtime(m->set)->node_name;
         _cleanup_(json_object_putp) json_object *ev = json_object_new_object();
         json_object *meta = json_object_new_object(), *object = json_object_new_object(), *source = json_object_new_object();
         _cleanup_free_ char *name = NULL, *path = NULL;
@@ -132,7 +116,7 @@ static void on_event(PodWorker *w, const char *type, const char *reason, const c
         char stamp[32];
         struct tm tm;
 
-        if (!e || !ev)
+        if (!ev)
                 return;
         clock_gettime(CLOCK_REALTIME, &ts);
         strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&ts.tv_sec, &tm));
@@ -152,46 +136,18 @@ static void on_event(PodWorker *w, const char *type, const char *reason, const c
         json_object_object_add(ev, "message", json_object_new_string(message));
         json_object_object_add(ev, "type", json_object_new_string(type));
         json_object_object_add(source, "component", json_object_new_string("kubelet"));
-        json_object_object_add(source, "host", json_object_new_string(m->rt.node_name));
+        json_object_object_add(source, "host", json_object_new_string(node_name));
         json_object_object_add(ev, "source", source);
         json_object_object_add(ev, "firstTimestamp", json_object_new_string(stamp));
         json_object_object_add(ev, "lastTimestamp", json_object_new_string(stamp));
         json_object_object_add(ev, "count", json_object_new_int(1));
         json_object_object_add(ev, "reportingComponent", json_object_new_string("kubelet"));
-        json_object_object_add(ev, "reportingInstance", json_object_new_string(m->rt.node_name));
+        json_object_object_add(ev, "reportingInstance", json_object_new_string(node_name));
         (void) kube_client_request(m->client, "POST", path, json_object_to_json_string(ev), "application/json",
                                    event_done, NULL, NULL);
 }
 
 /* --- ending ------------------------------------------------------------------------ */
-
-static void unlink_entry(PodManager *m, PodEntry *e) {
-        for (PodEntry **p = &m->entries; *p; p = &(*p)->next)
-                if (*p == e) {
-                        *p = e->next;
-                        return;
-                }
-}
-
-/* Entries whose pod is gone are freed here, outside their workers' callbacks. */
-static int reap(sd_event_source *s, void *userdata) {
-        PodManager *m = userdata;
-
-        for (PodEntry *e = m->entries, *next; e; e = next) {
-                next = e->next;
-                if (e->removing && !e->patching && e->fetching == 0) {
-                        unlink_entry(m, e);
-                        entry_free(e);
-                }
-        }
-        return 0;
-}
-
-static void schedule_reap(PodManager *m) {
-        if (!m->reaper)
-                (void) sd_event_add_defer(m->rt.event, &m->reaper, reap, m);
-        (void) sd_event_source_set_enabled(m->reaper, SD_EVENT_ONESHOT);
-}
 
 static void delete_done(KubeClient *client, int error, const char *message, long status, json_object *body,
                         void *userdata) {
@@ -200,34 +156,32 @@ static void delete_done(KubeClient *client, int error, const char *message, long
 }
 
 /* kubelet's last word on a pod deleted through the API: the object goes, grace 0. */
-static void delete_pod_object(PodEntry *e) {
+static void delete_pod_object(ApiPod *a) {
+        PodEntry *e = a->entry;
         _cleanup_free_ char *path = NULL, *body = NULL;
 
         if (asprintf(&path, "/api/v1/namespaces/%s/pods/%s", e->namespace, e->name) < 0 ||
             asprintf(&body, "{\"apiVersion\":\"v1\",\"kind\":\"DeleteOptions\",\"gracePeriodSeconds\":0,"
                             "\"preconditions\":{\"uid\":\"%s\"}}", e->uid) < 0)
                 return;
-        (void) kube_client_request(e->manager->client, "DELETE", path, body, "application/json", delete_done, NULL, NULL);
+        (void) kube_client_request(a->manager->client, "DELETE", path, body, "application/json", delete_done, NULL, NULL);
 }
 
-static void on_terminated(PodWorker *w, void *userdata) {
-        PodManager *m = userdata;
-        PodEntry *e = entry_of(m, w);
+static void on_terminated(PodEntry *e, void *userdata) {
+        ApiPod *a = e->data;
 
-        if (!e)
-                return;
         log_info("pod %s/%s: stopped and removed", e->namespace, e->name);
-        if (!e->deleted_from_api && json_object_object_get(json_object_object_get(e->pod, "metadata"), "deletionTimestamp"))
-                delete_pod_object(e);
-        e->removing = true;
-        schedule_reap(m);
-        report_pods(m);
+        if (!a->deleted_from_api && json_object_object_get(json_object_object_get(e->pod, "metadata"), "deletionTimestamp"))
+                delete_pod_object(a);
+        a->removing = true;
+        schedule_reap(a->manager);
 }
 
 /* --- starting ---------------------------------------------------------------------- */
 
-static void start_worker(PodEntry *e) {
-        int r = pod_worker_new(&e->manager->rt, e->pod, e->objects, &e->worker);
+static void start_worker(ApiPod *a) {
+        PodEntry *e = a->entry;
+        int r = pod_set_start(e, a->objects);
 
         if (r < 0)
                 log_error_errno(r, "pod %s/%s: start: %m", e->namespace, e->name);
@@ -239,7 +193,7 @@ static void start_worker(PodEntry *e) {
 #define FETCH_ATTEMPTS 20
 
 typedef struct Fetch {
-        PodEntry *entry;
+        ApiPod *pod;
         char *kind, *name, *key;
         bool optional;
         unsigned attempt;
@@ -257,18 +211,20 @@ static void fetch_free(Fetch *f) {
 static int fetch_send(Fetch *f);
 
 static void fetch_finished(Fetch *f) {
-        PodEntry *e = f->entry;
+        ApiPod *a = f->pod;
 
         fetch_free(f);
-        if (--e->fetching == 0 && !e->removing)
-                start_worker(e);
+        if (--a->fetching == 0 && !a->removing)
+                start_worker(a);
+        else
+                schedule_reap(a->manager);
 }
 
 static int on_fetch_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Fetch *f = userdata;
 
         f->retry = sd_event_source_disable_unref(f->retry);
-        if (f->entry->removing || fetch_send(f) < 0)
+        if (f->pod->removing || fetch_send(f) < 0)
                 fetch_finished(f);
         return 0;
 }
@@ -276,13 +232,13 @@ static int on_fetch_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 static void fetch_done(KubeClient *client, int error, const char *message, long status, json_object *body,
                        void *userdata) {
         Fetch *f = userdata;
-        PodEntry *e = f->entry;
+        ApiPod *a = f->pod;
         json_object *value = body;
 
         if (error >= 0 && status == 201 && body) /* a TokenRequest: its status has the token */
                 value = json_object_object_get(body, "status");
         if (error >= 0 && status < 300 && value) {
-                json_object_object_add(e->objects, f->key, json_object_get(value));
+                json_object_object_add(a->objects, f->key, json_object_get(value));
                 fetch_finished(f);
                 return;
         }
@@ -290,17 +246,17 @@ static void fetch_done(KubeClient *client, int error, const char *message, long 
                 fetch_finished(f);
                 return;
         }
-        if (++f->attempt < FETCH_ATTEMPTS && !e->removing &&
-            sd_event_add_time_relative(e->manager->rt.event, &f->retry, CLOCK_MONOTONIC, 500 * 1000, 0, on_fetch_retry,
+        if (++f->attempt < FETCH_ATTEMPTS && !a->removing &&
+            sd_event_add_time_relative(pod_set_runtime(a->manager->set)->event, &f->retry, CLOCK_MONOTONIC, 500 * 1000, 0, on_fetch_retry,
                                        f) >= 0)
                 return;
-        log_warning("pod %s/%s: %s: %s (HTTP %ld)", e->namespace, e->name, f->key,
+        log_warning("pod %s/%s: %s: %s (HTTP %ld)", a->entry->namespace, a->entry->name, f->key,
                     error < 0 ? message : kube_status_message(body) ?: "failed", status);
         fetch_finished(f);
 }
 
 static int fetch_send(Fetch *f) {
-        PodEntry *e = f->entry;
+        PodEntry *e = f->pod->entry;
         _cleanup_free_ char *path = NULL, *body = NULL;
         const char *method = "GET";
         int r;
@@ -312,14 +268,15 @@ static int fetch_send(Fetch *f) {
         else {
                 method = "POST";
                 r = asprintf(&path, "/api/v1/namespaces/%s/serviceaccounts/%s/token", e->namespace, f->name);
-                if (r >= 0)
-                        r = asprintf(&body, "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenRequest\",\"spec\":"
-                                            "{\"expirationSeconds\":3607,\"boundObjectRef\":{\"apiVersion\":\"v1\","
-                                            "\"kind\":\"Pod\",\"name\":\"%s\",\"uid\":\"%s\"}}}", e->name, e->uid);
+                if (r < 0)
+                        return -ENOMEM;
+                r = asprintf(&body, "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenRequest\",\"spec\":"
+                                    "{\"expirationSeconds\":3607,\"boundObjectRef\":{\"apiVersion\":\"v1\","
+                                    "\"kind\":\"Pod\",\"name\":\"%s\",\"uid\":\"%s\"}}}", e->name, e->uid);
         }
         if (r < 0)
                 return -ENOMEM;
-        r = kube_client_request(e->manager->client, method, path, body, body ? "application/json" : NULL, fetch_done, f,
+        r = kube_client_request(f->pod->manager->client, method, path, body, body ? "application/json" : NULL, fetch_done, f,
                                 NULL);
         if (r < 0)
                 log_warning("pod %s/%s: %s: %s", e->namespace, e->name, f->key, strerror(-r));
@@ -327,73 +284,70 @@ static int fetch_send(Fetch *f) {
 }
 
 static void need(void *userdata, const char *kind, const char *name, bool optional) {
-        PodEntry *e = userdata;
+        ApiPod *a = userdata;
         Fetch *f = calloc(1, sizeof(Fetch));
 
         if (!f)
                 return;
-        *f = (Fetch) { .entry = e, .kind = strdup(kind), .name = strdup(name), .optional = optional };
+        *f = (Fetch) { .pod = a, .kind = strdup(kind), .name = strdup(name), .optional = optional };
         if (!f->kind || !f->name || asprintf(&f->key, "%s/%s", kind, name) < 0 ||
-            json_object_object_get_ex(e->objects, f->key, NULL)) {
+            json_object_object_get_ex(a->objects, f->key, NULL)) {
                 fetch_free(f);
                 return;
         }
-        json_object_object_add(e->objects, f->key, NULL); /* asked once */
+        json_object_object_add(a->objects, f->key, NULL); /* asked once */
         if (fetch_send(f) < 0) {
                 fetch_free(f);
                 return;
         }
-        e->fetching++;
+        a->fetching++;
 }
 
 static void pod_seen(PodManager *m, json_object *pod) {
         const char *uid = json_get_string(pod, "metadata", "uid", NULL);
         const char *phase = json_get_string(pod, "status", "phase", NULL) ?: "";
-        PodEntry *e = uid ? find(m, uid) : NULL;
+        PodEntry *e = uid ? pod_set_get(m->set, uid) : NULL;
+        ApiPod *a;
+        int r;
 
         if (!uid)
                 return;
         if (e) {
-                json_object_put(e->pod);
-                e->pod = json_object_get(pod);
-                if (e->worker)
-                        pod_worker_update(e->worker, pod);
+                pod_set_update(e, pod);
                 return;
         }
         /* Finished pods stay finished; one deleted before it ever ran just goes. */
         if (streq(phase, "Succeeded") || streq(phase, "Failed"))
                 return;
-        e = calloc(1, sizeof(PodEntry));
-        if (!e)
+        a = calloc(1, sizeof(ApiPod));
+        if (!a)
                 return;
-        *e = (PodEntry) {
-                .manager = m,
-                .uid = strdup(uid),
-                .namespace = strdup(json_get_string(pod, "metadata", "namespace", NULL) ?: "default"),
-                .name = strdup(json_get_string(pod, "metadata", "name", NULL) ?: ""),
-                .pod = json_object_get(pod),
-                .objects = json_object_new_object(),
-                .next = m->entries,
-        };
-        m->entries = e;
+        *a = (ApiPod) { .manager = m, .objects = json_object_new_object() };
+        r = pod_set_add(m->set, pod, a, &e);
+        if (r < 0) {
+                log_error_errno(r, "pod %s: %m", uid);
+                return;
+        }
+        a->entry = e;
         if (json_object_object_get(json_object_object_get(pod, "metadata"), "deletionTimestamp")) {
-                delete_pod_object(e);
-                e->removing = true;
-                schedule_reap(m);
+                delete_pod_object(a);
+                a->removing = true;
+                schedule_reap(a->manager);
                 return;
         }
         log_info("pod %s/%s: bound to this node", e->namespace, e->name);
-        e->fetching = 1; /* held while the requests go out */
-        volumes_required(pod, need, e);
-        pull_secrets_required(pod, need, e);
-        if (--e->fetching == 0)
-                start_worker(e);
+        a->fetching = 1; /* held while the requests go out */
+        volumes_required(pod, need, a);
+        pull_secrets_required(pod, need, a);
+        if (--a->fetching == 0)
+                start_worker(a);
 }
 
 static void on_pod(KubeWatch *w, KubeEvent event, json_object *pod, void *userdata) {
         PodManager *m = userdata;
         const char *uid = json_get_string(pod, "metadata", "uid", NULL);
         PodEntry *e;
+        ApiPod *a;
 
         switch (event) {
         case KUBE_ADDED:
@@ -401,15 +355,16 @@ static void on_pod(KubeWatch *w, KubeEvent event, json_object *pod, void *userda
                 pod_seen(m, pod);
                 break;
         case KUBE_DELETED:
-                e = uid ? find(m, uid) : NULL;
+                e = uid ? pod_set_get(m->set, uid) : NULL;
                 if (!e)
                         break;
-                e->deleted_from_api = true;
+                a = e->data;
+                a->deleted_from_api = true;
                 if (e->worker)
                         pod_worker_terminate(e->worker, 0);
                 else {
-                        e->removing = true;
-                        schedule_reap(m);
+                        a->removing = true;
+                        schedule_reap(a->manager);
                 }
                 break;
         default:
@@ -417,44 +372,39 @@ static void on_pod(KubeWatch *w, KubeEvent event, json_object *pod, void *userda
         }
 }
 
-int pod_manager_new(KubeClient *client, const PodRuntime *runtime, PodsChanged pods_changed, void *userdata,
-                    PodManager **ret) {
+static const PodSource api_source = {
+        .status_changed = on_status,
+        .emit_event = on_event,
+        .terminated = on_terminated,
+        .free_data = api_pod_free,
+};
+
+int pod_manager_new(KubeClient *client, PodSet *set, const PodRuntime *runtime, PodManager **ret) {
         _cleanup_free_ char *selector = NULL;
-        PodManager *m = calloc(1, sizeof(PodManager));
+        _cleanup_free_ PodManager *m = calloc(1, sizeof(PodManager));
         int r;
 
         if (!m)
                 return -ENOMEM;
         m->client = client;
-        m->rt = *runtime;
-        m->rt.status_changed = on_status;
-        m->rt.emit_event = on_event;
-        m->rt.terminated = on_terminated;
-        m->rt.userdata = m;
-        m->pods_changed = pods_changed;
-        m->userdata = userdata;
-        if (asprintf(&selector, "spec.nodeName=%s", runtime->node_name) < 0) {
-                free(m);
+        m->set = set;
+        if (asprintf(&selector, "spec.nodeName=%s", runtime->node_name) < 0)
                 return -ENOMEM;
-        }
-        r = kube_watch_new(client, "/api/v1/pods", selector, on_pod, m, &m->watch);
-        if (r < 0) {
-                free(m);
+        r = pod_set_attach(set, runtime, &api_source, m);
+        if (r < 0)
                 return r;
-        }
-        *ret = m;
+        r = kube_watch_new(client, "/api/v1/pods", selector, on_pod, m, &m->watch);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
         return 0;
 }
 
+/* The pods stay in the set, which frees them. */
 void pod_manager_free(PodManager *m) {
         if (!m)
                 return;
         kube_watch_free(m->watch);
-        while (m->entries) {
-                PodEntry *e = m->entries;
-                m->entries = e->next;
-                entry_free(e);
-        }
         sd_event_source_disable_unref(m->reaper);
         free(m);
 }

@@ -17,6 +17,7 @@
 #include "macro.h"
 #include "pod-cgroup.h"
 #include "pod-files.h"
+#include "pod-paths.h"
 #include "pod-spec.h"
 #include "pod-worker-internal.h"
 #include "pull-secrets.h"
@@ -254,12 +255,13 @@ static int write_netns(PodWorker *w) {
         _cleanup_free_ char *netns = NULL;
 
         if (w->spec->host_network)
-                return write_pod_file(w, "netns", "");
+                return write_pod_file(w, POD_NETNS_FILE, "");
         if (w->netns_path)
-                return write_pod_file(w, "netns", w->netns_path);
-        if (asprintf(&netns, "%s/net", w->sandbox_dir) < 0)
+                return write_pod_file(w, POD_NETNS_FILE, w->netns_path);
+        netns = pod_sandbox_netns(w->sandbox_dir);
+        if (!netns)
                 return -ENOMEM;
-        return write_pod_file(w, "netns", netns);
+        return write_pod_file(w, POD_NETNS_FILE, netns);
 }
 
 static int sandbox_up(PodWorker *w) {
@@ -516,10 +518,10 @@ int pod_worker_new(const PodRuntime *runtime, json_object *pod, json_object *obj
         name = w->spec->name;
         namespace = w->spec->namespace;
         if (asprintf(&w->uid, "%s", uid) < 0 || asprintf(&w->key, "%s/%s", namespace, name) < 0 ||
-            asprintf(&w->pod_run_dir, "%s/pods/%s", runtime->run_dir, uid) < 0 ||
-            asprintf(&w->pod_state_dir, "%s/pods/%s", runtime->state_dir, uid) < 0 ||
-            asprintf(&w->sandbox_dir, "%s/pods/%s/ns", runtime->run_dir, uid) < 0 ||
-            asprintf(&w->log_dir, "%s/pods/%s_%s_%s", runtime->log_dir, namespace, name, uid) < 0 ||
+            !(w->pod_run_dir = pod_run_dir(runtime->run_dir, uid)) ||
+            !(w->pod_state_dir = pod_state_dir(runtime->state_dir, uid)) ||
+            !(w->sandbox_dir = pod_sandbox_dir(runtime->run_dir, uid)) ||
+            !(w->log_dir = pod_log_dir(runtime->log_dir, namespace, name, uid)) ||
             !(w->cgroup_parent = pod_cgroup_parent(pod_cgroups_driver(runtime->cgroups), pod, uid)) ||
             !(w->started_at = pod_worker_now_rfc3339()) || (r = make_containers(w)) < 0) {
                 pod_worker_free(w);

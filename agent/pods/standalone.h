@@ -3,7 +3,7 @@
 
 #include <systemd/sd-event.h>
 
-#include "pod-worker.h"
+#include "pod-set.h"
 #include "proxy.h"
 
 /* The embedded default: no API server. Pods and Services come from a manifest
@@ -11,7 +11,9 @@
  * watched with inotify; a changed pod is replaced, as kubelet replaces a static pod.
  * Services get a ClusterIP (and NodePorts) from the configured ranges when the manifest
  * gives none, and endpoints from the local pods their selector matches once those are
- * ready. What runs is written to <run_dir>/status.json for `stevedore status`. */
+ * ready. What runs is written to <run_dir>/status.json for `stevedore status`. The
+ * pods are the pod set's (pod-set.h); the Services' allocations and endpoints are
+ * standalone-services.h's. */
 typedef struct Standalone Standalone;
 
 typedef struct StandaloneConfig {
@@ -19,14 +21,12 @@ typedef struct StandaloneConfig {
         const char *status_path;
         const ProxyConfig *proxy; /* NULL: Services are not programmed */
         Ipv4Prefix service_cidr;
-        /* Once the manifests are read and after every change of a pod: how many pods
-         * there are and how many of them run (phase Running). May be NULL. */
-        void (*pods_changed)(unsigned running, unsigned total, void *userdata);
-        void *userdata;
 } StandaloneConfig;
 
-/* runtime's callbacks are the standalone's own; the rest is copied. */
-int standalone_new(const StandaloneConfig *config, const PodRuntime *runtime, Standalone **ret);
+/* Feeds set (attached to it with runtime); its pods_changed runs once the manifests are
+ * read and after every change of a pod. 0, or a negative errno with *ret_error. */
+int standalone_new(const StandaloneConfig *config, PodSet *set, const PodRuntime *runtime, Standalone **ret,
+                   char **ret_error);
 /* Stops every pod (their grace periods apply); done() runs once all are gone. */
 void standalone_stop(Standalone *s, void (*done)(void *userdata), void *userdata);
 void standalone_free(Standalone *s);

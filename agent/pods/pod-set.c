@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "json-util.h"
+#include "macro.h"
+#include "pod-paths.h"
+#include "pod-set.h"
+
+struct PodSet {
+        PodRuntime rt;
+        bool attached;
+        const PodSource *source;
+        void *source_userdata;
+        PodEntry *entries;
+        sd_event_source *reaper;
+        PodsChanged pods_changed;
+        void *userdata;
+};
+
+/* A removed entry's source hears no more of it. */
+static PodEntry *entry_of(PodSet *set, PodWorker *w) {
+        for (PodEntry *e = set->entries; e; e = e->next)
+                if (e->worker == w)
+                        return e->removed ? NULL : e;
+        return NULL;
+}
+
+static void entry_free(PodEntry *e) {
+        pod_worker_free(e->worker);
+        if (e->data && e->set->source->free_data)
+                e->set->source->free_data(e->data);
+        json_object_put(e->pod);
+        free(e->uid);
+        free(e->namespace);
+        free(e->name);
+        free(e->log_dir);
+        free(e->netns);
+        strv_free(e->containers);
+        free(e);
+}
+
+PodEntry *pod_entry_next(PodEntry *e) {
+        for (e = e->next; e && e->removed; e = e->next)
+                ;
+        return e;
+}
+
+PodEntry *pod_set_first(PodSet *set) {
+        PodEntry *e = set->entries;
+
+        return e && e->removed ? pod_entry_next(e) : e;
+}
+
+PodEntry *pod_set_get(PodSet *set, const char *uid) {
+        for (PodEntry *e = pod_set_first(set); e; e = pod_entry_next(e))
+                if (streq(e->uid, uid))
+                        return e;
+        return NULL;
+}
+
+json_object *pod_entry_status(PodEntry *e) {
+        return e->worker ? pod_worker_status(e->worker) : NULL;
+}
+
+void pod_set_report(PodSet *set) {
+        unsigned running = 0, total = 0;
+
+        if (!set->pods_changed)
+                return;
+        for (PodEntry *e = pod_set_first(set); e; e = pod_entry_next(e)) {
+                if (!e->worker || e->ended)
+                        continue;
+                total++;
+                if (streq(json_get_string(pod_worker_status(e->worker), "phase", NULL) ?: "", "Running"))
+                        running++;
+        }
+        set->pods_changed(running, total, set->userdata);
+}
+
+/* --- the workers' callbacks, passed on to the source -------------------------------- */
+
+static void on_status(PodWorker *w, json_object *status, void *userdata) {
+        PodSet *set = userdata;
+        PodEntry *e = entry_of(set, w);
+
+        pod_set_report(set);
+        if (e && set->source->status_changed)
+                set->source->status_changed(e, status, set->source_userdata);
+}
+
+static void on_event(PodWorker *w, const char *type, const char *reason, const char *message, void *userdata) {
+        PodSet *set = userdata;
+        PodEntry *e = entry_of(set, w);
+
+        if (e && set->source->emit_event)
+                set->source->emit_event(e, type, reason, message, set->source_userdata);
+}
+
+static void on_terminated(PodWorker *w, void *userdata) {
+        PodSet *set = userdata;
+        PodEntry *e = entry_of(set, w);
+
+        if (!e)
+                return;
+        e->ended = true;
+        if (set->source->terminated)
+                set->source->terminated(e, set->source_userdata);
+        pod_set_report(set);
+}
+
+int pod_set_attach(PodSet *set, const PodRuntime *runtime, const PodSource *source, void *userdata) {
+        if (set->attached)
+                return -EBUSY;
+        set->rt = *runtime;
+        set->rt.status_changed = on_status;
+        set->rt.emit_event = on_event;
+        set->rt.terminated = on_terminated;
+        set->rt.userdata = set;
+        set->source = source;
+        set->source_userdata = userdata;
+        set->attached = true;
+        return 0;
+}
+
+const PodRuntime *pod_set_runtime(PodSet *set) {
+        return &set->rt;
+}
+
+/* --- entries ------------------------------------------------------------------------ */
+
+/* The names of the pod's init containers and containers. */
+static char **container_names(json_object *pod) {
+        json_object *spec = json_object_object_get(pod, "spec");
+        json_object *lists[] = { json_object_object_get(spec, "initContainers"), json_object_object_get(spec, "containers") };
+        size_t n = 0;
+        char **names;
+
+        for (size_t l = 0; l < ELEMENTSOF(lists); l++)
+                n += lists[l] && json_object_is_type(lists[l], json_type_array) ? json_object_array_length(lists[l]) : 0;
+        names = calloc(n + 1, sizeof(char *));
+        if (!names)
+                return NULL;
+        n = 0;
+        for (size_t l = 0; l < ELEMENTSOF(lists); l++)
+                for (size_t i = 0; lists[l] && json_object_is_type(lists[l], json_type_array) &&
+                                   i < json_object_array_length(lists[l]); i++) {
+                        const char *name = json_get_string(json_object_array_get_idx(lists[l], i), "name", NULL);
+                        if (!name)
+                                continue;
+                        names[n] = strdup(name);
+                        if (!names[n++]) {
+                                strv_free(names);
+                                return NULL;
+                        }
+                }
+        return names;
+}
+
+int pod_set_add(PodSet *set, json_object *pod, void *data, PodEntry **ret) {
+        const char *uid = json_get_string(pod, "metadata", "uid", NULL), *name = json_get_string(pod, "metadata", "name", NULL);
+        const char *namespace = json_get_string(pod, "metadata", "namespace", NULL) ?: "default";
+        PodEntry *e;
+
+        if (!uid || !name)
+                return -EINVAL;
+        e = calloc(1, sizeof(PodEntry));
+        if (!e)
+                return -ENOMEM;
+        *e = (PodEntry) {
+                .set = set,
+                .uid = strdup(uid),
+                .namespace = strdup(namespace),
+                .name = strdup(name),
+                .pod = json_object_get(pod),
+                .log_dir = pod_log_dir(set->rt.log_dir, namespace, name, uid),
+                .containers = container_names(pod),
+                .data = data,
+                .next = set->entries,
+        };
+        set->entries = e;
+        if (!e->uid || !e->namespace || !e->name || !e->log_dir || !e->containers) {
+                pod_set_remove(e);
+                return -ENOMEM;
+        }
+        *ret = e;
+        return 0;
+}
+
+int pod_set_start(PodEntry *e, json_object *objects) {
+        return pod_worker_new(&e->set->rt, e->pod, objects, &e->worker);
+}
+
+void pod_set_update(PodEntry *e, json_object *pod) {
+        json_object_put(e->pod);
+        e->pod = json_object_get(pod);
+        if (e->worker)
+                pod_worker_update(e->worker, pod);
+}
+
+/* Entries removed are freed here, outside their workers' callbacks. */
+static int reap(sd_event_source *s, void *userdata) {
+        PodSet *set = userdata;
+
+        for (PodEntry **p = &set->entries; *p;) {
+                PodEntry *e = *p;
+                if (e->removed) {
+                        *p = e->next;
+                        entry_free(e);
+                } else
+                        p = &e->next;
+        }
+        return 0;
+}
+
+void pod_set_remove(PodEntry *e) {
+        PodSet *set = e->set;
+
+        e->removed = true;
+        if (!set->reaper)
+                (void) sd_event_add_defer(set->rt.event, &set->reaper, reap, set);
+        (void) sd_event_source_set_enabled(set->reaper, SD_EVENT_ONESHOT);
+}
+
+/* --- the kubelet API's view ----------------------------------------------------------- */
+
+/* The network namespace the worker recorded, read again: the sandbox may have come or
+ * gone since. */
+static void read_netns(PodEntry *e) {
+        _cleanup_free_ char *path = pod_netns_file(e->set->rt.run_dir, e->uid);
+        char *content = NULL;
+
+        free(e->netns);
+        e->netns = NULL;
+        if (!path || read_full_file(path, 4096, &content, NULL) < 0)
+                return;
+        content[strcspn(content, "\n")] = '\0';
+        e->netns = content;
+}
+
+int pod_set_find(PodSet *set, const char *namespace, const char *name, const char *uid, PodInfo *ret) {
+        PodEntry *found = NULL;
+
+        for (PodEntry *e = pod_set_first(set); e; e = pod_entry_next(e))
+                if (streq(e->namespace, namespace) && streq(e->name, name) && (!uid || streq(e->uid, uid)) &&
+                    (!found || (found->ended && !e->ended)))
+                        found = e;
+        if (!found)
+                return -ENOENT;
+        read_netns(found);
+        *ret = (PodInfo) {
+                .uid = found->uid,
+                .namespace = found->namespace,
+                .name = found->name,
+                .log_dir = found->log_dir,
+                .containers = found->containers,
+                .host_network = json_object_get_boolean(
+                        json_object_object_get(json_object_object_get(found->pod, "spec"), "hostNetwork")),
+                .netns_path = found->netns,
+        };
+        return 0;
+}
+
+int pod_set_new(PodsChanged pods_changed, void *userdata, PodSet **ret) {
+        PodSet *set = calloc(1, sizeof(PodSet));
+
+        if (!set)
+                return -ENOMEM;
+        set->pods_changed = pods_changed;
+        set->userdata = userdata;
+        *ret = set;
+        return 0;
+}
+
+void pod_set_free(PodSet *set) {
+        if (!set)
+                return;
+        while (set->entries) {
+                PodEntry *e = set->entries;
+                set->entries = e->next;
+                entry_free(e);
+        }
+        sd_event_source_disable_unref(set->reaper);
+        free(set);
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "pod-worker.h"
+
+/* The pods of this node, one PodWorker each, whatever says they should run: the API
+ * server's watch (pod-manager.h) or the manifest directory (standalone.h). A source
+ * adds its pods, starts, updates and stops their workers, hears of their status, events
+ * and end through its PodSource, and removes them when it is done with them. The
+ * kubelet API finds pods here (pod_set_find). */
+typedef struct PodSet PodSet;
+typedef struct PodEntry PodEntry;
+
+/* After every change of a pod: how many pods the node has (their workers started and
+ * not yet terminated) and how many of them run (phase Running). */
+typedef void (*PodsChanged)(unsigned running, unsigned total, void *userdata);
+
+/* What a source is told of its pods; each may be NULL. */
+typedef struct PodSource {
+        void (*status_changed)(PodEntry *e, json_object *status, void *userdata);
+        void (*emit_event)(PodEntry *e, const char *type, const char *reason, const char *message, void *userdata);
+        /* Everything of the pod is gone (the worker's terminated): e->ended is set. */
+        void (*terminated)(PodEntry *e, void *userdata);
+        /* Frees the source's data of an entry (e->data) when the entry goes. */
+        void (*free_data)(void *data);
+} PodSource;
+
+struct PodEntry {
+        PodSet *set;
+        char *uid, *namespace, *name;
+        json_object *pod;   /* the latest version given */
+        PodWorker *worker;  /* NULL until started, and if it could not start */
+        bool ended;         /* its worker terminated */
+        void *data;         /* the source's */
+        /* The set's own. */
+        bool removed;
+        char *log_dir, *netns;
+        char **containers;
+        PodEntry *next;
+};
+
+/* What the kubelet API needs of a pod: borrowed, valid until the loop runs on. */
+typedef struct PodInfo {
+        const char *uid, *namespace, *name;
+        const char *log_dir; /* its CRI logs: <log_dir>/<container>/<restart>.log */
+        char *const *containers; /* the names of its init containers and containers, NULL-terminated */
+        bool host_network;
+        /* Its network namespace as its worker recorded it: "" for the node's; NULL while
+         * its sandbox is not (or no longer) set up. */
+        const char *netns_path;
+} PodInfo;
+
+int pod_set_new(PodsChanged pods_changed, void *userdata, PodSet **ret);
+/* Frees the workers (the pods' containers keep running) and the entries. */
+void pod_set_free(PodSet *set);
+static inline void pod_set_freep(PodSet **set) {
+        pod_set_free(*set);
+}
+
+/* The source that feeds the set, once: its workers run with runtime (whose callbacks
+ * become the set's; the rest is copied). -EBUSY if the set has one. */
+int pod_set_attach(PodSet *set, const PodRuntime *runtime, const PodSource *source, void *userdata);
+const PodRuntime *pod_set_runtime(PodSet *set);
+
+/* A pod (its metadata.uid and name set; namespace "default" if none) joins the set,
+ * without a worker yet. data is the source's, the entry's from here (also on failure):
+ * free_data frees it with the entry. */
+int pod_set_add(PodSet *set, json_object *pod, void *data, PodEntry **ret);
+/* Starts e's worker; objects as pod_worker_new() takes them. */
+int pod_set_start(PodEntry *e, json_object *objects);
+/* A new version of e's pod, handed to its worker if it runs. */
+void pod_set_update(PodEntry *e, json_object *pod);
+/* The source is done with e: it hears no more of it, and e goes (freed from the loop,
+ * outside any callback). */
+void pod_set_remove(PodEntry *e);
+
+/* By UID, among the entries not removed. */
+PodEntry *pod_set_get(PodSet *set, const char *uid);
+/* The entries not removed, newest first. */
+PodEntry *pod_set_first(PodSet *set);
+PodEntry *pod_entry_next(PodEntry *e);
+/* The current status of e's worker, NULL without one. */
+json_object *pod_entry_status(PodEntry *e);
+
+/* Calls pods_changed with the counts as they are now. */
+void pod_set_report(PodSet *set);
+
+/* The pod namespace/name (of that UID if uid is not NULL), preferring one whose worker
+ * has not ended: 0, or -ENOENT if the set has none. */
+int pod_set_find(PodSet *set, const char *namespace, const char *name, const char *uid, PodInfo *ret);
