@@ -148,7 +148,7 @@ static int parse_query(ExecSession *s, const char *query) {
  * the pod or the container has none, -ESRCH when it has ended. */
 static int find_container(const KubeletExecConfig *config, const char *namespace, const char *pod,
                           const char *container, char **ret) {
-        _cleanup_free_ char *exit_file = NULL;
+        _cleanup_free_ char *run_dir = NULL, *exit_file = NULL;
         unsigned newest;
         PodInfo info;
         int r;
@@ -156,7 +156,10 @@ static int find_container(const KubeletExecConfig *config, const char *namespace
         r = pod_set_find(config->pods, namespace, pod, NULL, &info);
         if (r < 0)
                 return r;
-        r = pod_container_newest_run(config->run_dir, info.uid, container, &newest);
+        run_dir = pod_run_dir(config->run_dir, info.uid);
+        if (!run_dir)
+                return -ENOMEM;
+        r = pod_container_newest_run(run_dir, container, &newest);
         if (r < 0)
                 return r;
         exit_file = pod_container_exit_file(config->run_dir, info.uid, container, newest);

@@ -188,7 +188,8 @@ static int log_files(const PodInfo *pod, const char *container, glob_t *ret) {
 
         if (!has_container(pod, container))
                 return -ENOENT;
-        if (asprintf(&pattern, "%s/%s/*.log", pod->log_dir, container) < 0)
+        pattern = pod_container_logs_pattern(pod->log_dir, container);
+        if (!pattern)
                 return -ENOMEM;
         return glob(pattern, 0, NULL, ret) == 0 ? 0 : -ENOENT;
 }

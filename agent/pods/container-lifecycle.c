@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -21,6 +20,7 @@
 #include "log.h"
 #include "macro.h"
 #include "pod-cgroup.h"
+#include "pod-paths.h"
 #include "pod-worker-internal.h"
 
 /* --- the decisions ----------------------------------------------------------------- */
@@ -80,30 +80,28 @@ static int container_paths(Container *c) {
         free(c->id);
         free(c->dir);
         c->id = c->dir = NULL;
-        if (asprintf(&c->id, "%s-%s-%u", w->uid, c->name, c->restart_count) < 0 ||
-            asprintf(&c->dir, "%s/containers/%s/%u", w->pod_run_dir, c->name, c->restart_count) < 0)
-                return -ENOMEM;
-        return 0;
+        c->id = pod_container_id(w->uid, c->name, c->restart_count);
+        c->dir = pod_container_run_dir(w->pod_run_dir, c->name, c->restart_count);
+        return c->id && c->dir ? 0 : -ENOMEM;
 }
 
 static int on_monitor_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 static int on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 
-static char *log_path(Container *c) {
-        char *path = NULL;
-        return asprintf(&path, "%s/%s/%u.log", c->worker->log_dir, c->name, c->restart_count) < 0 ? NULL : path;
-}
-
 /* /var/log/containers/<pod>_<namespace>_<container>-<id>.log → the pod's log, as
  * kubelet links them for log collectors. */
 static void link_container_log(Container *c, const char *log) {
         PodWorker *w = c->worker;
-        _cleanup_free_ char *dir = NULL, *link = NULL;
+        _cleanup_free_ char *link = pod_container_log_link(w->rt.log_dir, w->spec->namespace, w->spec->name, c->name,
+                                                          c->id);
+        char *slash;
 
-        if (asprintf(&dir, "%s/containers", w->rt.log_dir) < 0 ||
-            asprintf(&link, "%s/%s_%s_%s-%s.log", dir, w->spec->name, w->spec->namespace, c->name, c->id) < 0)
+        if (!link)
                 return;
-        (void) mkdir_p(dir, 0755);
+        slash = strrchr(link, '/');
+        *slash = '\0';
+        (void) mkdir_p(link, 0755);
+        *slash = '/';
         (void) unlink(link);
         (void) symlink(log, link);
 }
@@ -151,10 +149,10 @@ static int watch_monitor(Container *c) {
 }
 
 static void record_monitor(Container *c) {
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = pod_file(c->dir, POD_RUN_MONITOR_PID_FILE);
         char text[32];
 
-        if (asprintf(&path, "%s/monitor.pid", c->dir) < 0)
+        if (!path)
                 return;
         snprintf(text, sizeof(text), "%d\n", c->monitor_pid);
         (void) write_file_replace(path, text, strlen(text), 0600);
@@ -168,11 +166,12 @@ static int write_bundle(Container *c, json_object *image_config, const char *roo
         const char *text;
         int r;
 
-        if (asprintf(&hosts, "%s/hosts", w->pod_run_dir) < 0 || asprintf(&resolv, "%s/resolv.conf", w->pod_run_dir) < 0 ||
-            asprintf(&hostname, "%s/hostname", w->pod_run_dir) < 0 ||
-            asprintf(&termination, "%s/termination-log", c->dir) < 0 ||
+        if (!(hosts = pod_file(w->pod_run_dir, POD_HOSTS_FILE)) ||
+            !(resolv = pod_file(w->pod_run_dir, POD_RESOLV_CONF_FILE)) ||
+            !(hostname = pod_file(w->pod_run_dir, POD_HOSTNAME_FILE)) ||
+            !(termination = pod_file(c->dir, POD_RUN_TERMINATION_LOG)) ||
             !(cgroup = pod_container_cgroups_path(pod_cgroups_driver(w->rt.cgroups), w->cgroup_parent, c->id)) ||
-            asprintf(&config_path, "%s/config.json", c->dir) < 0)
+            !(config_path = pod_file(c->dir, POD_RUN_CONFIG_FILE)))
                 return -ENOMEM;
         r = write_file_replace(termination, "", 0, 0666);
         if (r < 0)
@@ -264,10 +263,10 @@ void pod_container_run(Container *c) {
 /* Its root, its log's directory, the bundle, and the monitor that runs it. */
 static int create_container(Container *c, const ImageInfo *image, json_object *image_config, const char *rootfs,
                             const char *log, const char *exit_file, char **ret_error) {
-        _cleanup_free_ char *log_parent = NULL;
+        _cleanup_free_ char *log_parent = pod_container_log_dir(c->worker->log_dir, c->name);
         int r;
 
-        if (asprintf(&log_parent, "%s/%s", c->worker->log_dir, c->name) < 0)
+        if (!log_parent)
                 return -ENOMEM;
         r = mkdir_p(rootfs, 0755);
         if (r < 0)
@@ -311,8 +310,9 @@ static void start_with_image(Container *c, const char *image_ref) {
                 pod_worker_report(w);
                 return;
         }
-        if (asprintf(&rootfs, "%s/rootfs", c->dir) < 0 || !(log = log_path(c)) ||
-            asprintf(&exit_file, "%s/exit.json", c->dir) < 0)
+        if (!(rootfs = pod_file(c->dir, POD_RUN_ROOTFS)) ||
+            !(log = pod_container_log(w->log_dir, c->name, c->restart_count)) ||
+            !(exit_file = pod_file(c->dir, POD_RUN_EXIT_FILE)))
                 return;
         r = create_container(c, image, image_config, rootfs, log, exit_file, &error);
         if (r < 0) {
@@ -349,7 +349,8 @@ static void container_cleanup(Container *c) {
         if (!c->id || !root)
                 return;
         (void) container_delete(root, c->id, true, NULL);
-        if (asprintf(&rootfs, "%s/rootfs", c->dir) >= 0)
+        rootfs = pod_file(c->dir, POD_RUN_ROOTFS);
+        if (rootfs)
                 (void) image_rootfs_remove(w->rt.images, c->id, rootfs, NULL);
 }
 
@@ -505,7 +506,7 @@ static void read_exit(Container *c) {
         /* No exit file: the monitor itself was killed with the container. */
         c->state.exit_code = 128 + SIGKILL;
         c->state.signal = SIGKILL;
-        if (asprintf(&path, "%s/exit.json", c->dir) >= 0 && read_full_file(path, 65536, &content, NULL) >= 0)
+        if ((path = pod_file(c->dir, POD_RUN_EXIT_FILE)) && read_full_file(path, 65536, &content, NULL) >= 0)
                 o = json_tokener_parse(content);
         if (o) {
                 c->state.exit_code = json_object_object_get_ex(o, "exitCode", &v) ? json_object_get_int(v) : 255;
@@ -593,21 +594,14 @@ bool pod_container_pending(const Container *c) {
  * its exit file says how it ended. */
 void pod_container_adopt(Container *c) {
         PodWorker *w = c->worker;
-        _cleanup_free_ char *count_dir = NULL, *pid_path = NULL, *pid_text = NULL, *exit_path = NULL;
-        _cleanup_(closedirp) DIR *d = NULL;
-        struct dirent *de;
-        int latest = -1;
+        _cleanup_free_ char *pid_path = NULL, *pid_text = NULL, *exit_path = NULL;
+        unsigned latest;
 
-        if (asprintf(&count_dir, "%s/containers/%s", w->pod_run_dir, c->name) < 0 || !(d = opendir(count_dir)))
+        if (pod_container_newest_run(w->pod_run_dir, c->name, &latest) < 0)
                 return;
-        while ((de = readdir(d)))
-                if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && atoi(de->d_name) > latest)
-                        latest = atoi(de->d_name);
-        if (latest < 0)
-                return;
-        c->restart_count = (unsigned) latest;
-        if (container_paths(c) < 0 || asprintf(&pid_path, "%s/monitor.pid", c->dir) < 0 ||
-            asprintf(&exit_path, "%s/exit.json", c->dir) < 0)
+        c->restart_count = latest;
+        if (container_paths(c) < 0 || !(pid_path = pod_file(c->dir, POD_RUN_MONITOR_PID_FILE)) ||
+            !(exit_path = pod_file(c->dir, POD_RUN_EXIT_FILE)))
                 return;
         if (read_one_line_file(pid_path, &pid_text) >= 0) {
                 c->monitor_pid = atoi(pid_text);

@@ -25,8 +25,21 @@ char *pod_log_dir(const char *log_dir, const char *namespace, const char *name, 
         return format("%s/pods/%s_%s_%s", log_dir, namespace, name, uid);
 }
 
+char *pod_container_log_dir(const char *pod_log_dir, const char *container) {
+        return format("%s/%s", pod_log_dir, container);
+}
+
 char *pod_container_log(const char *pod_log_dir, const char *container, unsigned restart) {
         return format("%s/%s/%u.log", pod_log_dir, container, restart);
+}
+
+char *pod_container_logs_pattern(const char *pod_log_dir, const char *container) {
+        return format("%s/%s/*.log", pod_log_dir, container);
+}
+
+char *pod_container_log_link(const char *log_dir, const char *namespace, const char *name, const char *container,
+                             const char *id) {
+        return format("%s/containers/%s_%s_%s-%s.log", log_dir, name, namespace, container, id);
 }
 
 char *pod_run_dir(const char *run_dir, const char *uid) {
@@ -37,6 +50,14 @@ char *pod_state_dir(const char *state_dir, const char *uid) {
         return format("%s/pods/%s", state_dir, uid);
 }
 
+char *pod_volumes_dir(const char *pod_state_dir) {
+        return format("%s/volumes", pod_state_dir);
+}
+
+char *pod_volume_dir(const char *pod_state_dir, const char *volume) {
+        return format("%s/volumes/%s", pod_state_dir, volume);
+}
+
 char *pod_sandbox_dir(const char *run_dir, const char *uid) {
         return format("%s/pods/%s/ns", run_dir, uid);
 }
@@ -45,16 +66,24 @@ char *pod_sandbox_netns(const char *sandbox_dir) {
         return format("%s/net", sandbox_dir);
 }
 
+char *pod_file(const char *dir, const char *name) {
+        return format("%s/%s", dir, name);
+}
+
 char *pod_netns_file(const char *run_dir, const char *uid) {
         return format("%s/pods/%s/" POD_NETNS_FILE, run_dir, uid);
 }
 
-char *pod_container_runs(const char *run_dir, const char *uid, const char *container) {
-        return format("%s/pods/%s/containers/%s", run_dir, uid, container);
+char *pod_container_runs(const char *pod_run_dir, const char *container) {
+        return format("%s/containers/%s", pod_run_dir, container);
+}
+
+char *pod_container_run_dir(const char *pod_run_dir, const char *container, unsigned restart) {
+        return format("%s/containers/%s/%u", pod_run_dir, container, restart);
 }
 
 char *pod_container_exit_file(const char *run_dir, const char *uid, const char *container, unsigned restart) {
-        return format("%s/pods/%s/containers/%s/%u/exit.json", run_dir, uid, container, restart);
+        return format("%s/pods/%s/containers/%s/%u/" POD_RUN_EXIT_FILE, run_dir, uid, container, restart);
 }
 
 char *pod_container_id(const char *uid, const char *container, unsigned restart) {
@@ -65,8 +94,8 @@ char *pod_runtime_root(const char *run_dir) {
         return format("%s/runtime", run_dir);
 }
 
-int pod_container_newest_run(const char *run_dir, const char *uid, const char *container, unsigned *ret) {
-        _cleanup_free_ char *runs = pod_container_runs(run_dir, uid, container);
+int pod_container_newest_run(const char *pod_run_dir, const char *container, unsigned *ret) {
+        _cleanup_free_ char *runs = pod_container_runs(pod_run_dir, container);
         _cleanup_(closedirp) DIR *d = NULL;
         long newest = -1;
 

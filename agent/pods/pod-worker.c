@@ -227,8 +227,7 @@ void pod_worker_report(PodWorker *w) {
 }
 
 char *pod_worker_runtime_root(PodWorker *w) {
-        char *root = NULL;
-        return asprintf(&root, "%s/runtime", w->rt.run_dir) < 0 ? NULL : root;
+        return pod_runtime_root(w->rt.run_dir);
 }
 
 /* --- the sandbox ------------------------------------------------------------------- */
@@ -236,7 +235,7 @@ char *pod_worker_runtime_root(PodWorker *w) {
 static int write_pod_file(PodWorker *w, const char *name, const char *content) {
         _cleanup_free_ char *path = NULL;
 
-        if (!content || asprintf(&path, "%s/%s", w->pod_run_dir, name) < 0)
+        if (!content || !(path = pod_file(w->pod_run_dir, name)))
                 return -ENOMEM;
         return write_file_replace(path, content, strlen(content), 0644);
 }
@@ -246,7 +245,7 @@ static int write_hostname(PodWorker *w, const char *hostname) {
 
         if (!hostname || asprintf(&line, "%s\n", hostname) < 0)
                 return -ENOMEM;
-        return write_pod_file(w, "hostname", line);
+        return write_pod_file(w, POD_HOSTNAME_FILE, line);
 }
 
 /* Where the kubelet API's port-forward connects: the pod's network namespace, empty for
@@ -300,10 +299,10 @@ static int sandbox_up(PodWorker *w) {
         }
         hosts = pod_hosts_file(w->pod, w->pod_ip, w->rt.cluster_domain);
         resolv = pod_resolv_conf(w->pod, w->rt.host_resolv_conf ?: "", w->rt.cluster_dns, w->rt.cluster_domain);
-        r = write_pod_file(w, "hosts", hosts);
+        r = write_pod_file(w, POD_HOSTS_FILE, hosts);
         if (r < 0)
                 return log_error_errno(r, "pod %s: write hosts: %m", w->key);
-        r = write_pod_file(w, "resolv.conf", resolv);
+        r = write_pod_file(w, POD_RESOLV_CONF_FILE, resolv);
         if (r < 0)
                 return log_error_errno(r, "pod %s: write resolv.conf: %m", w->key);
         r = write_hostname(w, hostname);

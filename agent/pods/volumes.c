@@ -16,6 +16,7 @@
 #include "fileio.h"
 #include "json-util.h"
 #include "macro.h"
+#include "pod-paths.h"
 #include "quantity.h"
 #include "volumes.h"
 
@@ -433,7 +434,8 @@ static int setup_volume(Setup *s, json_object *v, const char *pod_dir, Container
                         return -ENOMEM;
                 return r;
         }
-        if (asprintf(&dir, "%s/volumes/%s", pod_dir, s->volume) < 0)
+        dir = pod_volume_dir(pod_dir, s->volume);
+        if (!dir)
                 return -ENOMEM;
         ret->host_path = dir;
         if (!relative_path_valid(s->volume) || strchr(s->volume, '/'))
@@ -475,7 +477,8 @@ int volumes_teardown(const char *pod_dir) {
         _cleanup_close_ int pod_fd = -EBADF;
         struct dirent *de;
 
-        if (asprintf(&dir, "%s/volumes", pod_dir) < 0)
+        dir = pod_volumes_dir(pod_dir);
+        if (!dir)
                 return -ENOMEM;
         d = opendir(dir);
         if (!d)

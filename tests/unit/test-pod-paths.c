@@ -23,7 +23,14 @@ static void test_layout(void) {
         check_owned(pod_sandbox_dir("/run/stevedore", UID), "/run/stevedore/pods/" UID "/ns");
         check_owned(pod_sandbox_netns("/run/stevedore/pods/" UID "/ns"), "/run/stevedore/pods/" UID "/ns/net");
         check_owned(pod_netns_file("/run/stevedore", UID), "/run/stevedore/pods/" UID "/netns");
-        check_owned(pod_container_runs("/run/stevedore", UID, "kubia"), "/run/stevedore/pods/" UID "/containers/kubia");
+        check_owned(pod_container_runs("/run/stevedore/pods/" UID, "kubia"), "/run/stevedore/pods/" UID "/containers/kubia");
+        check_owned(pod_container_run_dir("/run/stevedore/pods/" UID, "kubia", 2), "/run/stevedore/pods/" UID "/containers/kubia/2");
+        check_owned(pod_file("/run/stevedore/pods/" UID, POD_HOSTS_FILE), "/run/stevedore/pods/" UID "/hosts");
+        check_owned(pod_container_log_link("/var/log", "default", "kubia", "app", "id-1"), "/var/log/containers/kubia_default_app-id-1.log");
+        check_owned(pod_container_logs_pattern("/var/log/pods/x", "app"), "/var/log/pods/x/app/*.log");
+        check_owned(pod_volume_dir("/var/lib/stevedore/pods/" UID, "data"), "/var/lib/stevedore/pods/" UID "/volumes/data");
+        check_owned(pod_volumes_dir("/var/lib/stevedore/pods/" UID), "/var/lib/stevedore/pods/" UID "/volumes");
+        check_owned(pod_container_log_dir("/var/log/pods/x", "app"), "/var/log/pods/x/app");
         check_owned(pod_container_exit_file("/run/stevedore", UID, "kubia", 2),
                     "/run/stevedore/pods/" UID "/containers/kubia/2/exit.json");
         check_owned(pod_container_id(UID, "kubia", 2), UID "-kubia-2");
@@ -34,16 +41,16 @@ static void test_newest_run(void) {
         _cleanup_free_ char *root = test_mkdtemp(), *runs = NULL, *dir = NULL;
         unsigned restart = 99;
 
-        check_int(pod_container_newest_run(root, UID, "c", &restart), ==, -ENOENT);
-        runs = pod_container_runs(root, UID, "c");
+        check_int(pod_container_newest_run(root, "c", &restart), ==, -ENOENT);
+        runs = pod_container_runs(root, "c");
         check_int(mkdir_p(runs, 0700), ==, 0);
-        check_int(pod_container_newest_run(root, UID, "c", &restart), ==, -ENOENT);
+        check_int(pod_container_newest_run(root, "c", &restart), ==, -ENOENT);
         for (const char *const *n = (const char *const[]) { "0", "2", "10", "x", "3a", NULL }; *n; n++) {
                 free(dir);
                 check(asprintf(&dir, "%s/%s", runs, *n) > 0);
                 check_int(mkdir(dir, 0700), ==, 0);
         }
-        check_int(pod_container_newest_run(root, UID, "c", &restart), ==, 0);
+        check_int(pod_container_newest_run(root, "c", &restart), ==, 0);
         check_int(restart, ==, 10); /* by number: 10 after 2 */
         test_rm_rf(root);
 }
