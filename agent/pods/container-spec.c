@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/openat2.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,22 +93,9 @@ typedef struct Builder {
 } Builder;
 
 /* error_set() with the pod and container in front: "pod default/web: container app: …". */
-static int fail(Builder *b, int r, const char *format, ...) _printf_(3, 4);
-static int fail(Builder *b, int r, const char *format, ...) {
-        _cleanup_free_ char *what = NULL;
-        int saved_errno = errno;
-        va_list ap;
-
-        r = r < 0 ? r : r > 0 ? -r : -EINVAL;
-        errno = -r; /* for a %m in format */
-        va_start(ap, format);
-        if (vasprintf(&what, format, ap) < 0)
-                what = NULL;
-        va_end(ap);
-        errno = saved_errno;
-        return error_set(&b->error, r, "pod %s/%s: container %s: %s", b->pod_namespace, b->pod_name, b->container_name,
-                         what ?: strerror(-r));
-}
+#define fail(b, r, format, ...)                                                                    \
+        error_set(&(b)->error, r, "pod %s/%s: container %s: " format, (b)->pod_namespace, (b)->pod_name, \
+                  (b)->container_name, ##__VA_ARGS__)
 
 char *container_spec_expand(const char *s, char **env, size_t n_env) {
         char *out = NULL;

@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,23 +41,10 @@ typedef struct Setup {
 } Setup;
 
 /* error_set() with the pod and volume in front: "pod default/web: volume config: …". */
-static int volume_error(Setup *s, int r, const char *format, ...) _printf_(3, 4);
-static int volume_error(Setup *s, int r, const char *format, ...) {
-        _cleanup_free_ char *what = NULL;
-        int saved_errno = errno;
-        va_list ap;
-
-        r = r < 0 ? r : r > 0 ? -r : -EINVAL;
-        errno = -r; /* for a %m in format */
-        va_start(ap, format);
-        if (vasprintf(&what, format, ap) < 0)
-                what = NULL;
-        va_end(ap);
-        errno = saved_errno;
-        return error_set(&s->error, r, "pod %s/%s: volume %s: %s",
-                         json_get_string(s->pod, "metadata", "namespace", NULL) ?: "default",
-                         json_get_string(s->pod, "metadata", "name", NULL) ?: "", s->volume, what ?: strerror(-r));
-}
+#define volume_error(s, r, format, ...)                                                            \
+        error_set(&(s)->error, r, "pod %s/%s: volume %s: " format,                                 \
+                  json_get_string((s)->pod, "metadata", "namespace", NULL) ?: "default",          \
+                  json_get_string((s)->pod, "metadata", "name", NULL) ?: "", (s)->volume, ##__VA_ARGS__)
 
 static void need_source(json_object *source, const char *kind, const char *key,
                         void (*need)(void *, const char *, const char *, bool), void *userdata) {
