@@ -39,6 +39,13 @@ char *store_layer_path(const ImageStore *s, const char *chain_id) {
         return asprintf(&p, "%s/layers/%s", s->root, chain_id + 7) < 0 ? NULL : p;
 }
 
+/* root/images/<hex>.json, the record of the image with this manifest digest. */
+static char *record_path(const ImageStore *s, const char *manifest_digest) {
+        char *p;
+
+        return asprintf(&p, "%s/images/%s.json", s->root, manifest_digest + 7) < 0 ? NULL : p;
+}
+
 const char *image_store_root(const ImageStore *s) {
         return s->root;
 }
@@ -440,7 +447,7 @@ int store_add_image(ImageStore *s, const ImageInfo *image, char **names, char **
                 return -ENOMEM;
         json_object_object_del(record, "references");
         text = json_object_to_json_string_ext(record, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!text || asprintf(&path, "%s/images/%s.json", s->root, image->manifest_digest + 7) < 0)
+        if (!text || !(path = record_path(s, image->manifest_digest)))
                 return -ENOMEM;
         r = write_file_atomic(path, text, strlen(text), 0600);
         if (r < 0)
@@ -519,6 +526,23 @@ static int records_load(ImageStore *s, json_object *refs, ImageInfo ***ret, size
         return 0;
 }
 
+/* refs.json and every record with its references; the references are returned too when
+ * ret_refs is set. */
+static int images_load(ImageStore *s, json_object **ret_refs, ImageInfo ***ret, size_t *ret_n, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *refs = NULL;
+        int r;
+
+        r = refs_load(s, &refs, ret_error);
+        if (r < 0)
+                return r;
+        r = records_load(s, refs, ret, ret_n, ret_error);
+        if (r < 0)
+                return r;
+        if (ret_refs)
+                *ret_refs = TAKE_PTR(refs);
+        return 0;
+}
+
 static int compare_images(const void *a, const void *b) {
         const ImageInfo *x = *(ImageInfo *const *) a, *y = *(ImageInfo *const *) b;
         const char *kx = x->references && x->references[0] ? x->references[0] : "~",
@@ -529,17 +553,13 @@ static int compare_images(const void *a, const void *b) {
 }
 
 int image_store_list(ImageStore *s, ImageInfo ***ret, size_t *ret_n, char **ret_error) {
-        _cleanup_(json_object_putp) json_object *refs = NULL;
         _cleanup_close_ int lock = -EBADF;
         int r;
 
         r = store_lock(s, false, &lock, ret_error);
         if (r < 0)
                 return r;
-        r = refs_load(s, &refs, ret_error);
-        if (r < 0)
-                return r;
-        r = records_load(s, refs, ret, ret_n, ret_error);
+        r = images_load(s, NULL, ret, ret_n, ret_error);
         if (r < 0)
                 return r;
         if (*ret_n > 0)
@@ -558,7 +578,7 @@ static bool is_hex_prefix(const char *s) {
         return true;
 }
 
-int store_find(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret_error) {
+static int find_image(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret_error) {
         _cleanup_(json_object_putp) json_object *refs = NULL;
         _cleanup_free_ char *normalized = NULL;
         ImageInfo **all = NULL, *found = NULL;
@@ -566,10 +586,7 @@ int store_find(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret
         size_t n = 0, matches = 0;
         int r;
 
-        r = refs_load(s, &refs, ret_error);
-        if (r < 0)
-                return r;
-        r = records_load(s, refs, &all, &n, ret_error);
+        r = images_load(s, &refs, &all, &n, ret_error);
         if (r < 0)
                 return r;
 
@@ -609,24 +626,31 @@ int store_find(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret
         return 0;
 }
 
-int image_store_get(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret_error) {
+int store_lock_find(ImageStore *s, int lock_operation, const char *ref_or_id, int *ret_lock, ImageInfo **ret,
+                    char **ret_error) {
         _cleanup_close_ int lock = -EBADF;
         int r;
 
-        r = store_lock(s, false, &lock, ret_error);
+        r = lock_file(s, "lock", lock_operation, &lock, ret_error);
         if (r < 0)
                 return r;
-        return store_find(s, ref_or_id, ret, ret_error);
+        r = find_image(s, ref_or_id, ret, ret_error);
+        if (r < 0)
+                return r;
+        *ret_lock = TAKE_FD(lock);
+        return 0;
+}
+
+int image_store_get(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret_error) {
+        _cleanup_close_ int lock = -EBADF;
+
+        return store_lock_find(s, LOCK_SH, ref_or_id, &lock, ret, ret_error);
 }
 
 int image_store_try_get(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret_error) {
         _cleanup_close_ int lock = -EBADF;
-        int r;
 
-        r = lock_file(s, "lock", LOCK_SH | LOCK_NB, &lock, ret_error);
-        if (r < 0)
-                return r;
-        return store_find(s, ref_or_id, ret, ret_error);
+        return store_lock_find(s, LOCK_SH | LOCK_NB, ref_or_id, &lock, ret, ret_error);
 }
 
 int image_store_get_config(ImageStore *s, const ImageInfo *image, json_object **ret, char **ret_error) {
@@ -655,10 +679,7 @@ int image_store_remove(ImageStore *s, const char *ref_or_id, char **ret_error) {
         bool by_reference, still_used = false;
         int r;
 
-        r = store_lock(s, true, &lock, ret_error);
-        if (r < 0)
-                return r;
-        r = store_find(s, ref_or_id, &image, ret_error);
+        r = store_lock_find(s, LOCK_EX, ref_or_id, &lock, &image, ret_error);
         if (r < 0)
                 return r;
         r = refs_load(s, &refs, ret_error);
@@ -680,7 +701,8 @@ int image_store_remove(ImageStore *s, const char *ref_or_id, char **ret_error) {
                 return r;
         if (still_used)
                 return 0;
-        if (asprintf(&record, "%s/images/%s.json", s->root, image->manifest_digest + 7) < 0)
+        record = record_path(s, image->manifest_digest);
+        if (!record)
                 return -ENOMEM;
         if (unlink(record) < 0 && errno != ENOENT)
                 return error_set(ret_error, negative_errno(), "remove %s: %m", record);
@@ -729,8 +751,7 @@ static int mark_containers(ImageStore *s, json_object *layers, char **ret_error)
 }
 
 int store_sweep(ImageStore *s, ImagePruneStats *stats, char **ret_error) {
-        _cleanup_(json_object_putp) json_object *refs = NULL, *blobs = json_object_new_object(),
-                                                *layers = json_object_new_object();
+        _cleanup_(json_object_putp) json_object *blobs = json_object_new_object(), *layers = json_object_new_object();
         _cleanup_free_ char *blob_dir = store_path(s, "blobs/sha256"), *layer_dir = store_path(s, "layers"),
                             *tmp_dir = store_path(s, "tmp");
         _cleanup_close_ int pulls = -EBADF;
@@ -741,10 +762,7 @@ int store_sweep(ImageStore *s, ImagePruneStats *stats, char **ret_error) {
 
         if (!blobs || !layers || !blob_dir || !layer_dir || !tmp_dir)
                 return -ENOMEM;
-        r = refs_load(s, &refs, ret_error);
-        if (r < 0)
-                return r;
-        r = records_load(s, refs, &all, &n, ret_error);
+        r = images_load(s, NULL, &all, &n, ret_error);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
@@ -807,7 +825,6 @@ int store_sweep(ImageStore *s, ImagePruneStats *stats, char **ret_error) {
 }
 
 int image_store_prune(ImageStore *s, ImagePruneStats *ret, char **ret_error) {
-        _cleanup_(json_object_putp) json_object *refs = NULL;
         _cleanup_close_ int lock = -EBADF;
         ImagePruneStats stats = {};
         ImageInfo **all = NULL;
@@ -817,10 +834,7 @@ int image_store_prune(ImageStore *s, ImagePruneStats *ret, char **ret_error) {
         r = store_lock(s, true, &lock, ret_error);
         if (r < 0)
                 return r;
-        r = refs_load(s, &refs, ret_error);
-        if (r < 0)
-                return r;
-        r = records_load(s, refs, &all, &n, ret_error);
+        r = images_load(s, NULL, &all, &n, ret_error);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
@@ -828,7 +842,8 @@ int image_store_prune(ImageStore *s, ImagePruneStats *ret, char **ret_error) {
 
                 if (all[i]->references && all[i]->references[0])
                         continue;
-                if (asprintf(&record, "%s/images/%s.json", s->root, all[i]->manifest_digest + 7) < 0) {
+                record = record_path(s, all[i]->manifest_digest);
+                if (!record) {
                         r = -ENOMEM;
                         break;
                 }
