@@ -67,25 +67,33 @@ static struct nftnl_set *set_new(int set) {
         return set_named(ruleset_sets[set].name, (uint32_t) set);
 }
 
+/* Puts a set message into the transaction (none when only dumping) and frees the set;
+ * NULL is an allocation that failed. */
+static void send_set(Builder *b, uint16_t type, uint16_t flags, struct nftnl_set *s) {
+        if (!s) {
+                b->error = -ENOMEM;
+                return;
+        }
+        if (b->batch && nft_batch_set(b->batch, type, flags, s) < 0)
+                b->error = -ENOMEM;
+        nftnl_set_free(s);
+}
+
 void builder_declare_set(Builder *b, int set) {
         struct nftnl_set *s = set_new(set);
 
         if (b->dump)
                 fprintf(b->dump, "\tadd %s ip %s %s { type %s; }\n", ruleset_sets[set].kind == SHARED_SET ? "set" : "map",
                         PROXY_TABLE, ruleset_sets[set].name, ruleset_sets[set].nft_type);
-        if (!s) {
-                b->error = -ENOMEM;
-                return;
+        if (s) {
+                nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, ruleset_sets[set].key_type);
+                nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, ruleset_sets[set].key_len);
         }
-        nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, ruleset_sets[set].key_type);
-        nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, ruleset_sets[set].key_len);
-        if (ruleset_sets[set].kind == VERDICT_MAP) {
+        if (s && ruleset_sets[set].kind == VERDICT_MAP) {
                 nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
                 nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
         }
-        if (b->batch && nft_batch_set(b->batch, NFT_MSG_NEWSET, NLM_F_CREATE, s) < 0)
-                b->error = -ENOMEM;
-        nftnl_set_free(s);
+        send_set(b, NFT_MSG_NEWSET, NLM_F_CREATE, s);
 }
 
 void builder_flush_elements(Builder *b, int set) {
@@ -418,21 +426,7 @@ void builder_declare_own_set(Builder *b, const char *name, uint32_t id, uint32_t
                 nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 8);
         }
         nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 4);
-        if (nft_batch_set(b->batch, NFT_MSG_NEWSET, NLM_F_CREATE, s) < 0)
-                b->error = -ENOMEM;
-        nftnl_set_free(s);
-}
-
-static void send_set_delete(Builder *b, const char *name) {
-        struct nftnl_set *s = nft_set_new(NFPROTO_IPV4, PROXY_TABLE, name);
-
-        if (!s) {
-                b->error = -ENOMEM;
-                return;
-        }
-        if (nft_batch_set(b->batch, NFT_MSG_DELSET, 0, s) < 0)
-                b->error = -ENOMEM;
-        nftnl_set_free(s);
+        send_set(b, NFT_MSG_NEWSET, NLM_F_CREATE, s);
 }
 
 void builder_retire(Builder *b) {
@@ -469,5 +463,5 @@ void builder_retire(Builder *b) {
                 }
         for (size_t i = 0; i < old->n_sets; i++)
                 if (!fragment_has_set(b->now, old->sets[i]))
-                        send_set_delete(b, old->sets[i]);
+                        send_set(b, NFT_MSG_DELSET, 0, nft_set_new(NFPROTO_IPV4, PROXY_TABLE, old->sets[i]));
 }
