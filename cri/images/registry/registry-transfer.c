@@ -352,13 +352,9 @@ void transfer_free(Transfer *t) {
         free(t->digest);
         free(t->url);
         free(t->what);
-        if (t->authorization)
-                explicit_bzero(t->authorization, strlen(t->authorization));
-        free(t->authorization);
-        if (t->password)
-                explicit_bzero(t->password, strlen(t->password));
+        erase_and_free(t->authorization);
         free(t->username);
-        free(t->password);
+        erase_and_free(t->password);
         free(t->www_authenticate);
         free(t->content_type);
         free(t->content_range);
@@ -438,9 +434,7 @@ int transfer_set_authorization(Transfer *t, const char *authorization) {
 
         if (authorization && !(a = strdup(authorization)))
                 return -ENOMEM;
-        if (t->authorization)
-                explicit_bzero(t->authorization, strlen(t->authorization));
-        free(t->authorization);
+        erase_and_free(t->authorization);
         t->authorization = a;
         return 0;
 }

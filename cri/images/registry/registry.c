@@ -225,9 +225,7 @@ static void pull_free(RegistryPull *p) {
         free(p->child_digest);
         strv_free(p->endpoints);
         free(p->base_url);
-        if (p->authorization)
-                explicit_bzero(p->authorization, strlen(p->authorization));
-        free(p->authorization);
+        erase_and_free(p->authorization);
         if (p->dir_fd >= 0)
                 close(p->dir_fd);
         free(p->dir_key);
@@ -321,9 +319,7 @@ static int set_authorization(RegistryPull *p, const char *scheme, const char *va
 
         if (asprintf(&a, "Authorization: %s %s", scheme, value) < 0)
                 return -ENOMEM;
-        if (p->authorization)
-                explicit_bzero(p->authorization, strlen(p->authorization));
-        free(p->authorization);
+        erase_and_free(p->authorization);
         p->authorization = a;
         return 0;
 }
@@ -975,9 +971,7 @@ static int endpoint_start(RegistryPull *p) {
                 p->base_url = NULL;
                 return -ENOMEM;
         }
-        if (p->authorization)
-                explicit_bzero(p->authorization, strlen(p->authorization));
-        p->authorization = (free(p->authorization), NULL);
+        p->authorization = erase_and_free(p->authorization);
         r = authorization_from_cache(p);
         if (r < 0)
                 return r;
