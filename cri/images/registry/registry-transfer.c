@@ -14,6 +14,7 @@
 #include "error.h"
 #include "image-ref.h"
 #include "buffer.h"
+#include "list.h"
 #include "log.h"
 #include "macro.h"
 #include "registry-internal.h"
@@ -330,12 +331,7 @@ void transfer_free(Transfer *t) {
         if (!t)
                 return;
         c = t->client;
-        if (t->prev)
-                t->prev->next = t->next;
-        else if (c->transfers == t)
-                c->transfers = t->next;
-        if (t->next)
-                t->next->prev = t->prev;
+        LIST_REMOVE(c->transfers, t);
         if (t->active)
                 curl_event_remove(c->curl, t->easy);
         if (t->easy)
@@ -375,10 +371,7 @@ int transfer_new(RegistryClient *c, TransferKind kind, const char *url, const ch
         t->dir_fd = -EBADF;
         t->kind = kind;
         t->max_size = kind == TRANSFER_TOKEN ? TOKEN_SIZE_MAX : MANIFEST_SIZE_MAX;
-        t->next = c->transfers;
-        if (c->transfers)
-                c->transfers->prev = t;
-        c->transfers = t;
+        LIST_PREPEND(c->transfers, t);
         t->url = strdup(url);
         t->what = strdup(what);
         t->easy = curl_easy_init();

@@ -17,6 +17,7 @@
 #include "fileio.h"
 #include "image-ref.h"
 #include "json-util.h"
+#include "list.h"
 #include "log.h"
 #include "macro.h"
 #include "registry-internal.h"
@@ -199,12 +200,7 @@ static void wake_waiters(RegistryClient *c, const char *dir_key, const char *dig
 static void pull_free(RegistryPull *p) {
         RegistryClient *c = p->client;
 
-        if (p->prev)
-                p->prev->next = p->next;
-        else if (c->pulls == p)
-                c->pulls = p->next;
-        if (p->next)
-                p->next->prev = p->prev;
+        LIST_REMOVE(c->pulls, p);
         sd_event_source_disable_unref(p->defer);
         sd_event_source_disable_unref(p->wake);
         pull_release_transfer(p, &p->manifest_transfer);
@@ -1032,10 +1028,7 @@ int registry_pull(RegistryClient *c, const char *reference, const char *blobs_di
                 return -ENOMEM;
         p->client = c;
         p->dir_fd = -EBADF;
-        p->next = c->pulls;
-        if (c->pulls)
-                c->pulls->prev = p;
-        c->pulls = p;
+        LIST_PREPEND(c->pulls, p);
         p->credentials = credentials;
         p->cb = *callbacks;
         p->userdata = userdata;
