@@ -179,10 +179,24 @@ static void send_element(Builder *b, uint16_t type, int set, const char *set_nam
         nftnl_set_free(container);
 }
 
+/* A new element of set in what is committed; NULL (b->error set) when there is no memory. */
+static CommittedElement *commit_element(Builder *b, const char *name, int set, const void *key, uint32_t len) {
+        CommittedElement *e;
+        int r = committed_add_element(b->committed, name, &e);
+
+        if (r < 0) {
+                b->error = r;
+                return NULL;
+        }
+        e->set = set;
+        memcpy(e->key, key, len);
+        e->key_len = len;
+        return e;
+}
+
 /* A shared element: added when its first holder appears, kept while any holds it. */
 static void shared_element(Builder *b, int set, const void *key, uint32_t len, const char *name) {
         CommittedElement *e = committed_element(b->committed, name);
-        int r;
 
         if (fragment_add_element(b->now, name) < 0) {
                 b->error = -ENOMEM;
@@ -194,14 +208,9 @@ static void shared_element(Builder *b, int set, const void *key, uint32_t len, c
                 e->refs++;
                 return;
         }
-        r = committed_add_element(b->committed, name, &e);
-        if (r < 0) {
-                b->error = r;
+        e = commit_element(b, name, set, key, len);
+        if (!e)
                 return;
-        }
-        e->set = set;
-        memcpy(e->key, key, len);
-        e->key_len = len;
         e->refs = 1;
         send_element(b, NFT_MSG_NEWSETELEM, set, NULL, key, len, NULL);
         b->stats->elements_sent++;
@@ -212,7 +221,6 @@ void builder_element(Builder *b, int set, const char *set_name, const void *key,
         char name[700];
         CommittedElement *e;
         uint64_t value;
-        int r;
 
         if (set != SET_OF_SERVICE)
                 set_name = ruleset_sets[set].name;
@@ -243,16 +251,8 @@ void builder_element(Builder *b, int set, const char *set_name, const void *key,
         }
         if (e) /* the same key with another value: replaced within the transaction */
                 send_element(b, NFT_MSG_DELSETELEM, set, set_name, e->key, e->key_len, NULL);
-        else {
-                r = committed_add_element(b->committed, name, &e);
-                if (r < 0) {
-                        b->error = r;
-                        return;
-                }
-                e->set = set;
-                memcpy(e->key, key, len);
-                e->key_len = len;
-        }
+        else if (!(e = commit_element(b, name, set, key, len)))
+                return;
         e->value = value;
         e->owner = b->owner;
         e->generation = b->generation;

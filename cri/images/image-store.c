@@ -46,6 +46,17 @@ static char *record_path(const ImageStore *s, const char *manifest_digest) {
         return asprintf(&p, "%s/images/%s.json", s->root, manifest_digest + 7) < 0 ? NULL : p;
 }
 
+static int store_opendir(const ImageStore *s, const char *rel, DIR **ret, char **ret_error) {
+        _cleanup_free_ char *dir = store_path(s, rel);
+
+        if (!dir)
+                return -ENOMEM;
+        *ret = opendir(dir);
+        if (!*ret)
+                return error_set(ret_error, negative_errno(), "open %s: %m", dir);
+        return 0;
+}
+
 const char *image_store_root(const ImageStore *s) {
         return s->root;
 }
@@ -486,17 +497,14 @@ static int references_of(json_object *refs, const char *manifest, char ***ret) {
 
 /* Every record, with its references. */
 static int records_load(ImageStore *s, json_object *refs, ImageInfo ***ret, size_t *ret_n, char **ret_error) {
-        _cleanup_free_ char *dir = store_path(s, "images");
         _cleanup_(closedirp) DIR *d = NULL;
         ImageInfo **l = NULL;
         size_t n = 0;
-        int r = 0;
+        int r;
 
-        if (!dir)
-                return -ENOMEM;
-        d = opendir(dir);
-        if (!d)
-                return error_set(ret_error, negative_errno(), "open %s: %m", dir);
+        r = store_opendir(s, "images", &d, ret_error);
+        if (r < 0)
+                return r;
         for (struct dirent *de; (de = readdir(d));) {
                 size_t len = strlen(de->d_name);
                 ImageInfo *i = NULL, **bigger;
@@ -722,21 +730,18 @@ static bool marked(json_object *set, const char *hex) {
 
 /* Chain IDs the containers' rootfs hold: containers/<id>/layers, one per line. */
 static int mark_containers(ImageStore *s, json_object *layers, char **ret_error) {
-        _cleanup_free_ char *dir = store_path(s, "containers");
         _cleanup_(closedirp) DIR *d = NULL;
+        int r;
 
-        if (!dir)
-                return -ENOMEM;
-        d = opendir(dir);
-        if (!d)
-                return error_set(ret_error, negative_errno(), "open %s: %m", dir);
+        r = store_opendir(s, "containers", &d, ret_error);
+        if (r < 0)
+                return r;
         for (struct dirent *de; (de = readdir(d));) {
                 _cleanup_free_ char *path = NULL, *text = NULL;
-                int r;
 
                 if (de->d_name[0] == '.')
                         continue;
-                if (asprintf(&path, "%s/%s/layers", dir, de->d_name) < 0)
+                if (asprintf(&path, "%s/containers/%s/layers", s->root, de->d_name) < 0)
                         return -ENOMEM;
                 r = read_full_file(path, 1024 * 1024, &text, NULL);
                 if (r == -ENOENT)
@@ -750,17 +755,70 @@ static int mark_containers(ImageStore *s, json_object *layers, char **ret_error)
         return 0;
 }
 
-int store_sweep(ImageStore *s, ImagePruneStats *stats, char **ret_error) {
-        _cleanup_(json_object_putp) json_object *blobs = json_object_new_object(), *layers = json_object_new_object();
-        _cleanup_free_ char *blob_dir = store_path(s, "blobs/sha256"), *layer_dir = store_path(s, "layers"),
-                            *tmp_dir = store_path(s, "tmp");
+/* Blobs no image holds. Pulls fetch into blobs/ without the store's lock, holding a lease
+ * (pulls.lock, shared) until their image is recorded: while one does, no blob goes.
+ * Without one, .tmp-* files (a pull's temporaries where O_TMPFILE is missing) are a
+ * crash's leftovers. */
+static int sweep_blobs(ImageStore *s, json_object *blobs, ImagePruneStats *stats, char **ret_error) {
         _cleanup_close_ int pulls = -EBADF;
-        ImageInfo **all = NULL;
-        size_t n = 0;
-        DIR *d;
+        _cleanup_(closedirp) DIR *d = NULL;
         int r;
 
-        if (!blobs || !layers || !blob_dir || !layer_dir || !tmp_dir)
+        r = lock_file(s, PULLS_LOCK, LOCK_EX | LOCK_NB, &pulls, ret_error);
+        if (r == -EAGAIN) {
+                log_debug("image store: pulls in progress, blobs are kept until the next sweep");
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        r = store_opendir(s, "blobs/sha256", &d, ret_error);
+        if (r < 0)
+                return r;
+        for (struct dirent *de; (de = readdir(d));) {
+                struct stat st;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, "..") || marked(blobs, de->d_name) ||
+                    (de->d_name[0] == '.' && !strneq(de->d_name, ".tmp-", 5)))
+                        continue;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || unlinkat(dirfd(d), de->d_name, 0) < 0)
+                        continue;
+                if (stats && de->d_name[0] != '.') {
+                        stats->blobs++;
+                        stats->bytes += (uint64_t) st.st_size;
+                }
+        }
+        return 0;
+}
+
+/* Layers no image or container holds; temporaries of an unpack in progress are held by the
+ * lock the caller holds. */
+static int sweep_layers(ImageStore *s, json_object *layers, ImagePruneStats *stats, char **ret_error) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        int r;
+
+        r = store_opendir(s, "layers", &d, ret_error);
+        if (r < 0)
+                return r;
+        for (struct dirent *de; (de = readdir(d));) {
+                if (streq(de->d_name, ".") || streq(de->d_name, "..") || marked(layers, de->d_name))
+                        continue;
+                r = rm_rf_at(dirfd(d), de->d_name);
+                if (r < 0)
+                        log_warning_errno(r, "image store: remove layer %s: %m", de->d_name);
+                else if (stats && !strneq(de->d_name, ".tmp-", 5))
+                        stats->layers++;
+        }
+        return 0;
+}
+
+int store_sweep(ImageStore *s, ImagePruneStats *stats, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *blobs = json_object_new_object(), *layers = json_object_new_object();
+        _cleanup_free_ char *tmp_dir = store_path(s, "tmp");
+        ImageInfo **all = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!blobs || !layers || !tmp_dir)
                 return -ENOMEM;
         r = images_load(s, NULL, &all, &n, ret_error);
         if (r < 0)
@@ -777,50 +835,12 @@ int store_sweep(ImageStore *s, ImagePruneStats *stats, char **ret_error) {
         r = mark_containers(s, layers, ret_error);
         if (r < 0)
                 return r;
-
-        /* Pulls fetch into blobs/ without the store's lock, holding a lease (pulls.lock,
-         * shared) until their image is recorded: while one does, no blob goes. Without
-         * one, .tmp-* files (a pull's temporaries where O_TMPFILE is missing) are a
-         * crash's leftovers. */
-        r = lock_file(s, PULLS_LOCK, LOCK_EX | LOCK_NB, &pulls, ret_error);
-        if (r == -EAGAIN)
-                log_debug("image store: pulls in progress, blobs are kept until the next sweep");
-        else if (r < 0)
+        r = sweep_blobs(s, blobs, stats, ret_error);
+        if (r < 0)
                 return r;
-        d = pulls >= 0 ? opendir(blob_dir) : NULL;
-        if (pulls >= 0 && !d)
-                return error_set(ret_error, negative_errno(), "open %s: %m", blob_dir);
-        for (struct dirent *de; d && (de = readdir(d));) {
-                struct stat st;
-
-                if (streq(de->d_name, ".") || streq(de->d_name, "..") || marked(blobs, de->d_name) ||
-                    (de->d_name[0] == '.' && !strneq(de->d_name, ".tmp-", 5)))
-                        continue;
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || unlinkat(dirfd(d), de->d_name, 0) < 0)
-                        continue;
-                if (stats && de->d_name[0] != '.') {
-                        stats->blobs++;
-                        stats->bytes += (uint64_t) st.st_size;
-                }
-        }
-        if (d)
-                closedir(d);
-        pulls = safe_close(pulls);
-
-        d = opendir(layer_dir);
-        if (!d)
-                return error_set(ret_error, negative_errno(), "open %s: %m", layer_dir);
-        for (struct dirent *de; (de = readdir(d));) {
-                if (streq(de->d_name, ".") || streq(de->d_name, "..") || marked(layers, de->d_name))
-                        continue;
-                /* Temporaries of an unpack in progress are held by the lock we hold. */
-                r = rm_rf_at(dirfd(d), de->d_name);
-                if (r < 0)
-                        log_warning_errno(r, "image store: remove layer %s: %m", de->d_name);
-                else if (stats && !strneq(de->d_name, ".tmp-", 5))
-                        stats->layers++;
-        }
-        closedir(d);
+        r = sweep_layers(s, layers, stats, ret_error);
+        if (r < 0)
+                return r;
         return remove_temporaries(tmp_dir, "");
 }
 
