@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "error.h"
 #include "fileio.h"
 #include "macro.h"
 
@@ -50,6 +51,12 @@ int read_full_file(const char *path, size_t max_size, char **ret_content, size_t
         if (ret_size)
                 *ret_size = size;
         return 0;
+}
+
+int read_full_file_error(const char *path, size_t max_size, char **ret_content, size_t *ret_size, char **ret_error) {
+        int r = read_full_file(path, max_size, ret_content, ret_size);
+
+        return r < 0 ? error_set(ret_error, r, "%s: %m", path) : 0;
 }
 
 int read_one_line_file(const char *path, char **ret_line) {

@@ -6,6 +6,9 @@
 
 /* Reads a whole file, at most max_size bytes (-EFBIG beyond), NUL-terminated. */
 int read_full_file(const char *path, size_t max_size, char **ret_content, size_t *ret_size);
+/* The same for a file a caller parses next: a failure is also in *ret_error as
+ * "<path>: <strerror>". */
+int read_full_file_error(const char *path, size_t max_size, char **ret_content, size_t *ret_size, char **ret_error);
 
 /* Reads the first line of a file without its newline. */
 int read_one_line_file(const char *path, char **ret_line);

@@ -84,6 +84,16 @@ static inline void strv_free(char **l) {
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free)
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 
+/* Overwrites a secret (a password, a token) before freeing it, so that no copy stays in
+ * the heap; returns NULL to assign back. */
+static inline char *erase_and_free(char *s) {
+        if (s) {
+                explicit_bzero(s, strlen(s));
+                free(s);
+        }
+        return NULL;
+}
+
 /* errno as a negative return value, never 0 even if errno was not set. */
 static inline int negative_errno(void) {
         return errno > 0 ? -errno : -EIO;

@@ -67,25 +67,33 @@ static struct nftnl_set *set_new(int set) {
         return set_named(ruleset_sets[set].name, (uint32_t) set);
 }
 
+/* Puts a set message into the transaction (none when only dumping) and frees the set;
+ * NULL is an allocation that failed. */
+static void send_set(Builder *b, uint16_t type, uint16_t flags, struct nftnl_set *s) {
+        if (!s) {
+                b->error = -ENOMEM;
+                return;
+        }
+        if (b->batch && nft_batch_set(b->batch, type, flags, s) < 0)
+                b->error = -ENOMEM;
+        nftnl_set_free(s);
+}
+
 void builder_declare_set(Builder *b, int set) {
         struct nftnl_set *s = set_new(set);
 
         if (b->dump)
                 fprintf(b->dump, "\tadd %s ip %s %s { type %s; }\n", ruleset_sets[set].kind == SHARED_SET ? "set" : "map",
                         PROXY_TABLE, ruleset_sets[set].name, ruleset_sets[set].nft_type);
-        if (!s) {
-                b->error = -ENOMEM;
-                return;
+        if (s) {
+                nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, ruleset_sets[set].key_type);
+                nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, ruleset_sets[set].key_len);
         }
-        nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, ruleset_sets[set].key_type);
-        nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, ruleset_sets[set].key_len);
-        if (ruleset_sets[set].kind == VERDICT_MAP) {
+        if (s && ruleset_sets[set].kind == VERDICT_MAP) {
                 nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
                 nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
         }
-        if (b->batch && nft_batch_set(b->batch, NFT_MSG_NEWSET, NLM_F_CREATE, s) < 0)
-                b->error = -ENOMEM;
-        nftnl_set_free(s);
+        send_set(b, NFT_MSG_NEWSET, NLM_F_CREATE, s);
 }
 
 void builder_flush_elements(Builder *b, int set) {
@@ -171,10 +179,24 @@ static void send_element(Builder *b, uint16_t type, int set, const char *set_nam
         nftnl_set_free(container);
 }
 
+/* A new element of set in what is committed; NULL (b->error set) when there is no memory. */
+static CommittedElement *commit_element(Builder *b, const char *name, int set, const void *key, uint32_t len) {
+        CommittedElement *e;
+        int r = committed_add_element(b->committed, name, &e);
+
+        if (r < 0) {
+                b->error = r;
+                return NULL;
+        }
+        e->set = set;
+        memcpy(e->key, key, len);
+        e->key_len = len;
+        return e;
+}
+
 /* A shared element: added when its first holder appears, kept while any holds it. */
 static void shared_element(Builder *b, int set, const void *key, uint32_t len, const char *name) {
         CommittedElement *e = committed_element(b->committed, name);
-        int r;
 
         if (fragment_add_element(b->now, name) < 0) {
                 b->error = -ENOMEM;
@@ -186,14 +208,9 @@ static void shared_element(Builder *b, int set, const void *key, uint32_t len, c
                 e->refs++;
                 return;
         }
-        r = committed_add_element(b->committed, name, &e);
-        if (r < 0) {
-                b->error = r;
+        e = commit_element(b, name, set, key, len);
+        if (!e)
                 return;
-        }
-        e->set = set;
-        memcpy(e->key, key, len);
-        e->key_len = len;
         e->refs = 1;
         send_element(b, NFT_MSG_NEWSETELEM, set, NULL, key, len, NULL);
         b->stats->elements_sent++;
@@ -204,7 +221,6 @@ void builder_element(Builder *b, int set, const char *set_name, const void *key,
         char name[700];
         CommittedElement *e;
         uint64_t value;
-        int r;
 
         if (set != SET_OF_SERVICE)
                 set_name = ruleset_sets[set].name;
@@ -235,16 +251,8 @@ void builder_element(Builder *b, int set, const char *set_name, const void *key,
         }
         if (e) /* the same key with another value: replaced within the transaction */
                 send_element(b, NFT_MSG_DELSETELEM, set, set_name, e->key, e->key_len, NULL);
-        else {
-                r = committed_add_element(b->committed, name, &e);
-                if (r < 0) {
-                        b->error = r;
-                        return;
-                }
-                e->set = set;
-                memcpy(e->key, key, len);
-                e->key_len = len;
-        }
+        else if (!(e = commit_element(b, name, set, key, len)))
+                return;
         e->value = value;
         e->owner = b->owner;
         e->generation = b->generation;
@@ -418,21 +426,7 @@ void builder_declare_own_set(Builder *b, const char *name, uint32_t id, uint32_t
                 nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 8);
         }
         nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 4);
-        if (nft_batch_set(b->batch, NFT_MSG_NEWSET, NLM_F_CREATE, s) < 0)
-                b->error = -ENOMEM;
-        nftnl_set_free(s);
-}
-
-static void send_set_delete(Builder *b, const char *name) {
-        struct nftnl_set *s = nft_set_new(NFPROTO_IPV4, PROXY_TABLE, name);
-
-        if (!s) {
-                b->error = -ENOMEM;
-                return;
-        }
-        if (nft_batch_set(b->batch, NFT_MSG_DELSET, 0, s) < 0)
-                b->error = -ENOMEM;
-        nftnl_set_free(s);
+        send_set(b, NFT_MSG_NEWSET, NLM_F_CREATE, s);
 }
 
 void builder_retire(Builder *b) {
@@ -469,5 +463,5 @@ void builder_retire(Builder *b) {
                 }
         for (size_t i = 0; i < old->n_sets; i++)
                 if (!fragment_has_set(b->now, old->sets[i]))
-                        send_set_delete(b, old->sets[i]);
+                        send_set(b, NFT_MSG_DELSET, 0, nft_set_new(NFPROTO_IPV4, PROXY_TABLE, old->sets[i]));
 }

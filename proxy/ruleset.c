@@ -74,6 +74,19 @@ static void nodeport_rules(Builder *b, const char *chain_name, int set) {
         }
 }
 
+/* `ip daddr . meta l4proto . th dport vmap @set`: a Service's IP, protocol and port. */
+static void service_ip_rule(Builder *b, const char *chain_name, int set) {
+        struct nftnl_rule *r = builder_rule_new(b, chain_name);
+        char text[300];
+
+        if (r) {
+                load_daddr_proto_port(b, r, true);
+                builder_vmap_lookup(b, r, set, NFT_REG32_00);
+        }
+        snprintf(text, sizeof(text), "ip daddr . meta l4proto . th dport vmap @%s", ruleset_sets[set].name);
+        builder_rule_end(b, r, chain_name, text);
+}
+
 static void base_chains(Builder *b) {
         struct nftnl_rule *r;
         uint32_t zero = 0;
@@ -99,20 +112,10 @@ static void base_chains(Builder *b) {
         builder_rule_jump(b, "filter-forward", NFT_JUMP, "service-endpoints-check");
         builder_rule_jump(b, "filter-output", NFT_JUMP, "service-endpoints-check");
 
-        r = builder_rule_new(b, "services");
-        if (r) {
-                load_daddr_proto_port(b, r, true);
-                builder_vmap_lookup(b, r, SET_SERVICE_IPS, NFT_REG32_00);
-        }
-        builder_rule_end(b, r, "services", "ip daddr . meta l4proto . th dport vmap @service-ips");
+        service_ip_rule(b, "services", SET_SERVICE_IPS);
         nodeport_rules(b, "services", SET_SERVICE_NODEPORTS);
 
-        r = builder_rule_new(b, "service-endpoints-check");
-        if (r) {
-                load_daddr_proto_port(b, r, true);
-                builder_vmap_lookup(b, r, SET_NO_ENDPOINT_SERVICES, NFT_REG32_00);
-        }
-        builder_rule_end(b, r, "service-endpoints-check", "ip daddr . meta l4proto . th dport vmap @no-endpoint-services");
+        service_ip_rule(b, "service-endpoints-check", SET_NO_ENDPOINT_SERVICES);
         nodeport_rules(b, "nodeport-endpoints-check", SET_NO_ENDPOINT_NODEPORTS);
 
         /* meta mark set meta mark | 0x4000 */

@@ -261,9 +261,9 @@ int kubeconfig_load(const char *path, const char *context, KubeConfig **ret, cha
         size_t size;
         int r;
 
-        r = read_full_file(path, KUBECONFIG_MAX_SIZE, &text, &size);
+        r = read_full_file_error(path, KUBECONFIG_MAX_SIZE, &text, &size, ret_error);
         if (r < 0)
-                return error_set(ret_error, r, "%s: %m", path);
+                return r;
         return kubeconfig_parse(text, size, path, context, ret, ret_error);
 }
 

@@ -388,9 +388,8 @@ int manifest_objects_load(const char *path, json_object ***ret, char **ret_error
         size_t size = 0;
         int r;
 
-        r = read_full_file(path, MANIFEST_MAX_SIZE, &text, &size);
-        if (r < 0) {
-                return error_set(ret_error, r, "%s: %m", path);
-        }
+        r = read_full_file_error(path, MANIFEST_MAX_SIZE, &text, &size, ret_error);
+        if (r < 0)
+                return r;
         return manifest_objects_parse(text, size, path, ret, ret_error);
 }

@@ -276,9 +276,9 @@ int agent_config_load(const char *path, AgentConfig *config, char **ret_error) {
         size_t size;
         int r;
 
-        r = read_full_file(path, AGENT_CONFIG_MAX_SIZE, &text, &size);
+        r = read_full_file_error(path, AGENT_CONFIG_MAX_SIZE, &text, &size, ret_error);
         if (r < 0)
-                return error_set(ret_error, r, "%s: %m", path);
+                return r;
         return agent_config_parse(text, size, path, config, ret_error);
 }
 

@@ -7,6 +7,7 @@
  * mount(2) with layer paths relative to layers/ (chdir'ed to in a child, so this process's
  * working directory never changes). */
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -128,10 +129,7 @@ int image_rootfs_create(ImageStore *s, const char *ref_or_id, const char *contai
                 return error_set(ret_error, -EINVAL,
                                  "container id '%s': want [A-Za-z0-9_.-]{1,%d}, not starting with '.' or '-'",
                                  container_id, CONTAINER_ID_MAX);
-        r = store_lock(s, true, &lock, ret_error);
-        if (r < 0)
-                return r;
-        r = store_find(s, ref_or_id, &image, ret_error);
+        r = store_lock_find(s, LOCK_EX, ref_or_id, &lock, &image, ret_error);
         if (r < 0)
                 return r;
         if (image->n_layers == 0)

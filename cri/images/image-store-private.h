@@ -47,5 +47,7 @@ int store_add_image(ImageStore *s, const ImageInfo *image, char **names, char **
 /* Removes blobs and layers no image or container holds, and temporaries. */
 int store_sweep(ImageStore *s, ImagePruneStats *stats, char **ret_error);
 
-/* Finds an image without taking the lock (callers hold it). */
-int store_find(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret_error);
+/* Takes the store's lock (lock_operation: LOCK_SH or LOCK_EX, maybe | LOCK_NB, as flock(2)
+ * wants it) and finds an image under it; *ret_lock holds the lock on success. */
+int store_lock_find(ImageStore *s, int lock_operation, const char *ref_or_id, int *ret_lock, ImageInfo **ret,
+                    char **ret_error);

@@ -39,6 +39,24 @@ char *store_layer_path(const ImageStore *s, const char *chain_id) {
         return asprintf(&p, "%s/layers/%s", s->root, chain_id + 7) < 0 ? NULL : p;
 }
 
+/* root/images/<hex>.json, the record of the image with this manifest digest. */
+static char *record_path(const ImageStore *s, const char *manifest_digest) {
+        char *p;
+
+        return asprintf(&p, "%s/images/%s.json", s->root, manifest_digest + 7) < 0 ? NULL : p;
+}
+
+static int store_opendir(const ImageStore *s, const char *rel, DIR **ret, char **ret_error) {
+        _cleanup_free_ char *dir = store_path(s, rel);
+
+        if (!dir)
+                return -ENOMEM;
+        *ret = opendir(dir);
+        if (!*ret)
+                return error_set(ret_error, negative_errno(), "open %s: %m", dir);
+        return 0;
+}
+
 const char *image_store_root(const ImageStore *s) {
         return s->root;
 }
@@ -440,7 +458,7 @@ int store_add_image(ImageStore *s, const ImageInfo *image, char **names, char **
                 return -ENOMEM;
         json_object_object_del(record, "references");
         text = json_object_to_json_string_ext(record, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!text || asprintf(&path, "%s/images/%s.json", s->root, image->manifest_digest + 7) < 0)
+        if (!text || !(path = record_path(s, image->manifest_digest)))
                 return -ENOMEM;
         r = write_file_atomic(path, text, strlen(text), 0600);
         if (r < 0)
@@ -479,17 +497,14 @@ static int references_of(json_object *refs, const char *manifest, char ***ret) {
 
 /* Every record, with its references. */
 static int records_load(ImageStore *s, json_object *refs, ImageInfo ***ret, size_t *ret_n, char **ret_error) {
-        _cleanup_free_ char *dir = store_path(s, "images");
         _cleanup_(closedirp) DIR *d = NULL;
         ImageInfo **l = NULL;
         size_t n = 0;
-        int r = 0;
+        int r;
 
-        if (!dir)
-                return -ENOMEM;
-        d = opendir(dir);
-        if (!d)
-                return error_set(ret_error, negative_errno(), "open %s: %m", dir);
+        r = store_opendir(s, "images", &d, ret_error);
+        if (r < 0)
+                return r;
         for (struct dirent *de; (de = readdir(d));) {
                 size_t len = strlen(de->d_name);
                 ImageInfo *i = NULL, **bigger;
@@ -519,6 +534,23 @@ static int records_load(ImageStore *s, json_object *refs, ImageInfo ***ret, size
         return 0;
 }
 
+/* refs.json and every record with its references; the references are returned too when
+ * ret_refs is set. */
+static int images_load(ImageStore *s, json_object **ret_refs, ImageInfo ***ret, size_t *ret_n, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *refs = NULL;
+        int r;
+
+        r = refs_load(s, &refs, ret_error);
+        if (r < 0)
+                return r;
+        r = records_load(s, refs, ret, ret_n, ret_error);
+        if (r < 0)
+                return r;
+        if (ret_refs)
+                *ret_refs = TAKE_PTR(refs);
+        return 0;
+}
+
 static int compare_images(const void *a, const void *b) {
         const ImageInfo *x = *(ImageInfo *const *) a, *y = *(ImageInfo *const *) b;
         const char *kx = x->references && x->references[0] ? x->references[0] : "~",
@@ -529,17 +561,13 @@ static int compare_images(const void *a, const void *b) {
 }
 
 int image_store_list(ImageStore *s, ImageInfo ***ret, size_t *ret_n, char **ret_error) {
-        _cleanup_(json_object_putp) json_object *refs = NULL;
         _cleanup_close_ int lock = -EBADF;
         int r;
 
         r = store_lock(s, false, &lock, ret_error);
         if (r < 0)
                 return r;
-        r = refs_load(s, &refs, ret_error);
-        if (r < 0)
-                return r;
-        r = records_load(s, refs, ret, ret_n, ret_error);
+        r = images_load(s, NULL, ret, ret_n, ret_error);
         if (r < 0)
                 return r;
         if (*ret_n > 0)
@@ -558,7 +586,7 @@ static bool is_hex_prefix(const char *s) {
         return true;
 }
 
-int store_find(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret_error) {
+static int find_image(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret_error) {
         _cleanup_(json_object_putp) json_object *refs = NULL;
         _cleanup_free_ char *normalized = NULL;
         ImageInfo **all = NULL, *found = NULL;
@@ -566,10 +594,7 @@ int store_find(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret
         size_t n = 0, matches = 0;
         int r;
 
-        r = refs_load(s, &refs, ret_error);
-        if (r < 0)
-                return r;
-        r = records_load(s, refs, &all, &n, ret_error);
+        r = images_load(s, &refs, &all, &n, ret_error);
         if (r < 0)
                 return r;
 
@@ -609,24 +634,31 @@ int store_find(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret
         return 0;
 }
 
-int image_store_get(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret_error) {
+int store_lock_find(ImageStore *s, int lock_operation, const char *ref_or_id, int *ret_lock, ImageInfo **ret,
+                    char **ret_error) {
         _cleanup_close_ int lock = -EBADF;
         int r;
 
-        r = store_lock(s, false, &lock, ret_error);
+        r = lock_file(s, "lock", lock_operation, &lock, ret_error);
         if (r < 0)
                 return r;
-        return store_find(s, ref_or_id, ret, ret_error);
+        r = find_image(s, ref_or_id, ret, ret_error);
+        if (r < 0)
+                return r;
+        *ret_lock = TAKE_FD(lock);
+        return 0;
+}
+
+int image_store_get(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret_error) {
+        _cleanup_close_ int lock = -EBADF;
+
+        return store_lock_find(s, LOCK_SH, ref_or_id, &lock, ret, ret_error);
 }
 
 int image_store_try_get(ImageStore *s, const char *ref_or_id, ImageInfo **ret, char **ret_error) {
         _cleanup_close_ int lock = -EBADF;
-        int r;
 
-        r = lock_file(s, "lock", LOCK_SH | LOCK_NB, &lock, ret_error);
-        if (r < 0)
-                return r;
-        return store_find(s, ref_or_id, ret, ret_error);
+        return store_lock_find(s, LOCK_SH | LOCK_NB, ref_or_id, &lock, ret, ret_error);
 }
 
 int image_store_get_config(ImageStore *s, const ImageInfo *image, json_object **ret, char **ret_error) {
@@ -655,10 +687,7 @@ int image_store_remove(ImageStore *s, const char *ref_or_id, char **ret_error) {
         bool by_reference, still_used = false;
         int r;
 
-        r = store_lock(s, true, &lock, ret_error);
-        if (r < 0)
-                return r;
-        r = store_find(s, ref_or_id, &image, ret_error);
+        r = store_lock_find(s, LOCK_EX, ref_or_id, &lock, &image, ret_error);
         if (r < 0)
                 return r;
         r = refs_load(s, &refs, ret_error);
@@ -680,7 +709,8 @@ int image_store_remove(ImageStore *s, const char *ref_or_id, char **ret_error) {
                 return r;
         if (still_used)
                 return 0;
-        if (asprintf(&record, "%s/images/%s.json", s->root, image->manifest_digest + 7) < 0)
+        record = record_path(s, image->manifest_digest);
+        if (!record)
                 return -ENOMEM;
         if (unlink(record) < 0 && errno != ENOENT)
                 return error_set(ret_error, negative_errno(), "remove %s: %m", record);
@@ -700,21 +730,18 @@ static bool marked(json_object *set, const char *hex) {
 
 /* Chain IDs the containers' rootfs hold: containers/<id>/layers, one per line. */
 static int mark_containers(ImageStore *s, json_object *layers, char **ret_error) {
-        _cleanup_free_ char *dir = store_path(s, "containers");
         _cleanup_(closedirp) DIR *d = NULL;
+        int r;
 
-        if (!dir)
-                return -ENOMEM;
-        d = opendir(dir);
-        if (!d)
-                return error_set(ret_error, negative_errno(), "open %s: %m", dir);
+        r = store_opendir(s, "containers", &d, ret_error);
+        if (r < 0)
+                return r;
         for (struct dirent *de; (de = readdir(d));) {
                 _cleanup_free_ char *path = NULL, *text = NULL;
-                int r;
 
                 if (de->d_name[0] == '.')
                         continue;
-                if (asprintf(&path, "%s/%s/layers", dir, de->d_name) < 0)
+                if (asprintf(&path, "%s/containers/%s/layers", s->root, de->d_name) < 0)
                         return -ENOMEM;
                 r = read_full_file(path, 1024 * 1024, &text, NULL);
                 if (r == -ENOENT)
@@ -728,23 +755,72 @@ static int mark_containers(ImageStore *s, json_object *layers, char **ret_error)
         return 0;
 }
 
-int store_sweep(ImageStore *s, ImagePruneStats *stats, char **ret_error) {
-        _cleanup_(json_object_putp) json_object *refs = NULL, *blobs = json_object_new_object(),
-                                                *layers = json_object_new_object();
-        _cleanup_free_ char *blob_dir = store_path(s, "blobs/sha256"), *layer_dir = store_path(s, "layers"),
-                            *tmp_dir = store_path(s, "tmp");
+/* Blobs no image holds. Pulls fetch into blobs/ without the store's lock, holding a lease
+ * (pulls.lock, shared) until their image is recorded: while one does, no blob goes.
+ * Without one, .tmp-* files (a pull's temporaries where O_TMPFILE is missing) are a
+ * crash's leftovers. */
+static int sweep_blobs(ImageStore *s, json_object *blobs, ImagePruneStats *stats, char **ret_error) {
         _cleanup_close_ int pulls = -EBADF;
-        ImageInfo **all = NULL;
-        size_t n = 0;
-        DIR *d;
+        _cleanup_(closedirp) DIR *d = NULL;
         int r;
 
-        if (!blobs || !layers || !blob_dir || !layer_dir || !tmp_dir)
-                return -ENOMEM;
-        r = refs_load(s, &refs, ret_error);
+        r = lock_file(s, PULLS_LOCK, LOCK_EX | LOCK_NB, &pulls, ret_error);
+        if (r == -EAGAIN) {
+                log_debug("image store: pulls in progress, blobs are kept until the next sweep");
+                return 0;
+        }
         if (r < 0)
                 return r;
-        r = records_load(s, refs, &all, &n, ret_error);
+        r = store_opendir(s, "blobs/sha256", &d, ret_error);
+        if (r < 0)
+                return r;
+        for (struct dirent *de; (de = readdir(d));) {
+                struct stat st;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, "..") || marked(blobs, de->d_name) ||
+                    (de->d_name[0] == '.' && !strneq(de->d_name, ".tmp-", 5)))
+                        continue;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || unlinkat(dirfd(d), de->d_name, 0) < 0)
+                        continue;
+                if (stats && de->d_name[0] != '.') {
+                        stats->blobs++;
+                        stats->bytes += (uint64_t) st.st_size;
+                }
+        }
+        return 0;
+}
+
+/* Layers no image or container holds; temporaries of an unpack in progress are held by the
+ * lock the caller holds. */
+static int sweep_layers(ImageStore *s, json_object *layers, ImagePruneStats *stats, char **ret_error) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        int r;
+
+        r = store_opendir(s, "layers", &d, ret_error);
+        if (r < 0)
+                return r;
+        for (struct dirent *de; (de = readdir(d));) {
+                if (streq(de->d_name, ".") || streq(de->d_name, "..") || marked(layers, de->d_name))
+                        continue;
+                r = rm_rf_at(dirfd(d), de->d_name);
+                if (r < 0)
+                        log_warning_errno(r, "image store: remove layer %s: %m", de->d_name);
+                else if (stats && !strneq(de->d_name, ".tmp-", 5))
+                        stats->layers++;
+        }
+        return 0;
+}
+
+int store_sweep(ImageStore *s, ImagePruneStats *stats, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *blobs = json_object_new_object(), *layers = json_object_new_object();
+        _cleanup_free_ char *tmp_dir = store_path(s, "tmp");
+        ImageInfo **all = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!blobs || !layers || !tmp_dir)
+                return -ENOMEM;
+        r = images_load(s, NULL, &all, &n, ret_error);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
@@ -759,55 +835,16 @@ int store_sweep(ImageStore *s, ImagePruneStats *stats, char **ret_error) {
         r = mark_containers(s, layers, ret_error);
         if (r < 0)
                 return r;
-
-        /* Pulls fetch into blobs/ without the store's lock, holding a lease (pulls.lock,
-         * shared) until their image is recorded: while one does, no blob goes. Without
-         * one, .tmp-* files (a pull's temporaries where O_TMPFILE is missing) are a
-         * crash's leftovers. */
-        r = lock_file(s, PULLS_LOCK, LOCK_EX | LOCK_NB, &pulls, ret_error);
-        if (r == -EAGAIN)
-                log_debug("image store: pulls in progress, blobs are kept until the next sweep");
-        else if (r < 0)
+        r = sweep_blobs(s, blobs, stats, ret_error);
+        if (r < 0)
                 return r;
-        d = pulls >= 0 ? opendir(blob_dir) : NULL;
-        if (pulls >= 0 && !d)
-                return error_set(ret_error, negative_errno(), "open %s: %m", blob_dir);
-        for (struct dirent *de; d && (de = readdir(d));) {
-                struct stat st;
-
-                if (streq(de->d_name, ".") || streq(de->d_name, "..") || marked(blobs, de->d_name) ||
-                    (de->d_name[0] == '.' && !strneq(de->d_name, ".tmp-", 5)))
-                        continue;
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || unlinkat(dirfd(d), de->d_name, 0) < 0)
-                        continue;
-                if (stats && de->d_name[0] != '.') {
-                        stats->blobs++;
-                        stats->bytes += (uint64_t) st.st_size;
-                }
-        }
-        if (d)
-                closedir(d);
-        pulls = safe_close(pulls);
-
-        d = opendir(layer_dir);
-        if (!d)
-                return error_set(ret_error, negative_errno(), "open %s: %m", layer_dir);
-        for (struct dirent *de; (de = readdir(d));) {
-                if (streq(de->d_name, ".") || streq(de->d_name, "..") || marked(layers, de->d_name))
-                        continue;
-                /* Temporaries of an unpack in progress are held by the lock we hold. */
-                r = rm_rf_at(dirfd(d), de->d_name);
-                if (r < 0)
-                        log_warning_errno(r, "image store: remove layer %s: %m", de->d_name);
-                else if (stats && !strneq(de->d_name, ".tmp-", 5))
-                        stats->layers++;
-        }
-        closedir(d);
+        r = sweep_layers(s, layers, stats, ret_error);
+        if (r < 0)
+                return r;
         return remove_temporaries(tmp_dir, "");
 }
 
 int image_store_prune(ImageStore *s, ImagePruneStats *ret, char **ret_error) {
-        _cleanup_(json_object_putp) json_object *refs = NULL;
         _cleanup_close_ int lock = -EBADF;
         ImagePruneStats stats = {};
         ImageInfo **all = NULL;
@@ -817,10 +854,7 @@ int image_store_prune(ImageStore *s, ImagePruneStats *ret, char **ret_error) {
         r = store_lock(s, true, &lock, ret_error);
         if (r < 0)
                 return r;
-        r = refs_load(s, &refs, ret_error);
-        if (r < 0)
-                return r;
-        r = records_load(s, refs, &all, &n, ret_error);
+        r = images_load(s, NULL, &all, &n, ret_error);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
@@ -828,7 +862,8 @@ int image_store_prune(ImageStore *s, ImagePruneStats *ret, char **ret_error) {
 
                 if (all[i]->references && all[i]->references[0])
                         continue;
-                if (asprintf(&record, "%s/images/%s.json", s->root, all[i]->manifest_digest + 7) < 0) {
+                record = record_path(s, all[i]->manifest_digest);
+                if (!record) {
                         r = -ENOMEM;
                         break;
                 }

@@ -55,6 +55,16 @@ static int get_number(json_object *o, const char *key, const char *field, int64_
         return 1;
 }
 
+/* A number that must be there. */
+static int get_required_number(json_object *o, const char *key, const char *field, int64_t min, int64_t max,
+                               int64_t *ret, char **ret_error) {
+        int r = get_number(o, key, field, min, max, false, ret, ret_error);
+
+        if (r == 0)
+                return invalid(ret_error, "%s: missing", field);
+        return r < 0 ? r : 0;
+}
+
 static const struct {
         CgroupValue value;
         const char *object, *key;
@@ -160,16 +170,12 @@ static int parse_major_minor(json_object *d, const char *field, uint32_t *major,
         int r;
 
         snprintf(f, sizeof(f), "%s.major", field);
-        r = get_number(d, "major", f, 0, UINT32_MAX, false, &n, ret_error);
-        if (r == 0)
-                return invalid(ret_error, "%s: missing", f);
+        r = get_required_number(d, "major", f, 0, UINT32_MAX, &n, ret_error);
         if (r < 0)
                 return r;
         *major = (uint32_t) n;
         snprintf(f, sizeof(f), "%s.minor", field);
-        r = get_number(d, "minor", f, 0, UINT32_MAX, false, &n, ret_error);
-        if (r == 0)
-                return invalid(ret_error, "%s: missing", f);
+        r = get_required_number(d, "minor", f, 0, UINT32_MAX, &n, ret_error);
         if (r < 0)
                 return r;
         *minor = (uint32_t) n;
@@ -228,9 +234,7 @@ static int parse_blkio(json_object *blkio, const char *prefix, CgroupResources *
                         if (r < 0)
                                 return r;
                         snprintf(f, sizeof(f), "%s[%zu].rate", field, i);
-                        r = get_number(d, "rate", f, 0, INT64_MAX, false, &v, ret_error);
-                        if (r == 0)
-                                return invalid(ret_error, "%s: missing", f);
+                        r = get_required_number(d, "rate", f, 0, INT64_MAX, &v, ret_error);
                         if (r < 0)
                                 return r;
                         rate->rate = (uint64_t) v;
@@ -271,9 +275,7 @@ static int parse_hugepages(json_object *res, const char *prefix, CgroupResources
                                        size ? text_of(size) : "");
                 snprintf(l->page_size, sizeof(l->page_size), "%s", json_object_get_string(size));
                 snprintf(f, sizeof(f), "%s[%zu].limit", field, i);
-                r = get_number(h, "limit", f, 0, INT64_MAX, false, &v, ret_error);
-                if (r == 0)
-                        return invalid(ret_error, "%s: missing", f);
+                r = get_required_number(h, "limit", f, 0, INT64_MAX, &v, ret_error);
                 if (r < 0)
                         return r;
                 l->limit = (uint64_t) v;

@@ -183,6 +183,24 @@ static int load_state(const char *state_root, const char *id, ContainerState *re
         return 0;
 }
 
+static int wrong_status(const char *id, ContainerStatus status, ContainerStatus want, const char *verb,
+                        char **ret_error) {
+        return error_set(ret_error, -EINVAL, "container %s is %s, not %s: cannot %s it: %m", id,
+                         container_status_to_string(status), container_status_to_string(want), verb);
+}
+
+/* The state of a container that must be `want` for what verb names ("start", "exec in"). */
+static int load_state_as(const char *state_root, const char *id, ContainerStatus want, const char *verb,
+                         ContainerState *ret, char **ret_error) {
+        int r = load_state(state_root, id, ret, ret_error);
+
+        if (r < 0)
+                return r;
+        if (ret->status != want)
+                return wrong_status(id, ret->status, want, verb, ret_error);
+        return 0;
+}
+
 static int remove_tree(const char *dir) {
         _cleanup_(closedirp) DIR *d = opendir(dir);
         struct dirent *de;
@@ -556,12 +574,9 @@ int container_start(const char *state_root, const char *id, char **ret_error) {
         char go;
         int r;
 
-        r = load_state(state_root, id, &s, ret_error);
+        r = load_state_as(state_root, id, CONTAINER_CREATED, "start", &s, ret_error);
         if (r < 0)
                 return r;
-        if (s.status != CONTAINER_CREATED)
-                return error_set(ret_error, -EINVAL, "container %s is %s, not created: cannot start it: %m", id,
-                                 container_status_to_string(s.status));
         if (asprintf(&fifo_path, "%s/%s/exec.fifo", state_root, id) < 0)
                 return -ENOMEM;
         fifo = open(fifo_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -738,12 +753,9 @@ int container_exec(const char *state_root, const char *id, const ContainerExecOp
         ssize_t n;
         pid_t pid;
 
-        r = load_state(state_root, id, &s, ret_error);
+        r = load_state_as(state_root, id, CONTAINER_RUNNING, "exec in", &s, ret_error);
         if (r < 0)
                 return r;
-        if (s.status != CONTAINER_RUNNING)
-                return error_set(ret_error, -EINVAL, "container %s is %s, not running: cannot exec in it: %m", id,
-                                 container_status_to_string(s.status));
         r = exec_spec(s.bundle, o->process_file, o->args, o->tty, &spec, &error);
         if (r < 0)
                 return error_set(ret_error, -EINVAL, "container %s: exec: %s", id, error ?: strerror(-r));
@@ -969,15 +981,14 @@ int container_oom_watch(const char *state_root, const char *id, int *ret_fd, cha
 static int freeze(const char *state_root, const char *id, bool pause, char **ret_error) {
         _cleanup_(container_state_done) ContainerState s = {};
         _cleanup_free_ char *error = NULL;
+        ContainerStatus want = pause ? CONTAINER_RUNNING : CONTAINER_PAUSED;
         int r;
 
-        r = load_state(state_root, id, &s, ret_error);
+        r = load_state_as(state_root, id, want, pause ? "pause" : "resume", &s, ret_error);
         if (r < 0)
                 return r;
-        if (s.status != (pause ? CONTAINER_RUNNING : CONTAINER_PAUSED) || !*s.cgroup)
-                return error_set(ret_error, -EINVAL, "container %s is %s, not %s: cannot %s it: %m", id,
-                                 container_status_to_string(s.status), pause ? "running" : "paused",
-                                 pause ? "pause" : "resume");
+        if (!*s.cgroup)
+                return wrong_status(id, s.status, want, pause ? "pause" : "resume", ret_error);
         r = cgroup_freeze(s.cgroup, pause, &error);
         if (r < 0 && pause)
                 (void) cgroup_freeze(s.cgroup, false, NULL);

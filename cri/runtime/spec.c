@@ -635,9 +635,9 @@ int spec_load(const char *bundle, RuntimeSpec **ret, char **ret_error) {
 
         if (asprintf(&path, "%s/config.json", bundle) < 0)
                 return -ENOMEM;
-        r = read_full_file(path, CONFIG_MAX_SIZE, &content, NULL);
+        r = read_full_file_error(path, CONFIG_MAX_SIZE, &content, NULL, ret_error);
         if (r < 0)
-                return error_set(ret_error, r, "%s: %m", path);
+                return r;
         config = json_tokener_parse(content);
         if (!config)
                 return invalid(ret_error, "%s: not valid JSON", path);

@@ -37,6 +37,19 @@ TEST(read_full_file_grows_past_one_page) {
         test_rm_rf(dir);
 }
 
+TEST(read_full_file_error_names_the_path) {
+        _cleanup_free_ char *dir = test_mkdtemp(), *path = NULL, *content = NULL, *error = NULL;
+        size_t size;
+
+        check(asprintf(&path, "%s/f", dir) >= 0);
+        check_int(read_full_file_error(path, 10, &content, &size, &error), ==, -ENOENT);
+        check(error && strstr(error, path) && strstr(error, strerror(ENOENT)));
+        check_int(write_file_atomic(path, "abc", 3, 0644), ==, 0);
+        check_int(read_full_file_error(path, 10, &content, &size, NULL), ==, 0);
+        check_streq(content, "abc");
+        test_rm_rf(dir);
+}
+
 TEST(write_file_atomic_replaces_and_sets_mode) {
         _cleanup_free_ char *dir = test_mkdtemp(), *path = NULL, *line = NULL;
         struct stat st;
@@ -108,6 +121,7 @@ TEST(env_file_get) {
 int main(void) {
         RUN(read_full_file_limits);
         RUN(read_full_file_grows_past_one_page);
+        RUN(read_full_file_error_names_the_path);
         RUN(write_file_atomic_replaces_and_sets_mode);
         RUN(write_file_atomic_refuses_missing_dir);
         RUN(write_string_file_needs_an_existing_file);

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "image-manager.h"
 #include "image-ref.h"
+#include "list.h"
 #include "log.h"
 #include "macro.h"
 
@@ -142,12 +143,7 @@ static void stop_child(ImageEnsure *e) {
 static void ensure_free(ImageEnsure *e) {
         ImageManager *m = e->manager;
 
-        if (e->prev)
-                e->prev->next = e->next;
-        else if (m->ensures == e)
-                m->ensures = e->next;
-        if (e->next)
-                e->next->prev = e->prev;
+        LIST_REMOVE(m->ensures, e);
         e->later = sd_event_source_disable_unref(e->later);
         if (e->pull)
                 registry_pull_cancel(TAKE_PTR(e->pull));
@@ -404,7 +400,6 @@ int image_manager_ensure(ImageManager *m, const char *reference, ImagePullPolicy
                 return -ENOMEM;
         *e = (ImageEnsure) {
                 .manager = m,
-                .next = m->ensures,
                 .policy = policy,
                 .credentials = credentials,
                 .cb = *callbacks,
@@ -414,9 +409,7 @@ int image_manager_ensure(ImageManager *m, const char *reference, ImagePullPolicy
                 .pidfd = -EBADF,
                 .message_fd = -EBADF,
         };
-        if (m->ensures)
-                m->ensures->prev = e;
-        m->ensures = e;
+        LIST_PREPEND(m->ensures, e);
         /* a bad reference fails from the loop, as everything else does */
         r = image_ref_normalize(reference, &e->reference, &error);
         if (r < 0 && r != -ENOMEM) {

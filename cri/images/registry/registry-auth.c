@@ -238,13 +238,9 @@ struct AuthFile {
 static void auth_entry_done(AuthEntry *e) {
         free(e->host);
         free(e->path);
-        if (e->password)
-                explicit_bzero(e->password, strlen(e->password));
-        if (e->registry_token)
-                explicit_bzero(e->registry_token, strlen(e->registry_token));
         free(e->username);
-        free(e->password);
-        free(e->registry_token);
+        erase_and_free(e->password);
+        erase_and_free(e->registry_token);
 }
 
 void auth_file_free(AuthFile *f) {
@@ -494,9 +490,9 @@ int auth_file_load(const char *path, AuthFile **ret, char **ret_error) {
         size_t size;
         int r;
 
-        r = read_full_file(path, AUTH_FILE_MAX_SIZE, &content, &size);
+        r = read_full_file_error(path, AUTH_FILE_MAX_SIZE, &content, &size, ret_error);
         if (r < 0)
-                return error_set(ret_error, r, "%s: %m", path);
+                return r;
         r = auth_file_parse(content, size, path, ret, ret_error);
         explicit_bzero(content, size);
         return r;

@@ -46,8 +46,7 @@ int token_put(RegistryClient *c, const char *key, const char *token, uint64_t li
                 e->next = c->tokens;
                 c->tokens = e;
         } else {
-                explicit_bzero(e->token, strlen(e->token));
-                free(e->token);
+                erase_and_free(e->token);
         }
         e->token = t;
         lifetime_sec = lifetime_sec > TOKEN_MARGIN_SEC * 2 ? lifetime_sec - TOKEN_MARGIN_SEC : lifetime_sec;
@@ -92,8 +91,7 @@ void registry_cache_clear(RegistryClient *c) {
                 TokenEntry *e = c->tokens;
 
                 c->tokens = e->next;
-                explicit_bzero(e->token, strlen(e->token));
-                free(e->token);
+                erase_and_free(e->token);
                 free(e->key);
                 free(e);
         }

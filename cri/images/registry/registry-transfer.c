@@ -14,6 +14,7 @@
 #include "error.h"
 #include "image-ref.h"
 #include "buffer.h"
+#include "list.h"
 #include "log.h"
 #include "macro.h"
 #include "registry-internal.h"
@@ -330,12 +331,7 @@ void transfer_free(Transfer *t) {
         if (!t)
                 return;
         c = t->client;
-        if (t->prev)
-                t->prev->next = t->next;
-        else if (c->transfers == t)
-                c->transfers = t->next;
-        if (t->next)
-                t->next->prev = t->prev;
+        LIST_REMOVE(c->transfers, t);
         if (t->active)
                 curl_event_remove(c->curl, t->easy);
         if (t->easy)
@@ -352,13 +348,9 @@ void transfer_free(Transfer *t) {
         free(t->digest);
         free(t->url);
         free(t->what);
-        if (t->authorization)
-                explicit_bzero(t->authorization, strlen(t->authorization));
-        free(t->authorization);
-        if (t->password)
-                explicit_bzero(t->password, strlen(t->password));
+        erase_and_free(t->authorization);
         free(t->username);
-        free(t->password);
+        erase_and_free(t->password);
         free(t->www_authenticate);
         free(t->content_type);
         free(t->content_range);
@@ -379,10 +371,7 @@ int transfer_new(RegistryClient *c, TransferKind kind, const char *url, const ch
         t->dir_fd = -EBADF;
         t->kind = kind;
         t->max_size = kind == TRANSFER_TOKEN ? TOKEN_SIZE_MAX : MANIFEST_SIZE_MAX;
-        t->next = c->transfers;
-        if (c->transfers)
-                c->transfers->prev = t;
-        c->transfers = t;
+        LIST_PREPEND(c->transfers, t);
         t->url = strdup(url);
         t->what = strdup(what);
         t->easy = curl_easy_init();
@@ -438,9 +427,7 @@ int transfer_set_authorization(Transfer *t, const char *authorization) {
 
         if (authorization && !(a = strdup(authorization)))
                 return -ENOMEM;
-        if (t->authorization)
-                explicit_bzero(t->authorization, strlen(t->authorization));
-        free(t->authorization);
+        erase_and_free(t->authorization);
         t->authorization = a;
         return 0;
 }

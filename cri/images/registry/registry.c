@@ -17,6 +17,7 @@
 #include "fileio.h"
 #include "image-ref.h"
 #include "json-util.h"
+#include "list.h"
 #include "log.h"
 #include "macro.h"
 #include "registry-internal.h"
@@ -199,12 +200,7 @@ static void wake_waiters(RegistryClient *c, const char *dir_key, const char *dig
 static void pull_free(RegistryPull *p) {
         RegistryClient *c = p->client;
 
-        if (p->prev)
-                p->prev->next = p->next;
-        else if (c->pulls == p)
-                c->pulls = p->next;
-        if (p->next)
-                p->next->prev = p->prev;
+        LIST_REMOVE(c->pulls, p);
         sd_event_source_disable_unref(p->defer);
         sd_event_source_disable_unref(p->wake);
         pull_release_transfer(p, &p->manifest_transfer);
@@ -225,9 +221,7 @@ static void pull_free(RegistryPull *p) {
         free(p->child_digest);
         strv_free(p->endpoints);
         free(p->base_url);
-        if (p->authorization)
-                explicit_bzero(p->authorization, strlen(p->authorization));
-        free(p->authorization);
+        erase_and_free(p->authorization);
         if (p->dir_fd >= 0)
                 close(p->dir_fd);
         free(p->dir_key);
@@ -321,9 +315,7 @@ static int set_authorization(RegistryPull *p, const char *scheme, const char *va
 
         if (asprintf(&a, "Authorization: %s %s", scheme, value) < 0)
                 return -ENOMEM;
-        if (p->authorization)
-                explicit_bzero(p->authorization, strlen(p->authorization));
-        free(p->authorization);
+        erase_and_free(p->authorization);
         p->authorization = a;
         return 0;
 }
@@ -975,9 +967,7 @@ static int endpoint_start(RegistryPull *p) {
                 p->base_url = NULL;
                 return -ENOMEM;
         }
-        if (p->authorization)
-                explicit_bzero(p->authorization, strlen(p->authorization));
-        p->authorization = (free(p->authorization), NULL);
+        p->authorization = erase_and_free(p->authorization);
         r = authorization_from_cache(p);
         if (r < 0)
                 return r;
@@ -1038,10 +1028,7 @@ int registry_pull(RegistryClient *c, const char *reference, const char *blobs_di
                 return -ENOMEM;
         p->client = c;
         p->dir_fd = -EBADF;
-        p->next = c->pulls;
-        if (c->pulls)
-                c->pulls->prev = p;
-        c->pulls = p;
+        LIST_PREPEND(c->pulls, p);
         p->credentials = credentials;
         p->cb = *callbacks;
         p->userdata = userdata;
