@@ -27,6 +27,7 @@ static const char *const readonly_paths[] = {
         "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
 };
 
+/* v is NULL-terminated once an item is in (NULL before). */
 typedef struct Strv {
         char **v;
         size_t n;
@@ -370,10 +371,11 @@ static int build_capabilities(Builder *b, bool privileged, json_object *process)
         return 0;
 }
 
+/* items: NULL-terminated, or NULL for none. */
 static json_object *string_array(const char *const *items) {
         json_object *a = json_object_new_array();
 
-        for (; *items; items++)
+        for (; items && *items; items++)
                 json_object_array_add(a, json_object_new_string(*items));
         return a;
 }
@@ -648,7 +650,7 @@ int container_spec_build(const ContainerSpecContext *ctx, json_object **ret_conf
         _cleanup_(json_object_putp) json_object *config = json_object_new_object();
         _cleanup_(strv_done) Strv env = {}, args = {};
         json_object *meta = get(ctx->pod, "metadata"), *process = json_object_new_object(), *root;
-        json_object *sc = get(ctx->container, "securityContext"), *list;
+        json_object *sc = get(ctx->container, "securityContext");
         Builder b = {
                 .ctx = ctx,
                 .pod_namespace = get_str(meta, "namespace") ?: "default",
@@ -688,14 +690,8 @@ int container_spec_build(const ContainerSpecContext *ctx, json_object **ret_conf
         r = build_seccomp(&b, privileged, config);
         if (r < 0)
                 return build_failed(&b, r, "seccomp", ret_error);
-        list = json_object_new_array();
-        for (size_t i = 0; i < args.n; i++)
-                json_object_array_add(list, json_object_new_string(args.v[i]));
-        json_object_object_add(process, "args", list);
-        list = json_object_new_array();
-        for (size_t i = 0; i < env.n; i++)
-                json_object_array_add(list, json_object_new_string(env.v[i]));
-        json_object_object_add(process, "env", list);
+        json_object_object_add(process, "args", string_array((const char *const *) args.v));
+        json_object_object_add(process, "env", string_array((const char *const *) env.v));
         json_object_object_add(process, "cwd", json_object_new_string(get_str(ctx->container, "workingDir") ?:
                                                                         get_str(ctx->image_config, "WorkingDir") ?: "/"));
         json_object_object_add(process, "terminal", json_object_new_boolean(json_object_get_boolean(get(ctx->container, "tty"))));
