@@ -14,3 +14,13 @@ const char *json_get_string(json_object *o, ...) {
         va_end(ap);
         return o && json_object_is_type(o, json_type_string) ? json_object_get_string(o) : NULL;
 }
+
+json_object *json_get(json_object *o, const char *key) {
+        json_object *v;
+
+        return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+size_t json_array_length(json_object *a) {
+        return a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+}

@@ -436,6 +436,12 @@ static void stdin_kick(ExecSession *s) {
                 (void) on_stdin(s->stdin_source, s->stdin_fd, EPOLLOUT, s);
 }
 
+/* The command's output on fd (its stdout, stderr or terminal) goes to the client as it comes. */
+static int watch_output(ExecSession *s, int fd, sd_event_source **ret_source) {
+        (void) fcntl(fd, F_SETFL, O_NONBLOCK);
+        return sd_event_add_io(s->event, ret_source, fd, EPOLLIN, on_output, s);
+}
+
 static int watch_stdin(ExecSession *s) {
         int r;
 
@@ -460,8 +466,7 @@ static int terminal_attach(ExecSession *s, int master, char **ret_error) {
                 if (s->stdin_fd < 0)
                         return error_set(ret_error, -errno, "its terminal for input: %m");
         }
-        (void) fcntl(s->terminal_fd, F_SETFL, O_NONBLOCK);
-        r = sd_event_add_io(s->event, &s->terminal_source, s->terminal_fd, EPOLLIN, on_output, s);
+        r = watch_output(s, s->terminal_fd, &s->terminal_source);
         if (r < 0)
                 return error_set(ret_error, r, "watch its terminal: %m");
         if (s->stdin_fd >= 0) {
@@ -547,12 +552,10 @@ static int spawn_command(ExecSession *s, char **ret_error) {
         r = sd_event_add_io(s->event, &s->child, s->pidfd, EPOLLIN, on_child, s);
         if (r < 0)
                 return error_set(ret_error, r, "watch the command: %m");
-        (void) fcntl(s->stdout_fd, F_SETFL, O_NONBLOCK);
-        (void) fcntl(s->stderr_fd, F_SETFL, O_NONBLOCK);
-        r = sd_event_add_io(s->event, &s->stdout_source, s->stdout_fd, EPOLLIN, on_output, s);
+        r = watch_output(s, s->stdout_fd, &s->stdout_source);
         if (r < 0)
                 return error_set(ret_error, r, "watch its stdout: %m");
-        r = sd_event_add_io(s->event, &s->stderr_source, s->stderr_fd, EPOLLIN, on_output, s);
+        r = watch_output(s, s->stderr_fd, &s->stderr_source);
         if (r < 0)
                 return error_set(ret_error, r, "watch its stderr: %m");
         if (s->stdin_fd >= 0) {

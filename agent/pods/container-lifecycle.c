@@ -74,6 +74,12 @@ static void set_waiting(Container *c, const char *reason, const char *message) {
         c->waiting_message = message ? strdup(message) : NULL;
 }
 
+/* It could not be created or run: waiting for the reason, and a Warning event with the message. */
+static void set_failed(Container *c, const char *reason, const char *message) {
+        set_waiting(c, reason, message);
+        pod_worker_emit(c->worker, c, "Warning", "Failed", "Error: %s", message);
+}
+
 static int container_paths(Container *c) {
         PodWorker *w = c->worker;
 
@@ -317,10 +323,8 @@ static void start_with_image(Container *c, const char *image_ref) {
         r = create_container(c, image, image_config, rootfs, log, exit_file, &error);
         if (r < 0) {
                 if (c->phase != CONTAINER_WAITING || !c->waiting_reason ||
-                    !streq(c->waiting_reason, "CreateContainerConfigError")) {
-                        set_waiting(c, "CreateContainerError", error ?: strerror(-r));
-                        pod_worker_emit(w, c, "Warning", "Failed", "Error: %s", error ?: strerror(-r));
-                }
+                    !streq(c->waiting_reason, "CreateContainerConfigError"))
+                        set_failed(c, "CreateContainerError", error ?: strerror(-r));
                 (void) image_rootfs_remove(w->rt.images, c->id, rootfs, NULL);
                 pod_worker_report(w);
                 return;
@@ -330,16 +334,12 @@ static void start_with_image(Container *c, const char *image_ref) {
         pod_worker_emit(w, c, "Normal", "Created", "Created container %s", c->name);
         r = sd_event_add_io(w->rt.event, &c->ready_source, c->ready_fd, EPOLLIN, on_ready, c);
         if (r < 0) {
-                LogContext context = pod_worker_log_context(w, c);
-                log_context_error_errno(&context, r, "pod %s: container %s: watch its monitor's ready pipe: %m", w->key,
-                                        c->name);
+                log_container_full_errno(c, LOG_ERR, r, "watch its monitor's ready pipe: %m");
                 return;
         }
         r = watch_monitor(c);
-        if (r < 0) {
-                LogContext context = pod_worker_log_context(w, c);
-                log_context_error_errno(&context, r, "pod %s: container %s: watch its monitor: %m", w->key, c->name);
-        }
+        if (r < 0)
+                log_container_full_errno(c, LOG_ERR, r, "watch its monitor: %m");
 }
 
 static void container_cleanup(Container *c) {
@@ -409,18 +409,16 @@ static void start_health_probes(Container *c) {
         json_object *readiness = c->spec->readiness_probe, *liveness = c->spec->liveness_probe;
         _cleanup_free_ char *root = pod_worker_runtime_root(w);
         char *prefix[] = { (char *) w->rt.runtime_path, (char *) "--root", root, (char *) "exec", c->id, NULL };
-        LogContext context = pod_worker_log_context(w, c);
 
         c->ready = !readiness;
         if (readiness &&
             probe_new(w->rt.event, readiness, c->spec->json, w->pod_ip, prefix, on_readiness, c, &c->readiness) < 0) {
-                log_context_warning(&context, "pod %s: container %s: readinessProbe cannot be run (port, or no pod IP); "
-                                    "ready without it", w->key, c->name);
+                log_container_full_errno(c, LOG_WARNING, 0,
+                                         "readinessProbe cannot be run (port, or no pod IP); ready without it");
                 c->ready = true;
         }
         if (liveness && probe_new(w->rt.event, liveness, c->spec->json, w->pod_ip, prefix, on_liveness, c, &c->liveness) < 0)
-                log_context_warning(&context, "pod %s: container %s: livenessProbe cannot be run (port, or no pod IP)",
-                                    w->key, c->name);
+                log_container_full_errno(c, LOG_WARNING, 0, "livenessProbe cannot be run (port, or no pod IP)");
 }
 
 /* The startupProbe's verdict: started, and the other probes begin (kubelet stops
@@ -448,14 +446,13 @@ static void start_probes(Container *c) {
         json_object *startup = c->spec->startup_probe;
         _cleanup_free_ char *root = pod_worker_runtime_root(w);
         char *prefix[] = { (char *) w->rt.runtime_path, (char *) "--root", root, (char *) "exec", c->id, NULL };
-        LogContext context = pod_worker_log_context(w, c);
 
         stop_probes(c);
         c->started = !startup;
         c->ready = false;
         if (startup && probe_new(w->rt.event, startup, c->spec->json, w->pod_ip, prefix, on_startup, c, &c->startup) < 0) {
-                log_context_warning(&context, "pod %s: container %s: startupProbe cannot be run (port, or no pod IP); "
-                                    "started without it", w->key, c->name);
+                log_container_full_errno(c, LOG_WARNING, 0,
+                                         "startupProbe cannot be run (port, or no pod IP); started without it");
                 c->started = true;
         }
         if (c->started)
@@ -480,8 +477,7 @@ static int on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata
                 start_probes(c);
         } else {
                 buf[strcspn(buf, "\n")] = '\0';
-                set_waiting(c, "RunContainerError", n > 0 ? buf + (strncmp(buf, "error: ", 7) == 0 ? 7 : 0) : "the monitor died");
-                pod_worker_emit(w, c, "Warning", "Failed", "Error: %s", c->waiting_message ?: "");
+                set_failed(c, "RunContainerError", n > 0 ? buf + (strncmp(buf, "error: ", 7) == 0 ? 7 : 0) : "the monitor died");
         }
         pod_worker_report(w);
         return 0;
@@ -550,10 +546,8 @@ static void after_exit(Container *c) {
         pod_worker_emit(w, c, "Warning", "BackOff", "Back-off restarting failed container %s in pod %s", c->name,
                         w->spec->name);
         if (sd_event_add_time_relative(w->rt.event, &c->backoff_timer, CLOCK_MONOTONIC, next.delay_usec, 0,
-                                       on_retry, c) < 0) {
-                LogContext context = pod_worker_log_context(w, c);
-                log_context_error(&context, "pod %s: container %s: cannot schedule its restart", w->key, c->name);
-        }
+                                       on_retry, c) < 0)
+                log_container_full_errno(c, LOG_ERR, 0, "cannot schedule its restart");
 }
 
 static int on_monitor_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -613,10 +607,7 @@ void pod_container_adopt(Container *c) {
                         c->phase = CONTAINER_RUN;
                         c->started_at = pod_worker_now_rfc3339();
                         c->started_usec = pod_worker_now(w);
-                        LogContext context = pod_worker_log_context(w, c);
-
-                        log_context_info(&context, "pod %s: container %s: adopted (monitor %d)", w->key, c->name,
-                                         c->monitor_pid);
+                        log_container_full_errno(c, LOG_INFO, 0, "adopted (monitor %d)", c->monitor_pid);
                         start_probes(c);
                         return;
                 }

@@ -27,6 +27,7 @@ static const char *const readonly_paths[] = {
         "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
 };
 
+/* v is NULL-terminated once an item is in (NULL before). */
 typedef struct Strv {
         char **v;
         size_t n;
@@ -68,22 +69,6 @@ static int env_set(Strv *env, const char *name, const char *value) {
                         return 0;
                 }
         return strv_push(env, item);
-}
-
-static json_object *get(json_object *o, const char *key) {
-        json_object *v;
-
-        return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
-static const char *get_str(json_object *o, const char *key) {
-        json_object *v = get(o, key);
-
-        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static size_t array_length(json_object *a) {
-        return a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
 }
 
 typedef struct Builder {
@@ -139,40 +124,41 @@ static int field_ref(Builder *b, const char *path, char **ret) {
 
 /* One env entry's value. *ret NULL: an optional reference that is missing (no variable). */
 static int env_value(Builder *b, json_object *entry, const char *name, Strv *env, char **ret) {
-        json_object *from = get(entry, "valueFrom"), *ref;
+        json_object *from = json_get(entry, "valueFrom"), *ref;
         const char *kind = NULL;
         int r;
 
         *ret = NULL;
         if (!from) {
-                *ret = container_spec_expand(get_str(entry, "value") ?: "", env->v, env->n);
+                *ret = container_spec_expand(json_get_string(entry, "value", NULL) ?: "", env->v, env->n);
                 return *ret ? 0 : -ENOMEM;
         }
-        if ((ref = get(from, "fieldRef")))
-                return field_ref(b, get_str(ref, "fieldPath") ?: "", ret);
-        if ((ref = get(from, "configMapKeyRef")))
+        if ((ref = json_get(from, "fieldRef")))
+                return field_ref(b, json_get_string(ref, "fieldPath", NULL) ?: "", ret);
+        if ((ref = json_get(from, "configMapKeyRef")))
                 kind = "ConfigMap";
-        else if ((ref = get(from, "secretKeyRef")))
+        else if ((ref = json_get(from, "secretKeyRef")))
                 kind = "Secret";
         else
                 return fail(b, -EINVAL, "env %s: valueFrom: only fieldRef, configMapKeyRef and secretKeyRef are supported",
                             name);
         if (!b->ctx->resolve_ref)
                 return fail(b, -EOPNOTSUPP, "env %s: %s references cannot be resolved here", name, kind);
-        r = b->ctx->resolve_ref(b->ctx->userdata, kind, get_str(ref, "name") ?: "", get_str(ref, "key") ?: "", ret);
-        if (r == -ENOENT && json_object_get_boolean(get(ref, "optional")))
+        r = b->ctx->resolve_ref(b->ctx->userdata, kind, json_get_string(ref, "name", NULL) ?: "",
+                                json_get_string(ref, "key", NULL) ?: "", ret);
+        if (r == -ENOENT && json_object_get_boolean(json_get(ref, "optional")))
                 return 0;
         if (r < 0)
-                return fail(b, r, "env %s: %s %s key %s: %m", name, kind, get_str(ref, "name") ?: "",
-                            get_str(ref, "key") ?: "");
+                return fail(b, r, "env %s: %s %s key %s: %m", name, kind, json_get_string(ref, "name", NULL) ?: "",
+                            json_get_string(ref, "key", NULL) ?: "");
         return 0;
 }
 
 static int build_env(Builder *b, Strv *env) {
-        json_object *image_env = get(b->ctx->image_config, "Env"), *list = get(b->ctx->container, "env");
+        json_object *image_env = json_get(b->ctx->image_config, "Env"), *list = json_get(b->ctx->container, "env");
         int r;
 
-        for (size_t i = 0; i < array_length(image_env); i++) {
+        for (size_t i = 0; i < json_array_length(image_env); i++) {
                 const char *item = json_object_get_string(json_object_array_get_idx(image_env, i));
                 const char *eq = item ? strchr(item, '=') : NULL;
                 _cleanup_free_ char *name = eq ? strndup(item, (size_t) (eq - item)) : NULL;
@@ -185,9 +171,9 @@ static int build_env(Builder *b, Strv *env) {
                 if (!name || (r = env_set(env, name, (*e)[strlen(name)] ? *e + strlen(name) + 1 : "")) < 0)
                         return -ENOMEM;
         }
-        for (size_t i = 0; i < array_length(list); i++) {
+        for (size_t i = 0; i < json_array_length(list); i++) {
                 json_object *entry = json_object_array_get_idx(list, i);
-                const char *name = get_str(entry, "name");
+                const char *name = json_get_string(entry, "name", NULL);
                 _cleanup_free_ char *value = NULL;
 
                 if (!name || !*name)
@@ -202,7 +188,7 @@ static int build_env(Builder *b, Strv *env) {
 }
 
 static int push_expanded(Strv *args, json_object *list, Strv *env) {
-        for (size_t i = 0; i < array_length(list); i++) {
+        for (size_t i = 0; i < json_array_length(list); i++) {
                 const char *a = json_object_get_string(json_object_array_get_idx(list, i));
                 int r = strv_push(args, container_spec_expand(a ?: "", env->v, env->n));
                 if (r < 0)
@@ -214,16 +200,16 @@ static int push_expanded(Strv *args, json_object *list, Strv *env) {
 /* Kubernetes' rules: command replaces the image's Entrypoint (and drops its Cmd); args
  * replace the Cmd. */
 static int build_args(Builder *b, Strv *env, Strv *args) {
-        json_object *command = get(b->ctx->container, "command"), *cargs = get(b->ctx->container, "args");
-        json_object *entrypoint = get(b->ctx->image_config, "Entrypoint"), *cmd = get(b->ctx->image_config, "Cmd");
+        json_object *command = json_get(b->ctx->container, "command"), *cargs = json_get(b->ctx->container, "args");
+        json_object *entrypoint = json_get(b->ctx->image_config, "Entrypoint"), *cmd = json_get(b->ctx->image_config, "Cmd");
         int r;
 
-        r = array_length(command) > 0 ? push_expanded(args, command, env) : push_expanded(args, entrypoint, &(Strv) {});
+        r = json_array_length(command) > 0 ? push_expanded(args, command, env) : push_expanded(args, entrypoint, &(Strv) {});
         if (r < 0)
                 return r;
-        if (array_length(cargs) > 0)
+        if (json_array_length(cargs) > 0)
                 r = push_expanded(args, cargs, env);
-        else if (array_length(command) == 0)
+        else if (json_array_length(command) == 0)
                 r = push_expanded(args, cmd, &(Strv) {});
         if (r < 0)
                 return r;
@@ -275,15 +261,16 @@ static bool parse_id(const char *s, long *ret) {
 }
 
 static json_object *security_context_field(json_object *container, json_object *pod, const char *key) {
-        return get(get(container, "securityContext"), key) ?: get(get(get(pod, "spec"), "securityContext"), key);
+        return json_get(json_get(container, "securityContext"), key) ?:
+               json_get(json_get(json_get(pod, "spec"), "securityContext"), key);
 }
 
 static int build_user(Builder *b, json_object *process) {
         json_object *pod = b->ctx->pod, *container = b->ctx->container;
         json_object *run_as_user = security_context_field(container, pod, "runAsUser");
         json_object *run_as_group = security_context_field(container, pod, "runAsGroup");
-        json_object *pod_sc = get(get(pod, "spec"), "securityContext");
-        const char *image_user = get_str(b->ctx->image_config, "User");
+        json_object *pod_sc = json_get(json_get(pod, "spec"), "securityContext");
+        const char *image_user = json_get_string(b->ctx->image_config, "User", NULL);
         long uid = 0, gid = 0;
         json_object *user = json_object_new_object(), *gids, *groups;
 
@@ -315,11 +302,11 @@ static int build_user(Builder *b, json_object *process) {
         json_object_object_add(user, "uid", json_object_new_int64(uid));
         json_object_object_add(user, "gid", json_object_new_int64(gid));
         gids = json_object_new_array();
-        groups = get(pod_sc, "supplementalGroups");
-        for (size_t i = 0; i < array_length(groups); i++)
+        groups = json_get(pod_sc, "supplementalGroups");
+        for (size_t i = 0; i < json_array_length(groups); i++)
                 json_object_array_add(gids, json_object_get(json_object_array_get_idx(groups, i)));
-        if (get(pod_sc, "fsGroup"))
-                json_object_array_add(gids, json_object_get(get(pod_sc, "fsGroup")));
+        if (json_get(pod_sc, "fsGroup"))
+                json_object_array_add(gids, json_object_get(json_get(pod_sc, "fsGroup")));
         json_object_object_add(user, "additionalGids", gids);
         return 0;
 }
@@ -334,11 +321,11 @@ static int capability_of(Builder *b, const char *kube_name) {
 }
 
 static int build_capabilities(Builder *b, bool privileged, json_object *process) {
-        json_object *caps = get(get(b->ctx->container, "securityContext"), "capabilities");
-        json_object *add = get(caps, "add"), *drop = get(caps, "drop"), *sets;
+        json_object *caps = json_get(json_get(b->ctx->container, "securityContext"), "capabilities");
+        json_object *add = json_get(caps, "add"), *drop = json_get(caps, "drop"), *sets;
         uint64_t mask = privileged ? (UINT64_C(2) << CAP_LAST_CAP) - 1 : runtime_default_capabilities();
 
-        for (size_t i = 0; i < array_length(add); i++) {
+        for (size_t i = 0; i < json_array_length(add); i++) {
                 const char *name = json_object_get_string(json_object_array_get_idx(add, i));
                 int cap = streq(name ?: "", "ALL") ? -2 : capability_of(b, name ?: "");
                 if (cap == -2)
@@ -348,7 +335,7 @@ static int build_capabilities(Builder *b, bool privileged, json_object *process)
                 else
                         mask |= UINT64_C(1) << cap;
         }
-        for (size_t i = 0; i < array_length(drop) && !privileged; i++) {
+        for (size_t i = 0; i < json_array_length(drop) && !privileged; i++) {
                 const char *name = json_object_get_string(json_object_array_get_idx(drop, i));
                 int cap = streq(name ?: "", "ALL") ? -2 : capability_of(b, name ?: "");
                 if (cap == -2)
@@ -370,10 +357,11 @@ static int build_capabilities(Builder *b, bool privileged, json_object *process)
         return 0;
 }
 
+/* items: NULL-terminated, or NULL for none. */
 static json_object *string_array(const char *const *items) {
         json_object *a = json_object_new_array();
 
-        for (; *items; items++)
+        for (; items && *items; items++)
                 json_object_array_add(a, json_object_new_string(*items));
         return a;
 }
@@ -396,8 +384,8 @@ static void add_bind(json_object *mounts, const char *destination, const char *s
 
 static int build_mounts(Builder *b, bool privileged, json_object *config) {
         const ContainerSpecContext *ctx = b->ctx;
-        json_object *mounts = json_object_new_array(), *volume_mounts = get(ctx->container, "volumeMounts");
-        const char *termination = get_str(ctx->container, "terminationMessagePath") ?: "/dev/termination-log";
+        json_object *mounts = json_object_new_array(), *volume_mounts = json_get(ctx->container, "volumeMounts");
+        const char *termination = json_get_string(ctx->container, "terminationMessagePath", NULL) ?: "/dev/termination-log";
 
         json_object_object_add(config, "mounts", mounts);
         add_mount(mounts, "/proc", "proc", "proc", (const char *const[]) { "nosuid", "noexec", "nodev", NULL });
@@ -419,9 +407,10 @@ static int build_mounts(Builder *b, bool privileged, json_object *config) {
                 add_bind(mounts, "/etc/resolv.conf", ctx->resolv_conf, false);
         if (ctx->termination_log)
                 add_bind(mounts, termination, ctx->termination_log, false);
-        for (size_t i = 0; i < array_length(volume_mounts); i++) {
+        for (size_t i = 0; i < json_array_length(volume_mounts); i++) {
                 json_object *vm = json_object_array_get_idx(volume_mounts, i);
-                const char *name = get_str(vm, "name"), *path = get_str(vm, "mountPath"), *sub = get_str(vm, "subPath");
+                const char *name = json_get_string(vm, "name", NULL), *path = json_get_string(vm, "mountPath", NULL),
+                           *sub = json_get_string(vm, "subPath", NULL);
                 const ContainerSpecVolume *v = NULL;
                 _cleanup_free_ char *source = NULL;
 
@@ -436,7 +425,7 @@ static int build_mounts(Builder *b, bool privileged, json_object *config) {
                         return fail(b, -EINVAL, "volumeMounts[%zu]: subPath '%s' leaves the volume", i, sub);
                 if (asprintf(&source, "%s%s%s", v->host_path, sub && *sub ? "/" : "", sub && *sub ? sub : "") < 0)
                         return -ENOMEM;
-                add_bind(mounts, path, source, v->read_only || json_object_get_boolean(get(vm, "readOnly")));
+                add_bind(mounts, path, source, v->read_only || json_object_get_boolean(json_get(vm, "readOnly")));
         }
         return 0;
 }
@@ -462,7 +451,7 @@ static void add_namespace(json_object *list, const char *type, const char *dir, 
 }
 
 static int64_t quantity_of(json_object *resources, const char *kind, const char *name, bool milli) {
-        const char *s = get_str(get(resources, kind), name);
+        const char *s = json_get_string(json_get(resources, kind), name, NULL);
         int64_t v = -1;
 
         if (!s)
@@ -473,15 +462,15 @@ static int64_t quantity_of(json_object *resources, const char *kind, const char 
 }
 
 const char *pod_qos_class(json_object *pod) {
-        json_object *spec = get(pod, "spec");
+        json_object *spec = json_get(pod, "spec");
         bool any = false, guaranteed = true;
 
         for (const char *const *list = (const char *const[]) { "initContainers", "containers", NULL }; *list; list++)
-                for (size_t i = 0; i < array_length(get(spec, *list)); i++) {
-                        json_object *res = get(json_object_array_get_idx(get(spec, *list), i), "resources");
+                for (size_t i = 0; i < json_array_length(json_get(spec, *list)); i++) {
+                        json_object *res = json_get(json_object_array_get_idx(json_get(spec, *list), i), "resources");
                         for (const char *const *r = (const char *const[]) { "cpu", "memory", NULL }; *r; r++) {
-                                const char *limit = get_str(get(res, "limits"), *r);
-                                const char *request = get_str(get(res, "requests"), *r) ?: limit;
+                                const char *limit = json_get_string(json_get(res, "limits"), *r, NULL);
+                                const char *request = json_get_string(json_get(res, "requests"), *r, NULL) ?: limit;
                                 if (limit || request)
                                         any = true;
                                 if (!limit || !request || !streq(limit, request))
@@ -503,23 +492,23 @@ static int64_t milli_cpu_to_quota(int64_t milli) {
 /* One sum (or maximum, for init containers) of the pod's: value -1 when a container
  * leaves it out (a limit then has no pod-wide value). */
 static void pod_total(json_object *pod, const char *kind, const char *name, bool milli, int64_t *ret) {
-        json_object *spec = get(pod, "spec");
+        json_object *spec = json_get(pod, "spec");
         int64_t sum = 0, init_max = 0;
         bool all = true;
 
-        for (size_t i = 0; i < array_length(get(spec, "containers")); i++) {
-                int64_t v = quantity_of(get(json_object_array_get_idx(get(spec, "containers"), i), "resources"), kind,
+        for (size_t i = 0; i < json_array_length(json_get(spec, "containers")); i++) {
+                int64_t v = quantity_of(json_get(json_object_array_get_idx(json_get(spec, "containers"), i), "resources"), kind,
                                         name, milli);
                 if (v < 0 && streq(kind, "requests"))
-                        v = quantity_of(get(json_object_array_get_idx(get(spec, "containers"), i), "resources"),
+                        v = quantity_of(json_get(json_object_array_get_idx(json_get(spec, "containers"), i), "resources"),
                                         "limits", name, milli);
                 if (v < 0)
                         all = false;
                 else
                         sum += v;
         }
-        for (size_t i = 0; i < array_length(get(spec, "initContainers")); i++) {
-                int64_t v = quantity_of(get(json_object_array_get_idx(get(spec, "initContainers"), i), "resources"),
+        for (size_t i = 0; i < json_array_length(json_get(spec, "initContainers")); i++) {
+                int64_t v = quantity_of(json_get(json_object_array_get_idx(json_get(spec, "initContainers"), i), "resources"),
                                         kind, name, milli);
                 if (v > init_max)
                         init_max = v;
@@ -558,7 +547,7 @@ static int oom_score_adj(const ContainerSpecContext *ctx, int64_t memory_request
 
 static int build_linux(Builder *b, bool privileged, json_object *config) {
         const ContainerSpecContext *ctx = b->ctx;
-        json_object *requested = get(ctx->container, "resources"), *spec = get(ctx->pod, "spec"), *sysctls;
+        json_object *requested = json_get(ctx->container, "resources"), *spec = json_get(ctx->pod, "spec"), *sysctls;
         int64_t cpu_limit = quantity_of(requested, "limits", "cpu", true);
         int64_t cpu_request = quantity_of(requested, "requests", "cpu", true);
         int64_t memory_limit = quantity_of(requested, "limits", "memory", false);
@@ -580,14 +569,14 @@ static int build_linux(Builder *b, bool privileged, json_object *config) {
 
         add_namespace(namespaces, "pid", NULL, NULL);
         add_namespace(namespaces, "mount", NULL, NULL);
-        if (!json_object_get_boolean(get(spec, "hostNetwork"))) {
+        if (!json_object_get_boolean(json_get(spec, "hostNetwork"))) {
                 if (ctx->netns_path)
                         add_namespace_path(namespaces, "network", ctx->netns_path);
                 else
                         add_namespace(namespaces, "network", ctx->sandbox_dir, "net");
                 add_namespace(namespaces, "uts", ctx->sandbox_dir, "uts");
         }
-        if (!json_object_get_boolean(get(spec, "hostIPC")))
+        if (!json_object_get_boolean(json_get(spec, "hostIPC")))
                 add_namespace(namespaces, "ipc", ctx->sandbox_dir, "ipc");
         json_object_object_add(linux_cfg, "namespaces", namespaces);
 
@@ -607,12 +596,13 @@ static int build_linux(Builder *b, bool privileged, json_object *config) {
                 json_object_object_add(linux_cfg, "maskedPaths", string_array(masked_paths));
                 json_object_object_add(linux_cfg, "readonlyPaths", string_array(readonly_paths));
         }
-        sysctls = get(get(spec, "securityContext"), "sysctls");
+        sysctls = json_get(json_get(spec, "securityContext"), "sysctls");
         sysctl = json_object_new_object();
-        for (size_t i = 0; i < array_length(sysctls); i++) {
+        for (size_t i = 0; i < json_array_length(sysctls); i++) {
                 json_object *s = json_object_array_get_idx(sysctls, i);
-                if (get_str(s, "name"))
-                        json_object_object_add(sysctl, get_str(s, "name"), json_object_new_string(get_str(s, "value") ?: ""));
+                if (json_get_string(s, "name", NULL))
+                        json_object_object_add(sysctl, json_get_string(s, "name", NULL),
+                                               json_object_new_string(json_get_string(s, "value", NULL) ?: ""));
         }
         json_object_object_add(linux_cfg, "sysctl", sysctl);
         json_object_object_add(json_object_object_get(config, "process"), "oomScoreAdj",
@@ -622,7 +612,7 @@ static int build_linux(Builder *b, bool privileged, json_object *config) {
 
 static int build_seccomp(Builder *b, bool privileged, json_object *config) {
         json_object *profile = security_context_field(b->ctx->container, b->ctx->pod, "seccompProfile");
-        const char *type = get_str(profile, "type");
+        const char *type = json_get_string(profile, "type", NULL);
         json_object *annotations = json_object_new_object();
 
         json_object_object_add(config, "annotations", annotations);
@@ -647,15 +637,15 @@ static int build_failed(Builder *b, int r, const char *step, char **ret_error) {
 int container_spec_build(const ContainerSpecContext *ctx, json_object **ret_config, char **ret_error) {
         _cleanup_(json_object_putp) json_object *config = json_object_new_object();
         _cleanup_(strv_done) Strv env = {}, args = {};
-        json_object *meta = get(ctx->pod, "metadata"), *process = json_object_new_object(), *root;
-        json_object *sc = get(ctx->container, "securityContext"), *list;
+        json_object *meta = json_get(ctx->pod, "metadata"), *process = json_object_new_object(), *root;
+        json_object *sc = json_get(ctx->container, "securityContext");
         Builder b = {
                 .ctx = ctx,
-                .pod_namespace = get_str(meta, "namespace") ?: "default",
-                .pod_name = get_str(meta, "name") ?: "",
-                .container_name = get_str(ctx->container, "name") ?: "",
+                .pod_namespace = json_get_string(meta, "namespace", NULL) ?: "default",
+                .pod_name = json_get_string(meta, "name", NULL) ?: "",
+                .container_name = json_get_string(ctx->container, "name", NULL) ?: "",
         };
-        bool privileged = json_object_get_boolean(get(sc, "privileged"));
+        bool privileged = json_object_get_boolean(json_get(sc, "privileged"));
         int r;
 
         if (!config || !process)
@@ -664,7 +654,8 @@ int container_spec_build(const ContainerSpecContext *ctx, json_object **ret_conf
         json_object_object_add(config, "process", process);
         root = json_object_new_object();
         json_object_object_add(root, "path", json_object_new_string(ctx->rootfs));
-        json_object_object_add(root, "readonly", json_object_new_boolean(json_object_get_boolean(get(sc, "readOnlyRootFilesystem"))));
+        json_object_object_add(root, "readonly",
+                               json_object_new_boolean(json_object_get_boolean(json_get(sc, "readOnlyRootFilesystem"))));
         json_object_object_add(config, "root", root);
 
         r = build_env(&b, &env);
@@ -688,20 +679,16 @@ int container_spec_build(const ContainerSpecContext *ctx, json_object **ret_conf
         r = build_seccomp(&b, privileged, config);
         if (r < 0)
                 return build_failed(&b, r, "seccomp", ret_error);
-        list = json_object_new_array();
-        for (size_t i = 0; i < args.n; i++)
-                json_object_array_add(list, json_object_new_string(args.v[i]));
-        json_object_object_add(process, "args", list);
-        list = json_object_new_array();
-        for (size_t i = 0; i < env.n; i++)
-                json_object_array_add(list, json_object_new_string(env.v[i]));
-        json_object_object_add(process, "env", list);
-        json_object_object_add(process, "cwd", json_object_new_string(get_str(ctx->container, "workingDir") ?:
-                                                                        get_str(ctx->image_config, "WorkingDir") ?: "/"));
-        json_object_object_add(process, "terminal", json_object_new_boolean(json_object_get_boolean(get(ctx->container, "tty"))));
+        json_object_object_add(process, "args", string_array((const char *const *) args.v));
+        json_object_object_add(process, "env", string_array((const char *const *) env.v));
+        json_object_object_add(process, "cwd",
+                               json_object_new_string(json_get_string(ctx->container, "workingDir", NULL) ?:
+                                                      json_get_string(ctx->image_config, "WorkingDir", NULL) ?: "/"));
+        json_object_object_add(process, "terminal",
+                               json_object_new_boolean(json_object_get_boolean(json_get(ctx->container, "tty"))));
         json_object_object_add(process, "noNewPrivileges",
-                               json_object_new_boolean(get(sc, "allowPrivilegeEscalation") &&
-                                                       !json_object_get_boolean(get(sc, "allowPrivilegeEscalation"))));
+                               json_object_new_boolean(json_get(sc, "allowPrivilegeEscalation") &&
+                                                       !json_object_get_boolean(json_get(sc, "allowPrivilegeEscalation"))));
         *ret_config = TAKE_PTR(config);
         return 0;
 }

@@ -8,16 +8,6 @@
 #include "macro.h"
 #include "pod-files.h"
 
-static json_object *get(json_object *o, const char *key) {
-        json_object *v;
-
-        return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
-static size_t array_length(json_object *a) {
-        return a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
-}
-
 char *pod_hostname(json_object *pod) {
         const char *name = json_get_string(pod, "spec", "hostname", NULL) ?: json_get_string(pod, "metadata", "name", NULL);
 
@@ -28,7 +18,7 @@ char *pod_hosts_file(json_object *pod, const char *pod_ip, const char *cluster_d
         _cleanup_free_ char *hostname = pod_hostname(pod);
         const char *subdomain = json_get_string(pod, "spec", "subdomain", NULL);
         const char *namespace = json_get_string(pod, "metadata", "namespace", NULL) ?: "default";
-        json_object *aliases = get(get(pod, "spec"), "hostAliases");
+        json_object *aliases = json_get(json_get(pod, "spec"), "hostAliases");
         char *out = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&out, &size);
@@ -52,16 +42,16 @@ char *pod_hosts_file(json_object *pod, const char *pod_ip, const char *cluster_d
                         cluster_domain ?: "cluster.local", hostname);
         else if (pod_ip)
                 fprintf(f, "%s\t%s\n", pod_ip, hostname);
-        if (array_length(aliases) > 0)
+        if (json_array_length(aliases) > 0)
                 fputs("\n# Entries added by HostAliases.\n", f);
-        for (size_t i = 0; i < array_length(aliases); i++) {
-                json_object *alias = json_object_array_get_idx(aliases, i), *names = get(alias, "hostnames");
+        for (size_t i = 0; i < json_array_length(aliases); i++) {
+                json_object *alias = json_object_array_get_idx(aliases, i), *names = json_get(alias, "hostnames");
                 const char *ip = json_get_string(alias, "ip", NULL);
 
                 if (!ip)
                         continue;
                 fputs(ip, f);
-                for (size_t k = 0; k < array_length(names); k++)
+                for (size_t k = 0; k < json_array_length(names); k++)
                         fprintf(f, "\t%s", json_object_get_string(json_object_array_get_idx(names, k)));
                 fputc('\n', f);
         }
@@ -80,9 +70,9 @@ static void host_values(const char *conf, const char *keyword, FILE *out) {
 }
 
 static void config_values(json_object *dns_config, const char *key, FILE *out) {
-        json_object *list = get(dns_config, key);
+        json_object *list = json_get(dns_config, key);
 
-        for (size_t i = 0; i < array_length(list); i++) {
+        for (size_t i = 0; i < json_array_length(list); i++) {
                 json_object *item = json_object_array_get_idx(list, i);
                 /* options are {name, value} */
                 const char *name = json_object_is_type(item, json_type_string) ? json_object_get_string(item)
@@ -99,8 +89,8 @@ char *pod_resolv_conf(json_object *pod, const char *host_resolv_conf, const char
         const char *policy = json_get_string(pod, "spec", "dnsPolicy", NULL) ?: "ClusterFirst";
         const char *namespace = json_get_string(pod, "metadata", "namespace", NULL) ?: "default";
         const char *domain = cluster_domain ?: "cluster.local";
-        json_object *dns_config = get(get(pod, "spec"), "dnsConfig");
-        bool host_network = json_object_get_boolean(get(get(pod, "spec"), "hostNetwork"));
+        json_object *dns_config = json_get(json_get(pod, "spec"), "dnsConfig");
+        bool host_network = json_object_get_boolean(json_get(json_get(pod, "spec"), "hostNetwork"));
         bool cluster = cluster_dns && *cluster_dns &&
                        (streq(policy, "ClusterFirst") && !host_network ? true : streq(policy, "ClusterFirstWithHostNet"));
         bool host = !cluster && !streq(policy, "None");

@@ -14,14 +14,8 @@ static const char *const restart_policies[] = {
         [POD_RESTART_NEVER] = "Never",
 };
 
-static json_object *get(json_object *o, const char *key) {
-        json_object *v;
-
-        return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
 static int parse_restart_policy(json_object *spec, PodRestartPolicy *ret) {
-        json_object *v = get(spec, "restartPolicy");
+        json_object *v = json_get(spec, "restartPolicy");
         const char *s = json_get_string(spec, "restartPolicy", NULL);
 
         if (!v) {
@@ -38,7 +32,7 @@ static int parse_restart_policy(json_object *spec, PodRestartPolicy *ret) {
 
 /* An integer field, or def when it is absent or null; -EINVAL for another type. */
 static int parse_int64(json_object *o, const char *key, int64_t def, int64_t *ret) {
-        json_object *v = get(o, key);
+        json_object *v = json_get(o, key);
 
         if (!v) {
                 *ret = def;
@@ -59,9 +53,9 @@ static int parse_container(json_object *o, bool init, PodSpecContainer *ret, con
                 .name = json_get_string(o, "name", NULL),
                 .image = json_get_string(o, "image", NULL) ?: "",
                 .image_pull_policy = json_get_string(o, "imagePullPolicy", NULL),
-                .startup_probe = get(o, "startupProbe"),
-                .readiness_probe = get(o, "readinessProbe"),
-                .liveness_probe = get(o, "livenessProbe"),
+                .startup_probe = json_get(o, "startupProbe"),
+                .readiness_probe = json_get(o, "readinessProbe"),
+                .liveness_probe = json_get(o, "livenessProbe"),
                 .init = init,
         };
         /* Its name makes its directories and runtime id. */
@@ -72,7 +66,7 @@ static int parse_container(json_object *o, bool init, PodSpecContainer *ret, con
 }
 
 static int parse_containers(PodSpec *s, json_object *spec, const char *key, char **ret_error) {
-        json_object *inits = get(spec, "initContainers"), *mains = get(spec, "containers");
+        json_object *inits = json_get(spec, "initContainers"), *mains = json_get(spec, "containers");
         int r;
 
         if (inits && !json_object_is_type(inits, json_type_array))
@@ -97,7 +91,7 @@ static int parse_containers(PodSpec *s, json_object *spec, const char *key, char
 }
 
 static int parse(PodSpec *s, char **ret_error) {
-        json_object *meta = get(s->pod, "metadata"), *spec = get(s->pod, "spec"), *host_network;
+        json_object *meta = json_get(s->pod, "metadata"), *spec = json_get(s->pod, "spec"), *host_network;
         char key[512];
         int r;
 
@@ -120,9 +114,9 @@ static int parse(PodSpec *s, char **ret_error) {
                         &s->termination_grace_seconds);
         if (r < 0)
                 return error_set(ret_error, r, "pod %s: spec.terminationGracePeriodSeconds: not an integer", key);
-        host_network = get(spec, "hostNetwork");
+        host_network = json_get(spec, "hostNetwork");
         s->host_network = json_object_get_boolean(host_network);
-        s->deleting = get(meta, "deletionTimestamp");
+        s->deleting = json_get(meta, "deletionTimestamp");
         r = parse_int64(meta, "deletionGracePeriodSeconds", -1, &s->deletion_grace_seconds);
         if (r < 0)
                 return error_set(ret_error, r, "pod %s: metadata.deletionGracePeriodSeconds: not an integer", key);

@@ -37,6 +37,14 @@ void pod_worker_emit(PodWorker *w, Container *c, const char *type, const char *r
         _printf_(5, 6);
 /* What the journal files a message about the pod (and container c, if given) under. */
 LogContext pod_worker_log_context(PodWorker *w, Container *c);
+/* A message about container c, filed under it: "pod NS/NAME: container C: " and format. */
+#define log_container_full_errno(c, level, error, format, ...)                                                   \
+        ({                                                                                                      \
+                Container *_c_ = (c);                                                                           \
+                LogContext _context_ = pod_worker_log_context(_c_->worker, _c_);                                \
+                log_context_full_errno(&_context_, level, error, "pod %s: container %s: " format, _c_->worker->key, \
+                                       _c_->name, ##__VA_ARGS__);                                               \
+        })
 /* The runtime's state directory (its --root). */
 char *pod_worker_runtime_root(PodWorker *w);
 uint64_t pod_worker_now(PodWorker *w);

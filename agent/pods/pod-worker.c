@@ -133,6 +133,24 @@ static json_object *condition(const char *type, bool status, const char *reason)
         return c;
 }
 
+static json_object *container_statuses(const Container *containers, size_t n) {
+        json_object *list = json_object_new_array();
+
+        for (size_t i = 0; i < n; i++)
+                json_object_array_add(list, container_status(&containers[i]));
+        return list;
+}
+
+/* An address as the API gives it twice: "podIP": "10.0.0.5", "podIPs": [{"ip": "10.0.0.5"}]. */
+static void add_ip(json_object *status, const char *key, const char *list_key, const char *address) {
+        json_object *ips = json_object_new_array(), *ip = json_object_new_object();
+
+        json_object_object_add(status, key, json_object_new_string(address));
+        json_object_object_add(ip, "ip", json_object_new_string(address));
+        json_object_array_add(ips, ip);
+        json_object_object_add(status, list_key, ips);
+}
+
 /* kubelet's getPhase, for what this worker tracks. */
 static const char *pod_phase(PodWorker *w, bool *ret_initialized, bool *ret_ready) {
         PodRestartPolicy policy = w->spec->restart_policy;
@@ -179,7 +197,7 @@ static const char *pod_phase(PodWorker *w, bool *ret_initialized, bool *ret_read
 }
 
 void pod_worker_report(PodWorker *w) {
-        json_object *status = json_object_new_object(), *conditions = json_object_new_array(), *list;
+        json_object *status = json_object_new_object(), *conditions = json_object_new_array();
         bool initialized, ready;
         const char *phase = pod_phase(w, &initialized, &ready);
 
@@ -190,31 +208,16 @@ void pod_worker_report(PodWorker *w) {
         json_object_array_add(conditions, condition("Ready", ready, "ContainersNotReady"));
         json_object_array_add(conditions, condition("PodScheduled", true, NULL));
         json_object_object_add(status, "conditions", conditions);
-        if (w->rt.node_ip) {
-                json_object *ips = json_object_new_array(), *ip = json_object_new_object();
-                json_object_object_add(status, "hostIP", json_object_new_string(w->rt.node_ip));
-                json_object_object_add(ip, "ip", json_object_new_string(w->rt.node_ip));
-                json_object_array_add(ips, ip);
-                json_object_object_add(status, "hostIPs", ips);
-        }
-        if (w->pod_ip) {
-                json_object *ips = json_object_new_array(), *ip = json_object_new_object();
-                json_object_object_add(status, "podIP", json_object_new_string(w->pod_ip));
-                json_object_object_add(ip, "ip", json_object_new_string(w->pod_ip));
-                json_object_array_add(ips, ip);
-                json_object_object_add(status, "podIPs", ips);
-        }
+        if (w->rt.node_ip)
+                add_ip(status, "hostIP", "hostIPs", w->rt.node_ip);
+        if (w->pod_ip)
+                add_ip(status, "podIP", "podIPs", w->pod_ip);
         if (w->started_at)
                 json_object_object_add(status, "startTime", json_object_new_string(w->started_at));
         json_object_object_add(status, "qosClass", json_object_new_string(pod_qos_class(w->pod)));
-        list = json_object_new_array();
-        for (size_t i = 0; i < w->n_init; i++)
-                json_object_array_add(list, container_status(&w->containers[i]));
-        json_object_object_add(status, "initContainerStatuses", list);
-        list = json_object_new_array();
-        for (size_t i = w->n_init; i < w->n_containers; i++)
-                json_object_array_add(list, container_status(&w->containers[i]));
-        json_object_object_add(status, "containerStatuses", list);
+        json_object_object_add(status, "initContainerStatuses", container_statuses(w->containers, w->n_init));
+        json_object_object_add(status, "containerStatuses",
+                               container_statuses(w->containers + w->n_init, w->n_containers - w->n_init));
 
         if (w->status && json_object_equal(w->status, status)) {
                 json_object_put(status);

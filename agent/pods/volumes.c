@@ -21,16 +21,6 @@
 
 #define DEFAULT_MODE 0644
 
-static json_object *get(json_object *o, const char *key) {
-        json_object *v;
-
-        return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
-static size_t array_length(json_object *a) {
-        return a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
-}
-
 typedef struct Setup {
         json_object *pod;
         const PodFieldContext *fields;
@@ -51,23 +41,23 @@ static void need_source(json_object *source, const char *kind, const char *key,
         const char *name = json_get_string(source, key, NULL);
 
         if (name)
-                need(userdata, kind, name, json_object_get_boolean(get(source, "optional")));
+                need(userdata, kind, name, json_object_get_boolean(json_get(source, "optional")));
 }
 
 void volumes_required(json_object *pod, void (*need)(void *userdata, const char *kind, const char *name, bool optional),
                       void *userdata) {
-        json_object *volumes = get(get(pod, "spec"), "volumes");
+        json_object *volumes = json_get(json_get(pod, "spec"), "volumes");
 
-        for (size_t i = 0; i < array_length(volumes); i++) {
-                json_object *v = json_object_array_get_idx(volumes, i), *sources = get(get(v, "projected"), "sources");
+        for (size_t i = 0; i < json_array_length(volumes); i++) {
+                json_object *v = json_object_array_get_idx(volumes, i), *sources = json_get(json_get(v, "projected"), "sources");
 
-                need_source(get(v, "configMap"), "ConfigMap", "name", need, userdata);
-                need_source(get(v, "secret"), "Secret", "secretName", need, userdata);
-                for (size_t k = 0; k < array_length(sources); k++) {
+                need_source(json_get(v, "configMap"), "ConfigMap", "name", need, userdata);
+                need_source(json_get(v, "secret"), "Secret", "secretName", need, userdata);
+                for (size_t k = 0; k < json_array_length(sources); k++) {
                         json_object *src = json_object_array_get_idx(sources, k);
-                        need_source(get(src, "configMap"), "ConfigMap", "name", need, userdata);
-                        need_source(get(src, "secret"), "Secret", "name", need, userdata);
-                        if (get(src, "serviceAccountToken"))
+                        need_source(json_get(src, "configMap"), "ConfigMap", "name", need, userdata);
+                        need_source(json_get(src, "secret"), "Secret", "name", need, userdata);
+                        if (json_get(src, "serviceAccountToken"))
                                 need(userdata, "ServiceAccountToken",
                                      json_get_string(pod, "spec", "serviceAccountName", NULL) ?: "default", false);
                 }
@@ -131,7 +121,7 @@ static int payload_add(Setup *s, Payloads *p, const char *path, char *data, size
 }
 
 static mode_t mode_of(json_object *o, const char *key, mode_t fallback) {
-        json_object *m = get(o, key);
+        json_object *m = json_get(o, key);
 
         return m && json_object_is_type(m, json_type_int) ? (mode_t) (json_object_get_int(m) & 07777) : fallback;
 }
@@ -141,10 +131,10 @@ static mode_t mode_of(json_object *o, const char *key, mode_t fallback) {
 static int add_object_keys(Setup *s, Payloads *p, json_object *object, const char *kind, const char *name,
                            json_object *items, mode_t mode) {
         bool secret = streq(kind, "Secret");
-        json_object *data = get(object, "data"), *binary = get(object, "binaryData");
+        json_object *data = json_get(object, "data"), *binary = json_get(object, "binaryData");
         int r;
 
-        for (size_t i = 0; i < (items ? array_length(items) : 1); i++) {
+        for (size_t i = 0; i < (items ? json_array_length(items) : 1); i++) {
                 json_object *item = items ? json_object_array_get_idx(items, i) : NULL;
                 const char *only = items ? json_get_string(item, "key", NULL) : NULL;
                 bool found = false;
@@ -190,13 +180,13 @@ static int add_object(Setup *s, Payloads *p, json_object *source, const char *ki
         json_object *object = s->lookup ? s->lookup(s->userdata, kind, name) : NULL;
 
         if (!object)
-                return json_object_get_boolean(get(source, "optional")) ? 0
+                return json_object_get_boolean(json_get(source, "optional")) ? 0
                                                                           : volume_error(s, -ENOENT, "%s %s: not found", kind, name);
-        return add_object_keys(s, p, object, kind, name, get(source, "items"), mode);
+        return add_object_keys(s, p, object, kind, name, json_get(source, "items"), mode);
 }
 
 static int add_downward(Setup *s, Payloads *p, json_object *items, mode_t mode) {
-        for (size_t i = 0; i < array_length(items); i++) {
+        for (size_t i = 0; i < json_array_length(items); i++) {
                 json_object *item = json_object_array_get_idx(items, i);
                 const char *path = json_get_string(item, "path", NULL) ?: "";
                 const char *field = json_get_string(item, "fieldRef", "fieldPath", NULL);
@@ -207,7 +197,7 @@ static int add_downward(Setup *s, Payloads *p, json_object *items, mode_t mode) 
                         return volume_error(s, -EOPNOTSUPP, "downwardAPI item %s: only fieldRef is supported", path);
                 /* Labels and annotations whole, as key="value" lines. */
                 if (streq(field, "metadata.labels") || streq(field, "metadata.annotations")) {
-                        json_object *map = get(get(s->pod, "metadata"), field + strlen("metadata."));
+                        json_object *map = json_get(json_get(s->pod, "metadata"), field + strlen("metadata."));
                         size_t size = 0;
                         FILE *f = open_memstream(&value, &size);
                         if (!f)
@@ -229,20 +219,20 @@ static int add_downward(Setup *s, Payloads *p, json_object *items, mode_t mode) 
 }
 
 static int add_projected(Setup *s, Payloads *p, json_object *projected) {
-        json_object *sources = get(projected, "sources");
+        json_object *sources = json_get(projected, "sources");
         mode_t mode = mode_of(projected, "defaultMode", DEFAULT_MODE);
         int r;
 
-        for (size_t i = 0; i < array_length(sources); i++) {
+        for (size_t i = 0; i < json_array_length(sources); i++) {
                 json_object *src = json_object_array_get_idx(sources, i), *token_source;
 
-                if (get(src, "configMap"))
-                        r = add_object(s, p, get(src, "configMap"), "ConfigMap", "name", mode);
-                else if (get(src, "secret"))
-                        r = add_object(s, p, get(src, "secret"), "Secret", "name", mode);
-                else if (get(src, "downwardAPI"))
-                        r = add_downward(s, p, get(get(src, "downwardAPI"), "items"), mode);
-                else if ((token_source = get(src, "serviceAccountToken"))) {
+                if (json_get(src, "configMap"))
+                        r = add_object(s, p, json_get(src, "configMap"), "ConfigMap", "name", mode);
+                else if (json_get(src, "secret"))
+                        r = add_object(s, p, json_get(src, "secret"), "Secret", "name", mode);
+                else if (json_get(src, "downwardAPI"))
+                        r = add_downward(s, p, json_get(json_get(src, "downwardAPI"), "items"), mode);
+                else if ((token_source = json_get(src, "serviceAccountToken"))) {
                         const char *sa = json_get_string(s->pod, "spec", "serviceAccountName", NULL) ?: "default";
                         json_object *token = s->lookup ? s->lookup(s->userdata, "ServiceAccountToken", sa) : NULL;
                         const char *text = json_get_string(token, "token", NULL);
@@ -389,13 +379,13 @@ static int data_volume(Setup *s, json_object *v, const char *dir) {
         json_object *source;
         int r;
 
-        if ((source = get(v, "configMap")))
+        if ((source = json_get(v, "configMap")))
                 r = add_object(s, &payloads, source, "ConfigMap", "name", mode_of(source, "defaultMode", DEFAULT_MODE));
-        else if ((source = get(v, "secret")))
+        else if ((source = json_get(v, "secret")))
                 r = add_object(s, &payloads, source, "Secret", "secretName", mode_of(source, "defaultMode", DEFAULT_MODE));
-        else if ((source = get(v, "downwardAPI")))
-                r = add_downward(s, &payloads, get(source, "items"), mode_of(source, "defaultMode", DEFAULT_MODE));
-        else if ((source = get(v, "projected")))
+        else if ((source = json_get(v, "downwardAPI")))
+                r = add_downward(s, &payloads, json_get(source, "items"), mode_of(source, "defaultMode", DEFAULT_MODE));
+        else if ((source = json_get(v, "projected")))
                 r = add_projected(s, &payloads, source);
         else
                 r = volume_error(s, -EOPNOTSUPP, "not a volume type this node supports (emptyDir, hostPath, "
@@ -413,7 +403,7 @@ static int setup_volume(Setup *s, json_object *v, const char *pod_dir, Container
 
         s->volume = json_get_string(v, "name", NULL) ?: "";
         ret->name = s->volume;
-        if ((source = get(v, "hostPath"))) {
+        if ((source = json_get(v, "hostPath"))) {
                 r = host_path(s, source);
                 ret->host_path = strdup(json_get_string(source, "path", NULL) ?: "/");
                 if (!ret->host_path)
@@ -426,7 +416,7 @@ static int setup_volume(Setup *s, json_object *v, const char *pod_dir, Container
         ret->host_path = dir;
         if (!relative_path_valid(s->volume) || strchr(s->volume, '/'))
                 return volume_error(s, -EINVAL, "not a valid volume name");
-        if ((source = get(v, "emptyDir")))
+        if ((source = json_get(v, "emptyDir")))
                 return empty_dir(s, source, dir);
         ret->read_only = true;
         return data_volume(s, v, dir);
@@ -434,8 +424,8 @@ static int setup_volume(Setup *s, json_object *v, const char *pod_dir, Container
 
 int volumes_setup(json_object *pod, const char *pod_dir, const PodFieldContext *fields, VolumeLookup lookup,
                   void *userdata, ContainerSpecVolume **ret, size_t *ret_n, char **ret_error) {
-        json_object *list = get(get(pod, "spec"), "volumes");
-        size_t n = array_length(list);
+        json_object *list = json_get(json_get(pod, "spec"), "volumes");
+        size_t n = json_array_length(list);
         ContainerSpecVolume *volumes = calloc(n + 1, sizeof(ContainerSpecVolume));
         Setup s = { .pod = pod, .fields = fields, .lookup = lookup, .userdata = userdata };
         int r;
