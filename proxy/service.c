@@ -3,6 +3,7 @@
 #include <inttypes.h>
 
 #include "error.h"
+#include "json-util.h"
 #include "macro.h"
 #include "service.h"
 
@@ -12,18 +13,6 @@
 /* "<kind> <key>: <what is wrong>"; -EINVAL. */
 #define invalid(ret_error, kind, key, format, ...) \
         error_set(ret_error, -EINVAL, "%s %s: " format, kind, key, ##__VA_ARGS__)
-
-static json_object *get(json_object *o, const char *key) {
-        json_object *v;
-
-        return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
-static const char *get_str(json_object *o, const char *key) {
-        json_object *v = get(o, key);
-
-        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
 
 int protocol_from_string(const char *s) {
         if (!s || streq(s, "TCP")) /* the API's default */
@@ -41,7 +30,7 @@ const char *protocol_to_string(uint8_t protocol) {
 
 /* A port number field: absent is 0 when optional; anything else must be 1-65535. */
 static int get_port(json_object *o, const char *key, bool optional, uint16_t *ret) {
-        json_object *v = get(o, key);
+        json_object *v = json_get(o, key);
         int64_t n;
 
         if (!v) {
@@ -59,7 +48,7 @@ static int get_port(json_object *o, const char *key, bool optional, uint16_t *re
 
 /* Kubernetes names are DNS labels or subdomains; the lengths bound nftables chain names. */
 static int object_key(json_object *o, char key[static SERVICE_NAME_MAX]) {
-        const char *ns = get_str(get(o, "metadata"), "namespace"), *name = get_str(get(o, "metadata"), "name");
+        const char *ns = json_get_string(o, "metadata", "namespace", NULL), *name = json_get_string(o, "metadata", "name", NULL);
 
         if (!name || !*name || strlen(name) > 63 || (ns && strlen(ns) > 63) || strpbrk(name, " \t\n\"") ||
             (ns && strpbrk(ns, " \t\n\"")))
@@ -69,8 +58,8 @@ static int object_key(json_object *o, char key[static SERVICE_NAME_MAX]) {
 }
 
 static int parse_service_port(json_object *p, size_t i, ServicePort *sp, const char *key, char **ret_error) {
-        const char *name = get_str(p, "name"), *proto = get_str(p, "protocol");
-        json_object *target = get(p, "targetPort");
+        const char *name = json_get_string(p, "name", NULL), *proto = json_get_string(p, "protocol", NULL);
+        json_object *target = json_get(p, "targetPort");
         int r;
 
         if (name && (strlen(name) > 15 || strpbrk(name, " /\t\n\"")))
@@ -113,7 +102,7 @@ static int parse_ip_list(json_object *list, const char *field, struct in_addr *o
 
         for (size_t i = 0; i < len && *n < SERVICE_MAX_EXTERNAL; i++) {
                 json_object *item = json_object_array_get_idx(list, i);
-                const char *ip = json_object_is_type(item, json_type_object) ? get_str(item, "ip")
+                const char *ip = json_object_is_type(item, json_type_object) ? json_get_string(item, "ip", NULL)
                                                                               : json_object_get_string(item);
 
                 if (!ip || strchr(ip, ':')) /* hostname-only ingress, or IPv6 */
@@ -126,10 +115,10 @@ static int parse_ip_list(json_object *list, const char *field, struct in_addr *o
 }
 
 static int parse_external(json_object *o, Service *s, char **ret_error) {
-        json_object *spec = get(o, "spec"), *ranges = get(spec, "loadBalancerSourceRanges");
-        const char *affinity = get_str(spec, "sessionAffinity"), *etp = get_str(spec, "externalTrafficPolicy"),
-                   *itp = get_str(spec, "internalTrafficPolicy");
-        json_object *timeout = get(get(get(spec, "sessionAffinityConfig"), "clientIP"), "timeoutSeconds");
+        json_object *spec = json_get(o, "spec"), *ranges = json_get(spec, "loadBalancerSourceRanges");
+        const char *affinity = json_get_string(spec, "sessionAffinity", NULL), *etp = json_get_string(spec, "externalTrafficPolicy", NULL),
+                   *itp = json_get_string(spec, "internalTrafficPolicy", NULL);
+        json_object *timeout = json_get(json_get(json_get(spec, "sessionAffinityConfig"), "clientIP"), "timeoutSeconds");
         size_t len = ranges && json_object_is_type(ranges, json_type_array) ? json_object_array_length(ranges) : 0;
         int r;
 
@@ -143,11 +132,11 @@ static int parse_external(json_object *o, Service *s, char **ret_error) {
         s->external_local = etp && streq(etp, "Local");
         s->internal_local = itp && streq(itp, "Local");
 
-        r = parse_ip_list(get(spec, "externalIPs"), "spec.externalIPs", s->external_ips, &s->n_external_ips, s->key,
+        r = parse_ip_list(json_get(spec, "externalIPs"), "spec.externalIPs", s->external_ips, &s->n_external_ips, s->key,
                           ret_error);
         if (r < 0)
                 return r;
-        r = parse_ip_list(get(get(get(o, "status"), "loadBalancer"), "ingress"), "status.loadBalancer.ingress",
+        r = parse_ip_list(json_get(json_get(json_get(o, "status"), "loadBalancer"), "ingress"), "status.loadBalancer.ingress",
                           s->lb_ips, &s->n_lb_ips, s->key, ret_error);
         if (r < 0)
                 return r;
@@ -168,8 +157,8 @@ static int parse_external(json_object *o, Service *s, char **ret_error) {
 
 int service_parse(json_object *o, Service **ret, char **ret_error) {
         Service *s = calloc(1, sizeof(Service));
-        json_object *spec = get(o, "spec"), *ports = get(spec, "ports");
-        const char *ip = get_str(spec, "clusterIP");
+        json_object *spec = json_get(o, "spec"), *ports = json_get(spec, "ports");
+        const char *ip = json_get_string(spec, "clusterIP", NULL);
         int r = 0;
 
         *ret_error = NULL;
@@ -221,7 +210,7 @@ void service_free(Service *s) {
 }
 
 static bool condition(json_object *conditions, const char *key, bool missing) {
-        json_object *v = get(conditions, key);
+        json_object *v = json_get(conditions, key);
 
         /* The API: a nil "ready" means ready; nil serving means as ready; nil terminating, no. */
         return v ? json_object_get_boolean(v) : missing;
@@ -231,7 +220,7 @@ static int parse_endpoints(json_object *list, EndpointSlice *e, char **ret_error
         size_t n = list && json_object_is_type(list, json_type_array) ? MIN(json_object_array_length(list), (size_t) MAX_ENDPOINTS) : 0, total = 0;
 
         for (size_t i = 0; i < n; i++) { /* up to 4 addresses each, usually 1 */
-                json_object *addrs = get(json_object_array_get_idx(list, i), "addresses");
+                json_object *addrs = json_get(json_object_array_get_idx(list, i), "addresses");
                 total += addrs && json_object_is_type(addrs, json_type_array)
                                  ? MIN(json_object_array_length(addrs), (size_t) 4)
                                  : 0;
@@ -240,10 +229,10 @@ static int parse_endpoints(json_object *list, EndpointSlice *e, char **ret_error
         if (!e->endpoints)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                json_object *ep = json_object_array_get_idx(list, i), *addrs = get(ep, "addresses"),
-                            *conds = get(ep, "conditions");
+                json_object *ep = json_object_array_get_idx(list, i), *addrs = json_get(ep, "addresses"),
+                            *conds = json_get(ep, "conditions");
                 bool ready = condition(conds, "ready", true);
-                const char *node = get_str(ep, "nodeName");
+                const char *node = json_get_string(ep, "nodeName", NULL);
                 size_t n_addrs = addrs && json_object_is_type(addrs, json_type_array) ? json_object_array_length(addrs) : 0;
 
                 for (size_t j = 0; j < MIN(n_addrs, (size_t) 4); j++) {
@@ -266,8 +255,8 @@ static int parse_endpoints(json_object *list, EndpointSlice *e, char **ret_error
 
 int endpoint_slice_parse(json_object *o, EndpointSlice **ret, char **ret_error) {
         EndpointSlice *e = calloc(1, sizeof(EndpointSlice));
-        json_object *ports = get(o, "ports");
-        const char *family = get_str(o, "addressType"), *service;
+        json_object *ports = json_get(o, "ports");
+        const char *family = json_get_string(o, "addressType", NULL), *service;
         int r = 0;
 
         *ret_error = NULL;
@@ -281,7 +270,7 @@ int endpoint_slice_parse(json_object *o, EndpointSlice **ret, char **ret_error) 
                 r = -EAFNOSUPPORT;
                 goto fail;
         }
-        service = get_str(get(get(o, "metadata"), "labels"), "kubernetes.io/service-name");
+        service = json_get_string(o, "metadata", "labels", "kubernetes.io/service-name", NULL);
         if (!service || !*service || strlen(service) > 63) {
                 r = invalid(ret_error, "endpointslice", e->key, "metadata.labels: no valid kubernetes.io/service-name");
                 goto fail;
@@ -296,10 +285,10 @@ int endpoint_slice_parse(json_object *o, EndpointSlice **ret, char **ret_error) 
         }
         for (size_t i = 0; i < e->n_ports; i++) {
                 json_object *p = json_object_array_get_idx(ports, i);
-                const char *name = get_str(p, "name");
+                const char *name = json_get_string(p, "name", NULL);
 
                 snprintf(e->ports[i].name, sizeof(e->ports[i].name), "%s", name ? name : "");
-                r = protocol_from_string(get_str(p, "protocol"));
+                r = protocol_from_string(json_get_string(p, "protocol", NULL));
                 if (r < 0) {
                         r = invalid(ret_error, "endpointslice", e->key, "ports[%zu].protocol: not TCP, UDP or SCTP", i);
                         goto fail;
@@ -310,7 +299,7 @@ int endpoint_slice_parse(json_object *o, EndpointSlice **ret, char **ret_error) 
                         goto fail;
                 }
         }
-        r = parse_endpoints(get(o, "endpoints"), e, ret_error);
+        r = parse_endpoints(json_get(o, "endpoints"), e, ret_error);
         if (r < 0)
                 goto fail;
         *ret = e;

@@ -46,15 +46,9 @@ static int parse_json(const char *json, size_t size, const char *what, json_obje
         return 0;
 }
 
-static json_object *get(json_object *o, const char *key) {
-        json_object *v;
-
-        return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
 /* A string field: -EBADMSG when present but not a string, or missing and required. */
 static int get_string(json_object *o, const char *key, bool required, const char *what, char **ret, char **ret_error) {
-        json_object *v = get(o, key);
+        json_object *v = json_get(o, key);
 
         if (!v || json_object_is_type(v, json_type_null)) {
                 if (required)
@@ -79,7 +73,7 @@ static void descriptor_done(Descriptor *d) {
 }
 
 static int descriptor_parse(json_object *o, const char *what, Descriptor *d, char **ret_error) {
-        json_object *size, *platform = get(o, "platform"), *annotations = get(o, "annotations");
+        json_object *size, *platform = json_get(o, "platform"), *annotations = json_get(o, "annotations");
         int r;
 
         if (!json_object_is_type(o, json_type_object))
@@ -92,7 +86,7 @@ static int descriptor_parse(json_object *o, const char *what, Descriptor *d, cha
                 return r;
         if (!digest_is_sha256(d->digest))
                 return error_set(ret_error, -EBADMSG, "%s: digest '%s' is not sha256:<64 hex>", what, d->digest);
-        size = get(o, "size");
+        size = json_get(o, "size");
         if (!size || !json_object_is_type(size, json_type_int) || json_object_get_int64(size) < 0)
                 return error_set(ret_error, -EBADMSG, "%s: \"size\" missing or not a non-negative integer", what);
         d->size = json_object_get_int64(size);
@@ -204,7 +198,7 @@ int manifest_parse(const char *json, size_t size, const char *content_type, Mani
                 r = media_type_from_content_type(content_type, &m->media_type);
         if (r < 0)
                 return r;
-        version = get(o, "schemaVersion");
+        version = json_get(o, "schemaVersion");
         if (media_type_is_schema1(m->media_type) ||
             (version && json_object_is_type(version, json_type_int) && json_object_get_int(version) == 1)) {
                 return error_set(ret_error, -EPROTONOSUPPORT,
@@ -215,9 +209,9 @@ int manifest_parse(const char *json, size_t size, const char *content_type, Mani
 
         /* Without a mediaType (allowed in OCI), the fields tell, as containerd infers. */
         if (!m->media_type) {
-                if (get(o, "manifests"))
+                if (json_get(o, "manifests"))
                         m->media_type = strdup(MT_OCI_INDEX);
-                else if (get(o, "config") && get(o, "layers"))
+                else if (json_get(o, "config") && json_get(o, "layers"))
                         m->media_type = strdup(MT_OCI_MANIFEST);
                 else
                         return error_set(ret_error, -EBADMSG,
@@ -234,19 +228,19 @@ int manifest_parse(const char *json, size_t size, const char *content_type, Mani
                 return error_set(ret_error, -EBADMSG, "manifest: unsupported mediaType '%s'", m->media_type);
 
         if (m->kind == MANIFEST_INDEX) {
-                r = descriptors_parse(get(o, "manifests"), "index manifests", &m->manifests, &m->n_manifests,
+                r = descriptors_parse(json_get(o, "manifests"), "index manifests", &m->manifests, &m->n_manifests,
                                       ret_error);
                 if (r < 0)
                         return r;
         } else {
-                json_object *config = get(o, "config");
+                json_object *config = json_get(o, "config");
 
                 if (!config)
                         return error_set(ret_error, -EBADMSG, "manifest: no \"config\"");
                 r = descriptor_parse(config, "manifest config", &m->config, ret_error);
                 if (r < 0)
                         return r;
-                r = descriptors_parse(get(o, "layers"), "manifest layers", &m->layers, &m->n_layers, ret_error);
+                r = descriptors_parse(json_get(o, "layers"), "manifest layers", &m->layers, &m->n_layers, ret_error);
                 if (r < 0)
                         return r;
                 for (size_t i = 0; i < m->n_layers; i++) {
@@ -380,8 +374,8 @@ int image_config_parse(const char *json, size_t size, ImageConfig **ret, char **
         if ((r = get_string(o, "os", false, "image config", &c->os, ret_error)) < 0 ||
             (r = get_string(o, "architecture", false, "image config", &c->architecture, ret_error)) < 0)
                 return r;
-        rootfs = get(o, "rootfs");
-        diff_ids = get(rootfs, "diff_ids");
+        rootfs = json_get(o, "rootfs");
+        diff_ids = json_get(rootfs, "diff_ids");
         if (!diff_ids || !json_object_is_type(diff_ids, json_type_array))
                 return error_set(ret_error, -EBADMSG, "image config: rootfs.diff_ids missing or not an array");
         c->n_diff_ids = json_object_array_length(diff_ids);
@@ -401,7 +395,7 @@ int image_config_parse(const char *json, size_t size, ImageConfig **ret, char **
                 if (!c->diff_ids[i])
                         return -ENOMEM;
         }
-        config = get(o, "config");
+        config = json_get(o, "config");
         if (config && json_object_is_type(config, json_type_object))
                 c->config = json_object_get(config);
         *ret = TAKE_PTR(c);
@@ -475,9 +469,9 @@ int docker_archive_manifest_parse(const char *json, size_t size, DockerArchiveIm
                 if (r >= 0)
                         r = get_string(e, "Config", true, what, &images[i].config, ret_error);
                 if (r >= 0)
-                        r = string_array(get(e, "RepoTags"), "RepoTags", false, &images[i].repo_tags, NULL, ret_error);
+                        r = string_array(json_get(e, "RepoTags"), "RepoTags", false, &images[i].repo_tags, NULL, ret_error);
                 if (r >= 0)
-                        r = string_array(get(e, "Layers"), "Layers", true, &images[i].layers, &images[i].n_layers,
+                        r = string_array(json_get(e, "Layers"), "Layers", true, &images[i].layers, &images[i].n_layers,
                                          ret_error);
                 if (r < 0) {
                         docker_archive_images_free(images, i + 1);

@@ -11,18 +11,13 @@
 #include "cgroup-internal.h"
 #include "error.h"
 #include "fileio.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 
 /* --- parsing ------------------------------------------------------------------------ */
 
 #define invalid(ret_error, ...) error_set(ret_error, -EINVAL, __VA_ARGS__)
-
-static json_object *get(json_object *o, const char *key) {
-        json_object *v;
-
-        return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
 
 static const char *text_of(json_object *v) {
         return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
@@ -31,7 +26,7 @@ static const char *text_of(json_object *v) {
 /* A number from min to max (booleans: 0 or 1); 0 when absent, 1 when found. */
 static int get_number(json_object *o, const char *key, const char *field, int64_t min, int64_t max, bool boolean,
                       int64_t *ret, char **ret_error) {
-        json_object *v = get(o, key);
+        json_object *v = json_get(o, key);
         int64_t n;
 
         if (!v || json_object_is_type(v, json_type_null))
@@ -104,7 +99,7 @@ static void field_name(char *buf, size_t size, const char *prefix, const char *f
 
 static int parse_values(json_object *res, const char *prefix, CgroupResources *out, char **ret_error) {
         for (size_t i = 0; i < ELEMENTSOF(value_fields); i++) {
-                json_object *o = get(res, value_fields[i].object);
+                json_object *o = json_get(res, value_fields[i].object);
                 char field[128];
                 int64_t n = 0;
                 int r;
@@ -131,7 +126,7 @@ static int parse_values(json_object *res, const char *prefix, CgroupResources *o
 
 /* "0-3,8", "1": digits, commas and dashes; "" is not given. */
 static int parse_list(json_object *cpu, const char *key, const char *prefix, char **ret, char **ret_error) {
-        json_object *v = get(cpu, key);
+        json_object *v = json_get(cpu, key);
         char field[128];
         const char *s;
 
@@ -150,7 +145,7 @@ static int parse_list(json_object *cpu, const char *key, const char *prefix, cha
 
 static json_object *get_array(json_object *o, const char *key, const char *field, size_t *ret_n, int *r,
                               char **ret_error) {
-        json_object *v = get(o, key);
+        json_object *v = json_get(o, key);
 
         *ret_n = 0;
         if (!v || json_object_is_type(v, json_type_null))
@@ -264,7 +259,7 @@ static int parse_hugepages(json_object *res, const char *prefix, CgroupResources
         if (n && !(out->hugepages = calloc(n, sizeof(CgroupHugepageLimit))))
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                json_object *h = json_object_array_get_idx(list, i), *size = get(h, "pageSize");
+                json_object *h = json_object_array_get_idx(list, i), *size = json_get(h, "pageSize");
                 CgroupHugepageLimit *l = &out->hugepages[out->n_hugepages++];
                 int64_t v = 0;
 
@@ -302,13 +297,13 @@ static int parse_devices(json_object *res, const char *prefix, CgroupResources *
                 const char *s;
 
                 snprintf(f, sizeof(f), "%s[%zu].allow", field, i);
-                v = get(d, "allow");
+                v = json_get(d, "allow");
                 if (!v || !json_object_is_type(v, json_type_boolean))
                         return invalid(ret_error, "%s: missing, or not true or false", f);
                 rule->allow = json_object_get_boolean(v);
 
                 snprintf(f, sizeof(f), "%s[%zu].type", field, i);
-                v = get(d, "type");
+                v = json_get(d, "type");
                 s = !v ? "a" : json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
                 if (strlen(s) != 1 || !strchr("abc", s[0]))
                         return invalid(ret_error, "%s: '%s' is not a, b or c", f, text_of(v));
@@ -324,7 +319,7 @@ static int parse_devices(json_object *res, const char *prefix, CgroupResources *
                         return r;
 
                 snprintf(f, sizeof(f), "%s[%zu].access", field, i);
-                v = get(d, "access");
+                v = json_get(d, "access");
                 s = v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
                 if (!s || !*s || strspn(s, "rwm") != strlen(s))
                         return invalid(ret_error, "%s: '%s' is not made of r, w and m", f, v ? text_of(v) : "");
@@ -335,7 +330,7 @@ static int parse_devices(json_object *res, const char *prefix, CgroupResources *
 }
 
 int cgroup_resources_parse(json_object *res, const char *prefix, CgroupResources *ret, char **ret_error) {
-        json_object *cpu = get(res, "cpu");
+        json_object *cpu = json_get(res, "cpu");
         int r;
 
         *ret = (CgroupResources) {};
@@ -349,7 +344,7 @@ int cgroup_resources_parse(json_object *res, const char *prefix, CgroupResources
         if (r >= 0)
                 r = parse_list(cpu, "mems", prefix, &ret->cpuset_mems, ret_error);
         if (r >= 0)
-                r = parse_blkio(get(res, "blockIO"), prefix, ret, ret_error);
+                r = parse_blkio(json_get(res, "blockIO"), prefix, ret, ret_error);
         if (r >= 0)
                 r = parse_hugepages(res, prefix, ret, ret_error);
         if (r >= 0)

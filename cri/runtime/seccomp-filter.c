@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "error.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 #include "seccomp-filter.h"
@@ -17,15 +18,9 @@ struct SeccompFilter {
 
 #define invalid(ret_error, ...) error_set(ret_error, -EINVAL, __VA_ARGS__)
 
-static json_object *get(json_object *o, const char *key) {
-        json_object *v;
-
-        return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
 /* "SCMP_ACT_ERRNO" with errnoRet → the libseccomp action; 0 with *ok false if unknown. */
 static uint32_t action_from(json_object *holder, const char *name, uint32_t default_errno, bool *ok) {
-        json_object *ret = get(holder, "errnoRet");
+        json_object *ret = json_get(holder, "errnoRet");
         uint32_t e = ret ? (uint32_t) json_object_get_int(ret) : default_errno;
 
         *ok = true;
@@ -93,29 +88,29 @@ static int add_architectures(SeccompFilter *f, json_object *archs, char **ret_er
 }
 
 static int add_rule(SeccompFilter *f, json_object *rule, size_t i, char **ret_error) {
-        json_object *names = get(rule, "names"), *args = get(rule, "args");
+        json_object *names = json_get(rule, "names"), *args = json_get(rule, "args");
         size_t n_names = names ? json_object_array_length(names) : 0, n_args = args ? json_object_array_length(args) : 0;
         struct scmp_arg_cmp cmp[6];
         uint32_t action;
         bool ok;
 
-        action = action_from(rule, json_object_get_string(get(rule, "action")), EPERM, &ok);
+        action = action_from(rule, json_object_get_string(json_get(rule, "action")), EPERM, &ok);
         if (!ok)
                 return invalid(ret_error, "linux.seccomp.syscalls[%zu].action: '%s' is not an action", i,
-                               json_object_get_string(get(rule, "action")) ?: "");
+                               json_object_get_string(json_get(rule, "action")) ?: "");
         if (n_args > ELEMENTSOF(cmp))
                 return invalid(ret_error, "linux.seccomp.syscalls[%zu].args: more than 6", i);
         for (size_t a = 0; a < n_args; a++) {
                 json_object *arg = json_object_array_get_idx(args, a);
-                int op = operator_from(json_object_get_string(get(arg, "op")));
+                int op = operator_from(json_object_get_string(json_get(arg, "op")));
 
                 if (op < 0)
                         return invalid(ret_error, "linux.seccomp.syscalls[%zu].args[%zu].op: not an operator", i, a);
                 cmp[a] = (struct scmp_arg_cmp) {
-                        .arg = (unsigned) json_object_get_int(get(arg, "index")),
+                        .arg = (unsigned) json_object_get_int(json_get(arg, "index")),
                         .op = (enum scmp_compare) op,
-                        .datum_a = (scmp_datum_t) json_object_get_int64(get(arg, "value")),
-                        .datum_b = (scmp_datum_t) json_object_get_int64(get(arg, "valueTwo")),
+                        .datum_a = (scmp_datum_t) json_object_get_int64(json_get(arg, "value")),
+                        .datum_b = (scmp_datum_t) json_object_get_int64(json_get(arg, "valueTwo")),
                 };
         }
         for (size_t k = 0; k < n_names; k++) {
@@ -133,8 +128,8 @@ static int add_rule(SeccompFilter *f, json_object *rule, size_t i, char **ret_er
 
 int seccomp_filter_parse(json_object *seccomp, SeccompFilter **ret, char **ret_error) {
         _cleanup_(seccomp_filter_freep) SeccompFilter *f = NULL;
-        json_object *syscalls = get(seccomp, "syscalls");
-        const char *default_name = json_object_get_string(get(seccomp, "defaultAction"));
+        json_object *syscalls = json_get(seccomp, "syscalls");
+        const char *default_name = json_object_get_string(json_get(seccomp, "defaultAction"));
         uint32_t default_action;
         bool ok;
         int r;
@@ -145,7 +140,7 @@ int seccomp_filter_parse(json_object *seccomp, SeccompFilter **ret, char **ret_e
         r = seccomp_filter_new(default_action, &f);
         if (r < 0)
                 return r;
-        r = add_architectures(f, get(seccomp, "architectures"), ret_error);
+        r = add_architectures(f, json_get(seccomp, "architectures"), ret_error);
         for (size_t i = 0; r >= 0 && syscalls && i < json_object_array_length(syscalls); i++)
                 r = add_rule(f, json_object_array_get_idx(syscalls, i), i, ret_error);
         if (r < 0)

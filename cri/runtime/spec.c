@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 #include "seccomp-default.h"
@@ -41,15 +42,9 @@ int capability_from_name(const char *name) {
 
 #define invalid(ret_error, ...) error_set(ret_error, -EINVAL, __VA_ARGS__)
 
-static json_object *get(json_object *o, const char *key) {
-        json_object *v;
-
-        return o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
 /* A string field: NULL if absent; -EINVAL (through *r) if of another type. */
 static char *get_string(json_object *o, const char *key, const char *field, int *r, char **ret_error) {
-        json_object *v = get(o, key);
+        json_object *v = json_get(o, key);
         char *s;
 
         if (!v || *r < 0)
@@ -66,7 +61,7 @@ static char *get_string(json_object *o, const char *key, const char *field, int 
 
 /* An array of strings, NULL-terminated; NULL if absent. */
 static char **get_strv(json_object *o, const char *key, const char *field, int *r, char **ret_error) {
-        json_object *v = get(o, key);
+        json_object *v = json_get(o, key);
         size_t n;
         char **list;
 
@@ -100,7 +95,7 @@ static char **get_strv(json_object *o, const char *key, const char *field, int *
 }
 
 static int get_uint(json_object *o, const char *key, const char *field, uint64_t max, uint64_t *ret, char **ret_error) {
-        json_object *v = get(o, key);
+        json_object *v = json_get(o, key);
         int64_t n;
 
         if (!v)
@@ -253,7 +248,7 @@ static int parse_capabilities(json_object *caps, RuntimeSpec *s, char **ret_erro
         static const char *const sets[_CAPS_MAX] = { "bounding", "effective", "inheritable", "permitted", "ambient" };
 
         for (int set = 0; set < _CAPS_MAX; set++) {
-                json_object *list = get(caps, sets[set]);
+                json_object *list = json_get(caps, sets[set]);
                 size_t n = list && json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
 
                 for (size_t i = 0; i < n; i++) {
@@ -284,7 +279,7 @@ static int parse_rlimits(json_object *list, RuntimeSpec *s, char **ret_error) {
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 json_object *l = json_object_array_get_idx(list, i);
-                const char *type = json_object_get_string(get(l, "type"));
+                const char *type = json_object_get_string(json_get(l, "type"));
                 SpecRlimit *out = &s->rlimits[s->n_rlimits];
                 char field[64];
                 int r;
@@ -310,13 +305,13 @@ static int parse_rlimits(json_object *list, RuntimeSpec *s, char **ret_error) {
 }
 
 static int parse_process(json_object *p, RuntimeSpec *s, char **ret_error) {
-        json_object *user = get(p, "user"), *gids = get(user, "additionalGids");
+        json_object *user = json_get(p, "user"), *gids = json_get(user, "additionalGids");
         uint64_t v;
         int r = 0;
 
         if (!p)
                 return invalid(ret_error, "process: missing");
-        s->terminal = json_object_get_boolean(get(p, "terminal"));
+        s->terminal = json_object_get_boolean(json_get(p, "terminal"));
         s->args = get_strv(p, "args", "process.args", &r, ret_error);
         s->env = get_strv(p, "env", "process.env", &r, ret_error);
         s->cwd = get_string(p, "cwd", "process.cwd", &r, ret_error);
@@ -352,14 +347,14 @@ static int parse_process(json_object *p, RuntimeSpec *s, char **ret_error) {
                         s->additional_gids[i] = (gid_t) g;
                 }
         }
-        r = parse_capabilities(get(p, "capabilities"), s, ret_error);
+        r = parse_capabilities(json_get(p, "capabilities"), s, ret_error);
         if (r >= 0)
-                r = parse_rlimits(get(p, "rlimits"), s, ret_error);
+                r = parse_rlimits(json_get(p, "rlimits"), s, ret_error);
         if (r < 0)
                 return r;
-        s->no_new_privileges = json_object_get_boolean(get(p, "noNewPrivileges"));
-        if (get(p, "oomScoreAdj")) {
-                int64_t adj = json_object_get_int64(get(p, "oomScoreAdj"));
+        s->no_new_privileges = json_object_get_boolean(json_get(p, "noNewPrivileges"));
+        if (json_get(p, "oomScoreAdj")) {
+                int64_t adj = json_object_get_int64(json_get(p, "oomScoreAdj"));
                 if (adj < -1000 || adj > 1000)
                         return invalid(ret_error, "process.oomScoreAdj: %" PRId64 " is not from -1000 to 1000", adj);
                 s->oom_score_adj = (int) adj;
@@ -390,7 +385,7 @@ static int parse_devices(json_object *list, RuntimeSpec *s, char **ret_error) {
         for (size_t i = 0; i < n; i++) {
                 json_object *d = json_object_array_get_idx(list, i);
                 SpecDevice *out = &s->devices[s->n_devices++];
-                const char *type = json_object_get_string(get(d, "type"));
+                const char *type = json_object_get_string(json_get(d, "type"));
                 uint64_t major = 0, minor = 0, mode = 0666, uid = 0, gid = 0;
                 char field[64];
                 int r = 0;
@@ -480,28 +475,28 @@ static int check_user_namespace(const RuntimeSpec *s, char **ret_error) {
 }
 
 static int parse_linux(json_object *l, RuntimeSpec *s, char **ret_error) {
-        json_object *sysctl = get(l, "sysctl");
-        const char *propagation = json_object_get_string(get(l, "rootfsPropagation"));
+        json_object *sysctl = json_get(l, "sysctl");
+        const char *propagation = json_object_get_string(json_get(l, "rootfsPropagation"));
         size_t n = 0;
         int r = 0;
 
-        r = parse_namespaces(get(l, "namespaces"), s, ret_error);
+        r = parse_namespaces(json_get(l, "namespaces"), s, ret_error);
         if (r >= 0)
-                r = parse_id_mappings(get(l, "uidMappings"), "uidMappings", &s->uid_mappings, &s->n_uid_mappings,
+                r = parse_id_mappings(json_get(l, "uidMappings"), "uidMappings", &s->uid_mappings, &s->n_uid_mappings,
                                       ret_error);
         if (r >= 0)
-                r = parse_id_mappings(get(l, "gidMappings"), "gidMappings", &s->gid_mappings, &s->n_gid_mappings,
+                r = parse_id_mappings(json_get(l, "gidMappings"), "gidMappings", &s->gid_mappings, &s->n_gid_mappings,
                                       ret_error);
         if (r >= 0)
                 r = check_user_namespace(s, ret_error);
         if (r >= 0)
-                r = parse_devices(get(l, "devices"), s, ret_error);
+                r = parse_devices(json_get(l, "devices"), s, ret_error);
         if (r >= 0)
-                r = parse_resources(get(l, "resources"), s, ret_error);
+                r = parse_resources(json_get(l, "resources"), s, ret_error);
         if (r < 0)
                 return r;
-        if (get(l, "seccomp"))
-                r = seccomp_filter_parse(get(l, "seccomp"), &s->seccomp, ret_error);
+        if (json_get(l, "seccomp"))
+                r = seccomp_filter_parse(json_get(l, "seccomp"), &s->seccomp, ret_error);
         if (r < 0)
                 return r;
         s->cgroups_path = get_string(l, "cgroupsPath", "linux.cgroupsPath", &r, ret_error);
@@ -537,7 +532,7 @@ static int parse_linux(json_object *l, RuntimeSpec *s, char **ret_error) {
 
 static int parse_hooks(json_object *hooks, RuntimeSpec *s, char **ret_error) {
         for (int kind = 0; kind < _HOOK_MAX; kind++) {
-                json_object *list = get(hooks, hook_names[kind]);
+                json_object *list = json_get(hooks, hook_names[kind]);
                 size_t n = list && json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
                 int r = 0;
 
@@ -575,7 +570,7 @@ static int parse_hooks(json_object *hooks, RuntimeSpec *s, char **ret_error) {
 /* A seccomp profile by name instead of linux.seccomp (the agent's pod containers, where
  * kubelet says seccompProfile RuntimeDefault): spared a 360-rule JSON per start. */
 static int parse_seccomp_annotation(json_object *annotations, RuntimeSpec *s, char **ret_error) {
-        const char *profile = json_object_get_string(get(annotations, SPEC_ANNOTATION_SECCOMP));
+        const char *profile = json_object_get_string(json_get(annotations, SPEC_ANNOTATION_SECCOMP));
 
         if (!profile)
                 return 0;
@@ -589,36 +584,36 @@ static int parse_seccomp_annotation(json_object *annotations, RuntimeSpec *s, ch
 
 int spec_parse(json_object *config, RuntimeSpec **ret, char **ret_error) {
         _cleanup_(spec_freep) RuntimeSpec *s = calloc(1, sizeof(RuntimeSpec));
-        json_object *root = get(config, "root");
+        json_object *root = json_get(config, "root");
         int r = 0;
 
         if (!s)
                 return -ENOMEM;
         if (!config || !json_object_is_type(config, json_type_object))
                 return invalid(ret_error, "config.json: not a JSON object");
-        if (!get(config, "ociVersion"))
+        if (!json_get(config, "ociVersion"))
                 return invalid(ret_error, "ociVersion: missing");
         s->root_path = get_string(root, "path", "root.path", &r, ret_error);
         if (r < 0)
                 return r;
         if (!s->root_path || !*s->root_path)
                 return invalid(ret_error, "root.path: missing");
-        s->root_readonly = json_object_get_boolean(get(root, "readonly"));
+        s->root_readonly = json_object_get_boolean(json_get(root, "readonly"));
         s->hostname = get_string(config, "hostname", "hostname", &r, ret_error);
         if (r >= 0)
-                r = parse_process(get(config, "process"), s, ret_error);
+                r = parse_process(json_get(config, "process"), s, ret_error);
         if (r >= 0)
-                r = parse_mounts(get(config, "mounts"), s, ret_error);
+                r = parse_mounts(json_get(config, "mounts"), s, ret_error);
         if (r >= 0)
-                r = parse_linux(get(config, "linux"), s, ret_error);
+                r = parse_linux(json_get(config, "linux"), s, ret_error);
         if (r >= 0)
-                r = parse_hooks(get(config, "hooks"), s, ret_error);
+                r = parse_hooks(json_get(config, "hooks"), s, ret_error);
         if (r >= 0)
-                r = parse_seccomp_annotation(get(config, "annotations"), s, ret_error);
-        if (r >= 0 && get(config, "annotations")) {
-                if (!json_object_is_type(get(config, "annotations"), json_type_object))
+                r = parse_seccomp_annotation(json_get(config, "annotations"), s, ret_error);
+        if (r >= 0 && json_get(config, "annotations")) {
+                if (!json_object_is_type(json_get(config, "annotations"), json_type_object))
                         return invalid(ret_error, "annotations: not an object");
-                s->annotations = json_object_get(get(config, "annotations"));
+                s->annotations = json_object_get(json_get(config, "annotations"));
         }
         if (r < 0)
                 return r;
