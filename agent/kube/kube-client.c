@@ -229,9 +229,7 @@ void kube_client_free(KubeClient *c) {
         free(c->ca.data);
         free(c->cert.data);
         free(c->key.data);
-        if (c->authorization)
-                explicit_bzero(c->authorization, strlen(c->authorization));
-        free(c->authorization);
+        erase_and_free(c->authorization);
         free(c);
         curl_global_cleanup();
 }
