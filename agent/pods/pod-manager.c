@@ -316,9 +316,6 @@ static void pod_seen(PodManager *m, json_object *pod) {
                 pod_set_update(e, pod);
                 return;
         }
-        /* Finished pods stay finished; one deleted before it ever ran just goes. */
-        if (streq(phase, "Succeeded") || streq(phase, "Failed"))
-                return;
         a = calloc(1, sizeof(ApiPod));
         if (!a)
                 return;
@@ -329,6 +326,14 @@ static void pod_seen(PodManager *m, json_object *pod) {
                 return;
         }
         a->entry = e;
+        /* Finished pods stay finished: known, without a worker, so that their logs are
+         * still served (kubectl logs of a completed Job's pod after an agent restart);
+         * one already being deleted is left alone, as before. */
+        if (streq(phase, "Succeeded") || streq(phase, "Failed")) {
+                if (json_get(json_get(pod, "metadata"), "deletionTimestamp"))
+                        pod_set_remove(e);
+                return;
+        }
         if (json_object_object_get(json_object_object_get(pod, "metadata"), "deletionTimestamp")) {
                 delete_pod_object(a);
                 a->removing = true;

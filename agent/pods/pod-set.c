@@ -164,11 +164,11 @@ int pod_set_add(PodSet *set, json_object *pod, void *data, PodEntry **ret) {
         const char *namespace = json_get_string(pod, "metadata", "namespace", NULL) ?: "default";
         PodEntry *e;
 
-        if (!uid || !name)
-                return -EINVAL;
-        e = calloc(1, sizeof(PodEntry));
-        if (!e)
-                return -ENOMEM;
+        if (!uid || !name || !(e = calloc(1, sizeof(PodEntry)))) {
+                if (data && set->source && set->source->free_data)
+                        set->source->free_data(data);
+                return !uid || !name ? -EINVAL : -ENOMEM;
+        }
         *e = (PodEntry) {
                 .set = set,
                 .uid = strdup(uid),
