@@ -180,10 +180,13 @@ static void on_terminated(PodEntry *e, void *userdata) {
 /* --- starting ---------------------------------------------------------------------- */
 
 static void start_worker(ApiPod *a) {
+        _cleanup_free_ char *error = NULL;
         PodEntry *e = a->entry;
-        int r = pod_set_start(e, a->objects);
+        int r = pod_set_start(e, a->objects, &error);
 
-        if (r < 0)
+        if (r < 0 && error)
+                log_error("%s", error);
+        else if (r < 0)
                 log_error_errno(r, "pod %s/%s: start: %m", e->namespace, e->name);
 }
 

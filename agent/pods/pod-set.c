@@ -189,8 +189,8 @@ int pod_set_add(PodSet *set, json_object *pod, void *data, PodEntry **ret) {
         return 0;
 }
 
-int pod_set_start(PodEntry *e, json_object *objects) {
-        return pod_worker_new(&e->set->rt, e->pod, objects, &e->worker);
+int pod_set_start(PodEntry *e, json_object *objects, char **ret_error) {
+        return pod_worker_new(&e->set->rt, e->pod, objects, &e->worker, ret_error);
 }
 
 void pod_set_update(PodEntry *e, json_object *pod) {

@@ -69,8 +69,8 @@ const PodRuntime *pod_set_runtime(PodSet *set);
  * without a worker yet. data is the source's, the entry's from here (also on failure):
  * free_data frees it with the entry. */
 int pod_set_add(PodSet *set, json_object *pod, void *data, PodEntry **ret);
-/* Starts e's worker; objects as pod_worker_new() takes them. */
-int pod_set_start(PodEntry *e, json_object *objects);
+/* Starts e's worker; objects and the error as pod_worker_new() takes them. */
+int pod_set_start(PodEntry *e, json_object *objects, char **ret_error);
 /* A new version of e's pod, handed to its worker if it runs. */
 void pod_set_update(PodEntry *e, json_object *pod);
 /* The source is done with e: it hears no more of it, and e goes (freed from the loop,

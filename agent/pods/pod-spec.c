@@ -116,11 +116,17 @@ static int parse(PodSpec *s, char **ret_error) {
                 return error_set(ret_error, r, "pod %s: spec.terminationGracePeriodSeconds: not an integer", key);
         host_network = json_get(spec, "hostNetwork");
         s->host_network = json_object_get_boolean(host_network);
-        s->deleting = json_get(meta, "deletionTimestamp");
-        r = parse_int64(meta, "deletionGracePeriodSeconds", -1, &s->deletion_grace_seconds);
-        if (r < 0)
-                return error_set(ret_error, r, "pod %s: metadata.deletionGracePeriodSeconds: not an integer", key);
+        s->deleting = pod_spec_deletion(s->pod, &s->deletion_grace_seconds);
         return parse_containers(s, spec, key, ret_error);
+}
+
+bool pod_spec_deletion(json_object *pod, int64_t *ret_grace_seconds) {
+        json_object *meta = json_get(pod, "metadata");
+
+        /* A pod being deleted is stopped whatever else is wrong with it. */
+        if (parse_int64(meta, "deletionGracePeriodSeconds", -1, ret_grace_seconds) < 0)
+                *ret_grace_seconds = -1;
+        return json_get(meta, "deletionTimestamp");
 }
 
 int pod_spec_parse(json_object *pod, PodSpec **ret, char **ret_error) {

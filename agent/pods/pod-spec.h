@@ -48,6 +48,11 @@ typedef struct PodSpec {
  * ("pod default/web: spec.containers[1]: name: missing"), -ENOMEM. */
 int pod_spec_parse(json_object *pod, PodSpec **ret, char **ret_error);
 PodSpec *pod_spec_free(PodSpec *s);
+
+/* What a new version of a pod may change for its worker, read without parsing the rest:
+ * whether metadata.deletionTimestamp is set, and its deletionGracePeriodSeconds (-1 when
+ * unset or not an integer: the spec's period then). */
+bool pod_spec_deletion(json_object *pod, int64_t *ret_grace_seconds);
 static inline void pod_spec_freep(PodSpec **s) {
         pod_spec_free(*s);
 }

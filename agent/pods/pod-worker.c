@@ -454,22 +454,11 @@ void pod_worker_terminate(PodWorker *w, int64_t grace_seconds) {
         pod_worker_sync(w);
 }
 
-static void terminate_if_deleted(PodWorker *w, const PodSpec *spec) {
-        if (spec->deleting)
-                pod_worker_terminate(w, spec->deletion_grace_seconds);
-}
-
 void pod_worker_update(PodWorker *w, json_object *pod) {
-        _cleanup_(pod_spec_freep) PodSpec *spec = NULL;
-        _cleanup_free_ char *error = NULL;
-        int r;
+        int64_t grace;
 
-        r = pod_spec_parse(pod, &spec, &error);
-        if (r < 0) {
-                log_error_errno(r, "%s", error ?: strerror(-r));
-                return;
-        }
-        terminate_if_deleted(w, spec);
+        if (pod_spec_deletion(pod, &grace))
+                pod_worker_terminate(w, grace);
 }
 
 static int make_containers(PodWorker *w) {
@@ -494,14 +483,15 @@ static int start_pod(sd_event_source *s, void *userdata) {
         if (access(w->sandbox_dir, F_OK) >= 0 && sandbox_up(w) >= 0 && volumes_up(w) >= 0)
                 for (size_t i = 0; i < w->n_containers; i++)
                         pod_container_adopt(&w->containers[i]);
-        terminate_if_deleted(w, w->spec);
+        if (w->spec->deleting)
+                pod_worker_terminate(w, w->spec->deletion_grace_seconds);
         pod_worker_sync(w);
         return 0;
 }
 
-int pod_worker_new(const PodRuntime *runtime, json_object *pod, json_object *objects, PodWorker **ret) {
+int pod_worker_new(const PodRuntime *runtime, json_object *pod, json_object *objects, PodWorker **ret,
+                   char **ret_error) {
         PodWorker *w = calloc(1, sizeof(PodWorker));
-        _cleanup_free_ char *error = NULL;
         const char *uid, *name, *namespace;
         int r;
 
@@ -510,9 +500,8 @@ int pod_worker_new(const PodRuntime *runtime, json_object *pod, json_object *obj
         w->rt = *runtime;
         w->pod = json_object_get(pod);
         w->objects = json_object_get(objects);
-        r = pod_spec_parse(pod, &w->spec, &error);
+        r = pod_spec_parse(pod, &w->spec, ret_error);
         if (r < 0) {
-                log_error_errno(r, "%s", error ?: strerror(-r));
                 pod_worker_free(w);
                 return r;
         }

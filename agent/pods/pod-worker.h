@@ -48,8 +48,10 @@ typedef struct PodRuntime {
 
 /* Starts running pod (a Pod object; the worker keeps a reference). objects holds what
  * its data volumes need, fetched by the caller (volumes_required): "ConfigMap/<name>",
- * "Secret/<name>", "ServiceAccountToken/<name>" → the object; may be NULL. */
-int pod_worker_new(const PodRuntime *runtime, json_object *pod, json_object *objects, PodWorker **ret);
+ * "Secret/<name>", "ServiceAccountToken/<name>" → the object; may be NULL. A pod it cannot run: -EINVAL
+ * and *ret_error naming the pod and the field (pod_spec_parse). */
+int pod_worker_new(const PodRuntime *runtime, json_object *pod, json_object *objects, PodWorker **ret,
+                   char **ret_error);
 /* A new version of the pod: a deletionTimestamp (or terminate) stops it gracefully. */
 void pod_worker_update(PodWorker *w, json_object *pod);
 /* Stops the pod: its containers get SIGTERM, then SIGKILL after grace_seconds (-1: the

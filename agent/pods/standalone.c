@@ -190,7 +190,7 @@ static void on_terminated(PodEntry *e, void *userdata) {
 
 static void want_pod(Standalone *s, json_object *pod, const char *source) {
         json_object *meta = json_object_object_get(pod, "metadata");
-        _cleanup_free_ char *uid = NULL;
+        _cleanup_free_ char *uid = NULL, *error = NULL;
         StaticPod *p;
         PodEntry *e;
         int r;
@@ -220,9 +220,12 @@ static void want_pod(Standalone *s, json_object *pod, const char *source) {
                                 json_get_string(meta, "name", NULL), source);
                 return;
         }
-        r = pod_set_start(e, NULL);
+        r = pod_set_start(e, NULL, &error);
         if (r < 0) {
-                log_error_errno(r, "pod %s/%s (%s): %m", e->namespace, e->name, source);
+                if (error)
+                        log_error("%s (%s)", error, source);
+                else
+                        log_error_errno(r, "pod %s/%s (%s): %m", e->namespace, e->name, source);
                 pod_set_remove(e);
         }
 }

@@ -120,8 +120,36 @@ TEST(bad_input) {
                     "pod default/p: spec.containers[0]: not an object");
 }
 
+TEST(deletion) {
+        static const struct {
+                const char *metadata;
+                bool deleting;
+                int64_t grace;
+        } cases[] = {
+                { "{}", false, -1 },
+                { "{\"deletionTimestamp\": \"2026-01-01T00:00:00Z\"}", true, -1 },
+                { "{\"deletionTimestamp\": \"2026-01-01T00:00:00Z\", \"deletionGracePeriodSeconds\": 0}", true, 0 },
+                /* Stopped all the same, with the spec's period. */
+                { "{\"deletionTimestamp\": \"x\", \"deletionGracePeriodSeconds\": \"soon\"}", true, -1 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *text = NULL;
+                json_object *pod;
+                int64_t grace = 99;
+
+                check(asprintf(&text, "{\"metadata\": %s}", cases[i].metadata) > 0);
+                pod = json_tokener_parse(text);
+                check(pod);
+                check_int(pod_spec_deletion(pod, &grace), ==, cases[i].deleting);
+                check_int(grace, ==, cases[i].grace);
+                json_object_put(pod);
+        }
+}
+
 int main(void) {
         RUN(defaults);
+        RUN(deletion);
         RUN(fields);
         RUN(bad_input);
         return 0;
