@@ -90,6 +90,7 @@ static void send_status(ApiPod *a) {
 static void on_status(PodEntry *e, json_object *status, void *userdata) {
         ApiPod *a = e->data;
 
+        pod_set_report(e->set);
         if (a->deleted_from_api)
                 return;
         json_object_put(a->pending_status);
@@ -175,6 +176,7 @@ static void on_terminated(PodEntry *e, void *userdata) {
                 delete_pod_object(a);
         a->removing = true;
         schedule_reap(a->manager);
+        pod_set_report(e->set);
 }
 
 /* --- starting ---------------------------------------------------------------------- */

@@ -86,7 +86,6 @@ static void on_status(PodWorker *w, json_object *status, void *userdata) {
         PodSet *set = userdata;
         PodEntry *e = entry_of(set, w);
 
-        pod_set_report(set);
         if (e && set->source->status_changed)
                 set->source->status_changed(e, status, set->source_userdata);
 }
@@ -108,7 +107,6 @@ static void on_terminated(PodWorker *w, void *userdata) {
         e->ended = true;
         if (set->source->terminated)
                 set->source->terminated(e, set->source_userdata);
-        pod_set_report(set);
 }
 
 int pod_set_attach(PodSet *set, const PodRuntime *runtime, const PodSource *source, void *userdata) {

@@ -85,7 +85,8 @@ PodEntry *pod_entry_next(PodEntry *e);
 /* The current status of e's worker, NULL without one. */
 json_object *pod_entry_status(PodEntry *e);
 
-/* Calls pods_changed with the counts as they are now. */
+/* Calls pods_changed with the counts as they are now; each source calls it when its pods
+ * change (the API source at once, standalone once its status file is written). */
 void pod_set_report(PodSet *set);
 
 /* The pod namespace/name (of that UID if uid is not NULL), preferring one whose worker
