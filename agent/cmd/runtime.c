@@ -458,7 +458,8 @@ int verb_runtime(int argc, char **argv, const GlobalOptions *opts) {
         const char *verb, *id;
         int c, r;
 
-        if (asprintf(&default_root, "%s/runtime", opts->run_dir) < 0)
+        default_root = container_state_root(opts->run_dir);
+        if (!default_root)
                 return log_oom(), 1;
         o.root = default_root;
         while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buffer.h"
+#include "container.h"
 #include "error.h"
 #include "exec-terminal.h"
 #include "json-util.h"
@@ -214,7 +215,7 @@ int kubelet_exec_prepare(const KubeletExecConfig *config, const char *request, E
                 return r;
         s->runtime_path = strdup(config->runtime_path);
         s->run_dir = strdup(config->run_dir);
-        s->root = pod_runtime_root(config->run_dir);
+        s->root = container_state_root(config->run_dir);
         if (!s->runtime_path || !s->run_dir || !s->root)
                 return -ENOMEM;
         *ret = TAKE_PTR(s);

@@ -13,10 +13,10 @@
 
 #include "container-lifecycle.h"
 #include "container-spec.h"
-#include "json-util.h"
 #include "container.h"
 #include "error.h"
 #include "fileio.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 #include "pod-cgroup.h"
@@ -98,16 +98,13 @@ static int on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata
  * kubelet links them for log collectors. */
 static void link_container_log(Container *c, const char *log) {
         PodWorker *w = c->worker;
-        _cleanup_free_ char *link = pod_container_log_link(w->rt.log_dir, w->spec->namespace, w->spec->name, c->name,
-                                                          c->id);
-        char *slash;
+        _cleanup_free_ char *dir = pod_container_log_links_dir(w->rt.log_dir),
+                            *link = pod_container_log_link(w->rt.log_dir, w->spec->namespace, w->spec->name, c->name,
+                                                           c->id);
 
-        if (!link)
+        if (!dir || !link)
                 return;
-        slash = strrchr(link, '/');
-        *slash = '\0';
-        (void) mkdir_p(link, 0755);
-        *slash = '/';
+        (void) mkdir_p(dir, 0755);
         (void) unlink(link);
         (void) symlink(log, link);
 }
@@ -574,7 +571,6 @@ static int on_monitor_exit(sd_event_source *s, int fd, uint32_t revents, void *u
         pod_worker_report(w);
         return 0;
 }
-
 
 bool pod_container_active(const Container *c) {
         return c->monitor_source || c->ready_source;

@@ -37,9 +37,15 @@ char *pod_container_logs_pattern(const char *pod_log_dir, const char *container)
         return format("%s/%s/*.log", pod_log_dir, container);
 }
 
+char *pod_container_log_links_dir(const char *log_dir) {
+        return format("%s/containers", log_dir);
+}
+
 char *pod_container_log_link(const char *log_dir, const char *namespace, const char *name, const char *container,
                              const char *id) {
-        return format("%s/containers/%s_%s_%s-%s.log", log_dir, name, namespace, container, id);
+        _cleanup_free_ char *dir = pod_container_log_links_dir(log_dir);
+
+        return dir ? format("%s/%s_%s_%s-%s.log", dir, name, namespace, container, id) : NULL;
 }
 
 char *pod_run_dir(const char *run_dir, const char *uid) {
@@ -71,7 +77,9 @@ char *pod_file(const char *dir, const char *name) {
 }
 
 char *pod_netns_file(const char *run_dir, const char *uid) {
-        return format("%s/pods/%s/" POD_NETNS_FILE, run_dir, uid);
+        _cleanup_free_ char *dir = pod_run_dir(run_dir, uid);
+
+        return dir ? pod_file(dir, POD_NETNS_FILE) : NULL;
 }
 
 char *pod_container_runs(const char *pod_run_dir, const char *container) {
@@ -83,15 +91,14 @@ char *pod_container_run_dir(const char *pod_run_dir, const char *container, unsi
 }
 
 char *pod_container_exit_file(const char *run_dir, const char *uid, const char *container, unsigned restart) {
-        return format("%s/pods/%s/containers/%s/%u/" POD_RUN_EXIT_FILE, run_dir, uid, container, restart);
+        _cleanup_free_ char *dir = pod_run_dir(run_dir, uid);
+        _cleanup_free_ char *run = dir ? pod_container_run_dir(dir, container, restart) : NULL;
+
+        return run ? pod_file(run, POD_RUN_EXIT_FILE) : NULL;
 }
 
 char *pod_container_id(const char *uid, const char *container, unsigned restart) {
         return format("%s-%s-%u", uid, container, restart);
-}
-
-char *pod_runtime_root(const char *run_dir) {
-        return format("%s/runtime", run_dir);
 }
 
 int pod_container_newest_run(const char *pod_run_dir, const char *container, unsigned *ret) {

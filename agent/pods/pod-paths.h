@@ -10,7 +10,7 @@
  *   <run_dir>/pods/<uid>/ns/                   the sandbox (its namespaces; net: the pod's network)
  *   <run_dir>/pods/<uid>/containers/<container>/<restart>/   a run: its bundle, exit.json
  *   <state_dir>/pods/<uid>/volumes/<volume>/   the volumes
- *   <run_dir>/runtime/                         the runtime's state (containers by id)
+ *   <run_dir>/runtime/                         the runtime's state (container_state_root)
  *
  * A container's runtime id is <uid>-<container>-<restart>. Every function returns a
  * new string, NULL when out of memory. */
@@ -23,7 +23,8 @@ char *pod_container_log(const char *pod_log_dir, const char *container, unsigned
 /* The glob(3) pattern of all of them. */
 char *pod_container_logs_pattern(const char *pod_log_dir, const char *container);
 /* <log_dir>/containers/<name>_<namespace>_<container>-<id>.log: the link to a container's
- * log kubelet makes for log collectors. */
+ * log kubelet makes for log collectors, in pod_container_log_links_dir. */
+char *pod_container_log_links_dir(const char *log_dir);
 char *pod_container_log_link(const char *log_dir, const char *namespace, const char *name, const char *container,
                              const char *id);
 
@@ -59,7 +60,6 @@ char *pod_container_run_dir(const char *pod_run_dir, const char *container, unsi
 #define POD_RUN_EXIT_FILE "exit.json"
 char *pod_container_exit_file(const char *run_dir, const char *uid, const char *container, unsigned restart);
 char *pod_container_id(const char *uid, const char *container, unsigned restart);
-char *pod_runtime_root(const char *run_dir);
 
 /* The newest run of container in pod_run_dir (its restart count): -ENOENT when it has none. */
 int pod_container_newest_run(const char *pod_run_dir, const char *container, unsigned *ret);

@@ -254,8 +254,6 @@ int pod_set_find(PodSet *set, const char *namespace, const char *name, const cha
                 .name = found->name,
                 .log_dir = found->log_dir,
                 .containers = found->containers,
-                .host_network = json_object_get_boolean(
-                        json_object_object_get(json_object_object_get(found->pod, "spec"), "hostNetwork")),
                 .netns_path = found->netns,
         };
         return 0;

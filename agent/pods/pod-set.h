@@ -47,7 +47,6 @@ typedef struct PodInfo {
         const char *uid, *namespace, *name;
         const char *log_dir; /* its CRI logs: <log_dir>/<container>/<restart>.log */
         char *const *containers; /* the names of its init containers and containers, NULL-terminated */
-        bool host_network;
         /* Its network namespace as its worker recorded it: "" for the node's; NULL while
          * its sandbox is not (or no longer) set up. */
         const char *netns_path;

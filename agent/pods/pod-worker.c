@@ -10,15 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "container-lifecycle.h"
 #include "container.h"
 #include "fileio.h"
-#include "log.h"
-#include "macro.h"
 #include "pod-cgroup.h"
 #include "pod-files.h"
 #include "pod-paths.h"
-#include "pod-spec.h"
 #include "pod-worker-internal.h"
 #include "pull-secrets.h"
 #include "sandbox.h"
@@ -64,7 +60,6 @@ void pod_worker_emit(PodWorker *w, Container *c, const char *type, const char *r
         if (w->rt.emit_event)
                 w->rt.emit_event(w, type, reason, message, w->rt.userdata);
 }
-
 
 /* --- status ------------------------------------------------------------------------ */
 
@@ -230,7 +225,7 @@ void pod_worker_report(PodWorker *w) {
 }
 
 char *pod_worker_runtime_root(PodWorker *w) {
-        return pod_runtime_root(w->rt.run_dir);
+        return container_state_root(w->rt.run_dir);
 }
 
 /* --- the sandbox ------------------------------------------------------------------- */
@@ -554,10 +549,6 @@ void pod_worker_free(PodWorker *w) {
         free(w->cgroup_parent);
         free(w->started_at);
         free(w);
-}
-
-json_object *pod_worker_pod(PodWorker *w) {
-        return w->pod;
 }
 
 json_object *pod_worker_status(PodWorker *w) {

@@ -59,6 +59,5 @@ void pod_worker_update(PodWorker *w, json_object *pod);
 void pod_worker_terminate(PodWorker *w, int64_t grace_seconds);
 void pod_worker_free(PodWorker *w);
 
-json_object *pod_worker_pod(PodWorker *w);
 /* The current PodStatus (owned by the worker). */
 json_object *pod_worker_status(PodWorker *w);

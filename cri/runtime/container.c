@@ -33,6 +33,12 @@
 
 #define START_TIMEOUT_MS 10000
 
+char *container_state_root(const char *run_dir) {
+        char *root = NULL;
+
+        return asprintf(&root, "%s/runtime", run_dir) < 0 ? NULL : root;
+}
+
 const char *container_status_to_string(ContainerStatus s) {
         return s == CONTAINER_CREATED   ? "created"
                : s == CONTAINER_RUNNING ? "running"

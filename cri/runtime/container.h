@@ -13,6 +13,10 @@
  * Every function returns 0 or -errno; on failure *ret_error (when given) says what,
  * naming the container ("container web: mount proc on /proc: Permission denied"). */
 
+/* The state root under <run_dir> that the agent's containers live in, and the default
+ * --root of `stevedore runtime`: <run_dir>/runtime. NULL when out of memory. */
+char *container_state_root(const char *run_dir);
+
 typedef enum ContainerStatus {
         CONTAINER_CREATED,
         CONTAINER_RUNNING,

@@ -34,7 +34,6 @@ static void test_layout(void) {
         check_owned(pod_container_exit_file("/run/stevedore", UID, "kubia", 2),
                     "/run/stevedore/pods/" UID "/containers/kubia/2/exit.json");
         check_owned(pod_container_id(UID, "kubia", 2), UID "-kubia-2");
-        check_owned(pod_runtime_root("/run/stevedore"), "/run/stevedore/runtime");
 }
 
 static void test_newest_run(void) {

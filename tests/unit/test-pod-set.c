@@ -61,7 +61,7 @@ static void test_find(void) {
         check_streq(info.containers[0], "i");
         check_streq(info.containers[1], "c");
         check_streq(info.containers[2], "d");
-        check(!info.containers[3] && !info.host_network && !info.netns_path);
+        check(!info.containers[3] && !info.netns_path);
         web->ended = true;
         check_int(pod_set_find(set, "default", "web", NULL, &info), ==, 0);
         check_streq(info.uid, "u0");
@@ -74,7 +74,7 @@ static void test_find(void) {
         netns = pod_netns_file(run_dir, "u2");
         check_int(mkdir_p(run_dir, 0700), ==, 0);
         check_int(pod_set_find(set, "kube-system", "h", NULL, &info), ==, 0);
-        check(info.host_network && !info.netns_path);
+        check(!info.netns_path);
         {
                 _cleanup_free_ char *dir = pod_run_dir(run_dir, "u2");
                 check_int(mkdir_p(dir, 0700), ==, 0);
