@@ -311,6 +311,7 @@ static void need(void *userdata, const char *kind, const char *name, bool option
 static void pod_seen(PodManager *m, json_object *pod) {
         const char *uid = json_get_string(pod, "metadata", "uid", NULL);
         const char *phase = json_get_string(pod, "status", "phase", NULL) ?: "";
+        bool deleting = json_get(json_get(pod, "metadata"), "deletionTimestamp");
         PodEntry *e = uid ? pod_set_get(m->set, uid) : NULL;
         ApiPod *a;
         int r;
@@ -335,11 +336,11 @@ static void pod_seen(PodManager *m, json_object *pod) {
          * still served (kubectl logs of a completed Job's pod after an agent restart);
          * one already being deleted is left alone, as before. */
         if (streq(phase, "Succeeded") || streq(phase, "Failed")) {
-                if (json_get(json_get(pod, "metadata"), "deletionTimestamp"))
+                if (deleting)
                         pod_set_remove(e);
                 return;
         }
-        if (json_object_object_get(json_object_object_get(pod, "metadata"), "deletionTimestamp")) {
+        if (deleting) {
                 delete_pod_object(a);
                 a->removing = true;
                 schedule_reap(a->manager);

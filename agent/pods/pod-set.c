@@ -131,20 +131,16 @@ const PodRuntime *pod_set_runtime(PodSet *set) {
 
 /* The names of the pod's init containers and containers. */
 static char **container_names(json_object *pod) {
-        json_object *spec = json_object_object_get(pod, "spec");
-        json_object *lists[] = { json_object_object_get(spec, "initContainers"), json_object_object_get(spec, "containers") };
-        size_t n = 0;
-        char **names;
+        json_object *spec = json_get(pod, "spec");
+        json_object *lists[] = { json_get(spec, "initContainers"), json_get(spec, "containers") };
+        size_t n = json_array_length(lists[0]) + json_array_length(lists[1]);
+        char **names = calloc(n + 1, sizeof(char *));
 
-        for (size_t l = 0; l < ELEMENTSOF(lists); l++)
-                n += lists[l] && json_object_is_type(lists[l], json_type_array) ? json_object_array_length(lists[l]) : 0;
-        names = calloc(n + 1, sizeof(char *));
         if (!names)
                 return NULL;
         n = 0;
         for (size_t l = 0; l < ELEMENTSOF(lists); l++)
-                for (size_t i = 0; lists[l] && json_object_is_type(lists[l], json_type_array) &&
-                                   i < json_object_array_length(lists[l]); i++) {
+                for (size_t i = 0; i < json_array_length(lists[l]); i++) {
                         const char *name = json_get_string(json_object_array_get_idx(lists[l], i), "name", NULL);
                         if (!name)
                                 continue;
