@@ -12,7 +12,7 @@
  * kubelet's reasons and messages). */
 
 #define NODE_MAX_PODS 110
-#define KUBELET_API_VERSION "v1.32.0" /* the node API level stevedore implements */
+#define KUBELET_API_VERSION "v1.37.0" /* the node API level stevedore implements */
 
 typedef enum NodeConditionType {
         NODE_READY,

@@ -222,6 +222,9 @@ class Cluster:
     def start(self):
         self.dir.mkdir(parents=True, exist_ok=True)
         bin_dir = binaries_dir()
+        # kubectl of the cluster's own release: the machine's may be outside the skew
+        # kubectl supports against this API server.
+        self.kubectl_bin = bin_dir / "kubectl"
         self._make_pki()
         self._spawn("etcd", [
             bin_dir / "etcd", "--name", "default", "--data-dir", self.dir / "etcd",
@@ -306,7 +309,7 @@ class Cluster:
     def kubectl(self, *args, kubeconfig=None, check=True, input=None, timeout=60):
         """Runs the real kubectl against this cluster; returns the CompletedProcess."""
         return subprocess.run(
-            ["kubectl", f"--kubeconfig={kubeconfig or self.admin_kubeconfig}", *args],
+            [self.kubectl_bin, f"--kubeconfig={kubeconfig or self.admin_kubeconfig}", *args],
             check=check, capture_output=True, text=True, input=input, timeout=timeout)
 
     def __enter__(self):

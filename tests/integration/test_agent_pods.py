@@ -431,7 +431,7 @@ def test_exec_through_the_api_server(node):
     r = node.kubectl("exec", "-i", "kubia-x", "--", "cat", input=data, timeout=30)
     assert r.stdout == data
 
-    code, out = in_pty(["kubectl", f"--kubeconfig={node.cluster.admin_kubeconfig}", "exec", "-it", "kubia-x", "--",
+    code, out = in_pty([str(node.cluster.kubectl_bin), f"--kubeconfig={node.cluster.admin_kubeconfig}", "exec", "-it", "kubia-x", "--",
                         "tty"])
     assert code == 0 and "/dev/pts/" in out, out
 
@@ -575,7 +575,7 @@ def test_exec_terminal_resize(node):
                     {"name": "c", "image": "busybox", "imagePullPolicy": "IfNotPresent",
                      "command": ["sleep", "3600"]}]}})
     node.wait("sized", running, what="Running")
-    code, out = in_pty(["kubectl", f"--kubeconfig={node.cluster.admin_kubeconfig}", "exec", "-it", "sized", "--",
+    code, out = in_pty([str(node.cluster.kubectl_bin), f"--kubeconfig={node.cluster.admin_kubeconfig}", "exec", "-it", "sized", "--",
                         "sh", "-c", "sleep 1; stty size; sleep 3; stty size"], size=(33, 101), resize=(2.5, (44, 123)))
     assert code == 0, out
     assert out.split() == ["33", "101", "44", "123"], out
@@ -585,7 +585,7 @@ def port_forward(node, pod, *ports, timeout=30):
     """`kubectl port-forward pod/<pod> :PORT…` running; returns the process (its stderr
     in p.err, a file) and the local port for each remote one."""
     err = open(node.log.parent / f"port-forward-{pod}.err", "w+")
-    p = subprocess.Popen(["kubectl", f"--kubeconfig={node.cluster.admin_kubeconfig}", "port-forward", f"pod/{pod}",
+    p = subprocess.Popen([str(node.cluster.kubectl_bin), f"--kubeconfig={node.cluster.admin_kubeconfig}", "port-forward", f"pod/{pod}",
                           *[f":{port}" for port in ports]], stdout=subprocess.PIPE, stderr=err)
     p.err = err
     out, local, deadline = b"", {}, time.monotonic() + timeout
