@@ -20,6 +20,7 @@
 #include "pod-network.h"
 #include "service-notify.h"
 #include "standalone.h"
+#include "static-pods.h"
 #include "verbs.h"
 
 /* The source address the kernel would use towards the default route, as the node's
@@ -202,7 +203,8 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         r = pod_set_new(on_standalone_pods, &run, &set);
         if (r < 0)
                 return log_oom(), 1;
-        r = standalone_new(&config, set, &rt, &standalone, &error);
+        (void) pod_set_attach(set, &rt);
+        r = standalone_new(&config, set, &standalone, &error);
         if (r < 0)
                 return log_error("agent: manifests %s: %s", o->manifest_dir, error ?: strerror(-r)), 1;
         run.standalone = standalone;
@@ -237,6 +239,7 @@ typedef struct ClusterPods {
         KubeClient *client;
         const GlobalOptions *opts;
         const char *node_name, *node_ip, *log_dir, *runtime_path, *resolv;
+        const char *static_pod_path; /* NULL: no static pods */
         const RegistryOptions *registry;
         ServiceNotify *notify;
         PodNetworkConfig net_config;
@@ -245,10 +248,14 @@ typedef struct ClusterPods {
         NodeParts parts;
         PodSet *set; /* the kubelet API's too */
         PodManager *pods;
+        StaticPods *static_pods;
 } ClusterPods;
 
 static void cluster_pods_done(ClusterPods *p) {
-        /* The pods (which may hold pulls) before the node's parts. */
+        /* The pods (which may hold pulls) before the node's parts; the static pods'
+         * source before the manager it reports through. */
+        if (p->static_pods)
+                static_pods_free(p->static_pods);
         pod_manager_free(p->pods);
         pod_set_free(p->set);
         node_parts_done(&p->parts);
@@ -274,9 +281,19 @@ static int cluster_pods_start(ClusterPods *p) {
                 .runtime_path = p->runtime_path, .node_name = p->node_name, .node_ip = p->node_ip,
                 .node_memory = node_memory(), .host_resolv_conf = p->resolv,
         };
-        r = pod_manager_new(p->client, p->set, &rt, &p->pods);
+        r = pod_set_attach(p->set, &rt);
         if (r < 0)
                 return log_error_errno(r, "agent: pods: %m");
+        r = pod_manager_new(p->client, p->set, &p->pods);
+        if (r < 0)
+                return log_error_errno(r, "agent: pods: %m");
+        if (p->static_pod_path) {
+                _cleanup_free_ char *error = NULL;
+                r = static_pods_new(p->static_pod_path, p->client, p->set, p->pods, &p->static_pods, &error);
+                if (r < 0)
+                        return log_error("agent: static pods %s: %s", p->static_pod_path, error ?: strerror(-r)), r;
+                log_info("agent: static pods from %s", p->static_pod_path);
+        }
         return 0;
 }
 
@@ -305,6 +322,7 @@ static const struct option agent_options[] = {
         { "runtime", required_argument, NULL, 'R' },
         { "log-dir", required_argument, NULL, 'L' },
         { "manifests", required_argument, NULL, 'm' },
+        { "pod-manifest-path", required_argument, NULL, 'M' },
         { "service-cidr", required_argument, NULL, 'S' },
         { "port", required_argument, NULL, 'P' },
         { "insecure-registry", required_argument, NULL, 'I' },
@@ -367,7 +385,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         RegistryOptions registry = { .hosts = registries };
         _cleanup_(kubelet_server_freep) KubeletServer *kubelet = NULL;
         struct in_addr ip;
-        bool flag_kubeconfig = false, flag_manifests = false;
+        bool flag_kubeconfig = false, flag_manifests = false, flag_pod_manifest_path = false;
         int c, r;
 
         /* As a bad flag: exit status 2, which the unit does not restart on. */
@@ -415,6 +433,11 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                                 return 1;
                         flag_manifests = true;
                         break;
+                case 'M':
+                        if (set_option(&cfg.static_pod_path, optarg) < 0)
+                                return 1;
+                        flag_pod_manifest_path = true;
+                        break;
                 case 'G':
                         if (streq(optarg, "systemd"))
                                 cfg.cgroup_driver = CGROUP_DRIVER_SYSTEMD;
@@ -452,10 +475,13 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                                "                       [--node-ip IP] [--pod-cidr CIDR] [--runtime PATH] [--log-dir DIR]\n"
                                "                       [--port PORT] [--cgroup-driver systemd|cgroupfs]\n"
                                "                       [--insecure-registry HOST]… (plain HTTP to HOST's registry)\n"
+                               "                       [--pod-manifest-path DIR]\n"
                                "       stevedore agent [--config FILE] --manifests DIR --pod-cidr CIDR [--service-cidr CIDR] …\n"
                                "With --kubeconfig: registers this machine as a Node, keeps its status and Lease\n"
                                "current, and runs the pods bound to it (their network from --pod-cidr, or from\n"
-                               "the Node's spec.podCIDR without). With --manifests (standalone, no API\n"
+                               "the Node's spec.podCIDR without), and with --pod-manifest-path the Pods of DIR's\n"
+                               "manifests as static pods, with their mirror pods in the API. With --manifests\n"
+                               "(standalone, no API\n"
                                "server): runs the Pods and Services of the manifest files in DIR, watched for\n"
                                "changes; Ctrl-C stops them, SIGTERM leaves them running for the next agent to\n"
                                "adopt.\n"
@@ -465,10 +491,14 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 default:
                         return 2;
                 }
-        /* A mode chosen by a flag overrides the file's other one. */
-        if (flag_kubeconfig && !flag_manifests)
-                free(TAKE_PTR(cfg.static_pod_path));
-        if (flag_manifests && !flag_kubeconfig)
+        /* --manifests is standalone mode, whatever the file says; staticPodPath (or
+         * --pod-manifest-path) beside a kubeconfig is kubelet's static pods. */
+        if (flag_manifests && (flag_kubeconfig || flag_pod_manifest_path)) {
+                log_error("agent: --manifests runs standalone, without --kubeconfig or --pod-manifest-path "
+                          "(--kubeconfig with --pod-manifest-path runs static pods beside the API server's)");
+                return 2;
+        }
+        if (flag_manifests)
                 free(TAKE_PTR(cfg.kubeconfig));
         kubeconfig_path = cfg.kubeconfig;
         manifest_dir = cfg.static_pod_path;
@@ -479,7 +509,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 (void) ipv4_prefix_parse(cfg.pod_cidr, &net_config.pod_cidr);
         if (ipv4_prefix_parse(cfg.service_cidr ?: "10.96.0.0/12", &service_cidr) < 0)
                 return 1;
-        if (optind != argc || !!kubeconfig_path == !!manifest_dir) {
+        if (optind != argc || (!kubeconfig_path && !manifest_dir)) {
                 log_error("agent: either --kubeconfig (a cluster's node) or --manifests (standalone) is required "
                           "(or kubeconfig or staticPodPath in the config file)");
                 return 2;
@@ -495,7 +525,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         if (!runtime_path && !(runtime_path = default_runtime_path()))
                 return log_oom(), 1;
         (void) read_full_file("/etc/resolv.conf", 65536, &resolv, NULL);
-        if (manifest_dir) {
+        if (!kubeconfig_path) {
                 StandaloneOptions o = {
                         .manifest_dir = manifest_dir, .node_name = name, .node_ip = node_ip,
                         .net_config = cfg.pod_cidr ? &net_config : NULL, .log_dir = log_dir, .runtime_path = runtime_path,
@@ -516,7 +546,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 .event = kube.event, .client = kube.client, .opts = opts, .node_name = name, .node_ip = node_ip,
                 .log_dir = log_dir, .runtime_path = runtime_path, .resolv = resolv, .registry = &registry,
                 .net_config = net_config, .have_pod_cidr = cfg.pod_cidr != NULL, .cgroup_driver = cfg.cgroup_driver,
-                .notify = notify,
+                .notify = notify, .static_pod_path = manifest_dir,
         };
         r = pod_set_new(on_cluster_pods, notify, &pods.set);
         if (r < 0)

@@ -11,6 +11,7 @@
 #include "macro.h"
 #include "pod-manager.h"
 #include "pull-secrets.h"
+#include "static-pod.h"
 
 /* What the manager keeps of a pod in the set (its entry's data). */
 typedef struct ApiPod {
@@ -18,26 +19,48 @@ typedef struct ApiPod {
         PodEntry *entry;
         json_object *objects; /* what its volumes need, fetched */
         unsigned fetching;
-        bool patching, deleted_from_api, removing;
-        json_object *pending_status;
+        bool deleted_from_api, removing;
 } ApiPod;
+
+/* A pod's status on its way to the API: one PATCH in flight, the latest status after
+ * it. Keyed by namespace/name (a mirror pod's status is its static pod's), for the pod
+ * of that uid. */
+typedef struct StatusReport {
+        PodManager *manager;
+        char *namespace, *name;
+        char *uid;      /* of the pending status's pod */
+        char *sent_uid; /* of the request's */
+        json_object *pending;
+        KubeRequest *request;
+        struct StatusReport *next;
+} StatusReport;
 
 struct PodManager {
         KubeClient *client;
         PodSet *set;
+        PodSource source;
         KubeWatch *watch;
         sd_event_source *reaper;
+        StatusReport *reports;
+        KubeWatchHandler mirror_pods;
+        void *mirror_pods_userdata;
 };
 
 static void api_pod_free(void *data) {
         ApiPod *a = data;
 
         json_object_put(a->objects);
-        json_object_put(a->pending_status);
         free(a);
 }
 
-/* Pods leave the set once they are removing and no request of theirs is in flight:
+/* The manager's entry of that uid, not another source's. */
+static PodEntry *api_entry(PodManager *m, const char *uid) {
+        PodEntry *e = uid ? pod_set_get(m->set, uid) : NULL;
+
+        return e && e->source == &m->source ? e : NULL;
+}
+
+/* Pods leave the set once they are removing and no fetch of theirs is in flight:
  * decided from the loop, after their workers' callbacks (a worker reports its final
  * status after it terminated). */
 static int reap(sd_event_source *s, void *userdata) {
@@ -45,7 +68,7 @@ static int reap(sd_event_source *s, void *userdata) {
 
         for (PodEntry *e = pod_set_first(m->set); e; e = pod_entry_next(e)) {
                 ApiPod *a = e->data;
-                if (a->removing && !a->patching && a->fetching == 0)
+                if (e->source == &m->source && a->removing && a->fetching == 0)
                         pod_set_remove(e);
         }
         return 0;
@@ -59,46 +82,106 @@ static void schedule_reap(PodManager *m) {
 
 /* --- status and events ------------------------------------------------------------- */
 
-static void send_status(ApiPod *a);
+static void status_report_free(StatusReport *r) {
+        if (r->request)
+                kube_request_cancel(r->request);
+        json_object_put(r->pending);
+        free(r->namespace);
+        free(r->name);
+        free(r->uid);
+        free(r->sent_uid);
+        free(r);
+}
+
+static void status_report_remove(StatusReport *r) {
+        for (StatusReport **p = &r->manager->reports; *p; p = &(*p)->next)
+                if (*p == r) {
+                        *p = r->next;
+                        break;
+                }
+        status_report_free(r);
+}
+
+static void send_status(StatusReport *r);
 
 static void status_done(KubeClient *client, int error, const char *message, long status, json_object *body,
                         void *userdata) {
-        ApiPod *a = userdata;
+        StatusReport *r = userdata;
+        /* 404: the pod is gone; 409 or 422: another pod of that name (the uid differs). */
+        bool gone = error >= 0 && (status == 404 || status == 409 || status == 422);
 
-        a->patching = false;
-        if (error < 0 || (status >= 300 && status != 404))
-                log_warning("pod %s/%s: report status: %s", a->entry->namespace, a->entry->name,
+        r->request = NULL;
+        if (error < 0 || (status >= 300 && !gone))
+                log_warning("pod %s/%s: report status: %s", r->namespace, r->name,
                             error < 0 ? message : kube_status_message(body) ?: "failed");
-        if (a->pending_status && status != 404)
-                send_status(a);
-        schedule_reap(a->manager);
+        if (gone && r->pending && r->sent_uid && streq(r->uid, r->sent_uid))
+                json_object_put(TAKE_PTR(r->pending));
+        if (r->pending)
+                send_status(r);
+        else
+                status_report_remove(r);
 }
 
-static void send_status(ApiPod *a) {
-        _cleanup_(json_object_putp) json_object *patch = json_object_new_object(), *status = TAKE_PTR(a->pending_status);
+static void send_status(StatusReport *r) {
+        _cleanup_(json_object_putp) json_object *patch = json_object_new_object(), *status = TAKE_PTR(r->pending);
         _cleanup_free_ char *path = NULL;
+        json_object *meta;
 
-        if (!patch || !status ||
-            asprintf(&path, "/api/v1/namespaces/%s/pods/%s/status", a->entry->namespace, a->entry->name) < 0)
+        if (!patch || !status || !r->uid || asprintf(&path, "/api/v1/namespaces/%s/pods/%s/status", r->namespace, r->name) < 0) {
+                status_report_remove(r);
                 return;
+        }
+        /* As kubelet's: the patch names the pod's uid, which a pod of the same name made
+         * since refuses. */
+        free(r->sent_uid);
+        r->sent_uid = strdup(r->uid);
+        meta = json_object_new_object();
+        json_object_object_add(meta, "uid", json_object_new_string(r->uid));
+        json_object_object_add(patch, "metadata", meta);
         json_object_object_add(patch, "status", json_object_get(status));
-        if (kube_client_request(a->manager->client, "PATCH", path, json_object_to_json_string(patch),
-                                "application/strategic-merge-patch+json", status_done, a, NULL) >= 0)
-                a->patching = true;
+        if (kube_client_request(r->manager->client, "PATCH", path, json_object_to_json_string(patch),
+                                "application/strategic-merge-patch+json", status_done, r, &r->request) < 0)
+                status_report_remove(r);
+}
+
+void pod_manager_report_status(PodManager *m, const char *namespace, const char *name, const char *uid,
+                               json_object *status) {
+        StatusReport *r;
+
+        for (r = m->reports; r; r = r->next)
+                if (streq(r->namespace, namespace) && streq(r->name, name))
+                        break;
+        if (!r) {
+                r = calloc(1, sizeof(StatusReport));
+                if (!r)
+                        return;
+                *r = (StatusReport) { .manager = m, .namespace = strdup(namespace), .name = strdup(name), .next = m->reports };
+                m->reports = r;
+                if (!r->namespace || !r->name) {
+                        status_report_remove(r);
+                        return;
+                }
+        }
+        if (!r->uid || !streq(r->uid, uid)) {
+                free(r->uid);
+                r->uid = strdup(uid);
+        }
+        json_object_put(TAKE_PTR(r->pending));
+        if (json_object_deep_copy(status, &r->pending, NULL) < 0 || !r->uid) {
+                if (!r->request)
+                        status_report_remove(r);
+                return;
+        }
+        if (!r->request)
+                send_status(r);
 }
 
 static void on_status(PodEntry *e, json_object *status, void *userdata) {
         ApiPod *a = e->data;
 
         pod_set_report(e->set);
-        if (a->deleted_from_api)
-                return;
-        json_object_put(a->pending_status);
-        a->pending_status = NULL;
-        if (json_object_deep_copy(status, &a->pending_status, NULL) < 0)
-                return;
-        if (!a->patching)
-                send_status(a);
+        if (!a->deleted_from_api)
+                pod_manager_report_status(a->manager, e->namespace, e->name, e->uid, status);
 }
 
 static void event_done(KubeClient *client, int error, const char *message, long status, json_object *body,
@@ -107,8 +190,7 @@ static void event_done(KubeClient *client, int error, const char *message, long 
                 log_warning("event not recorded: %s", error < 0 ? message : kube_status_message(body) ?: "failed");
 }
 
-static void on_event(PodEntry *e, const char *type, const char *reason, const char *message, void *userdata) {
-        PodManager *m = userdata;
+void pod_manager_event(PodManager *m, PodEntry *e, const char *type, const char *reason, const char *message) {
         const char *node_name = pod_set_runtime(m->set)->node_name;
         _cleanup_(json_object_putp) json_object *ev = json_object_new_object();
         json_object *meta = json_object_new_object(), *object = json_object_new_object(), *source = json_object_new_object();
@@ -146,6 +228,10 @@ static void on_event(PodEntry *e, const char *type, const char *reason, const ch
         json_object_object_add(ev, "reportingInstance", json_object_new_string(node_name));
         (void) kube_client_request(m->client, "POST", path, json_object_to_json_string(ev), "application/json",
                                    event_done, NULL, NULL);
+}
+
+static void on_event(PodEntry *e, const char *type, const char *reason, const char *message, void *userdata) {
+        pod_manager_event(userdata, e, type, reason, message);
 }
 
 /* --- ending ------------------------------------------------------------------------ */
@@ -312,7 +398,7 @@ static void pod_seen(PodManager *m, json_object *pod) {
         const char *uid = json_get_string(pod, "metadata", "uid", NULL);
         const char *phase = json_get_string(pod, "status", "phase", NULL) ?: "";
         bool deleting = json_get(json_get(pod, "metadata"), "deletionTimestamp");
-        PodEntry *e = uid ? pod_set_get(m->set, uid) : NULL;
+        PodEntry *e = api_entry(m, uid);
         ApiPod *a;
         int r;
 
@@ -326,7 +412,7 @@ static void pod_seen(PodManager *m, json_object *pod) {
         if (!a)
                 return;
         *a = (ApiPod) { .manager = m, .objects = json_object_new_object() };
-        r = pod_set_add(m->set, pod, a, &e);
+        r = pod_set_add(m->set, &m->source, pod, a, &e);
         if (r < 0) {
                 log_error_errno(r, "pod %s: %m", uid);
                 return;
@@ -360,13 +446,21 @@ static void on_pod(KubeWatch *w, KubeEvent event, json_object *pod, void *userda
         PodEntry *e;
         ApiPod *a;
 
+        /* A mirror pod is its static pod's reflection, not a pod to run (kubelet's
+         * IsMirrorPod). A DELETED one after a relist carries no annotations: every
+         * deletion that is not of a pod run here is passed on too. */
+        if ((event != KUBE_DELETED && pod_is_mirror(pod)) || (event == KUBE_DELETED && !api_entry(m, uid))) {
+                if (m->mirror_pods)
+                        m->mirror_pods(m->watch, event, pod, m->mirror_pods_userdata);
+                return;
+        }
         switch (event) {
         case KUBE_ADDED:
         case KUBE_MODIFIED:
                 pod_seen(m, pod);
                 break;
         case KUBE_DELETED:
-                e = uid ? pod_set_get(m->set, uid) : NULL;
+                e = api_entry(m, uid);
                 if (!e)
                         break;
                 a = e->data;
@@ -383,14 +477,7 @@ static void on_pod(KubeWatch *w, KubeEvent event, json_object *pod, void *userda
         }
 }
 
-static const PodSource api_source = {
-        .status_changed = on_status,
-        .emit_event = on_event,
-        .terminated = on_terminated,
-        .free_data = api_pod_free,
-};
-
-int pod_manager_new(KubeClient *client, PodSet *set, const PodRuntime *runtime, PodManager **ret) {
+int pod_manager_new(KubeClient *client, PodSet *set, PodManager **ret) {
         _cleanup_free_ char *selector = NULL;
         _cleanup_free_ PodManager *m = calloc(1, sizeof(PodManager));
         int r;
@@ -399,11 +486,15 @@ int pod_manager_new(KubeClient *client, PodSet *set, const PodRuntime *runtime, 
                 return -ENOMEM;
         m->client = client;
         m->set = set;
-        if (asprintf(&selector, "spec.nodeName=%s", runtime->node_name) < 0)
+        m->source = (PodSource) {
+                .status_changed = on_status,
+                .emit_event = on_event,
+                .terminated = on_terminated,
+                .free_data = api_pod_free,
+                .userdata = m,
+        };
+        if (asprintf(&selector, "spec.nodeName=%s", pod_set_runtime(set)->node_name) < 0)
                 return -ENOMEM;
-        r = pod_set_attach(set, runtime, &api_source, m);
-        if (r < 0)
-                return r;
         r = kube_watch_new(client, "/api/v1/pods", selector, on_pod, m, &m->watch);
         if (r < 0)
                 return r;
@@ -417,5 +508,15 @@ void pod_manager_free(PodManager *m) {
                 return;
         kube_watch_free(m->watch);
         sd_event_source_disable_unref(m->reaper);
+        while (m->reports) {
+                StatusReport *r = m->reports;
+                m->reports = r->next;
+                status_report_free(r);
+        }
         free(m);
+}
+
+void pod_manager_on_mirror_pods(PodManager *m, KubeWatchHandler handler, void *userdata) {
+        m->mirror_pods = handler;
+        m->mirror_pods_userdata = userdata;
 }

@@ -12,8 +12,6 @@
 struct PodSet {
         PodRuntime rt;
         bool attached;
-        const PodSource *source;
-        void *source_userdata;
         PodEntry *entries;
         sd_event_source *reaper;
         PodsChanged pods_changed;
@@ -30,8 +28,8 @@ static PodEntry *entry_of(PodSet *set, PodWorker *w) {
 
 static void entry_free(PodEntry *e) {
         pod_worker_free(e->worker);
-        if (e->data && e->set->source->free_data)
-                e->set->source->free_data(e->data);
+        if (e->data && e->free_data)
+                e->free_data(e->data);
         json_object_put(e->pod);
         free(e->uid);
         free(e->namespace);
@@ -86,16 +84,16 @@ static void on_status(PodWorker *w, json_object *status, void *userdata) {
         PodSet *set = userdata;
         PodEntry *e = entry_of(set, w);
 
-        if (e && set->source->status_changed)
-                set->source->status_changed(e, status, set->source_userdata);
+        if (e && e->source->status_changed)
+                e->source->status_changed(e, status, e->source->userdata);
 }
 
 static void on_event(PodWorker *w, const char *type, const char *reason, const char *message, void *userdata) {
         PodSet *set = userdata;
         PodEntry *e = entry_of(set, w);
 
-        if (e && set->source->emit_event)
-                set->source->emit_event(e, type, reason, message, set->source_userdata);
+        if (e && e->source->emit_event)
+                e->source->emit_event(e, type, reason, message, e->source->userdata);
 }
 
 static void on_terminated(PodWorker *w, void *userdata) {
@@ -105,11 +103,11 @@ static void on_terminated(PodWorker *w, void *userdata) {
         if (!e)
                 return;
         e->ended = true;
-        if (set->source->terminated)
-                set->source->terminated(e, set->source_userdata);
+        if (e->source->terminated)
+                e->source->terminated(e, e->source->userdata);
 }
 
-int pod_set_attach(PodSet *set, const PodRuntime *runtime, const PodSource *source, void *userdata) {
+int pod_set_attach(PodSet *set, const PodRuntime *runtime) {
         if (set->attached)
                 return -EBUSY;
         set->rt = *runtime;
@@ -117,8 +115,6 @@ int pod_set_attach(PodSet *set, const PodRuntime *runtime, const PodSource *sour
         set->rt.emit_event = on_event;
         set->rt.terminated = on_terminated;
         set->rt.userdata = set;
-        set->source = source;
-        set->source_userdata = userdata;
         set->attached = true;
         return 0;
 }
@@ -153,18 +149,20 @@ static char **container_names(json_object *pod) {
         return names;
 }
 
-int pod_set_add(PodSet *set, json_object *pod, void *data, PodEntry **ret) {
+int pod_set_add(PodSet *set, const PodSource *source, json_object *pod, void *data, PodEntry **ret) {
         const char *uid = json_get_string(pod, "metadata", "uid", NULL), *name = json_get_string(pod, "metadata", "name", NULL);
         const char *namespace = json_get_string(pod, "metadata", "namespace", NULL) ?: "default";
         PodEntry *e;
 
         if (!uid || !name || !(e = calloc(1, sizeof(PodEntry)))) {
-                if (data && set->source && set->source->free_data)
-                        set->source->free_data(data);
+                if (data && source->free_data)
+                        source->free_data(data);
                 return !uid || !name ? -EINVAL : -ENOMEM;
         }
         *e = (PodEntry) {
                 .set = set,
+                .source = source,
+                .free_data = source->free_data,
                 .uid = strdup(uid),
                 .namespace = strdup(namespace),
                 .name = strdup(name),

@@ -7,10 +7,12 @@
 #include "pod-worker.h"
 
 /* The pods of this node, one PodWorker each, whatever says they should run: the API
- * server's watch (pod-manager.h) or the manifest directory (standalone.h). A source
+ * server's watch (pod-manager.h) and, beside it, the static pods' manifests
+ * (static-pods.h), or standalone's manifest directory (standalone.h). Each source
  * adds its pods, starts, updates and stops their workers, hears of their status, events
- * and end through its PodSource, and removes them when it is done with them. The
- * kubelet API finds pods here (pod_set_find). */
+ * and end through its PodSource, and removes them when it is done with them; the
+ * entries of several sources live side by side, told apart by their UIDs and
+ * e->source. The kubelet API finds pods here (pod_set_find). */
 typedef struct PodSet PodSet;
 typedef struct PodEntry PodEntry;
 
@@ -18,7 +20,9 @@ typedef struct PodEntry PodEntry;
  * not yet terminated) and how many of them run (phase Running). */
 typedef void (*PodsChanged)(unsigned running, unsigned total, void *userdata);
 
-/* What a source is told of its pods; each may be NULL. */
+/* A source: what it is told of its pods (each callback may be NULL), with its
+ * userdata. The source owns it; the set calls it while the loop runs (free_data also
+ * when the set is freed, after the sources may be). */
 typedef struct PodSource {
         void (*status_changed)(PodEntry *e, json_object *status, void *userdata);
         void (*emit_event)(PodEntry *e, const char *type, const char *reason, const char *message, void *userdata);
@@ -26,16 +30,19 @@ typedef struct PodSource {
         void (*terminated)(PodEntry *e, void *userdata);
         /* Frees the source's data of an entry (e->data) when the entry goes. */
         void (*free_data)(void *data);
+        void *userdata;
 } PodSource;
 
 struct PodEntry {
         PodSet *set;
+        const PodSource *source; /* the one that added it */
         char *uid, *namespace, *name;
         json_object *pod;   /* the latest version given */
         PodWorker *worker;  /* NULL until started, and if it could not start */
         bool ended;         /* its worker terminated */
         void *data;         /* the source's */
         /* The set's own. */
+        void (*free_data)(void *data);
         bool removed;
         char *log_dir, *netns;
         char **containers;
@@ -59,15 +66,15 @@ static inline void pod_set_freep(PodSet **set) {
         pod_set_free(*set);
 }
 
-/* The source that feeds the set, once: its workers run with runtime (whose callbacks
- * become the set's; the rest is copied). -EBUSY if the set has one. */
-int pod_set_attach(PodSet *set, const PodRuntime *runtime, const PodSource *source, void *userdata);
+/* What every worker runs with, given once before the sources start (its callbacks
+ * become the set's; the rest is copied). -EBUSY if the set has it already. */
+int pod_set_attach(PodSet *set, const PodRuntime *runtime);
 const PodRuntime *pod_set_runtime(PodSet *set);
 
-/* A pod (its metadata.uid and name set; namespace "default" if none) joins the set,
- * without a worker yet. data is the source's, the entry's from here (also on failure):
- * free_data frees it with the entry. */
-int pod_set_add(PodSet *set, json_object *pod, void *data, PodEntry **ret);
+/* A pod of source (its metadata.uid and name set; namespace "default" if none) joins
+ * the set, without a worker yet. data is the source's, the entry's from here (also on
+ * failure): source->free_data frees it with the entry. */
+int pod_set_add(PodSet *set, const PodSource *source, json_object *pod, void *data, PodEntry **ret);
 /* Starts e's worker; objects and the error as pod_worker_new() takes them. */
 int pod_set_start(PodEntry *e, json_object *objects, char **ret_error);
 /* A new version of e's pod, handed to its worker if it runs. */

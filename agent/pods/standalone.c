@@ -1,56 +1,45 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 
 #include "error.h"
 #include "fileio.h"
 #include "json-util.h"
 #include "log.h"
 #include "macro.h"
-#include "manifest.h"
+#include "manifest-dir.h"
 #include "standalone-services.h"
 #include "standalone.h"
+#include "static-pod.h"
 
 /* What standalone mode keeps of a pod in the set (its entry's data). */
-typedef struct StaticPod {
+typedef struct StandalonePod {
         char *source; /* the manifest that names it */
         bool wanted;  /* named by the manifests as last read */
-} StaticPod;
+} StandalonePod;
 
 struct Standalone {
         StandaloneConfig config;
         PodSet *set;
+        PodSource source;
+        ManifestDir *manifests;
         Proxy *proxy;
         json_object *services; /* array of Service objects, as programmed */
         json_object *slices;   /* "namespace/name" → the EndpointSlice programmed */
-        sd_event_source *inotify, *reload, *refresh;
+        sd_event_source *refresh;
         void (*stopped)(void *userdata);
         void *stopped_userdata;
         bool stopping;
 };
 
-/* A static pod's UID, as kubelet makes one from the pod's content: a changed manifest
- * is a new pod. */
-static char *pod_uid(json_object *pod) {
-        uint64_t a = fnv1a(json_object_to_json_string_ext(pod, JSON_C_TO_STRING_PLAIN)), b = fnv1a(json_get_string(pod, "metadata", "name", NULL) ?: "");
-        char *uid = NULL;
-
-        return asprintf(&uid, "%08x-%04x-%04x-%04x-%012llx", (unsigned) (a >> 32), (unsigned) (a >> 16) & 0xffff,
-                        (unsigned) a & 0xffff, (unsigned) (b >> 48), (unsigned long long) b & 0xffffffffffffULL) < 0
-                       ? NULL
-                       : uid;
-}
-
-static StaticPod *static_pod(PodEntry *e) {
+static StandalonePod *standalone_pod(PodEntry *e) {
         return e->data;
 }
 
-static void static_pod_free(void *data) {
-        StaticPod *p = data;
+static void standalone_pod_free(void *data) {
+        StandalonePod *p = data;
 
         free(p->source);
         free(p);
@@ -191,7 +180,7 @@ static void on_terminated(PodEntry *e, void *userdata) {
 static void want_pod(Standalone *s, json_object *pod, const char *source) {
         json_object *meta = json_object_object_get(pod, "metadata");
         _cleanup_free_ char *uid = NULL, *error = NULL;
-        StaticPod *p;
+        StandalonePod *p;
         PodEntry *e;
         int r;
 
@@ -199,22 +188,22 @@ static void want_pod(Standalone *s, json_object *pod, const char *source) {
                 log_error("%s: a Pod without metadata.name", source);
                 return;
         }
-        if (!json_object_object_get(meta, "namespace"))
-                json_object_object_add(meta, "namespace", json_object_new_string("default"));
-        uid = pod_uid(pod);
+        uid = static_pod_uid(pod, pod_set_runtime(s->set)->node_name, source);
         if (!uid)
                 return;
+        if (!json_object_object_get(meta, "namespace"))
+                json_object_object_add(meta, "namespace", json_object_new_string("default"));
         e = pod_set_get(s->set, uid);
         if (e) {
-                static_pod(e)->wanted = true;
+                standalone_pod(e)->wanted = true;
                 return;
         }
         json_object_object_add(meta, "uid", json_object_new_string(uid));
-        p = calloc(1, sizeof(StaticPod));
+        p = calloc(1, sizeof(StandalonePod));
         if (!p)
                 return;
-        *p = (StaticPod) { .source = strdup(source), .wanted = true };
-        r = pod_set_add(s->set, pod, p, &e);
+        *p = (StandalonePod) { .source = strdup(source), .wanted = true };
+        r = pod_set_add(s->set, &s->source, pod, p, &e);
         if (r < 0) {
                 log_error_errno(r, "pod %s/%s (%s): %m", json_get_string(meta, "namespace", NULL),
                                 json_get_string(meta, "name", NULL), source);
@@ -230,86 +219,47 @@ static void want_pod(Standalone *s, json_object *pod, const char *source) {
         }
 }
 
-static bool is_manifest(const char *name) {
-        size_t n = strlen(name);
-
-        return name[0] != '.' && ((n > 5 && streq(name + n - 5, ".yaml")) || (n > 4 && streq(name + n - 4, ".yml")) ||
-                                  (n > 5 && streq(name + n - 5, ".json")));
-}
-
-/* Reads every manifest; pods no file names any more are stopped, new ones started. A
- * file that does not parse keeps what it had: its error is logged with file:line. */
-static int reload(sd_event_source *source, void *userdata) {
+/* What the manifests say now: pods no file names any more are stopped, new ones
+ * started. A file that does not parse keeps what it had. */
+static void on_manifests(const ManifestFile *files, size_t n_files, void *userdata) {
         Standalone *s = userdata;
-        json_object *services = json_object_new_array();
-        struct dirent **entries = NULL;
-        int n;
+        json_object *services;
 
-        if (s->stopping) {
-                json_object_put(services);
-                return 0;
-        }
+        if (s->stopping)
+                return;
+        services = json_object_new_array();
+        if (!services)
+                return;
         for (PodEntry *e = pod_set_first(s->set); e; e = pod_entry_next(e))
-                static_pod(e)->wanted = false;
-        n = scandir(s->config.manifest_dir, &entries, NULL, alphasort);
-        if (n < 0)
-                log_error_errno(-errno, "standalone: read %s: %m", s->config.manifest_dir);
-        for (int i = 0; i < n; i++) {
-                _cleanup_(manifest_objects_freep) json_object **objects = NULL;
-                _cleanup_free_ char *path = NULL, *error = NULL;
-                int r;
-
-                if (!is_manifest(entries[i]->d_name) ||
-                    asprintf(&path, "%s/%s", s->config.manifest_dir, entries[i]->d_name) < 0) {
-                        free(entries[i]);
-                        continue;
-                }
-                free(entries[i]);
-                r = manifest_objects_load(path, &objects, &error);
-                if (r < 0) {
-                        log_error("manifest %s", error ?: strerror(-r));
+                standalone_pod(e)->wanted = false;
+        for (size_t i = 0; i < n_files; i++) {
+                if (!files[i].objects) {
                         for (PodEntry *e = pod_set_first(s->set); e; e = pod_entry_next(e))
-                                if (static_pod(e)->source && streq(static_pod(e)->source, path))
-                                        static_pod(e)->wanted = true;
+                                if (standalone_pod(e)->source && streq(standalone_pod(e)->source, files[i].path))
+                                        standalone_pod(e)->wanted = true;
                         continue;
                 }
-                for (json_object **o = objects; *o; o++) {
+                for (json_object **o = files[i].objects; *o; o++) {
                         const char *kind = json_get_string(*o, "kind", NULL) ?: "";
                         if (streq(kind, "Pod"))
-                                want_pod(s, *o, path);
+                                want_pod(s, *o, files[i].path);
                         else if (streq(kind, "Service"))
                                 json_object_array_add(services, json_object_get(*o));
                         else
-                                log_warning("%s: kind '%s' is not run in standalone mode (Pod and Service are)", path, kind);
+                                log_warning("%s: kind '%s' is not run in standalone mode (Pod and Service are)",
+                                            files[i].path, kind);
                 }
         }
-        free(entries);
         for (PodEntry *e = pod_set_first(s->set); e; e = pod_entry_next(e))
-                if (!static_pod(e)->wanted && e->worker && !e->ended)
+                if (!standalone_pod(e)->wanted && e->worker && !e->ended)
                         pod_worker_terminate(e->worker, -1);
         for (size_t i = 0; i < json_object_array_length(services); i++)
                 service_complete(json_object_array_get_idx(services, i), services, s->config.service_cidr);
         set_services(s, services);
         pod_set_report(s->set);
-        return 0;
 }
 
-static int on_inotify(sd_event_source *source, const struct inotify_event *event, void *userdata) {
-        Standalone *s = userdata;
-
-        /* Changes that come together are read together. */
-        (void) sd_event_source_set_enabled(s->reload, SD_EVENT_ONESHOT);
-        return 0;
-}
-
-static const PodSource static_source = {
-        .status_changed = on_status,
-        .terminated = on_terminated, /* events: the worker logs them; without an API server there is nowhere else */
-        .free_data = static_pod_free,
-};
-
-int standalone_new(const StandaloneConfig *config, PodSet *set, const PodRuntime *runtime, Standalone **ret,
-                   char **ret_error) {
+int standalone_new(const StandaloneConfig *config, PodSet *set, Standalone **ret, char **ret_error) {
         _cleanup_(standalone_freep) Standalone *s = calloc(1, sizeof(Standalone));
         int r;
 
@@ -317,25 +267,23 @@ int standalone_new(const StandaloneConfig *config, PodSet *set, const PodRuntime
                 return error_set(ret_error, -ENOMEM, "%m");
         s->config = *config;
         s->set = set;
+        s->source = (PodSource) {
+                .status_changed = on_status,
+                .terminated = on_terminated, /* events: the worker logs them; without an API server there is nowhere else */
+                .free_data = standalone_pod_free,
+                .userdata = s,
+        };
         s->slices = json_object_new_object();
         if (!s->slices)
                 return error_set(ret_error, -ENOMEM, "%m");
-        r = pod_set_attach(set, runtime, &static_source, s);
-        if (r < 0)
-                return error_set(ret_error, r, "the pod set: %m");
         if (config->proxy) {
                 r = proxy_new(config->proxy, &s->proxy);
                 if (r < 0)
                         return error_set(ret_error, r, "the Services' proxy: %m");
         }
-        r = sd_event_add_defer(runtime->event, &s->reload, reload, s);
+        r = manifest_dir_new(pod_set_runtime(set)->event, config->manifest_dir, on_manifests, s, &s->manifests, ret_error);
         if (r < 0)
-                return error_set(ret_error, r, "%m");
-        r = sd_event_add_inotify(runtime->event, &s->inotify, config->manifest_dir,
-                                 IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_ONLYDIR,
-                                 on_inotify, s);
-        if (r < 0)
-                return error_set(ret_error, r, "watch: %m");
+                return r;
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -354,8 +302,8 @@ void standalone_stop(Standalone *s, void (*done)(void *userdata), void *userdata
 
 /* The pods stay in the set, which frees them. */
 void standalone_free(Standalone *s) {
-        sd_event_source_disable_unref(s->inotify);
-        sd_event_source_disable_unref(s->reload);
+        if (s->manifests)
+                manifest_dir_free(s->manifests);
         sd_event_source_disable_unref(s->refresh);
         if (s->proxy)
                 proxy_free(s->proxy);

@@ -7,8 +7,10 @@
 #include "proxy.h"
 
 /* The embedded default: no API server. Pods and Services come from a manifest
- * directory (kubelet's static pod files: YAML or JSON, several documents per file),
- * watched with inotify; a changed pod is replaced, as kubelet replaces a static pod.
+ * directory (kubelet's static pod files: YAML or JSON, several documents per file;
+ * manifest-dir.h), watched with inotify and read again every 20 s; a pod's UID is
+ * kubelet's for a file pod (static-pod.h), so a changed pod is replaced, as kubelet
+ * replaces a static pod.
  * Services get a ClusterIP (and NodePorts) from the configured ranges when the manifest
  * gives none, and endpoints from the local pods their selector matches once those are
  * ready. What runs is written to <run_dir>/status.json for `stevedore status`. The
@@ -23,10 +25,9 @@ typedef struct StandaloneConfig {
         Ipv4Prefix service_cidr;
 } StandaloneConfig;
 
-/* Feeds set (attached to it with runtime); its pods_changed runs once the manifests are
- * read and after every change of a pod. 0, or a negative errno with *ret_error. */
-int standalone_new(const StandaloneConfig *config, PodSet *set, const PodRuntime *runtime, Standalone **ret,
-                   char **ret_error);
+/* Feeds set (its runtime attached); its pods_changed runs once the manifests are read
+ * and after every change of a pod. 0, or a negative errno with *ret_error. */
+int standalone_new(const StandaloneConfig *config, PodSet *set, Standalone **ret, char **ret_error);
 /* Stops every pod (their grace periods apply); done() runs once all are gone. */
 void standalone_stop(Standalone *s, void (*done)(void *userdata), void *userdata);
 void standalone_free(Standalone *s);

@@ -22,7 +22,7 @@ static PodEntry *add(PodSet *set, const char *text) {
         PodEntry *e = NULL;
 
         check(pod);
-        check_int(pod_set_add(set, pod, malloc(1), &e), ==, 0);
+        check_int(pod_set_add(set, &source, pod, malloc(1), &e), ==, 0);
         return e;
 }
 
@@ -37,8 +37,8 @@ static void test_find(void) {
         check(asprintf(&run_dir, "%s/run", root) > 0);
         PodRuntime rt = { .event = event, .run_dir = run_dir, .log_dir = "/var/log" };
         check_int(pod_set_new(NULL, NULL, &set), ==, 0);
-        check_int(pod_set_attach(set, &rt, &source, NULL), ==, 0);
-        check_int(pod_set_attach(set, &rt, &source, NULL), ==, -EBUSY);
+        check_int(pod_set_attach(set, &rt), ==, 0);
+        check_int(pod_set_attach(set, &rt), ==, -EBUSY);
 
         old = add(set, "{\"metadata\": {\"name\": \"web\", \"uid\": \"u0\"}, \"spec\": {\"containers\": [{\"name\": \"c\"}]}}");
         web = add(set, "{\"metadata\": {\"name\": \"web\", \"uid\": \"u1\"}, \"spec\": {\"initContainers\": [{\"name\": \"i\"}],"
@@ -48,7 +48,7 @@ static void test_find(void) {
         {
                 _cleanup_(json_object_putp) json_object *nameless = json_object_new_object();
                 PodEntry *none = NULL;
-                check_int(pod_set_add(set, nameless, NULL, &none), ==, -EINVAL);
+                check_int(pod_set_add(set, &source, nameless, NULL, &none), ==, -EINVAL);
                 check(!none);
         }
         check(pod_set_get(set, "u1") == web && pod_set_get(set, "nope") == NULL);
