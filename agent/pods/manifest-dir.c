@@ -7,6 +7,7 @@
 #include <sys/inotify.h>
 
 #include "error.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 #include "manifest-dir.h"
@@ -16,6 +17,7 @@ struct ManifestDir {
         char *path;
         ManifestDirRead read;
         void *userdata;
+        json_object *errors; /* path → its parse error at the last reading: logged once */
         sd_event_source *inotify, *reload, *check;
 };
 
@@ -39,8 +41,14 @@ static int reload(sd_event_source *source, void *userdata) {
         ManifestDir *d = userdata;
         struct dirent **entries = NULL;
         ManifestFile *files = NULL;
+        _cleanup_(json_object_putp) json_object *errors = json_object_new_object();
         size_t n_files = 0;
         int n;
+
+        if (!errors) {
+                log_oom();
+                return 0;
+        }
 
         /* A directory gone has no pods (as kubelet's); any other failure changes nothing. */
         n = scandir(d->path, &entries, NULL, alphasort);
@@ -59,8 +67,13 @@ static int reload(sd_event_source *source, void *userdata) {
 
                 if (files && is_manifest(entries[i]->d_name) && asprintf(&path, "%s/%s", d->path, entries[i]->d_name) >= 0) {
                         r = manifest_objects_load(path, &objects, &error);
-                        if (r < 0)
-                                log_error("manifest %s", error ?: strerror(-r));
+                        if (r < 0) {
+                                const char *message = error ?: strerror(-r);
+                                const char *before = json_object_get_string(json_get(d->errors, path));
+                                if (!before || !streq(before, message))
+                                        log_error("manifest %s", message);
+                                json_object_object_add(errors, path, json_object_new_string(message));
+                        }
                         files[n_files++] = (ManifestFile) { .path = TAKE_PTR(path), .objects = objects };
                 }
                 free(entries[i]);
@@ -70,6 +83,8 @@ static int reload(sd_event_source *source, void *userdata) {
                 log_oom();
                 return 0;
         }
+        json_object_put(d->errors);
+        d->errors = TAKE_PTR(errors);
         d->read(files, n_files, d->userdata);
         files_free(files, n_files);
         return 0;
@@ -123,6 +138,7 @@ void manifest_dir_free(ManifestDir *d) {
         sd_event_source_disable_unref(d->inotify);
         sd_event_source_disable_unref(d->reload);
         sd_event_source_disable_unref(d->check);
+        json_object_put(d->errors);
         free(d->path);
         free(d);
 }

@@ -41,6 +41,8 @@ struct StaticPods {
         PodManager *manager;
         PodSource source;
         ManifestDir *manifests;
+        json_object *refused; /* path → what was refused in it at the last reading, logged once */
+        json_object *refusing; /* the same, of the reading under way */
         Mirror *mirrors;
         char *node_uid;        /* of the Node, the mirror pods' owner */
         KubeRequest *node_request;
@@ -296,7 +298,7 @@ static void lookup_node(StaticPods *sp) {
 /* kubelet's tryReconcileMirrorPods for one name, and deleteOrphanedMirrorPods. */
 static void mirror_sync(Mirror *m) {
         StaticPods *sp = m->owner;
-        bool any;
+        bool any, deleting;
         PodEntry *e;
 
         if (m->request)
@@ -309,7 +311,15 @@ static void mirror_sync(Mirror *m) {
                         mirror_delete(m);
                 return;
         }
-        if (m->pod && (json_get(json_get(m->pod, "metadata"), "deletionTimestamp") || !mirror_pod_of(m->pod, e->pod))) {
+        deleting = json_get(json_get(m->pod, "metadata"), "deletionTimestamp");
+        /* One whose manifest is gone is stopping: its mirror pod stays until it has
+         * stopped, and is not made again. */
+        if (!static_pod(e)->wanted) {
+                if (m->pod && deleting)
+                        mirror_delete(m);
+                return;
+        }
+        if (m->pod && (deleting || !mirror_pod_of(m->pod, e->pod))) {
                 mirror_delete(m);
                 return;
         }
@@ -434,6 +444,28 @@ static void format_seen(char *buf, size_t size) {
         snprintf(buf + n, size - n, ".%09ldZ", ts.tv_nsec);
 }
 
+/* A pod kubelet would not run: said once, not at every reading of its file. */
+static void refuse(StaticPods *sp, const char *path, const char *name, const char *error) {
+        _cleanup_free_ char *message = NULL;
+        json_object *before = json_get(sp->refused, path), *now = json_get(sp->refusing, path);
+        bool said = false;
+
+        if (asprintf(&message, "pod %s: %s", name, error) < 0)
+                return;
+        if (!now) {
+                now = json_object_new_array();
+                if (!now || json_object_object_add(sp->refusing, path, now) < 0) {
+                        json_object_put(now);
+                        return;
+                }
+        }
+        for (size_t i = 0; i < json_array_length(before); i++)
+                said |= streq(json_object_get_string(json_object_array_get_idx(before, i)), message);
+        if (!said)
+                log_error("%s: %s", path, message);
+        json_object_array_add(now, json_object_new_string(message));
+}
+
 static void want_pod(StaticPods *sp, json_object *manifest, const char *path) {
         _cleanup_(json_object_putp) json_object *pod = NULL;
         _cleanup_free_ char *uid = NULL, *error = NULL;
@@ -448,7 +480,7 @@ static void want_pod(StaticPods *sp, json_object *manifest, const char *path) {
         }
         r = static_pod_check(manifest, &error);
         if (r < 0) {
-                log_error("%s: pod %s: %s", path, json_get_string(manifest, "metadata", "name", NULL), error);
+                refuse(sp, path, json_get_string(manifest, "metadata", "name", NULL), error);
                 return;
         }
         uid = static_pod_uid(manifest, node_name(sp), path);
@@ -479,14 +511,20 @@ static void want_pod(StaticPods *sp, json_object *manifest, const char *path) {
 static void on_manifests(const ManifestFile *files, size_t n_files, void *userdata) {
         StaticPods *sp = userdata;
 
+        sp->refusing = json_object_new_object();
+        if (!sp->refusing)
+                return;
         for (PodEntry *e = pod_set_first(sp->set); e; e = pod_entry_next(e))
                 if (e->source == &sp->source)
                         static_pod(e)->wanted = false;
         for (size_t i = 0; i < n_files; i++) {
                 if (!files[i].objects) {
+                        json_object *refused = json_get(sp->refused, files[i].path);
                         for (PodEntry *e = pod_set_first(sp->set); e; e = pod_entry_next(e))
                                 if (e->source == &sp->source && static_pod(e)->path && streq(static_pod(e)->path, files[i].path))
                                         static_pod(e)->wanted = true;
+                        if (refused)
+                                json_object_object_add(sp->refusing, files[i].path, json_object_get(refused));
                         continue;
                 }
                 for (json_object **o = files[i].objects; *o; o++) {
@@ -506,6 +544,8 @@ static void on_manifests(const ManifestFile *files, size_t n_files, void *userda
                 else if (!e->worker)
                         pod_set_remove(e);
         }
+        json_object_put(sp->refused);
+        sp->refused = TAKE_PTR(sp->refusing);
         start_waiting(sp);
         sp->loaded = true;
         schedule_sync(sp);
@@ -559,6 +599,7 @@ void static_pods_free(StaticPods *sp) {
                 kube_request_cancel(sp->node_request);
         sd_event_source_disable_unref(sp->sync);
         sd_event_source_disable_unref(sp->retry);
+        json_object_put(sp->refused);
         free(sp->node_uid);
         free(sp);
 }
