@@ -98,7 +98,35 @@ static void test_find(void) {
         test_rm_rf(root);
 }
 
+/* Two sources side by side: each entry is its own source's, and is freed with that
+ * source's free_data even once the source itself is gone (the set outlives them). */
+static void test_sources(void) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(pod_set_freep) PodSet *set = NULL;
+        _cleanup_(json_object_putp) json_object *api = json_tokener_parse("{\"metadata\": {\"name\": \"a\", \"uid\": \"u-api\"}}");
+        _cleanup_(json_object_putp) json_object *file = json_tokener_parse(
+                "{\"metadata\": {\"name\": \"s-node\", \"uid\": \"0123456789abcdef0123456789abcdef\"}}");
+        PodSource *other = calloc(1, sizeof(PodSource));
+        PodEntry *a = NULL, *b = NULL;
+
+        check(other && api && file);
+        *other = (PodSource) { .free_data = count_free, .userdata = other };
+        check_int(sd_event_new(&event), >=, 0);
+        PodRuntime rt = { .event = event, .run_dir = "/nonexistent", .log_dir = "/var/log" };
+        check_int(pod_set_new(NULL, NULL, &set), ==, 0);
+        check_int(pod_set_attach(set, &rt), ==, 0);
+        check_int(pod_set_add(set, &source, api, malloc(1), &a), ==, 0);
+        check_int(pod_set_add(set, other, file, malloc(1), &b), ==, 0);
+        check(a->source == &source && b->source == other);
+        check(pod_set_get(set, "u-api") == a && pod_set_get(set, "0123456789abcdef0123456789abcdef") == b);
+        free(other);
+        freed = 0;
+        pod_set_free(TAKE_PTR(set));
+        check_int(freed, ==, 2);
+}
+
 int main(void) {
         test_find();
+        test_sources();
         return 0;
 }
