@@ -56,12 +56,14 @@ typedef struct NodeParts {
         ImageStore *images;
         ImageManager *image_manager;
         PodNetwork *network;
+        HostPorts *host_ports; /* with the pod network */
         PodCgroups *cgroups;
 } NodeParts;
 
 static void node_parts_done(NodeParts *p) {
         /* The image manager (which may hold pulls) before the store. */
         pod_cgroups_free(p->cgroups);
+        host_ports_free(p->host_ports);
         pod_network_free(p->network);
         image_manager_free(p->image_manager);
         image_store_free(p->images);
@@ -70,7 +72,7 @@ static void node_parts_done(NodeParts *p) {
 static int open_node(sd_event *event, const GlobalOptions *opts, const PodNetworkConfig *net_config,
                      const char *runtime_path, const RegistryOptions *registry, CgroupDriver cgroup_driver,
                      NodeParts *parts) {
-        _cleanup_free_ char *images_dir = NULL, *error = NULL;
+        _cleanup_free_ char *images_dir = NULL, *host_ports_state = NULL, *error = NULL;
         int r;
 
         r = mkdir_p(opts->root_dir, 0700);
@@ -88,6 +90,14 @@ static int open_node(sd_event *event, const GlobalOptions *opts, const PodNetwor
                 r = pod_network_new(net_config, &parts->network);
                 if (r < 0)
                         return log_error_errno(r, "agent: pod network: %m");
+                r = mkdir_p(opts->run_dir, 0755);
+                if (r < 0)
+                        return log_error_errno(r, "agent: create %s: %m", opts->run_dir);
+                if (asprintf(&host_ports_state, "%s/hostports.json", opts->run_dir) < 0)
+                        return log_oom();
+                r = host_ports_new(host_ports_state, &parts->host_ports);
+                if (r < 0)
+                        return r;
         }
         r = pod_cgroups_new(event, cgroup_driver, &parts->cgroups);
         if (r < 0)
@@ -187,6 +197,7 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
                 return 1;
         PodRuntime rt = {
                 .event = event, .images = parts.images, .image_manager = parts.image_manager, .network = parts.network,
+                .host_ports = parts.host_ports,
                 .cgroups = parts.cgroups, .state_dir = opts->root_dir,
                 .run_dir = opts->run_dir, .log_dir = o->log_dir, .runtime_path = o->runtime_path,
                 .node_name = o->node_name, .node_ip = o->node_ip, .node_memory = node_memory(),
@@ -267,7 +278,7 @@ static int cluster_pods_start(ClusterPods *p) {
                 return r;
         PodRuntime rt = {
                 .event = p->event, .images = p->parts.images, .image_manager = p->parts.image_manager,
-                .network = p->parts.network, .cgroups = p->parts.cgroups,
+                .network = p->parts.network, .host_ports = p->parts.host_ports, .cgroups = p->parts.cgroups,
                 .state_dir = p->opts->root_dir, .run_dir = p->opts->run_dir, .log_dir = p->log_dir,
                 .runtime_path = p->runtime_path, .node_name = p->node_name, .node_ip = p->node_ip,
                 .node_memory = node_memory(), .host_resolv_conf = p->resolv,
