@@ -210,3 +210,71 @@ def test_service_proxy_off_programs_nothing(node, tmp_path):
     assert "Service proxy off" in node.log.read_text()
     time.sleep(2)
     assert "stevedore-proxy" not in node.tables()
+
+
+def host_port_pod(name, host_port=8085, **port):
+    return kubia_pod(name, app=name, ports=[{"containerPort": 8080, "hostPort": host_port, **port}])
+
+
+@pytest.mark.parametrize("proxy", ["on", "off"])
+def test_host_port_answers_on_the_nodes_address(node, proxy):
+    """A hostPort answers on the node's address from outside, from the node itself and
+    from a pod on it (masqueraded), with or without the Service proxy; it goes with the
+    pod."""
+    node.start(*(["--service-proxy=false"] if proxy == "off" else []))
+    node.apply(host_port_pod("kubia-hp"))
+    p = node.wait_running("kubia-hp")
+    assert answers(node.outside, f"http://{NODE_IP}:8085/", {"kubia-hp"})
+    r = run("ip", "netns", "exec", node.ns, "curl", "-s", "--max-time", "5", f"http://{NODE_IP}:8085/")
+    assert r.stdout == "You've hit kubia-hp\n"
+    # The pod through its own hostPort: the answer comes back through the node.
+    pod_netns = node.run_dir / "netns" / p["metadata"]["uid"]
+    assert http_get(str(pod_netns), f"http://{NODE_IP}:8085/") == "You've hit kubia-hp\n"
+    log = next((node.log_dir / "pods").glob(f"default_kubia-hp_{p['metadata']['uid']}/kubia/0.log")).read_text()
+    assert f"Received request from ::ffff:{OUTSIDE_IP}" in log or f"Received request from {OUTSIDE_IP}" in log, log
+    assert "Received request from ::ffff:10.78.0.1" in log or "Received request from 10.78.0.1" in log, log
+    assert ("stevedore-proxy" in node.tables()) == (proxy == "on")
+    assert f"tcp dport 8085 dnat to {p['status']['podIP']}:8080" in node.nft("list", "table", "ip",
+                                                                             "stevedore-hostports")
+
+    node.kubectl("delete", "pod", "kubia-hp", "--wait=false")
+    node.wait("the pod's hostPort gone", lambda: "stevedore-hostports" not in node.tables())
+    assert http_get(node.outside, f"http://{NODE_IP}:8085/", timeout=2) is None
+
+
+def test_host_ip_limits_the_address(node):
+    """hostIP: only that address of the node answers."""
+    run("ip", "-n", node.ns, "addr", "add", "198.51.100.23/24", "dev",
+        run("ip", "-n", node.ns, "-o", "route", "get", OUTSIDE_IP).stdout.split(" dev ")[1].split()[0])
+    node.start()
+    node.apply(host_port_pod("kubia-hip", hostIP="198.51.100.23"))
+    node.wait_running("kubia-hip")
+    assert answers(node.outside, "http://198.51.100.23:8085/", {"kubia-hip"})
+    assert http_get(node.outside, f"http://{NODE_IP}:8085/", timeout=2) is None
+
+
+def test_conflicting_host_port_is_refused(node):
+    """A second pod wanting the same hostPort and protocol is refused as kubelet refuses
+    it (Failed, reason NodePorts, a Warning event); one on another protocol runs."""
+    node.start()
+    node.apply(host_port_pod("kubia-first"))
+    node.wait_running("kubia-first")
+    node.apply(host_port_pod("kubia-second"))
+    p = node.wait("kubia-second Failed", lambda: (lambda p: p if p and p["status"].get("phase") == "Failed"
+                                                  else None)(node.get("pod", "kubia-second")))
+    assert p["status"]["reason"] == "NodePorts"
+    assert p["status"]["message"] == ("Pod was rejected: Predicate NodePorts failed: node(s) didn't have free "
+                                      "ports for the requested pod ports")
+    row = next(line.split() for line in node.kubectl("get", "pods").stdout.splitlines()
+               if line.startswith("kubia-second"))
+    assert row[2] == "NodePorts", row
+    events = node.kubectl("get", "events", "--field-selector", "involvedObject.name=kubia-second",
+                          "-o", "jsonpath={range .items[*]}{.type} {.reason}: {.message}{\"\\n\"}{end}").stdout
+    assert ("Warning NodePorts: Predicate NodePorts failed: node(s) didn't have free ports for the requested "
+            "pod ports") in events
+    assert "kubia-second" in node.log.read_text() and "rejected" in node.log.read_text()
+    # It never ran: the first pod still has the port.
+    assert answers(node.outside, f"http://{NODE_IP}:8085/", {"kubia-first"})
+
+    node.apply(host_port_pod("kubia-udp", protocol="UDP"))
+    node.wait_running("kubia-udp")
