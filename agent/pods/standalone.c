@@ -31,6 +31,7 @@ struct Standalone {
         void (*stopped)(void *userdata);
         void *stopped_userdata;
         bool stopping;
+        bool reloaded; /* the manifests were read once */
 };
 
 /* A static pod's UID, as kubelet makes one from the pod's content: a changed manifest
@@ -220,6 +221,8 @@ static void want_pod(Standalone *s, json_object *pod, const char *source) {
                                 json_get_string(meta, "name", NULL), source);
                 return;
         }
+        if (!pod_set_admit(e))
+                return; /* it stays, Failed, until its manifest changes or goes */
         r = pod_set_start(e, NULL, &error);
         if (r < 0) {
                 if (error)
@@ -228,6 +231,12 @@ static void want_pod(Standalone *s, json_object *pod, const char *source) {
                         log_error_errno(r, "pod %s/%s (%s): %m", e->namespace, e->name, source);
                 pod_set_remove(e);
         }
+}
+
+static bool pod_known(const char *uid, void *userdata) {
+        Standalone *s = userdata;
+
+        return pod_set_get(s->set, uid) != NULL;
 }
 
 static bool is_manifest(const char *name) {
@@ -287,6 +296,12 @@ static int reload(sd_event_source *source, void *userdata) {
         for (PodEntry *e = pod_set_first(s->set); e; e = pod_entry_next(e))
                 if (!static_pod(e)->wanted && e->worker && !e->ended)
                         pod_worker_terminate(e->worker, -1);
+                else if (!static_pod(e)->wanted && !e->worker)
+                        pod_set_remove(e);
+        /* Pods whose manifests went while no agent ran: their hostPorts go. */
+        if (!s->reloaded && pod_set_runtime(s->set)->host_ports)
+                (void) host_ports_retain(pod_set_runtime(s->set)->host_ports, pod_known, s);
+        s->reloaded = true;
         for (size_t i = 0; i < json_object_array_length(services); i++)
                 service_complete(json_object_array_get_idx(services, i), services, s->config.service_cidr);
         set_services(s, services);
