@@ -18,6 +18,7 @@
 #include "pod-cgroup.h"
 #include "pod-manager.h"
 #include "pod-network.h"
+#include "proxy-run.h"
 #include "service-notify.h"
 #include "standalone.h"
 #include "static-pods.h"
@@ -56,12 +57,14 @@ typedef struct NodeParts {
         ImageStore *images;
         ImageManager *image_manager;
         PodNetwork *network;
+        HostPorts *host_ports; /* with the pod network */
         PodCgroups *cgroups;
 } NodeParts;
 
 static void node_parts_done(NodeParts *p) {
         /* The image manager (which may hold pulls) before the store. */
         pod_cgroups_free(p->cgroups);
+        host_ports_free(p->host_ports);
         pod_network_free(p->network);
         image_manager_free(p->image_manager);
         image_store_free(p->images);
@@ -70,7 +73,7 @@ static void node_parts_done(NodeParts *p) {
 static int open_node(sd_event *event, const GlobalOptions *opts, const PodNetworkConfig *net_config,
                      const char *runtime_path, const RegistryOptions *registry, CgroupDriver cgroup_driver,
                      NodeParts *parts) {
-        _cleanup_free_ char *images_dir = NULL, *error = NULL;
+        _cleanup_free_ char *images_dir = NULL, *host_ports_state = NULL, *error = NULL;
         int r;
 
         r = mkdir_p(opts->root_dir, 0700);
@@ -88,6 +91,14 @@ static int open_node(sd_event *event, const GlobalOptions *opts, const PodNetwor
                 r = pod_network_new(net_config, &parts->network);
                 if (r < 0)
                         return log_error_errno(r, "agent: pod network: %m");
+                r = mkdir_p(opts->run_dir, 0755);
+                if (r < 0)
+                        return log_error_errno(r, "agent: create %s: %m", opts->run_dir);
+                if (asprintf(&host_ports_state, "%s/hostports.json", opts->run_dir) < 0)
+                        return log_oom();
+                r = host_ports_new(host_ports_state, &parts->host_ports);
+                if (r < 0)
+                        return r;
         }
         r = pod_cgroups_new(event, cgroup_driver, &parts->cgroups);
         if (r < 0)
@@ -110,6 +121,7 @@ static uint64_t node_memory(void) {
 typedef struct StandaloneOptions {
         const char *manifest_dir, *node_name, *node_ip, *log_dir, *runtime_path, *resolv;
         const PodNetworkConfig *net_config;
+        const ProxyConfig *proxy; /* NULL: the Services are not programmed */
         const RegistryOptions *registry;
         Ipv4Prefix service_cidr;
         CgroupDriver cgroup_driver;
@@ -167,13 +179,9 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         _cleanup_(standalone_freep) Standalone *standalone = NULL;
         _cleanup_free_ char *status_path = NULL, *error = NULL;
         sd_event_source *sigint = NULL, *sigterm = NULL;
-        ProxyConfig proxy = { .have_cluster_cidr = o->net_config != NULL };
         StandaloneRun run = {};
         int r;
 
-        if (o->net_config)
-                proxy.cluster_cidr = o->net_config->pod_cidr;
-        snprintf(proxy.node_name, sizeof(proxy.node_name), "%s", o->node_name);
         if (asprintf(&status_path, "%s/status.json", opts->run_dir) < 0)
                 return log_oom(), 1;
         r = mkdir_p(opts->run_dir, 0755);
@@ -190,6 +198,7 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
                 return 1;
         PodRuntime rt = {
                 .event = event, .images = parts.images, .image_manager = parts.image_manager, .network = parts.network,
+                .host_ports = parts.host_ports,
                 .cgroups = parts.cgroups, .state_dir = opts->root_dir,
                 .run_dir = opts->run_dir, .log_dir = o->log_dir, .runtime_path = o->runtime_path,
                 .node_name = o->node_name, .node_ip = o->node_ip, .node_memory = node_memory(),
@@ -197,7 +206,7 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         };
         run = (StandaloneRun) { .event = event, .notify = notify };
         StandaloneConfig config = {
-                .manifest_dir = o->manifest_dir, .status_path = status_path, .proxy = &proxy,
+                .manifest_dir = o->manifest_dir, .status_path = status_path, .proxy = o->proxy,
                 .service_cidr = o->service_cidr,
         };
         r = pod_set_new(on_standalone_pods, &run, &set);
@@ -276,7 +285,7 @@ static int cluster_pods_start(ClusterPods *p) {
                 return r;
         PodRuntime rt = {
                 .event = p->event, .images = p->parts.images, .image_manager = p->parts.image_manager,
-                .network = p->parts.network, .cgroups = p->parts.cgroups,
+                .network = p->parts.network, .host_ports = p->parts.host_ports, .cgroups = p->parts.cgroups,
                 .state_dir = p->opts->root_dir, .run_dir = p->opts->run_dir, .log_dir = p->log_dir,
                 .runtime_path = p->runtime_path, .node_name = p->node_name, .node_ip = p->node_ip,
                 .node_memory = node_memory(), .host_resolv_conf = p->resolv,
@@ -327,6 +336,8 @@ static const struct option agent_options[] = {
         { "port", required_argument, NULL, 'P' },
         { "insecure-registry", required_argument, NULL, 'I' },
         { "cgroup-driver", required_argument, NULL, 'G' },
+        { "service-proxy", optional_argument, NULL, 'X' },
+        { "cluster-cidr", required_argument, NULL, 'C' },
         { "help", no_argument, NULL, 'h' },
         {},
 };
@@ -369,6 +380,24 @@ static int load_config_file(int argc, char **argv, AgentConfig *config) {
         return 0;
 }
 
+/* The Service proxy's view of this node: its name (which endpoints are local), the
+ * cluster CIDR (traffic from outside it is masqueraded), and in cluster mode the node's
+ * IP as the one NodePorts answer on (kube-proxy's nftables default, "primary"); every
+ * local address when there is none but loopback, and in standalone mode. */
+static void node_proxy_config(const char *node_name, const char *node_ip, const Ipv4Prefix *cluster_cidr,
+                              ProxyConfig *ret) {
+        struct in_addr ip;
+
+        *ret = (ProxyConfig) { .have_cluster_cidr = cluster_cidr != NULL };
+        if (cluster_cidr)
+                ret->cluster_cidr = *cluster_cidr;
+        snprintf(ret->node_name, sizeof(ret->node_name), "%s", node_name);
+        if (node_ip && inet_pton(AF_INET, node_ip, &ip) == 1 && (ntohl(ip.s_addr) >> 24) != 127) {
+                ret->nodeport_cidrs[0] = (Ipv4Prefix) { .addr = ip, .prefixlen = 32 };
+                ret->n_nodeport_cidrs = 1;
+        }
+}
+
 int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         _cleanup_free_ char *name = NULL, *node_ip = NULL;
         _cleanup_(verb_kube_done) VerbKube kube = {};
@@ -384,6 +413,10 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         RegistryHostConfig registries[16] = {};
         RegistryOptions registry = { .hosts = registries };
         _cleanup_(kubelet_server_freep) KubeletServer *kubelet = NULL;
+        _cleanup_(proxy_run_freep) ProxyRun *proxy_run = NULL;
+        ProxyConfig proxy_config;
+        Ipv4Prefix cluster_cidr;
+        bool service_proxy;
         struct in_addr ip;
         bool flag_kubeconfig = false, flag_manifests = false, flag_pod_manifest_path = false;
         int c, r;
@@ -470,12 +503,30 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                         if (set_option(&cfg.service_cidr, optarg) < 0)
                                 return 1;
                         break;
+                case 'X':
+                        if (!optarg || streq(optarg, "true"))
+                                cfg.service_proxy = AGENT_CONFIG_TRUE;
+                        else if (streq(optarg, "false"))
+                                cfg.service_proxy = AGENT_CONFIG_FALSE;
+                        else {
+                                log_error("agent: --service-proxy='%s' is neither true nor false", optarg);
+                                return 2;
+                        }
+                        break;
+                case 'C':
+                        if (ipv4_prefix_parse(optarg, &cluster_cidr) < 0) {
+                                log_error("agent: --cluster-cidr '%s' is not an IPv4 network in CIDR form", optarg);
+                                return 2;
+                        }
+                        if (set_option(&cfg.cluster_cidr, optarg) < 0)
+                                return 1;
+                        break;
                 case 'h':
                         printf("Usage: stevedore agent [--config FILE] --kubeconfig FILE [--hostname-override NAME]\n"
                                "                       [--node-ip IP] [--pod-cidr CIDR] [--runtime PATH] [--log-dir DIR]\n"
                                "                       [--port PORT] [--cgroup-driver systemd|cgroupfs]\n"
                                "                       [--insecure-registry HOST]… (plain HTTP to HOST's registry)\n"
-                               "                       [--pod-manifest-path DIR]\n"
+                               "                       [--cluster-cidr CIDR] [--service-proxy=false] [--pod-manifest-path DIR]\n"
                                "       stevedore agent [--config FILE] --manifests DIR --pod-cidr CIDR [--service-cidr CIDR] …\n"
                                "With --kubeconfig: registers this machine as a Node, keeps its status and Lease\n"
                                "current, and runs the pods bound to it (their network from --pod-cidr, or from\n"
@@ -485,6 +536,9 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                                "server): runs the Pods and Services of the manifest files in DIR, watched for\n"
                                "changes; Ctrl-C stops them, SIGTERM leaves them running for the next agent to\n"
                                "adopt.\n"
+                               "Either way it also does kube-proxy's job: Services into nftables table\n"
+                               "ip " PROXY_TABLE " (docs/proxy.md); traffic to them from outside --cluster-cidr\n"
+                               "is masqueraded. --service-proxy=false leaves Services to another proxy.\n"
                                "--config FILE (default " DEFAULT_CONFIG_PATH " if present): the same settings\n"
                                "as KubeletConfiguration YAML (docs/systemd.md); flags override it.\n");
                         return 0;
@@ -524,9 +578,23 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 node_ip = default_route_source_address();
         if (!runtime_path && !(runtime_path = default_runtime_path()))
                 return log_oom(), 1;
+        service_proxy = cfg.service_proxy != AGENT_CONFIG_FALSE;
+        if (cfg.cluster_cidr)
+                (void) ipv4_prefix_parse(cfg.cluster_cidr, &cluster_cidr);
+        if (!service_proxy) {
+                /* What an earlier run programmed would shadow the other proxy's rules. */
+                r = proxy_ruleset_remove();
+                if (r < 0)
+                        return log_error_errno(r, "agent: remove table ip %s: %m", PROXY_TABLE), 1;
+                log_info("agent: Service proxy off (--service-proxy=false): Services are left to another proxy");
+        }
         (void) read_full_file("/etc/resolv.conf", 65536, &resolv, NULL);
         if (!kubeconfig_path) {
+                /* Standalone pods are the cluster: their CIDR unless one is given. */
+                node_proxy_config(name, NULL, cfg.cluster_cidr ? &cluster_cidr : cfg.pod_cidr ? &net_config.pod_cidr : NULL,
+                                  &proxy_config);
                 StandaloneOptions o = {
+                        .proxy = service_proxy ? &proxy_config : NULL,
                         .manifest_dir = manifest_dir, .node_name = name, .node_ip = node_ip,
                         .net_config = cfg.pod_cidr ? &net_config : NULL, .log_dir = log_dir, .runtime_path = runtime_path,
                         .resolv = resolv, .service_cidr = service_cidr,
@@ -571,8 +639,14 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         r = kubelet_server_new(kube.event, &api, &kubelet);
         if (r < 0)
                 return 1;
-        log_info("agent: node %s (%s), API server %s, kubelet API on :%u", name, node_ip ?: "no InternalIP",
-                 kube.config->server, kubelet_port);
+        if (service_proxy) {
+                ProxyRunConfig proxy = {};
+                node_proxy_config(name, node_ip, cfg.cluster_cidr ? &cluster_cidr : NULL, &proxy.proxy);
+                if (proxy_run_new(kube.event, kube.client, &proxy, &proxy_run) < 0)
+                        return 1;
+        }
+        log_info("agent: node %s (%s), API server %s, kubelet API on :%u, Service proxy %s", name,
+                 node_ip ?: "no InternalIP", kube.config->server, kubelet_port, service_proxy ? "on" : "off");
         r = sd_event_loop(kube.event);
         /* SIGINT or SIGTERM: the pods keep running for the next agent. */
         service_notify_stopping(notify, false);

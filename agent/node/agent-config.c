@@ -17,6 +17,7 @@
 typedef enum FieldType {
         FIELD_STRING,
         FIELD_INTEGER,
+        FIELD_BOOLEAN,
 } FieldType;
 
 typedef struct Parser {
@@ -97,6 +98,21 @@ static int set_positive(Parser *p, const Field *f, const char *value, const char
         return 0;
 }
 
+/* true or false, as YAML 1.2 spells them (KubeletConfiguration is read as JSON). */
+static int set_boolean(Parser *p, const Field *f, const char *value, const char **ret_why) {
+        AgentConfigBool *slot = (AgentConfigBool *) ((char *) p->config + f->offset);
+
+        if (streq(value, "true") || streq(value, "True") || streq(value, "TRUE"))
+                *slot = AGENT_CONFIG_TRUE;
+        else if (streq(value, "false") || streq(value, "False") || streq(value, "FALSE"))
+                *slot = AGENT_CONFIG_FALSE;
+        else {
+                *ret_why = "neither true nor false";
+                return -EINVAL;
+        }
+        return 0;
+}
+
 static int set_cgroup_driver(Parser *p, const Field *f, const char *value, const char **ret_why) {
         if (streq(value, "cgroupfs"))
                 p->config->cgroup_driver = CGROUP_DRIVER_CGROUPFS;
@@ -133,6 +149,8 @@ static const Field fields[] = {
         { "cgroupDriver", FIELD_STRING, set_cgroup_driver, 0 },
         { "kubeAPIQPS", FIELD_INTEGER, set_positive, offsetof(AgentConfig, kube_api_qps) },
         { "kubeAPIBurst", FIELD_INTEGER, set_positive, offsetof(AgentConfig, kube_api_burst) },
+        { "clusterCIDR", FIELD_STRING, set_cidr, offsetof(AgentConfig, cluster_cidr) },
+        { "serviceProxy", FIELD_BOOLEAN, set_boolean, offsetof(AgentConfig, service_proxy) },
 };
 
 static int next_event(Parser *p, yaml_event_t *e) {
@@ -162,18 +180,23 @@ static bool is_null(const yaml_event_t *e) {
                (!*v || streq(v, "~") || streq(v, "null") || streq(v, "Null") || streq(v, "NULL"));
 }
 
+static const char *field_type_name(FieldType t) {
+        return t == FIELD_INTEGER ? "an integer" : t == FIELD_BOOLEAN ? "true or false" : "a string";
+}
+
 /* The value event of field f, already read. */
 static int field_value(Parser *p, const Field *f, const yaml_event_t *e) {
         const char *value = (const char *) e->data.scalar.value, *why = NULL;
         int r;
 
         if (e->type != YAML_SCALAR_EVENT)
-                return fail(p, &e->start_mark, "field \"%s\": want %s, not %s", f->name,
-                            f->type == FIELD_INTEGER ? "an integer" : "a string", event_kind(e));
+                return fail(p, &e->start_mark, "field \"%s\": want %s, not %s", f->name, field_type_name(f->type),
+                            event_kind(e));
         if (is_null(e))
                 return fail(p, &e->start_mark, "field \"%s\": no value", f->name);
-        if (f->type == FIELD_INTEGER && e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-                return fail(p, &e->start_mark, "field \"%s\": want an integer, not a string", f->name);
+        if (f->type != FIELD_STRING && e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+                return fail(p, &e->start_mark, "field \"%s\": want %s, not a string", f->name,
+                            field_type_name(f->type));
         r = f->set(p, f, value, &why);
         if (r == -ENOMEM)
                 return r;
@@ -290,6 +313,7 @@ void agent_config_done(AgentConfig *c) {
         free(c->static_pod_path);
         free(c->service_cidr);
         free(c->log_dir);
+        free(c->cluster_cidr);
         *c = (AgentConfig) {};
 }
 

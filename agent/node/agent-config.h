@@ -7,8 +7,8 @@
  * mapping whose fields are named as KubeletConfiguration's where they mean the same
  * (staticPodPath, podCIDR, port, cgroupDriver, kubeAPIQPS, kubeAPIBurst, and
  * apiVersion/kind if given), as
- * kubelet's flags otherwise (kubeconfig, hostnameOverride, nodeIP), plus serviceCIDR
- * and logDir. Strict, as kubelet reads its file: an unknown or repeated field, a value
+ * kubelet's flags otherwise (kubeconfig, hostnameOverride, nodeIP), as kube-proxy's for
+ * the Service proxy (clusterCIDR), plus serviceCIDR, logDir and serviceProxy. Strict, as kubelet reads its file: an unknown or repeated field, a value
  * of the wrong type or an invalid one is refused with "FILE:LINE: …" naming the field.
  * Command-line flags override what the file says. */
 
@@ -18,11 +18,22 @@ typedef enum CgroupDriver {
         CGROUP_DRIVER_SYSTEMD,
 } CgroupDriver;
 
+typedef enum AgentConfigBool {
+        AGENT_CONFIG_UNSET,
+        AGENT_CONFIG_FALSE,
+        AGENT_CONFIG_TRUE,
+} AgentConfigBool;
+
 typedef struct AgentConfig {
         char *kubeconfig, *hostname_override, *node_ip, *pod_cidr, *static_pod_path, *service_cidr, *log_dir;
         unsigned port; /* 0: not given */
         CgroupDriver cgroup_driver;
         unsigned kube_api_qps, kube_api_burst; /* the API client's rate limit; 0: 50 and 100 */
+        /* The Service proxy: traffic from outside cluster_cidr to a Service is masqueraded
+         * (kube-proxy's clusterCIDR); service_proxy false turns the proxy off, for nodes
+         * where another Service proxy runs. */
+        char *cluster_cidr;
+        AgentConfigBool service_proxy;
 } AgentConfig;
 
 #define AGENT_CONFIG_MAX_SIZE (1u << 20)

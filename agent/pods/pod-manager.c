@@ -20,6 +20,7 @@ typedef struct ApiPod {
         json_object *objects; /* what its volumes need, fetched */
         unsigned fetching;
         bool deleted_from_api, removing;
+        bool awaiting_sync; /* seen in the first list: admitted once it is complete */
 } ApiPod;
 
 /* A pod's status on its way to the API: one PATCH in flight, the latest status after
@@ -41,6 +42,7 @@ struct PodManager {
         PodSource source;
         KubeWatch *watch;
         sd_event_source *reaper;
+        bool synced; /* the first list is complete */
         StatusReport *reports;
         KubeWatchHandler mirror_pods;
         void *mirror_pods_userdata;
@@ -394,6 +396,62 @@ static void need(void *userdata, const char *kind, const char *name, bool option
         a->fetching++;
 }
 
+/* Admitted (pod-set.h), then what its volumes need is fetched and its worker starts; a
+ * rejected pod stays Failed, as kubelet leaves it. */
+static void admit_and_start(ApiPod *a) {
+        PodEntry *e = a->entry;
+
+        if (!pod_set_admit(e))
+                return;
+        log_info("pod %s/%s: bound to this node", e->namespace, e->name);
+        a->fetching = 1; /* held while the requests go out */
+        volumes_required(e->pod, need, a);
+        pull_secrets_required(e->pod, need, a);
+        if (--a->fetching == 0)
+                start_worker(a);
+}
+
+static int compare_creation(const void *x, const void *y) {
+        PodEntry *a = *(PodEntry *const *) x, *b = *(PodEntry *const *) y;
+        int c = strcmp(json_get_string(a->pod, "metadata", "creationTimestamp", NULL) ?: "",
+                       json_get_string(b->pod, "metadata", "creationTimestamp", NULL) ?: "");
+
+        return c != 0 ? c : strcmp(a->uid, b->uid);
+}
+
+/* The pods of the first list, the oldest first, as kubelet's HandlePodAdditions sorts
+ * them: a pod running since before this agent keeps its hostPorts against a newer one. */
+static void admit_listed(PodManager *m) {
+        _cleanup_free_ PodEntry **listed = NULL;
+        size_t n = 0;
+
+        for (PodEntry *e = pod_set_first(m->set); e; e = pod_entry_next(e))
+                n += e->source == &m->source;
+        listed = calloc(MAX(n, (size_t) 1), sizeof(PodEntry *));
+        if (!listed) {
+                log_oom();
+                return;
+        }
+        n = 0;
+        for (PodEntry *e = pod_set_first(m->set); e; e = pod_entry_next(e))
+                if (e->source == &m->source && ((ApiPod *) e->data)->awaiting_sync)
+                        listed[n++] = e;
+        qsort(listed, n, sizeof(PodEntry *), compare_creation);
+        for (size_t i = 0; i < n; i++) {
+                ApiPod *a = listed[i]->data;
+                a->awaiting_sync = false;
+                if (!a->removing)
+                        admit_and_start(a);
+        }
+}
+
+/* Of any source: the static pods' keep theirs. */
+static bool pod_known(const char *uid, void *userdata) {
+        PodManager *m = userdata;
+
+        return pod_set_get(m->set, uid) != NULL;
+}
+
 static void pod_seen(PodManager *m, json_object *pod) {
         const char *uid = json_get_string(pod, "metadata", "uid", NULL);
         const char *phase = json_get_string(pod, "status", "phase", NULL) ?: "";
@@ -432,12 +490,10 @@ static void pod_seen(PodManager *m, json_object *pod) {
                 schedule_reap(a->manager);
                 return;
         }
-        log_info("pod %s/%s: bound to this node", e->namespace, e->name);
-        a->fetching = 1; /* held while the requests go out */
-        volumes_required(pod, need, a);
-        pull_secrets_required(pod, need, a);
-        if (--a->fetching == 0)
-                start_worker(a);
+        if (!m->synced)
+                a->awaiting_sync = true;
+        else
+                admit_and_start(a);
 }
 
 static void on_pod(KubeWatch *w, KubeEvent event, json_object *pod, void *userdata) {
@@ -471,6 +527,15 @@ static void on_pod(KubeWatch *w, KubeEvent event, json_object *pod, void *userda
                         a->removing = true;
                         schedule_reap(a->manager);
                 }
+                break;
+        case KUBE_SYNCED:
+                if (m->synced)
+                        break;
+                m->synced = true;
+                admit_listed(m);
+                /* Pods deleted while no agent ran are not in the list: their hostPorts go. */
+                if (pod_set_runtime(m->set)->host_ports)
+                        (void) host_ports_retain(pod_set_runtime(m->set)->host_ports, pod_known, m);
                 break;
         default:
                 break;

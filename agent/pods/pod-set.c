@@ -5,7 +5,9 @@
 
 #include "fileio.h"
 #include "json-util.h"
+#include "log.h"
 #include "macro.h"
+#include "pod-admission.h"
 #include "pod-paths.h"
 #include "pod-set.h"
 
@@ -31,6 +33,7 @@ static void entry_free(PodEntry *e) {
         if (e->data && e->free_data)
                 e->free_data(e->data);
         json_object_put(e->pod);
+        json_object_put(e->status);
         free(e->uid);
         free(e->namespace);
         free(e->name);
@@ -60,7 +63,7 @@ PodEntry *pod_set_get(PodSet *set, const char *uid) {
 }
 
 json_object *pod_entry_status(PodEntry *e) {
-        return e->worker ? pod_worker_status(e->worker) : NULL;
+        return e->worker ? pod_worker_status(e->worker) : e->status;
 }
 
 void pod_set_report(PodSet *set) {
@@ -181,8 +184,63 @@ int pod_set_add(PodSet *set, const PodSource *source, json_object *pod, void *da
         return 0;
 }
 
+/* The pods whose ports count: running or about to, or still stopping. */
+static bool holds_node(PodEntry *e) {
+        const char *phase = json_get_string(pod_entry_status(e), "phase", NULL) ?: "";
+
+        return e->admitted && !e->ended && !streq(phase, "Succeeded") && !streq(phase, "Failed");
+}
+
+static void reject(PodEntry *e, const char *reason, const char *message) {
+        _cleanup_free_ char *text = NULL;
+
+        log_warning("pod %s/%s: rejected: %s", e->namespace, e->name, message);
+        json_object_put(e->status);
+        e->status = json_object_new_object();
+        if (!e->status || asprintf(&text, "Pod was rejected: %s", message) < 0)
+                return;
+        json_object_object_add(e->status, "phase", json_object_new_string("Failed"));
+        json_object_object_add(e->status, "reason", json_object_new_string(reason));
+        json_object_object_add(e->status, "message", json_object_new_string(text));
+        if (e->source->emit_event)
+                e->source->emit_event(e, "Warning", reason, message, e->source->userdata);
+        if (e->source->status_changed)
+                e->source->status_changed(e, e->status, e->source->userdata);
+}
+
+bool pod_set_admit(PodEntry *e) {
+        _cleanup_free_ json_object **admitted = NULL;
+        const char *reason = NULL, *message = NULL;
+        size_t n = 0, allocated = 0;
+        int r;
+
+        for (PodEntry *o = pod_set_first(e->set); o; o = pod_entry_next(o)) {
+                if (o == e || !holds_node(o))
+                        continue;
+                if (n == allocated) {
+                        json_object **grown = reallocarray(admitted, allocated = MAX(allocated * 2, (size_t) 8),
+                                                           sizeof(json_object *));
+                        if (!grown)
+                                return log_oom(), false;
+                        admitted = grown;
+                }
+                admitted[n++] = o->pod;
+        }
+        r = pod_admit(e->pod, admitted, n, &reason, &message);
+        if (r < 0)
+                return log_oom(), false;
+        if (r == 0)
+                reject(e, reason, message);
+        e->admitted = r > 0;
+        return e->admitted;
+}
+
 int pod_set_start(PodEntry *e, json_object *objects, char **ret_error) {
-        return pod_worker_new(&e->set->rt, e->pod, objects, &e->worker, ret_error);
+        int r = pod_worker_new(&e->set->rt, e->pod, objects, &e->worker, ret_error);
+
+        if (r < 0)
+                e->admitted = false; /* it holds nothing */
+        return r;
 }
 
 void pod_set_update(PodEntry *e, json_object *pod) {

@@ -39,11 +39,13 @@ struct PodEntry {
         char *uid, *namespace, *name;
         json_object *pod;   /* the latest version given */
         PodWorker *worker;  /* NULL until started, and if it could not start */
+        json_object *status; /* without a worker: the status it was rejected with */
         bool ended;         /* its worker terminated */
         void *data;         /* the source's */
         /* The set's own. */
         void (*free_data)(void *data);
         bool removed;
+        bool admitted; /* its ports count from its admission until its worker ends */
         char *log_dir, *netns;
         char **containers;
         PodEntry *next;
@@ -75,6 +77,13 @@ const PodRuntime *pod_set_runtime(PodSet *set);
  * the set, without a worker yet. data is the source's, the entry's from here (also on
  * failure): source->free_data frees it with the entry. */
 int pod_set_add(PodSet *set, const PodSource *source, json_object *pod, void *data, PodEntry **ret);
+/* Kubelet's admission (pod-admission.h) of e against the pods the set admitted before,
+ * of every source (their workers not ended, not finished): true when it may start; the
+ * source admits pods in the order kubelet does, by creation time. A pod that may not is
+ * rejected as kubelet rejects it: its status Failed with the reason and "Pod was
+ * rejected: " and the message, a Warning event with the reason, both told to the
+ * source; it stays in the set without a worker. */
+bool pod_set_admit(PodEntry *e);
 /* Starts e's worker; objects and the error as pod_worker_new() takes them. */
 int pod_set_start(PodEntry *e, json_object *objects, char **ret_error);
 /* A new version of e's pod, handed to its worker if it runs. */
@@ -88,7 +97,7 @@ PodEntry *pod_set_get(PodSet *set, const char *uid);
 /* The entries not removed, newest first. */
 PodEntry *pod_set_first(PodSet *set);
 PodEntry *pod_entry_next(PodEntry *e);
-/* The current status of e's worker, NULL without one. */
+/* The current status of e's worker, or the one it was rejected with; NULL otherwise. */
 json_object *pod_entry_status(PodEntry *e);
 
 /* Calls pods_changed with the counts as they are now; each source calls it when its pods

@@ -12,6 +12,7 @@
 
 #include "container.h"
 #include "fileio.h"
+#include "pod-admission.h"
 #include "pod-cgroup.h"
 #include "pod-files.h"
 #include "pod-paths.h"
@@ -261,6 +262,42 @@ static int write_netns(PodWorker *w) {
         return write_pod_file(w, POD_NETNS_FILE, netns);
 }
 
+/* Its containers' hostPorts mapped to its address, as kubelet has the runtime's portmap
+ * do; a hostNetwork pod listens on the node's ports itself. */
+static int host_ports_up(PodWorker *w, const PodNetworkResult *net) {
+        _cleanup_free_ PodHostPort *wanted = NULL;
+        _cleanup_free_ HostPort *ports = NULL;
+        size_t n_wanted, n = 0;
+        int r;
+
+        if (!w->rt.host_ports)
+                return 0;
+        r = pod_host_ports(w->pod, POD_HOST_PORTS_MAPPED, &wanted, &n_wanted);
+        if (r < 0)
+                return log_oom();
+        ports = calloc(MAX(n_wanted, (size_t) 1), sizeof(HostPort));
+        if (!ports)
+                return log_oom();
+        for (size_t i = 0; i < n_wanted; i++) {
+                HostPort *p = &ports[n];
+                /* IPv4 only: an IPv6 hostIP has no address here to map. */
+                if (inet_pton(AF_INET, wanted[i].host_ip, &p->host_ip) != 1)
+                        continue;
+                p->protocol = host_port_protocol_from_string(wanted[i].protocol);
+                if (p->protocol == 0 || wanted[i].container_port < 1 || wanted[i].container_port > 65535)
+                        continue;
+                p->host_port = (uint16_t) wanted[i].host_port;
+                p->container_port = (uint16_t) wanted[i].container_port;
+                n++;
+        }
+        r = host_ports_set(w->rt.host_ports, w->uid, net->address, net->prefixlen, ports, n);
+        if (r < 0) {
+                pod_worker_emit(w, NULL, "Warning", "FailedCreatePodSandBox", "hostPorts: %s", strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
 static int sandbox_up(PodWorker *w) {
         _cleanup_free_ char *error = NULL, *hostname = pod_hostname(w->pod), *hosts = NULL, *resolv = NULL;
         bool host_network = w->spec->host_network;
@@ -291,6 +328,9 @@ static int sandbox_up(PodWorker *w) {
                 w->netns_path = strdup(net.netns_path);
                 free(w->pod_ip);
                 w->pod_ip = strdup(inet_ntoa(net.address));
+                r = host_ports_up(w, &net);
+                if (r < 0)
+                        return r;
         } else if (host_network) {
                 free(w->pod_ip);
                 w->pod_ip = w->rt.node_ip ? strdup(w->rt.node_ip) : NULL;
@@ -366,6 +406,8 @@ static void teardown(PodWorker *w) {
         for (size_t i = 0; i < w->n_containers; i++)
                 w->containers[i].backoff_timer = sd_event_source_disable_unref(w->containers[i].backoff_timer);
         (void) volumes_teardown(w->pod_state_dir);
+        if (w->rt.host_ports)
+                (void) host_ports_remove(w->rt.host_ports, w->uid);
         if (w->network_added && pod_network_del(w->rt.network, w->uid, w->key) >= 0)
                 w->network_added = false;
         if (w->cgroup_created && pod_cgroup_remove(w->rt.cgroups, w->cgroup_parent, w->key) >= 0)

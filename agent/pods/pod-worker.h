@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include "image-manager.h"
+#include "hostports.h"
 #include "image-store.h"
 #include "pod-network.h"
 #include "volumes.h"
@@ -28,6 +29,7 @@ typedef struct PodRuntime {
         ImageStore *images;
         ImageManager *image_manager; /* pulls by imagePullPolicy; NULL: the store's images only */
         PodNetwork *network; /* NULL: pods get the host's network */
+        HostPorts *host_ports; /* the pods' hostPorts mapped; NULL: not mapped */
         PodCgroups *cgroups; /* the cgroup driver */
         const char *state_dir;    /* pods/<uid>/ (volumes) below it */
         const char *run_dir;      /* pods/<uid>/ (sandbox, bundles) and runtime/ below it */

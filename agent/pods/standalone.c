@@ -32,6 +32,7 @@ struct Standalone {
         void (*stopped)(void *userdata);
         void *stopped_userdata;
         bool stopping;
+        bool reloaded; /* the manifests were read once */
 };
 
 static StandalonePod *standalone_pod(PodEntry *e) {
@@ -209,6 +210,8 @@ static void want_pod(Standalone *s, json_object *pod, const char *source) {
                                 json_get_string(meta, "name", NULL), source);
                 return;
         }
+        if (!pod_set_admit(e))
+                return; /* it stays, Failed, until its manifest changes or goes */
         r = pod_set_start(e, NULL, &error);
         if (r < 0) {
                 if (error)
@@ -217,6 +220,12 @@ static void want_pod(Standalone *s, json_object *pod, const char *source) {
                         log_error_errno(r, "pod %s/%s (%s): %m", e->namespace, e->name, source);
                 pod_set_remove(e);
         }
+}
+
+static bool pod_known(const char *uid, void *userdata) {
+        Standalone *s = userdata;
+
+        return pod_set_get(s->set, uid) != NULL;
 }
 
 /* What the manifests say now: pods no file names any more are stopped, new ones
@@ -253,6 +262,12 @@ static void on_manifests(const ManifestFile *files, size_t n_files, void *userda
         for (PodEntry *e = pod_set_first(s->set); e; e = pod_entry_next(e))
                 if (!standalone_pod(e)->wanted && e->worker && !e->ended)
                         pod_worker_terminate(e->worker, -1);
+                else if (!standalone_pod(e)->wanted && !e->worker)
+                        pod_set_remove(e);
+        /* Pods whose manifests went while no agent ran: their hostPorts go. */
+        if (!s->reloaded && pod_set_runtime(s->set)->host_ports)
+                (void) host_ports_retain(pod_set_runtime(s->set)->host_ports, pod_known, s);
+        s->reloaded = true;
         for (size_t i = 0; i < json_object_array_length(services); i++)
                 service_complete(json_object_array_get_idx(services, i), services, s->config.service_cidr);
         set_services(s, services);

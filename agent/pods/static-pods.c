@@ -22,6 +22,7 @@
 typedef struct StaticPod {
         char *path; /* the manifest that names it */
         bool wanted; /* named by the manifests as last read */
+        bool rejected; /* by kubelet's admission: it stays Failed, without a worker */
 } StaticPod;
 
 /* The mirror pod of a static pod's name, as the API holds it. */
@@ -402,15 +403,20 @@ static void on_event(PodEntry *e, const char *type, const char *reason, const ch
         pod_manager_event(sp->manager, e, type, reason, message);
 }
 
-/* kubelet starts a static pod once the one of the same name before it has stopped. */
+/* kubelet starts a static pod once the one of the same name before it has stopped, if
+ * its admission lets it (hostPorts, against every source's pods). */
 static void start_waiting(StaticPods *sp) {
         for (PodEntry *e = pod_set_first(sp->set); e; e = pod_entry_next(e)) {
                 _cleanup_free_ char *error = NULL;
                 int r;
 
                 if (e->source != &sp->source || e->worker || e->ended || !static_pod(e)->wanted ||
-                    running_entry(sp, e->namespace, e->name, NULL))
+                    static_pod(e)->rejected || running_entry(sp, e->namespace, e->name, NULL))
                         continue;
+                if (!pod_set_admit(e)) {
+                        static_pod(e)->rejected = true;
+                        continue;
+                }
                 log_info("pod %s/%s: static pod from %s", e->namespace, e->name, static_pod(e)->path);
                 r = pod_set_start(e, NULL, &error);
                 if (r >= 0)

@@ -259,9 +259,17 @@ class Cluster:
             "--endpoint-reconciler-type=none",
             "--profiling=false"])
         self._wait_ready()
+        self.bind_node_proxier()
         if self.controllers:
             self.start_controllers(bin_dir)
         return self
+
+    def bind_node_proxier(self):
+        """What an admin does for stevedore nodes (docs/proxy.md): the nodes' credentials
+        get kube-proxy's ClusterRole, so the agent's Service proxy may list and watch
+        EndpointSlices (the Node authorizer allows Services only)."""
+        self.kubectl("create", "clusterrolebinding", "stevedore:node-proxier",
+                     "--clusterrole=system:node-proxier", "--group=system:nodes")
 
     def start_controllers(self, bin_dir):
         self._spawn("kube-controller-manager", [

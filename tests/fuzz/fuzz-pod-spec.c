@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Pods as the API server or a manifest gives them, through the parser the pod worker
- * starts with. */
+ * starts with, and through the hostPorts that admission and the mappings read. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz.h"
 #include "macro.h"
+#include "pod-admission.h"
 #include "pod-spec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -25,6 +26,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         } else if (s)
                 abort();
         pod_spec_free(s);
+        for (PodHostPortsOf which = POD_HOST_PORTS_HELD; which <= POD_HOST_PORTS_MAPPED; which++) {
+                _cleanup_free_ PodHostPort *ports = NULL;
+                size_t n;
+
+                if (pod_host_ports(o, which, &ports, &n) < 0)
+                        continue;
+                for (size_t i = 0; i < n; i++)
+                        if (!ports[i].host_ip || !ports[i].protocol || ports[i].host_port < 1 || ports[i].host_port > 65535)
+                                abort();
+                /* A pod's ports always conflict with themselves. */
+                if (n > 0 && !pod_host_ports_conflict(ports, n, ports, n))
+                        abort();
+        }
         json_object_put(o);
         return 0;
 }

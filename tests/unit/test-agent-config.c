@@ -16,7 +16,7 @@ static void test_fields(void) {
                         "kubeconfig: /etc/stevedore/kubeconfig\nhostnameOverride: node-a\nnodeIP: 192.0.2.7\n"
                         "podCIDR: 10.244.1.0/24\nstaticPodPath: \"/etc/stevedore/manifests\"\n"
                         "serviceCIDR: 10.96.0.0/12\nlogDir: /var/log\nport: 10250\ncgroupDriver: systemd\n"
-                        "kubeAPIQPS: 5\nkubeAPIBurst: 10\n",
+                        "kubeAPIQPS: 5\nkubeAPIBurst: 10\nclusterCIDR: 10.244.0.0/16\nserviceProxy: false\n",
                         &c, &error),
                   ==, 0);
         check_streq(c.kubeconfig, "/etc/stevedore/kubeconfig");
@@ -30,7 +30,11 @@ static void test_fields(void) {
         check_int(c.cgroup_driver, ==, CGROUP_DRIVER_SYSTEMD);
         check_int(c.kube_api_qps, ==, 5);
         check_int(c.kube_api_burst, ==, 10);
+        check_streq(c.cluster_cidr, "10.244.0.0/16");
+        check_int(c.service_proxy, ==, AGENT_CONFIG_FALSE);
         agent_config_done(&c);
+        check_int(parse("serviceProxy: True\n", &c, &error), ==, 0);
+        check_int(c.service_proxy, ==, AGENT_CONFIG_TRUE);
 }
 
 static void test_empty_and_comments_only(void) {
@@ -39,7 +43,7 @@ static void test_empty_and_comments_only(void) {
 
         check_int(parse("", &c, &error), ==, 0);
         check_int(parse("# nothing yet\n---\n", &c, &error), ==, 0);
-        check(!c.kubeconfig && c.port == 0 && c.cgroup_driver == CGROUP_DRIVER_AUTO);
+        check(!c.kubeconfig && c.port == 0 && c.cgroup_driver == CGROUP_DRIVER_AUTO && c.service_proxy == AGENT_CONFIG_UNSET);
 }
 
 static void check_refused(const char *text, const char *message) {
@@ -70,6 +74,14 @@ static void test_refused_with_file_line_and_field(void) {
         check_refused("kubeAPIQPS: 0\n", "/etc/stevedore/config.yaml:1: field \"kubeAPIQPS\": '0' is not a positive integer");
         check_refused("kubeAPIBurst: -5\n",
                       "/etc/stevedore/config.yaml:1: field \"kubeAPIBurst\": '-5' is not a positive integer");
+        check_refused("serviceProxy: \"false\"\n",
+                      "/etc/stevedore/config.yaml:1: field \"serviceProxy\": want true or false, not a string");
+        check_refused("serviceProxy: no\n",
+                      "/etc/stevedore/config.yaml:1: field \"serviceProxy\": 'no' is neither true nor false");
+        check_refused("serviceProxy: [a]\n",
+                      "/etc/stevedore/config.yaml:1: field \"serviceProxy\": want true or false, not a list");
+        check_refused("clusterCIDR: 10.244.0.1/16\n",
+                      "/etc/stevedore/config.yaml:1: field \"clusterCIDR\": '10.244.0.1/16' is not an IPv4 network in CIDR form");
         check_refused("kubeconfig:\n", "/etc/stevedore/config.yaml:1: field \"kubeconfig\": no value");
         check_refused("kind: Pod\n", "/etc/stevedore/config.yaml:1: field \"kind\": 'Pod' is not KubeletConfiguration");
         check_refused("- a\n", "/etc/stevedore/config.yaml:1: want a mapping of fields, not a list");
