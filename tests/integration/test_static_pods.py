@@ -16,9 +16,11 @@ pytestmark = pytest.mark.cluster
 NODE = agent_pods.NAME
 
 
-def kubia_manifest(name, env=None):
+def kubia_manifest(name, env=None, host_port=None):
     container = {"name": "kubia", "image": "kubia", "imagePullPolicy": "IfNotPresent",
                  "ports": [{"containerPort": 8080}]}
+    if host_port:
+        container["ports"][0]["hostPort"] = host_port
     if env:
         container["env"] = [{"name": k, "value": v} for k, v in env.items()]
     return {"apiVersion": "v1", "kind": "Pod",
@@ -170,7 +172,8 @@ def test_stale_and_orphaned_mirrors_refused_manifest_and_api_pods_beside(static_
     """--pod-manifest-path: a mirror pod whose hash is not the manifest's (made for an
     older manifest while no agent ran) is deleted and made again; one without a manifest
     is deleted; a static pod that refers to a Secret is refused as kubelet refuses it; the
-    API server's pods run beside the static ones; a mirror pod is never run itself."""
+    API server's pods run beside the static ones, admitted against them (a hostPort the
+    static pod holds refused); a mirror pod is never run itself."""
     node = static_node
 
     def mirror_object(name):
@@ -184,7 +187,7 @@ def test_stale_and_orphaned_mirrors_refused_manifest_and_api_pods_beside(static_
     node.proc.wait(timeout=15)
     node.kubectl("create", "-f", "-", input=json.dumps(mirror_object("old")))
     stale_uid = node.pod(f"old-{NODE}")["metadata"]["uid"]
-    node.write("old.json", kubia_manifest("old"))
+    node.write("old.json", kubia_manifest("old", host_port=18080))
     node.start()
     p = node.mirror("old", lambda q: agent_pods.running(q) and q["metadata"]["uid"] != stale_uid,
                     what="the stale mirror pod replaced")
@@ -210,3 +213,11 @@ def test_stale_and_orphaned_mirrors_refused_manifest_and_api_pods_beside(static_
     q = node.wait("api-kubia", agent_pods.running, what="the API's pod Running beside the static one")
     assert "You've hit api-kubia" in node.in_node("wget", "-qO-", f"http://{q['status']['podIP']}:8080/").stdout
     assert node.mirror("old", agent_pods.running)["metadata"]["uid"] == p["metadata"]["uid"]
+
+    conflicting = agent_pods.kubia_pod("api-hostport")
+    conflicting["spec"]["containers"][0]["ports"][0]["hostPort"] = 18080
+    node.apply(conflicting)
+    r = node.wait("api-hostport", lambda q: q and q["status"].get("phase") == "Failed", timeout=30,
+                  what="refused: the static pod holds the hostPort")
+    assert r["status"]["reason"] == "NodePorts"
+    assert r["status"]["message"].endswith("didn't have free ports for the requested pod ports")
