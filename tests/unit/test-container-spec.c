@@ -82,6 +82,27 @@ static void test_env_field_refs_and_expansion(void) {
                                           "\"POD=kubia-x\",\"IP=10.244.0.5\",\"APP=kubia\",\"BOTH=kubia-x@10.244.0.5\"]");
 }
 
+/* kubelet's expansion sees the Service variables and the container's env, never the
+ * image's Env; the container's env overrides a Service variable; an unknown reference
+ * stays whole, even with a known one inside. */
+static void test_env_over_service_variables(void) {
+        _cleanup_(json_object_putp) json_object *pod = parse(pod_json);
+        _cleanup_free_ char *error = NULL;
+        _cleanup_(json_object_putp) json_object *c = build(
+                pod,
+                "{\"name\": \"a\", \"command\": [\"$(KUBERNETES_SERVICE_HOST)\", \"$(PATH)\", \"$(X$(MODE))\"],"
+                " \"args\": [\"$(MODE)\"],"
+                " \"env\": [{\"name\": \"MODE\", \"value\": \"$(MODE)-$(KUBERNETES_SERVICE_HOST)\"},"
+                "  {\"name\": \"P\", \"value\": \"$(PATH):/x\"},"
+                "  {\"name\": \"KUBERNETES_SERVICE_HOST\", \"value\": \"own\"}]}",
+                "{\"Env\": [\"PATH=/bin\", \"MODE=img\", \"KUBERNETES_SERVICE_HOST=img\"]}", &error);
+
+        check(c);
+        check_streq(at(c, "process.args"), "[\"own\",\"$(PATH)\",\"$(X$(MODE))\",\"$(MODE)-10.96.0.1\"]");
+        check_streq(at(c, "process.env"), "[\"PATH=\\/bin\",\"MODE=$(MODE)-10.96.0.1\",\"KUBERNETES_SERVICE_HOST=own\","
+                                          "\"P=$(PATH):\\/x\"]");
+}
+
 static void test_security_context(void) {
         _cleanup_(json_object_putp) json_object *pod = parse(pod_json);
         _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL;
@@ -143,6 +164,7 @@ static void test_resources_namespaces_and_the_runtime_accepts_it(void) {
 int main(void) {
         test_command_and_args_over_the_image();
         test_env_field_refs_and_expansion();
+        test_env_over_service_variables();
         test_security_context();
         test_resources_namespaces_and_the_runtime_accepts_it();
         return 0;
