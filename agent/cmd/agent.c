@@ -19,6 +19,7 @@
 #include "pod-manager.h"
 #include "pod-network.h"
 #include "service-notify.h"
+#include "service-store.h"
 #include "standalone.h"
 #include "verbs.h"
 
@@ -106,8 +107,17 @@ static uint64_t node_memory(void) {
         return bytes;
 }
 
+/* What the pods' resolv.conf is made from: kubelet's resolvConf, clusterDNS and
+ * clusterDomain. */
+typedef struct PodDns {
+        const char *resolv_conf;
+        char *const *cluster_dns;
+        const char *cluster_domain;
+} PodDns;
+
 typedef struct StandaloneOptions {
-        const char *manifest_dir, *node_name, *node_ip, *log_dir, *runtime_path, *resolv;
+        const char *manifest_dir, *node_name, *node_ip, *log_dir, *runtime_path;
+        const PodDns *dns;
         const PodNetworkConfig *net_config;
         const RegistryOptions *registry;
         Ipv4Prefix service_cidr;
@@ -164,6 +174,8 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         _cleanup_(service_notify_freep) ServiceNotify *notify = NULL;
         _cleanup_(pod_set_freep) PodSet *set = NULL;
         _cleanup_(standalone_freep) Standalone *standalone = NULL;
+        /* The manifests' Services, for the containers' variables; freed after the pods. */
+        _cleanup_(service_store_freep) ServiceStore *services = NULL;
         _cleanup_free_ char *status_path = NULL, *error = NULL;
         sd_event_source *sigint = NULL, *sigterm = NULL;
         ProxyConfig proxy = { .have_cluster_cidr = o->net_config != NULL };
@@ -187,17 +199,21 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         service_notify_starting(notify, "Starting the pods of %s", o->manifest_dir);
         if (open_node(event, opts, o->net_config, o->runtime_path, o->registry, o->cgroup_driver, &parts) < 0)
                 return 1;
+        r = service_store_new(&services);
+        if (r < 0)
+                return log_oom(), 1;
         PodRuntime rt = {
                 .event = event, .images = parts.images, .image_manager = parts.image_manager, .network = parts.network,
                 .cgroups = parts.cgroups, .state_dir = opts->root_dir,
                 .run_dir = opts->run_dir, .log_dir = o->log_dir, .runtime_path = o->runtime_path,
                 .node_name = o->node_name, .node_ip = o->node_ip, .node_memory = node_memory(),
-                .host_resolv_conf = o->resolv,
+                .resolv_conf = o->dns->resolv_conf, .cluster_dns = o->dns->cluster_dns,
+                .cluster_domain = o->dns->cluster_domain, .services = services,
         };
         run = (StandaloneRun) { .event = event, .notify = notify };
         StandaloneConfig config = {
                 .manifest_dir = o->manifest_dir, .status_path = status_path, .proxy = &proxy,
-                .service_cidr = o->service_cidr,
+                .service_cidr = o->service_cidr, .services = services,
         };
         r = pod_set_new(on_standalone_pods, &run, &set);
         if (r < 0)
@@ -236,7 +252,9 @@ typedef struct ClusterPods {
         sd_event *event;
         KubeClient *client;
         const GlobalOptions *opts;
-        const char *node_name, *node_ip, *log_dir, *runtime_path, *resolv;
+        const char *node_name, *node_ip, *log_dir, *runtime_path;
+        const PodDns *dns;
+        ServiceStore *services;
         const RegistryOptions *registry;
         ServiceNotify *notify;
         PodNetworkConfig net_config;
@@ -272,7 +290,8 @@ static int cluster_pods_start(ClusterPods *p) {
                 .network = p->parts.network, .cgroups = p->parts.cgroups,
                 .state_dir = p->opts->root_dir, .run_dir = p->opts->run_dir, .log_dir = p->log_dir,
                 .runtime_path = p->runtime_path, .node_name = p->node_name, .node_ip = p->node_ip,
-                .node_memory = node_memory(), .host_resolv_conf = p->resolv,
+                .node_memory = node_memory(), .resolv_conf = p->dns->resolv_conf, .cluster_dns = p->dns->cluster_dns,
+                .cluster_domain = p->dns->cluster_domain, .services = p->services,
         };
         r = pod_manager_new(p->client, p->set, &rt, &p->pods);
         if (r < 0)
@@ -309,6 +328,9 @@ static const struct option agent_options[] = {
         { "port", required_argument, NULL, 'P' },
         { "insecure-registry", required_argument, NULL, 'I' },
         { "cgroup-driver", required_argument, NULL, 'G' },
+        { "cluster-dns", required_argument, NULL, 'D' },
+        { "cluster-domain", required_argument, NULL, 'o' },
+        { "resolv-conf", required_argument, NULL, 'r' },
         { "help", no_argument, NULL, 'h' },
         {},
 };
@@ -320,6 +342,23 @@ static int set_option(char **slot, const char *value) {
                 return log_oom();
         free(*slot);
         *slot = copy;
+        return 0;
+}
+
+/* --cluster-dns: comma-separated addresses appended to *list. */
+static int parse_cluster_dns(const char *value, char ***list) {
+        _cleanup_free_ char *copy = strdup(value);
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *ip = strtok_r(copy, ",", &save); ip; ip = strtok_r(NULL, ",", &save)) {
+                int r = agent_config_add_cluster_dns(list, ip);
+                if (r == -EINVAL)
+                        log_error("agent: --cluster-dns '%s' is not an IP address", ip);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -356,8 +395,10 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         _cleanup_(verb_kube_done) VerbKube kube = {};
         _cleanup_(service_notify_freep) ServiceNotify *notify = NULL;
         _cleanup_(node_registration_freep) NodeRegistration *agent = NULL;
+        /* Freed after the pods, which ask it. */
+        _cleanup_(service_store_freep) ServiceStore *services = NULL;
         _cleanup_(cluster_pods_done) ClusterPods pods = {};
-        _cleanup_free_ char *resolv = NULL, *runtime_path = NULL;
+        _cleanup_free_ char *runtime_path = NULL;
         _cleanup_(agent_config_done) AgentConfig cfg = {};
         PodNetworkConfig net_config = { .state_dir = opts->root_dir, .run_dir = opts->run_dir, .masquerade = true };
         const char *log_dir, *kubeconfig_path, *manifest_dir;
@@ -367,7 +408,8 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         RegistryOptions registry = { .hosts = registries };
         _cleanup_(kubelet_server_freep) KubeletServer *kubelet = NULL;
         struct in_addr ip;
-        bool flag_kubeconfig = false, flag_manifests = false;
+        bool flag_kubeconfig = false, flag_manifests = false, flag_cluster_dns = false;
+        PodDns dns;
         int c, r;
 
         /* As a bad flag: exit status 2, which the unit does not restart on. */
@@ -425,6 +467,26 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                                 return 2;
                         }
                         break;
+                case 'D':
+                        /* As kubelet's string slice: the flag replaces the file's list, and
+                         * takes commas and repeats. */
+                        if (!flag_cluster_dns)
+                                strv_free(TAKE_PTR(cfg.cluster_dns));
+                        flag_cluster_dns = true;
+                        r = parse_cluster_dns(optarg, &cfg.cluster_dns);
+                        if (r == -ENOMEM)
+                                return log_oom(), 1;
+                        if (r < 0)
+                                return 2;
+                        break;
+                case 'o':
+                        if (set_option(&cfg.cluster_domain, optarg) < 0)
+                                return 1;
+                        break;
+                case 'r':
+                        if (set_option(&cfg.resolv_conf, optarg) < 0)
+                                return 1;
+                        break;
                 case 'I':
                         if (registry.n_hosts == ELEMENTSOF(registries)) {
                                 log_error("agent: at most %zu --insecure-registry", ELEMENTSOF(registries));
@@ -451,6 +513,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                         printf("Usage: stevedore agent [--config FILE] --kubeconfig FILE [--hostname-override NAME]\n"
                                "                       [--node-ip IP] [--pod-cidr CIDR] [--runtime PATH] [--log-dir DIR]\n"
                                "                       [--port PORT] [--cgroup-driver systemd|cgroupfs]\n"
+                               "                       [--cluster-dns IP[,IP…]] [--cluster-domain DOMAIN] [--resolv-conf FILE]\n"
                                "                       [--insecure-registry HOST]… (plain HTTP to HOST's registry)\n"
                                "       stevedore agent [--config FILE] --manifests DIR --pod-cidr CIDR [--service-cidr CIDR] …\n"
                                "With --kubeconfig: registers this machine as a Node, keeps its status and Lease\n"
@@ -459,6 +522,9 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                                "server): runs the Pods and Services of the manifest files in DIR, watched for\n"
                                "changes; Ctrl-C stops them, SIGTERM leaves them running for the next agent to\n"
                                "adopt.\n"
+                               "Pods get kubelet's Service variables and, by dnsPolicy, a resolv.conf naming\n"
+                               "--cluster-dns (none by default: the node's, with a MissingClusterDNS warning),\n"
+                               "searching --cluster-domain, from --resolv-conf (default /etc/resolv.conf).\n"
                                "--config FILE (default " DEFAULT_CONFIG_PATH " if present): the same settings\n"
                                "as KubeletConfiguration YAML (docs/systemd.md); flags override it.\n");
                         return 0;
@@ -494,12 +560,13 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 node_ip = default_route_source_address();
         if (!runtime_path && !(runtime_path = default_runtime_path()))
                 return log_oom(), 1;
-        (void) read_full_file("/etc/resolv.conf", 65536, &resolv, NULL);
+        dns = (PodDns) { .resolv_conf = cfg.resolv_conf ?: "/etc/resolv.conf", .cluster_dns = cfg.cluster_dns,
+                         .cluster_domain = cfg.cluster_domain };
         if (manifest_dir) {
                 StandaloneOptions o = {
                         .manifest_dir = manifest_dir, .node_name = name, .node_ip = node_ip,
                         .net_config = cfg.pod_cidr ? &net_config : NULL, .log_dir = log_dir, .runtime_path = runtime_path,
-                        .resolv = resolv, .service_cidr = service_cidr,
+                        .dns = &dns, .service_cidr = service_cidr,
                         .registry = &registry, .cgroup_driver = cfg.cgroup_driver,
                 };
                 return run_standalone(opts, &o);
@@ -511,10 +578,17 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         if (r < 0)
                 return log_error_errno(r, "agent: service notification: %m"), 1;
         service_notify_starting(notify, "Registering node %s with %s", name, kube.config->server);
+        /* Listed from the start, so that it has synced by the time the pods come. */
+        r = service_store_new(&services);
+        if (r >= 0)
+                r = service_store_watch(services, kube.client);
+        if (r < 0)
+                return log_error_errno(r, "agent: the Services' watch: %m"), 1;
 
         pods = (ClusterPods) {
                 .event = kube.event, .client = kube.client, .opts = opts, .node_name = name, .node_ip = node_ip,
-                .log_dir = log_dir, .runtime_path = runtime_path, .resolv = resolv, .registry = &registry,
+                .log_dir = log_dir, .runtime_path = runtime_path, .dns = &dns, .services = services,
+                .registry = &registry,
                 .net_config = net_config, .have_pod_cidr = cfg.pod_cidr != NULL, .cgroup_driver = cfg.cgroup_driver,
                 .notify = notify,
         };

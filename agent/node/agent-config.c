@@ -17,6 +17,7 @@
 typedef enum FieldType {
         FIELD_STRING,
         FIELD_INTEGER,
+        FIELD_STRING_LIST, /* a YAML sequence of strings, each given to set() */
 } FieldType;
 
 typedef struct Parser {
@@ -31,7 +32,7 @@ typedef struct Field {
         FieldType type;
         /* Checks the value and stores it in the config; a message for the error. */
         int (*set)(Parser *p, const struct Field *f, const char *value, const char **ret_why);
-        size_t offset; /* of the char* or unsigned in AgentConfig */
+        size_t offset; /* of the char*, unsigned or char** in AgentConfig */
 } Field;
 
 /* The message with the file and line of at in front ("kubelet.yaml:3: ..."); -EINVAL. */
@@ -66,6 +67,16 @@ static int set_address(Parser *p, const Field *f, const char *value, const char 
                 return -EINVAL;
         }
         return set_string(p, f, value, ret_why);
+}
+
+/* clusterDNS's items: IPv4 or IPv6 addresses, written as inet_ntop writes them. */
+static int add_dns_address(Parser *p, const Field *f, const char *value, const char **ret_why) {
+        char ***slot = (char ***) ((char *) p->config + f->offset);
+        int r = agent_config_add_cluster_dns(slot, value);
+
+        if (r == -EINVAL)
+                *ret_why = "not an IP address";
+        return r;
 }
 
 static int set_port(Parser *p, const Field *f, const char *value, const char **ret_why) {
@@ -133,6 +144,9 @@ static const Field fields[] = {
         { "cgroupDriver", FIELD_STRING, set_cgroup_driver, 0 },
         { "kubeAPIQPS", FIELD_INTEGER, set_positive, offsetof(AgentConfig, kube_api_qps) },
         { "kubeAPIBurst", FIELD_INTEGER, set_positive, offsetof(AgentConfig, kube_api_burst) },
+        { "clusterDNS", FIELD_STRING_LIST, add_dns_address, offsetof(AgentConfig, cluster_dns) },
+        { "clusterDomain", FIELD_STRING, set_string, offsetof(AgentConfig, cluster_domain) },
+        { "resolvConf", FIELD_STRING, set_string, offsetof(AgentConfig, resolv_conf) },
 };
 
 static int next_event(Parser *p, yaml_event_t *e) {
@@ -162,8 +176,40 @@ static bool is_null(const yaml_event_t *e) {
                (!*v || streq(v, "~") || streq(v, "null") || streq(v, "Null") || streq(v, "NULL"));
 }
 
+static int scalar_value(Parser *p, const Field *f, const yaml_event_t *e);
+
+/* A list field's items, its start already read; "[]" empties it. */
+static int list_value(Parser *p, const Field *f) {
+        char ***slot = (char ***) ((char *) p->config + f->offset);
+
+        strv_free(TAKE_PTR(*slot));
+        for (;;) {
+                _cleanup_(yaml_event_delete) yaml_event_t item = {};
+                int r = next_event(p, &item);
+
+                if (r < 0)
+                        return r;
+                if (item.type == YAML_SEQUENCE_END_EVENT)
+                        return 0;
+                r = scalar_value(p, f, &item);
+                if (r < 0)
+                        return r;
+        }
+}
+
 /* The value event of field f, already read. */
 static int field_value(Parser *p, const Field *f, const yaml_event_t *e) {
+        if (f->type == FIELD_STRING_LIST) {
+                if (e->type != YAML_SEQUENCE_START_EVENT)
+                        return fail(p, &e->start_mark, "field \"%s\": want a list of strings, not %s", f->name,
+                                    e->type == YAML_SCALAR_EVENT ? "a scalar" : event_kind(e));
+                return list_value(p, f);
+        }
+        return scalar_value(p, f, e);
+}
+
+/* A scalar (a field's, or a list field's item). */
+static int scalar_value(Parser *p, const Field *f, const yaml_event_t *e) {
         const char *value = (const char *) e->data.scalar.value, *why = NULL;
         int r;
 
@@ -290,7 +336,31 @@ void agent_config_done(AgentConfig *c) {
         free(c->static_pod_path);
         free(c->service_cidr);
         free(c->log_dir);
+        strv_free(c->cluster_dns);
+        free(c->cluster_domain);
+        free(c->resolv_conf);
         *c = (AgentConfig) {};
+}
+
+int agent_config_add_cluster_dns(char ***list, const char *address) {
+        unsigned char binary[sizeof(struct in6_addr)];
+        char text[INET6_ADDRSTRLEN];
+        int family = strchr(address, ':') ? AF_INET6 : AF_INET;
+        size_t n = 0;
+        char **grown;
+
+        if (inet_pton(family, address, binary) != 1 || !inet_ntop(family, binary, text, sizeof(text)))
+                return -EINVAL;
+        while (*list && (*list)[n])
+                n++;
+        grown = realloc(*list, (n + 2) * sizeof(char *));
+        if (!grown)
+                return -ENOMEM;
+        *list = grown;
+        grown[n + 1] = NULL;
+        if (!(grown[n] = strdup(text)))
+                return -ENOMEM;
+        return 0;
 }
 
 const char *cgroup_driver_to_string(CgroupDriver d) {

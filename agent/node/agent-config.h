@@ -5,8 +5,8 @@
 
 /* The agent's configuration file (/etc/stevedore/config.yaml, `--config`): one YAML
  * mapping whose fields are named as KubeletConfiguration's where they mean the same
- * (staticPodPath, podCIDR, port, cgroupDriver, kubeAPIQPS, kubeAPIBurst, and
- * apiVersion/kind if given), as
+ * (staticPodPath, podCIDR, port, cgroupDriver, kubeAPIQPS, kubeAPIBurst, clusterDNS (a
+ * list of IPs), clusterDomain, resolvConf, and apiVersion/kind if given), as
  * kubelet's flags otherwise (kubeconfig, hostnameOverride, nodeIP), plus serviceCIDR
  * and logDir. Strict, as kubelet reads its file: an unknown or repeated field, a value
  * of the wrong type or an invalid one is refused with "FILE:LINE: …" naming the field.
@@ -23,6 +23,9 @@ typedef struct AgentConfig {
         unsigned port; /* 0: not given */
         CgroupDriver cgroup_driver;
         unsigned kube_api_qps, kube_api_burst; /* the API client's rate limit; 0: 50 and 100 */
+        char **cluster_dns;   /* NULL-terminated; NULL: none */
+        char *cluster_domain; /* NULL: none (kubelet has no default) */
+        char *resolv_conf;    /* NULL: /etc/resolv.conf; "": none */
 } AgentConfig;
 
 #define AGENT_CONFIG_MAX_SIZE (1u << 20)
@@ -33,5 +36,9 @@ int agent_config_parse(const char *text, size_t size, const char *origin, AgentC
 /* Reads and parses a file (at most AGENT_CONFIG_MAX_SIZE). */
 int agent_config_load(const char *path, AgentConfig *config, char **ret_error);
 void agent_config_done(AgentConfig *config);
+
+/* Appends an IPv4 or IPv6 address to a NULL-terminated list (clusterDNS, --cluster-dns),
+ * in inet_ntop's form: 0, -EINVAL if it is not one, -ENOMEM. */
+int agent_config_add_cluster_dns(char ***list, const char *address);
 
 const char *cgroup_driver_to_string(CgroupDriver d);
