@@ -115,6 +115,7 @@ static int spawn_monitor(Container *c, const char *log, const char *exit_file) {
         _cleanup_free_ char *root = pod_worker_runtime_root(w);
         posix_spawn_file_actions_t actions;
         posix_spawnattr_t attr;
+        sigset_t unblocked;
         int ready[2], r;
         char *argv[] = {
                 (char *) w->rt.runtime_path, (char *) "--root", root, (char *) "monitor", (char *) "--bundle", c->dir,
@@ -127,8 +128,12 @@ static int spawn_monitor(Container *c, const char *log, const char *exit_file) {
         posix_spawn_file_actions_init(&actions);
         posix_spawn_file_actions_adddup2(&actions, ready[1], 3);
         posix_spawnattr_init(&attr);
+        /* Not the agent's blocked SIGINT and SIGTERM (its loop takes them by signalfd): the
+         * mask is inherited down to the container, whose SIGTERM would then never arrive. */
+        sigemptyset(&unblocked);
+        posix_spawnattr_setsigmask(&attr, &unblocked);
         /* A session of its own: it outlives the agent, and the agent's terminal. */
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
         r = -posix_spawn(&c->monitor_pid, w->rt.runtime_path, &actions, &attr, argv, environ);
         posix_spawn_file_actions_destroy(&actions);
         posix_spawnattr_destroy(&attr);
@@ -167,7 +172,8 @@ static void record_monitor(Container *c) {
 static char **service_variables(PodWorker *w) {
         json_object *names = w->rt.services ? service_store_namespace(w->rt.services, w->spec->namespace) : NULL;
         json_object *master = w->rt.services ? service_store_get(w->rt.services, "default", "kubernetes") : NULL;
-        _cleanup_free_ json_object **list = calloc((size_t) json_object_object_length(names) + 2, sizeof(json_object *));
+        _cleanup_free_ json_object **list = calloc((names ? (size_t) json_object_object_length(names) : 0) + 2,
+                                                   sizeof(json_object *));
         size_t n = 0;
 
         if (!list)
