@@ -331,30 +331,48 @@ static int capability_of(Builder *b, const char *kube_name) {
         return cap >= 0 ? cap : fail(b, -EINVAL, "securityContext.capabilities: '%s' is not a capability", kube_name);
 }
 
-static int build_capabilities(Builder *b, bool privileged, json_object *process) {
-        json_object *caps = json_get(json_get(b->ctx->container, "securityContext"), "capabilities");
-        json_object *add = json_get(caps, "add"), *drop = json_get(caps, "drop"), *sets;
-        uint64_t mask = privileged ? (UINT64_C(2) << CAP_LAST_CAP) - 1 : runtime_default_capabilities();
+/* A capabilities list ("add" or "drop"): has_all if it names ALL, the mask of the others. */
+static int capability_list(Builder *b, json_object *list, bool *ret_has_all, uint64_t *ret_mask) {
+        *ret_has_all = false;
+        *ret_mask = 0;
+        for (size_t i = 0; i < json_array_length(list); i++) {
+                const char *name = json_object_get_string(json_object_array_get_idx(list, i)) ?: "";
+                int cap;
 
-        for (size_t i = 0; i < json_array_length(add); i++) {
-                const char *name = json_object_get_string(json_object_array_get_idx(add, i));
-                int cap = streq(name ?: "", "ALL") ? -2 : capability_of(b, name ?: "");
-                if (cap == -2)
-                        mask = (UINT64_C(2) << CAP_LAST_CAP) - 1;
-                else if (cap < 0)
+                if (streq(name, "ALL")) {
+                        *ret_has_all = true;
+                        continue;
+                }
+                cap = capability_of(b, name);
+                if (cap < 0)
                         return cap;
-                else
-                        mask |= UINT64_C(1) << cap;
+                *ret_mask |= UINT64_C(1) << cap;
         }
-        for (size_t i = 0; i < json_array_length(drop) && !privileged; i++) {
-                const char *name = json_object_get_string(json_object_array_get_idx(drop, i));
-                int cap = streq(name ?: "", "ALL") ? -2 : capability_of(b, name ?: "");
-                if (cap == -2)
+        return 0;
+}
+
+/* containerd's WithCapabilities: ALL in add gives every one, ALL in drop none, whatever
+ * their order; then the named ones are added, then the named ones dropped (drop ALL, add
+ * NET_BIND_SERVICE: that one only). Privileged: all, add and drop ignored. */
+static int build_capabilities(Builder *b, bool privileged, json_object *process) {
+        json_object *caps = json_get(json_get(b->ctx->container, "securityContext"), "capabilities"), *sets;
+        uint64_t all = (UINT64_C(2) << CAP_LAST_CAP) - 1, mask = privileged ? all : runtime_default_capabilities();
+        uint64_t add, drop;
+        bool add_all, drop_all;
+        int r;
+
+        r = capability_list(b, json_get(caps, "add"), &add_all, &add);
+        if (r < 0)
+                return r;
+        r = capability_list(b, json_get(caps, "drop"), &drop_all, &drop);
+        if (r < 0)
+                return r;
+        if (!privileged) {
+                if (add_all)
+                        mask = all;
+                if (drop_all)
                         mask = 0;
-                else if (cap < 0)
-                        return cap;
-                else
-                        mask &= ~(UINT64_C(1) << cap);
+                mask = (mask | add) & ~drop;
         }
         sets = json_object_new_object();
         for (const char *const *set = (const char *const[]) { "bounding", "effective", "permitted", NULL }; *set; set++) {
