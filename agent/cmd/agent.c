@@ -20,6 +20,7 @@
 #include "pod-network.h"
 #include "proxy-run.h"
 #include "service-notify.h"
+#include "service-store.h"
 #include "standalone.h"
 #include "static-pods.h"
 #include "verbs.h"
@@ -118,8 +119,17 @@ static uint64_t node_memory(void) {
         return bytes;
 }
 
+/* What the pods' resolv.conf is made from: kubelet's resolvConf, clusterDNS and
+ * clusterDomain. */
+typedef struct PodDns {
+        const char *resolv_conf;
+        char *const *cluster_dns;
+        const char *cluster_domain;
+} PodDns;
+
 typedef struct StandaloneOptions {
-        const char *manifest_dir, *node_name, *node_ip, *log_dir, *runtime_path, *resolv;
+        const char *manifest_dir, *node_name, *node_ip, *log_dir, *runtime_path;
+        const PodDns *dns;
         const PodNetworkConfig *net_config;
         const ProxyConfig *proxy; /* NULL: the Services are not programmed */
         const RegistryOptions *registry;
@@ -177,6 +187,8 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         _cleanup_(service_notify_freep) ServiceNotify *notify = NULL;
         _cleanup_(pod_set_freep) PodSet *set = NULL;
         _cleanup_(standalone_freep) Standalone *standalone = NULL;
+        /* The manifests' Services, for the containers' variables; freed after the pods. */
+        _cleanup_(service_store_freep) ServiceStore *services = NULL;
         _cleanup_free_ char *status_path = NULL, *error = NULL;
         sd_event_source *sigint = NULL, *sigterm = NULL;
         StandaloneRun run = {};
@@ -196,18 +208,22 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
         service_notify_starting(notify, "Starting the pods of %s", o->manifest_dir);
         if (open_node(event, opts, o->net_config, o->runtime_path, o->registry, o->cgroup_driver, &parts) < 0)
                 return 1;
+        r = service_store_new(&services);
+        if (r < 0)
+                return log_oom(), 1;
         PodRuntime rt = {
                 .event = event, .images = parts.images, .image_manager = parts.image_manager, .network = parts.network,
                 .host_ports = parts.host_ports,
                 .cgroups = parts.cgroups, .state_dir = opts->root_dir,
                 .run_dir = opts->run_dir, .log_dir = o->log_dir, .runtime_path = o->runtime_path,
                 .node_name = o->node_name, .node_ip = o->node_ip, .node_memory = node_memory(),
-                .host_resolv_conf = o->resolv,
+                .resolv_conf = o->dns->resolv_conf, .cluster_dns = o->dns->cluster_dns,
+                .cluster_domain = o->dns->cluster_domain, .services = services,
         };
         run = (StandaloneRun) { .event = event, .notify = notify };
         StandaloneConfig config = {
                 .manifest_dir = o->manifest_dir, .status_path = status_path, .proxy = o->proxy,
-                .service_cidr = o->service_cidr,
+                .service_cidr = o->service_cidr, .services = services,
         };
         r = pod_set_new(on_standalone_pods, &run, &set);
         if (r < 0)
@@ -247,8 +263,10 @@ typedef struct ClusterPods {
         sd_event *event;
         KubeClient *client;
         const GlobalOptions *opts;
-        const char *node_name, *node_ip, *log_dir, *runtime_path, *resolv;
+        const char *node_name, *node_ip, *log_dir, *runtime_path;
         const char *static_pod_path; /* NULL: no static pods */
+        const PodDns *dns;
+        ServiceStore *services;
         const RegistryOptions *registry;
         ServiceNotify *notify;
         PodNetworkConfig net_config;
@@ -288,7 +306,8 @@ static int cluster_pods_start(ClusterPods *p) {
                 .network = p->parts.network, .host_ports = p->parts.host_ports, .cgroups = p->parts.cgroups,
                 .state_dir = p->opts->root_dir, .run_dir = p->opts->run_dir, .log_dir = p->log_dir,
                 .runtime_path = p->runtime_path, .node_name = p->node_name, .node_ip = p->node_ip,
-                .node_memory = node_memory(), .host_resolv_conf = p->resolv,
+                .node_memory = node_memory(), .resolv_conf = p->dns->resolv_conf, .cluster_dns = p->dns->cluster_dns,
+                .cluster_domain = p->dns->cluster_domain, .services = p->services,
         };
         r = pod_set_attach(p->set, &rt);
         if (r < 0)
@@ -338,6 +357,9 @@ static const struct option agent_options[] = {
         { "cgroup-driver", required_argument, NULL, 'G' },
         { "service-proxy", optional_argument, NULL, 'X' },
         { "cluster-cidr", required_argument, NULL, 'C' },
+        { "cluster-dns", required_argument, NULL, 'D' },
+        { "cluster-domain", required_argument, NULL, 'o' },
+        { "resolv-conf", required_argument, NULL, 'r' },
         { "help", no_argument, NULL, 'h' },
         {},
 };
@@ -349,6 +371,23 @@ static int set_option(char **slot, const char *value) {
                 return log_oom();
         free(*slot);
         *slot = copy;
+        return 0;
+}
+
+/* --cluster-dns: comma-separated addresses appended to *list. */
+static int parse_cluster_dns(const char *value, char ***list) {
+        _cleanup_free_ char *copy = strdup(value);
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *ip = strtok_r(copy, ",", &save); ip; ip = strtok_r(NULL, ",", &save)) {
+                int r = agent_config_add_cluster_dns(list, ip);
+                if (r == -EINVAL)
+                        log_error("agent: --cluster-dns '%s' is not an IP address", ip);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -403,8 +442,10 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         _cleanup_(verb_kube_done) VerbKube kube = {};
         _cleanup_(service_notify_freep) ServiceNotify *notify = NULL;
         _cleanup_(node_registration_freep) NodeRegistration *agent = NULL;
+        /* Freed after the pods, which ask it. */
+        _cleanup_(service_store_freep) ServiceStore *services = NULL;
         _cleanup_(cluster_pods_done) ClusterPods pods = {};
-        _cleanup_free_ char *resolv = NULL, *runtime_path = NULL;
+        _cleanup_free_ char *runtime_path = NULL;
         _cleanup_(agent_config_done) AgentConfig cfg = {};
         PodNetworkConfig net_config = { .state_dir = opts->root_dir, .run_dir = opts->run_dir, .masquerade = true };
         const char *log_dir, *kubeconfig_path, *manifest_dir;
@@ -418,7 +459,8 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         Ipv4Prefix cluster_cidr;
         bool service_proxy;
         struct in_addr ip;
-        bool flag_kubeconfig = false, flag_manifests = false, flag_pod_manifest_path = false;
+        bool flag_kubeconfig = false, flag_manifests = false, flag_pod_manifest_path = false, flag_cluster_dns = false;
+        PodDns dns;
         int c, r;
 
         /* As a bad flag: exit status 2, which the unit does not restart on. */
@@ -481,6 +523,26 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                                 return 2;
                         }
                         break;
+                case 'D':
+                        /* As kubelet's string slice: the flag replaces the file's list, and
+                         * takes commas and repeats. */
+                        if (!flag_cluster_dns)
+                                strv_free(TAKE_PTR(cfg.cluster_dns));
+                        flag_cluster_dns = true;
+                        r = parse_cluster_dns(optarg, &cfg.cluster_dns);
+                        if (r == -ENOMEM)
+                                return log_oom(), 1;
+                        if (r < 0)
+                                return 2;
+                        break;
+                case 'o':
+                        if (set_option(&cfg.cluster_domain, optarg) < 0)
+                                return 1;
+                        break;
+                case 'r':
+                        if (set_option(&cfg.resolv_conf, optarg) < 0)
+                                return 1;
+                        break;
                 case 'I':
                         if (registry.n_hosts == ELEMENTSOF(registries)) {
                                 log_error("agent: at most %zu --insecure-registry", ELEMENTSOF(registries));
@@ -525,6 +587,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                         printf("Usage: stevedore agent [--config FILE] --kubeconfig FILE [--hostname-override NAME]\n"
                                "                       [--node-ip IP] [--pod-cidr CIDR] [--runtime PATH] [--log-dir DIR]\n"
                                "                       [--port PORT] [--cgroup-driver systemd|cgroupfs]\n"
+                               "                       [--cluster-dns IP[,IP…]] [--cluster-domain DOMAIN] [--resolv-conf FILE]\n"
                                "                       [--insecure-registry HOST]… (plain HTTP to HOST's registry)\n"
                                "                       [--cluster-cidr CIDR] [--service-proxy=false] [--pod-manifest-path DIR]\n"
                                "       stevedore agent [--config FILE] --manifests DIR --pod-cidr CIDR [--service-cidr CIDR] …\n"
@@ -538,6 +601,9 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                                "Either way it also does kube-proxy's job: Services into nftables table\n"
                                "ip " PROXY_TABLE " (docs/proxy.md); traffic to them from outside --cluster-cidr\n"
                                "is masqueraded. --service-proxy=false leaves Services to another proxy.\n"
+                               "Pods get kubelet's Service variables and, by dnsPolicy, a resolv.conf naming\n"
+                               "--cluster-dns (none by default: the node's, with a MissingClusterDNS warning),\n"
+                               "searching --cluster-domain, from --resolv-conf (default /etc/resolv.conf).\n"
                                "--config FILE (default " DEFAULT_CONFIG_PATH " if present): the same settings\n"
                                "as KubeletConfiguration YAML (docs/systemd.md); flags override it.\n");
                         return 0;
@@ -587,7 +653,8 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                         return log_error_errno(r, "agent: remove table ip %s: %m", PROXY_TABLE), 1;
                 log_info("agent: Service proxy off (--service-proxy=false): Services are left to another proxy");
         }
-        (void) read_full_file("/etc/resolv.conf", 65536, &resolv, NULL);
+        dns = (PodDns) { .resolv_conf = cfg.resolv_conf ?: "/etc/resolv.conf", .cluster_dns = cfg.cluster_dns,
+                         .cluster_domain = cfg.cluster_domain };
         if (!kubeconfig_path) {
                 /* Standalone pods are the cluster: their CIDR unless one is given. */
                 node_proxy_config(name, NULL, cfg.cluster_cidr ? &cluster_cidr : cfg.pod_cidr ? &net_config.pod_cidr : NULL,
@@ -596,7 +663,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                         .proxy = service_proxy ? &proxy_config : NULL,
                         .manifest_dir = manifest_dir, .node_name = name, .node_ip = node_ip,
                         .net_config = cfg.pod_cidr ? &net_config : NULL, .log_dir = log_dir, .runtime_path = runtime_path,
-                        .resolv = resolv, .service_cidr = service_cidr,
+                        .dns = &dns, .service_cidr = service_cidr,
                         .registry = &registry, .cgroup_driver = cfg.cgroup_driver,
                 };
                 return run_standalone(opts, &o);
@@ -608,10 +675,17 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         if (r < 0)
                 return log_error_errno(r, "agent: service notification: %m"), 1;
         service_notify_starting(notify, "Registering node %s with %s", name, kube.config->server);
+        /* Listed from the start, so that it has synced by the time the pods come. */
+        r = service_store_new(&services);
+        if (r >= 0)
+                r = service_store_watch(services, kube.client);
+        if (r < 0)
+                return log_error_errno(r, "agent: the Services' watch: %m"), 1;
 
         pods = (ClusterPods) {
                 .event = kube.event, .client = kube.client, .opts = opts, .node_name = name, .node_ip = node_ip,
-                .log_dir = log_dir, .runtime_path = runtime_path, .resolv = resolv, .registry = &registry,
+                .log_dir = log_dir, .runtime_path = runtime_path, .dns = &dns, .services = services,
+                .registry = &registry,
                 .net_config = net_config, .have_pod_cidr = cfg.pod_cidr != NULL, .cgroup_driver = cfg.cgroup_driver,
                 .notify = notify, .static_pod_path = manifest_dir,
         };

@@ -18,6 +18,7 @@ typedef enum FieldType {
         FIELD_STRING,
         FIELD_INTEGER,
         FIELD_BOOLEAN,
+        FIELD_STRING_LIST, /* a YAML sequence of strings, each given to set() */
 } FieldType;
 
 typedef struct Parser {
@@ -32,7 +33,7 @@ typedef struct Field {
         FieldType type;
         /* Checks the value and stores it in the config; a message for the error. */
         int (*set)(Parser *p, const struct Field *f, const char *value, const char **ret_why);
-        size_t offset; /* of the char* or unsigned in AgentConfig */
+        size_t offset; /* of the char*, unsigned or char** in AgentConfig */
 } Field;
 
 /* The message with the file and line of at in front ("kubelet.yaml:3: ..."); -EINVAL. */
@@ -67,6 +68,16 @@ static int set_address(Parser *p, const Field *f, const char *value, const char 
                 return -EINVAL;
         }
         return set_string(p, f, value, ret_why);
+}
+
+/* clusterDNS's items: IPv4 or IPv6 addresses, written as inet_ntop writes them. */
+static int add_dns_address(Parser *p, const Field *f, const char *value, const char **ret_why) {
+        char ***slot = (char ***) ((char *) p->config + f->offset);
+        int r = agent_config_add_cluster_dns(slot, value);
+
+        if (r == -EINVAL)
+                *ret_why = "not an IP address";
+        return r;
 }
 
 static int set_port(Parser *p, const Field *f, const char *value, const char **ret_why) {
@@ -151,6 +162,9 @@ static const Field fields[] = {
         { "kubeAPIBurst", FIELD_INTEGER, set_positive, offsetof(AgentConfig, kube_api_burst) },
         { "clusterCIDR", FIELD_STRING, set_cidr, offsetof(AgentConfig, cluster_cidr) },
         { "serviceProxy", FIELD_BOOLEAN, set_boolean, offsetof(AgentConfig, service_proxy) },
+        { "clusterDNS", FIELD_STRING_LIST, add_dns_address, offsetof(AgentConfig, cluster_dns) },
+        { "clusterDomain", FIELD_STRING, set_string, offsetof(AgentConfig, cluster_domain) },
+        { "resolvConf", FIELD_STRING, set_string, offsetof(AgentConfig, resolv_conf) },
 };
 
 static int next_event(Parser *p, yaml_event_t *e) {
@@ -184,8 +198,40 @@ static const char *field_type_name(FieldType t) {
         return t == FIELD_INTEGER ? "an integer" : t == FIELD_BOOLEAN ? "true or false" : "a string";
 }
 
+static int scalar_value(Parser *p, const Field *f, const yaml_event_t *e);
+
+/* A list field's items, its start already read; "[]" empties it. */
+static int list_value(Parser *p, const Field *f) {
+        char ***slot = (char ***) ((char *) p->config + f->offset);
+
+        strv_free(TAKE_PTR(*slot));
+        for (;;) {
+                _cleanup_(yaml_event_delete) yaml_event_t item = {};
+                int r = next_event(p, &item);
+
+                if (r < 0)
+                        return r;
+                if (item.type == YAML_SEQUENCE_END_EVENT)
+                        return 0;
+                r = scalar_value(p, f, &item);
+                if (r < 0)
+                        return r;
+        }
+}
+
 /* The value event of field f, already read. */
 static int field_value(Parser *p, const Field *f, const yaml_event_t *e) {
+        if (f->type == FIELD_STRING_LIST) {
+                if (e->type != YAML_SEQUENCE_START_EVENT)
+                        return fail(p, &e->start_mark, "field \"%s\": want a list of strings, not %s", f->name,
+                                    e->type == YAML_SCALAR_EVENT ? "a scalar" : event_kind(e));
+                return list_value(p, f);
+        }
+        return scalar_value(p, f, e);
+}
+
+/* A scalar (a field's, or a list field's item). */
+static int scalar_value(Parser *p, const Field *f, const yaml_event_t *e) {
         const char *value = (const char *) e->data.scalar.value, *why = NULL;
         int r;
 
@@ -194,7 +240,7 @@ static int field_value(Parser *p, const Field *f, const yaml_event_t *e) {
                             event_kind(e));
         if (is_null(e))
                 return fail(p, &e->start_mark, "field \"%s\": no value", f->name);
-        if (f->type != FIELD_STRING && e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        if ((f->type == FIELD_INTEGER || f->type == FIELD_BOOLEAN) && e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
                 return fail(p, &e->start_mark, "field \"%s\": want %s, not a string", f->name,
                             field_type_name(f->type));
         r = f->set(p, f, value, &why);
@@ -314,7 +360,31 @@ void agent_config_done(AgentConfig *c) {
         free(c->service_cidr);
         free(c->log_dir);
         free(c->cluster_cidr);
+        strv_free(c->cluster_dns);
+        free(c->cluster_domain);
+        free(c->resolv_conf);
         *c = (AgentConfig) {};
+}
+
+int agent_config_add_cluster_dns(char ***list, const char *address) {
+        unsigned char binary[sizeof(struct in6_addr)];
+        char text[INET6_ADDRSTRLEN];
+        int family = strchr(address, ':') ? AF_INET6 : AF_INET;
+        size_t n = 0;
+        char **grown;
+
+        if (inet_pton(family, address, binary) != 1 || !inet_ntop(family, binary, text, sizeof(text)))
+                return -EINVAL;
+        while (*list && (*list)[n])
+                n++;
+        grown = realloc(*list, (n + 2) * sizeof(char *));
+        if (!grown)
+                return -ENOMEM;
+        *list = grown;
+        grown[n + 1] = NULL;
+        if (!(grown[n] = strdup(text)))
+                return -ENOMEM;
+        return 0;
 }
 
 const char *cgroup_driver_to_string(CgroupDriver d) {

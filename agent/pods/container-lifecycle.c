@@ -22,6 +22,7 @@
 #include "pod-cgroup.h"
 #include "pod-paths.h"
 #include "pod-worker-internal.h"
+#include "service-links.h"
 
 /* --- the decisions ----------------------------------------------------------------- */
 
@@ -114,6 +115,7 @@ static int spawn_monitor(Container *c, const char *log, const char *exit_file) {
         _cleanup_free_ char *root = pod_worker_runtime_root(w);
         posix_spawn_file_actions_t actions;
         posix_spawnattr_t attr;
+        sigset_t unblocked;
         int ready[2], r;
         char *argv[] = {
                 (char *) w->rt.runtime_path, (char *) "--root", root, (char *) "monitor", (char *) "--bundle", c->dir,
@@ -126,8 +128,12 @@ static int spawn_monitor(Container *c, const char *log, const char *exit_file) {
         posix_spawn_file_actions_init(&actions);
         posix_spawn_file_actions_adddup2(&actions, ready[1], 3);
         posix_spawnattr_init(&attr);
+        /* Not the agent's blocked SIGINT and SIGTERM (its loop takes them by signalfd): the
+         * mask is inherited down to the container, whose SIGTERM would then never arrive. */
+        sigemptyset(&unblocked);
+        posix_spawnattr_setsigmask(&attr, &unblocked);
         /* A session of its own: it outlives the agent, and the agent's terminal. */
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
         r = -posix_spawn(&c->monitor_pid, w->rt.runtime_path, &actions, &attr, argv, environ);
         posix_spawn_file_actions_destroy(&actions);
         posix_spawnattr_destroy(&attr);
@@ -161,10 +167,33 @@ static void record_monitor(Container *c) {
         (void) write_file_replace(path, text, strlen(text), 0600);
 }
 
+/* The Service variables of the pod's namespace (and the API server's) as the store holds
+ * them now: a container started later sees the Services of then, as with kubelet. */
+static char **service_variables(PodWorker *w) {
+        json_object *names = w->rt.services ? service_store_namespace(w->rt.services, w->spec->namespace) : NULL;
+        json_object *master = w->rt.services ? service_store_get(w->rt.services, "default", "kubernetes") : NULL;
+        _cleanup_free_ json_object **list = calloc((names ? (size_t) json_object_object_length(names) : 0) + 2,
+                                                   sizeof(json_object *));
+        size_t n = 0;
+
+        if (!list)
+                return NULL;
+        if (names) {
+                json_object_object_foreach(names, name, service) {
+                        (void) name;
+                        list[n++] = service;
+                }
+        }
+        if (master)
+                list[n++] = master;
+        return service_links_env(list, n, w->spec->namespace, w->spec->enable_service_links);
+}
+
 static int write_bundle(Container *c, json_object *image_config, const char *rootfs) {
         PodWorker *w = c->worker;
         _cleanup_free_ char *hosts = NULL, *resolv = NULL, *hostname = NULL, *termination = NULL, *cgroup = NULL,
                             *config_path = NULL, *error = NULL;
+        _cleanup_strv_free_ char **services = service_variables(w);
         json_object *config = NULL;
         const char *text;
         int r;
@@ -174,7 +203,7 @@ static int write_bundle(Container *c, json_object *image_config, const char *roo
             !(hostname = pod_file(w->pod_run_dir, POD_HOSTNAME_FILE)) ||
             !(termination = pod_file(c->dir, POD_RUN_TERMINATION_LOG)) ||
             !(cgroup = pod_container_cgroups_path(pod_cgroups_driver(w->rt.cgroups), w->cgroup_parent, c->id)) ||
-            !(config_path = pod_file(c->dir, POD_RUN_CONFIG_FILE)))
+            !(config_path = pod_file(c->dir, POD_RUN_CONFIG_FILE)) || !services)
                 return -ENOMEM;
         r = write_file_replace(termination, "", 0, 0666);
         if (r < 0)
@@ -184,6 +213,7 @@ static int write_bundle(Container *c, json_object *image_config, const char *roo
                 .sandbox_dir = w->sandbox_dir, .pod_ip = w->pod_ip, .host_ip = w->rt.node_ip, .node_name = w->rt.node_name,
                 .hosts_file = hosts, .hostname_file = hostname, .resolv_conf = resolv, .termination_log = termination,
                 .cgroups_path = cgroup, .node_memory = w->rt.node_memory, .volumes = w->volumes, .n_volumes = w->n_volumes,
+                .extra_env = services,
         };
         /* The network namespace is the pod network's, not the sandbox's. */
         ctx.netns_path = w->netns_path;

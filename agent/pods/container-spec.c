@@ -104,11 +104,13 @@ char *container_spec_expand(const char *s, char **env, size_t n_env) {
                         for (size_t i = 0; i < n_env; i++)
                                 if (strncmp(env[i], s + 2, len) == 0 && env[i][len] == '=')
                                         value = env[i] + len + 1;
-                        if (value) {
+                        /* An unknown name stays as it was written, the whole reference. */
+                        if (value)
                                 fputs(value, f);
-                                s = close + 1;
-                                continue;
-                        }
+                        else
+                                fwrite(s, 1, (size_t) (close + 1 - s), f);
+                        s = close + 1;
+                        continue;
                 }
                 fputc(*s++, f);
         }
@@ -154,21 +156,17 @@ static int env_value(Builder *b, json_object *entry, const char *name, Strv *env
         return 0;
 }
 
-static int build_env(Builder *b, Strv *env) {
+/* kube: what kubelet hands the runtime — the Service variables, then the container's env
+ * over them, each value's $(VAR) expanded from those before it (never from the image's
+ * env, which kubelet does not know). env: the image's env with kube over it, as
+ * containerd merges them. */
+static int build_env(Builder *b, Strv *env, Strv *kube) {
         json_object *image_env = json_get(b->ctx->image_config, "Env"), *list = json_get(b->ctx->container, "env");
         int r;
 
-        for (size_t i = 0; i < json_array_length(image_env); i++) {
-                const char *item = json_object_get_string(json_object_array_get_idx(image_env, i));
-                const char *eq = item ? strchr(item, '=') : NULL;
-                _cleanup_free_ char *name = eq ? strndup(item, (size_t) (eq - item)) : NULL;
-
-                if (name && (r = env_set(env, name, eq + 1)) < 0)
-                        return r;
-        }
         for (char **e = b->ctx->extra_env; e && *e; e++) {
                 _cleanup_free_ char *name = strndup(*e, strcspn(*e, "="));
-                if (!name || (r = env_set(env, name, (*e)[strlen(name)] ? *e + strlen(name) + 1 : "")) < 0)
+                if (!name || (r = env_set(kube, name, (*e)[strlen(name)] ? *e + strlen(name) + 1 : "")) < 0)
                         return -ENOMEM;
         }
         for (size_t i = 0; i < json_array_length(list); i++) {
@@ -178,11 +176,24 @@ static int build_env(Builder *b, Strv *env) {
 
                 if (!name || !*name)
                         return fail(b, -EINVAL, "env[%zu]: a name is required", i);
-                r = env_value(b, entry, name, env, &value);
+                r = env_value(b, entry, name, kube, &value);
                 if (r < 0)
                         return r;
-                if (value && (r = env_set(env, name, value)) < 0)
+                if (value && (r = env_set(kube, name, value)) < 0)
                         return r;
+        }
+        for (size_t i = 0; i < json_array_length(image_env); i++) {
+                const char *item = json_object_get_string(json_object_array_get_idx(image_env, i));
+                const char *eq = item ? strchr(item, '=') : NULL;
+                _cleanup_free_ char *name = eq ? strndup(item, (size_t) (eq - item)) : NULL;
+
+                if (name && (r = env_set(env, name, eq + 1)) < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < kube->n; i++) {
+                _cleanup_free_ char *name = strndup(kube->v[i], strcspn(kube->v[i], "="));
+                if (!name || (r = env_set(env, name, kube->v[i] + strlen(name) + 1)) < 0)
+                        return -ENOMEM;
         }
         return 0;
 }
@@ -198,7 +209,7 @@ static int push_expanded(Strv *args, json_object *list, Strv *env) {
 }
 
 /* Kubernetes' rules: command replaces the image's Entrypoint (and drops its Cmd); args
- * replace the Cmd. */
+ * replace the Cmd. Only command and args are expanded, from kubelet's env (kube). */
 static int build_args(Builder *b, Strv *env, Strv *args) {
         json_object *command = json_get(b->ctx->container, "command"), *cargs = json_get(b->ctx->container, "args");
         json_object *entrypoint = json_get(b->ctx->image_config, "Entrypoint"), *cmd = json_get(b->ctx->image_config, "Cmd");
@@ -320,30 +331,48 @@ static int capability_of(Builder *b, const char *kube_name) {
         return cap >= 0 ? cap : fail(b, -EINVAL, "securityContext.capabilities: '%s' is not a capability", kube_name);
 }
 
-static int build_capabilities(Builder *b, bool privileged, json_object *process) {
-        json_object *caps = json_get(json_get(b->ctx->container, "securityContext"), "capabilities");
-        json_object *add = json_get(caps, "add"), *drop = json_get(caps, "drop"), *sets;
-        uint64_t mask = privileged ? (UINT64_C(2) << CAP_LAST_CAP) - 1 : runtime_default_capabilities();
+/* A capabilities list ("add" or "drop"): has_all if it names ALL, the mask of the others. */
+static int capability_list(Builder *b, json_object *list, bool *ret_has_all, uint64_t *ret_mask) {
+        *ret_has_all = false;
+        *ret_mask = 0;
+        for (size_t i = 0; i < json_array_length(list); i++) {
+                const char *name = json_object_get_string(json_object_array_get_idx(list, i)) ?: "";
+                int cap;
 
-        for (size_t i = 0; i < json_array_length(add); i++) {
-                const char *name = json_object_get_string(json_object_array_get_idx(add, i));
-                int cap = streq(name ?: "", "ALL") ? -2 : capability_of(b, name ?: "");
-                if (cap == -2)
-                        mask = (UINT64_C(2) << CAP_LAST_CAP) - 1;
-                else if (cap < 0)
+                if (streq(name, "ALL")) {
+                        *ret_has_all = true;
+                        continue;
+                }
+                cap = capability_of(b, name);
+                if (cap < 0)
                         return cap;
-                else
-                        mask |= UINT64_C(1) << cap;
+                *ret_mask |= UINT64_C(1) << cap;
         }
-        for (size_t i = 0; i < json_array_length(drop) && !privileged; i++) {
-                const char *name = json_object_get_string(json_object_array_get_idx(drop, i));
-                int cap = streq(name ?: "", "ALL") ? -2 : capability_of(b, name ?: "");
-                if (cap == -2)
+        return 0;
+}
+
+/* containerd's WithCapabilities: ALL in add gives every one, ALL in drop none, whatever
+ * their order; then the named ones are added, then the named ones dropped (drop ALL, add
+ * NET_BIND_SERVICE: that one only). Privileged: all, add and drop ignored. */
+static int build_capabilities(Builder *b, bool privileged, json_object *process) {
+        json_object *caps = json_get(json_get(b->ctx->container, "securityContext"), "capabilities"), *sets;
+        uint64_t all = (UINT64_C(2) << CAP_LAST_CAP) - 1, mask = privileged ? all : runtime_default_capabilities();
+        uint64_t add, drop;
+        bool add_all, drop_all;
+        int r;
+
+        r = capability_list(b, json_get(caps, "add"), &add_all, &add);
+        if (r < 0)
+                return r;
+        r = capability_list(b, json_get(caps, "drop"), &drop_all, &drop);
+        if (r < 0)
+                return r;
+        if (!privileged) {
+                if (add_all)
+                        mask = all;
+                if (drop_all)
                         mask = 0;
-                else if (cap < 0)
-                        return cap;
-                else
-                        mask &= ~(UINT64_C(1) << cap);
+                mask = (mask | add) & ~drop;
         }
         sets = json_object_new_object();
         for (const char *const *set = (const char *const[]) { "bounding", "effective", "permitted", NULL }; *set; set++) {
@@ -636,7 +665,7 @@ static int build_failed(Builder *b, int r, const char *step, char **ret_error) {
 
 int container_spec_build(const ContainerSpecContext *ctx, json_object **ret_config, char **ret_error) {
         _cleanup_(json_object_putp) json_object *config = json_object_new_object();
-        _cleanup_(strv_done) Strv env = {}, args = {};
+        _cleanup_(strv_done) Strv env = {}, kube_env = {}, args = {};
         json_object *meta = json_get(ctx->pod, "metadata"), *process = json_object_new_object(), *root;
         json_object *sc = json_get(ctx->container, "securityContext");
         Builder b = {
@@ -658,10 +687,10 @@ int container_spec_build(const ContainerSpecContext *ctx, json_object **ret_conf
                                json_object_new_boolean(json_object_get_boolean(json_get(sc, "readOnlyRootFilesystem"))));
         json_object_object_add(config, "root", root);
 
-        r = build_env(&b, &env);
+        r = build_env(&b, &env, &kube_env);
         if (r < 0)
                 return build_failed(&b, r, "env", ret_error);
-        r = build_args(&b, &env, &args);
+        r = build_args(&b, &kube_env, &args);
         if (r < 0)
                 return build_failed(&b, r, "command and args", ret_error);
         r = build_user(&b, process);

@@ -8,9 +8,11 @@
 /* A pod's container as an OCI runtime config (config.json), the way kubelet's
  * generateContainerConfig and containerd's CRI plugin make it together:
  *
- * - process: command/args over the image's Entrypoint/Cmd by Kubernetes' rules, $(VAR)
- *   expanded; env = image Env, then extra_env (service links), then the container's env
- *   (value, valueFrom.fieldRef, and configMapKeyRef/secretKeyRef through resolve_ref);
+ * - process: command/args over the image's Entrypoint/Cmd by Kubernetes' rules; env =
+ *   the image's Env with, over it, what kubelet makes: extra_env (the Service variables,
+ *   service-links.h), then the container's env over those (value, valueFrom.fieldRef, and
+ *   configMapKeyRef/secretKeyRef through resolve_ref). $(VAR) in env values, command and
+ *   args is expanded from kubelet's part only, as kubelet does: never from the image's Env;
  *   workingDir; user from runAsUser/runAsGroup (container, then pod) or the image's User
  *   (numeric or looked up in the root's /etc/passwd and /etc/group), supplementalGroups
  *   and fsGroup; runAsNonRoot enforced; tty.
@@ -50,7 +52,7 @@ typedef struct ContainerSpecContext {
         uint64_t node_memory; /* bytes, for a burstable container's oom_score_adj */
         const ContainerSpecVolume *volumes;
         size_t n_volumes;
-        char **extra_env; /* "NAME=value", NULL-terminated; may be NULL */
+        char **extra_env; /* the Service variables, "NAME=value", NULL-terminated; may be NULL */
         ContainerSpecResolveRef resolve_ref;
         void *userdata;
 } ContainerSpecContext;

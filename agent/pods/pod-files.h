@@ -6,16 +6,39 @@
 /* The files kubelet makes for each pod, as it makes them. */
 
 /* /etc/hosts: kubelet's header and localhost lines, then "<pod IP>\t<hostname>" (with
- * the FQDN first when spec.hostname and spec.subdomain are set) and spec.hostAliases. */
+ * the FQDN <hostname>.<subdomain>.<namespace>.svc.<cluster_domain> first when
+ * spec.hostname and spec.subdomain are set; cluster_domain NULL is kubelet's "") and
+ * spec.hostAliases. */
 char *pod_hosts_file(json_object *pod, const char *pod_ip, const char *cluster_domain);
 
-/* /etc/resolv.conf by spec.dnsPolicy: ClusterFirst with cluster_dns set → the cluster's
- * nameserver, search "<ns>.svc.<domain> svc.<domain> <domain>" then the host's, and
- * "options ndots:5"; ClusterFirst without cluster_dns (kubelet falls back) and Default →
- * the host's file; None → only spec.dnsConfig. spec.dnsConfig's nameservers, searches
- * and options are added in every case. NULL on out of memory. */
-char *pod_resolv_conf(json_object *pod, const char *host_resolv_conf, const char *cluster_dns,
-                      const char *cluster_domain);
+/* kubelet reads at most this much of the node's resolv.conf. */
+#define POD_RESOLV_CONF_MAX_SIZE (10u << 20)
+
+/* The node's DNS settings, as kubelet's clusterDNS, clusterDomain and resolvConf give them. */
+typedef struct PodDnsConfig {
+        const char *host_resolv_conf; /* the resolvConf file's content; NULL: resolvConf is "" */
+        char *const *cluster_dns;     /* the cluster's DNS servers, NULL-terminated; NULL or empty: none */
+        const char *cluster_domain;   /* NULL or "": none */
+} PodDnsConfig;
+
+/* A warning kubelet records as an event on the pod: reason and message. */
+typedef void (*PodDnsWarning)(const char *reason, const char *message, void *userdata);
+
+/* /etc/resolv.conf by spec.dnsPolicy, as kubelet's dns.Configurer.GetPodDNS decides it
+ * and containerd writes it ("search …", a "nameserver" line each, "options …"):
+ * - ClusterFirst (not hostNetwork) and ClusterFirstWithHostNet, with cluster DNS servers:
+ *   those only, search "<ns>.svc.<domain> svc.<domain> <domain>" (without a domain: none
+ *   of these) then the host's, "options ndots:5". Without servers: warning
+ *   MissingClusterDNS and the host's, as Default.
+ * - Default (and ClusterFirst with hostNetwork): the host's nameservers, last search line
+ *   and options; with resolvConf "" nameserver 127.0.0.1 and search ".".
+ * - None: nothing but spec.dnsConfig.
+ * spec.dnsConfig's nameservers and searches are then added (each once), its options
+ * replace those of the same name. At most 3 nameservers, 32 search paths of at most 253
+ * characters, 2048 characters in all, the rest left out with warning DNSConfigForming.
+ * Nothing at all: the host's file as it is, as containerd does. warn may be NULL. NULL
+ * when out of memory. */
+char *pod_resolv_conf(json_object *pod, const PodDnsConfig *config, PodDnsWarning warn, void *userdata);
 
 /* The pod's hostname: spec.hostname, else its name (at most 63 characters, as kubelet
  * truncates it). */

@@ -21,6 +21,7 @@ typedef struct ApiPod {
         unsigned fetching;
         bool deleted_from_api, removing;
         bool awaiting_sync; /* seen in the first list: admitted once it is complete */
+        bool waiting_for_services; /* ready to start once the Services have been listed */
 } ApiPod;
 
 /* A pod's status on its way to the API: one PATCH in flight, the latest status after
@@ -272,8 +273,20 @@ static void on_terminated(PodEntry *e, void *userdata) {
 static void start_worker(ApiPod *a) {
         _cleanup_free_ char *error = NULL;
         PodEntry *e = a->entry;
-        int r = pod_set_start(e, a->objects, &error);
+        ServiceStore *services = pod_set_runtime(a->manager->set)->services;
+        int r;
 
+        /* kubelet's rule: a pod from the API server gets its containers only once the
+         * Services have been read, or KUBERNETES_SERVICE_HOST could be missing. */
+        if (services && !service_store_synced(services)) {
+                if (!a->waiting_for_services)
+                        log_info("pod %s/%s: waiting for the Services' first list (their variables)", e->namespace,
+                                 e->name);
+                a->waiting_for_services = true;
+                return;
+        }
+        a->waiting_for_services = false;
+        r = pod_set_start(e, a->objects, &error);
         if (r < 0 && error)
                 log_error("%s", error);
         else if (r < 0)
@@ -542,6 +555,16 @@ static void on_pod(KubeWatch *w, KubeEvent event, json_object *pod, void *userda
         }
 }
 
+static void on_services_synced(void *userdata) {
+        PodManager *m = userdata;
+
+        for (PodEntry *e = pod_set_first(m->set); e; e = pod_entry_next(e)) {
+                ApiPod *a = e->data;
+                if (e->source == &m->source && a->waiting_for_services && !a->removing)
+                        start_worker(a);
+        }
+}
+
 int pod_manager_new(KubeClient *client, PodSet *set, PodManager **ret) {
         _cleanup_free_ char *selector = NULL;
         _cleanup_free_ PodManager *m = calloc(1, sizeof(PodManager));
@@ -563,6 +586,8 @@ int pod_manager_new(KubeClient *client, PodSet *set, PodManager **ret) {
         r = kube_watch_new(client, "/api/v1/pods", selector, on_pod, m, &m->watch);
         if (r < 0)
                 return r;
+        if (pod_set_runtime(set)->services)
+                service_store_on_synced(pod_set_runtime(set)->services, on_services_synced, m);
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -572,6 +597,8 @@ void pod_manager_free(PodManager *m) {
         if (!m)
                 return;
         kube_watch_free(m->watch);
+        if (pod_set_runtime(m->set)->services)
+                service_store_on_synced(pod_set_runtime(m->set)->services, NULL, NULL);
         sd_event_source_disable_unref(m->reaper);
         while (m->reports) {
                 StatusReport *r = m->reports;

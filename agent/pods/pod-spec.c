@@ -91,7 +91,7 @@ static int parse_containers(PodSpec *s, json_object *spec, const char *key, char
 }
 
 static int parse(PodSpec *s, char **ret_error) {
-        json_object *meta = json_get(s->pod, "metadata"), *spec = json_get(s->pod, "spec"), *host_network;
+        json_object *meta = json_get(s->pod, "metadata"), *spec = json_get(s->pod, "spec"), *host_network, *links;
         char key[512];
         int r;
 
@@ -116,6 +116,8 @@ static int parse(PodSpec *s, char **ret_error) {
                 return error_set(ret_error, r, "pod %s: spec.terminationGracePeriodSeconds: not an integer", key);
         host_network = json_get(spec, "hostNetwork");
         s->host_network = json_object_get_boolean(host_network);
+        links = json_get(spec, "enableServiceLinks");
+        s->enable_service_links = !links || json_object_get_boolean(links);
         s->deleting = pod_spec_deletion(s->pod, &s->deletion_grace_seconds);
         return parse_containers(s, spec, key, ret_error);
 }

@@ -36,6 +36,7 @@ typedef struct PodSpec {
         PodRestartPolicy restart_policy;
         int64_t termination_grace_seconds;
         bool host_network;
+        bool enable_service_links; /* spec.enableServiceLinks, true by default */
         /* metadata.deletionTimestamp is set; deletion_grace_seconds: its
          * deletionGracePeriodSeconds, -1 when unset (the spec's period then). */
         bool deleting;

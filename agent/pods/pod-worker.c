@@ -298,6 +298,33 @@ static int host_ports_up(PodWorker *w, const PodNetworkResult *net) {
         return 0;
 }
 
+static void dns_warning(const char *reason, const char *message, void *userdata) {
+        pod_worker_emit(userdata, NULL, "Warning", reason, "%s", message);
+}
+
+/* The pod's resolv.conf from the node's file as it is now, as kubelet reads it for each
+ * sandbox. A missing file counts as empty (kubelet would refuse every pod). */
+static int resolv_conf(PodWorker *w, char **ret) {
+        _cleanup_free_ char *host = NULL;
+        PodDnsConfig dns = { .cluster_dns = w->rt.cluster_dns, .cluster_domain = w->rt.cluster_domain };
+        int r;
+
+        if (!isempty(w->rt.resolv_conf)) {
+                r = read_full_file(w->rt.resolv_conf, POD_RESOLV_CONF_MAX_SIZE, &host, NULL);
+                if (r == -ENOENT && !(host = strdup("")))
+                        return -ENOMEM;
+                if (r < 0 && r != -ENOENT) {
+                        pod_worker_emit(w, NULL, "Warning", "FailedCreatePodSandBox",
+                                        "Failed to generate sandbox config for pod \"%s_%s(%s)\": open %s: %s",
+                                        w->spec->name, w->spec->namespace, w->uid, w->rt.resolv_conf, strerror(-r));
+                        return r;
+                }
+                dns.host_resolv_conf = host;
+        }
+        *ret = pod_resolv_conf(w->pod, &dns, dns_warning, w);
+        return *ret ? 0 : -ENOMEM;
+}
+
 static int sandbox_up(PodWorker *w) {
         _cleanup_free_ char *error = NULL, *hostname = pod_hostname(w->pod), *hosts = NULL, *resolv = NULL;
         bool host_network = w->spec->host_network;
@@ -336,7 +363,9 @@ static int sandbox_up(PodWorker *w) {
                 w->pod_ip = w->rt.node_ip ? strdup(w->rt.node_ip) : NULL;
         }
         hosts = pod_hosts_file(w->pod, w->pod_ip, w->rt.cluster_domain);
-        resolv = pod_resolv_conf(w->pod, w->rt.host_resolv_conf ?: "", w->rt.cluster_dns, w->rt.cluster_domain);
+        r = resolv_conf(w, &resolv);
+        if (r < 0)
+                return r;
         r = write_pod_file(w, POD_HOSTS_FILE, hosts);
         if (r < 0)
                 return log_error_errno(r, "pod %s: write hosts: %m", w->key);

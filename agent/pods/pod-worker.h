@@ -11,11 +11,13 @@
 #include "hostports.h"
 #include "image-store.h"
 #include "pod-network.h"
+#include "service-store.h"
 #include "volumes.h"
 
 /* A worker per pod, on the event loop, doing what kubelet's pod workers do with
  * containerd: the sandbox (shared namespaces, network, /etc/hosts, resolv.conf), the
- * volumes, the images, the init containers in order and then the containers, each run
+ * volumes, the images, the init containers in order and then the containers (with the
+ * Service variables of the moment each starts, as kubelet gives them), each run
  * by a monitor process of its own (`stevedore-runc monitor`: it owns the stdio and the
  * CRI log and outlives the agent), restarts by restartPolicy with kubelet's back-off
  * (10 s doubling to 5 min, reset after 10 min running), and graceful termination
@@ -37,8 +39,14 @@ typedef struct PodRuntime {
         const char *runtime_path; /* stevedore-runc, which runs the monitors */
         const char *node_name, *node_ip;
         uint64_t node_memory;
-        const char *host_resolv_conf; /* its content */
-        const char *cluster_dns, *cluster_domain;
+        /* DNS as kubelet's resolvConf (read for each pod; NULL or "": none), clusterDNS
+         * (NULL-terminated; NULL: none) and clusterDomain (NULL: none) give it. */
+        const char *resolv_conf;
+        char *const *cluster_dns;
+        const char *cluster_domain;
+        /* The Services whose variables the containers get (service-links.h), asked as each
+         * container starts; NULL: none. */
+        ServiceStore *services;
         /* The status changed: a PodStatus (borrowed for the call). */
         void (*status_changed)(PodWorker *w, json_object *status, void *userdata);
         /* Something kubelet reports as an event: type Normal or Warning. */

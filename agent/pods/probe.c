@@ -171,13 +171,21 @@ static int on_exec_exit(sd_event_source *s, int fd, uint32_t revents, void *user
 /* An exec probe's command, its stdio /dev/null, watched through a pidfd. */
 static int exec_attempt(Probe *p) {
         posix_spawn_file_actions_t actions;
+        posix_spawnattr_t attr;
+        sigset_t unblocked;
         int r;
 
         posix_spawn_file_actions_init(&actions);
         for (int fd = 0; fd < 3; fd++)
                 posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
-        r = -posix_spawn(&p->pid, p->exec_argv[0], &actions, NULL, p->exec_argv, environ);
+        /* The command runs in the container: not with the agent's blocked signals. */
+        posix_spawnattr_init(&attr);
+        sigemptyset(&unblocked);
+        posix_spawnattr_setsigmask(&attr, &unblocked);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+        r = -posix_spawn(&p->pid, p->exec_argv[0], &actions, &attr, p->exec_argv, environ);
         posix_spawn_file_actions_destroy(&actions);
+        posix_spawnattr_destroy(&attr);
         if (r < 0) {
                 p->pid = 0;
                 return r;

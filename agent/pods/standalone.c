@@ -114,6 +114,9 @@ static void set_services(Standalone *s, json_object *services) {
                 (void) proxy_service_update(s->proxy, json_object_array_get_idx(services, i));
         json_object_put(s->services);
         s->services = services;
+        /* Before any container of the pods just read starts: their workers start from the loop. */
+        if (s->config.services && service_store_replace(s->config.services, services) < 0)
+                log_oom();
         schedule_refresh(s);
 }
 

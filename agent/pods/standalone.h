@@ -5,6 +5,7 @@
 
 #include "pod-set.h"
 #include "proxy.h"
+#include "service-store.h"
 
 /* The embedded default: no API server. Pods and Services come from a manifest
  * directory (kubelet's static pod files: YAML or JSON, several documents per file;
@@ -13,7 +14,7 @@
  * replaces a static pod.
  * Services get a ClusterIP (and NodePorts) from the configured ranges when the manifest
  * gives none, and endpoints from the local pods their selector matches once those are
- * ready. What runs is written to <run_dir>/status.json for `stevedore status`. The
+ * ready; the pods' containers get their variables (service-links.h). What runs is written to <run_dir>/status.json for `stevedore status`. The
  * pods are the pod set's (pod-set.h); the Services' allocations and endpoints are
  * standalone-services.h's. */
 typedef struct Standalone Standalone;
@@ -23,6 +24,7 @@ typedef struct StandaloneConfig {
         const char *status_path;
         const ProxyConfig *proxy; /* NULL: Services are not programmed */
         Ipv4Prefix service_cidr;
+        ServiceStore *services; /* given the manifests' Services (the pods' variables); may be NULL */
 } StandaloneConfig;
 
 /* Feeds set (its runtime attached); its pods_changed runs once the manifests are read

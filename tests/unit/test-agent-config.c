@@ -37,6 +37,29 @@ static void test_fields(void) {
         check_int(c.service_proxy, ==, AGENT_CONFIG_TRUE);
 }
 
+/* clusterDNS is a list of addresses (IPv4 or IPv6, as inet_ntop writes them); clusterDomain
+ * and resolvConf strings, "" meaning none for resolvConf as for kubelet. */
+static void test_dns_fields(void) {
+        _cleanup_free_ char *error = NULL;
+        AgentConfig c = {};
+
+        check_int(parse("clusterDNS:\n  - 10.96.0.10\n  - \"fd00:0::a\"\nclusterDomain: cluster.local\nresolvConf: \"\"\n",
+                        &c, &error),
+                  ==, 0);
+        check(c.cluster_dns && c.cluster_dns[2] == NULL);
+        check_streq(c.cluster_dns[0], "10.96.0.10");
+        check_streq(c.cluster_dns[1], "fd00::a");
+        check_streq(c.cluster_domain, "cluster.local");
+        check_streq(c.resolv_conf, "");
+        agent_config_done(&c);
+        check_int(parse("clusterDNS: [10.96.0.10]\n", &c, &error), ==, 0);
+        check(c.cluster_dns && streq(c.cluster_dns[0], "10.96.0.10") && !c.cluster_dns[1]);
+        agent_config_done(&c);
+        check_int(parse("clusterDNS: []\n", &c, &error), ==, 0);
+        check(!c.cluster_dns);
+        agent_config_done(&c);
+}
+
 static void test_empty_and_comments_only(void) {
         _cleanup_free_ char *error = NULL;
         AgentConfig c = {};
@@ -88,6 +111,12 @@ static void test_refused_with_file_line_and_field(void) {
         check_refused("port: 1\n---\nport: 2\n", "/etc/stevedore/config.yaml:2: one document only");
         check_refused("[a]: 1\n", "/etc/stevedore/config.yaml:1: a field name must be a string, not a list");
         check_refused("a: &x 1\nport: *x\n", "/etc/stevedore/config.yaml:1: unknown field \"a\"");
+        check_refused("clusterDNS: 10.96.0.10\n",
+                      "/etc/stevedore/config.yaml:1: field \"clusterDNS\": want a list of strings, not a scalar");
+        check_refused("clusterDNS:\n  - 10.96.0.10\n  - kube-dns\n",
+                      "/etc/stevedore/config.yaml:3: field \"clusterDNS\": 'kube-dns' is not an IP address");
+        check_refused("clusterDNS: [[10.96.0.10]]\n",
+                      "/etc/stevedore/config.yaml:1: field \"clusterDNS\": want a string, not a list");
         check_refused("port: &x 1\nlogDir: *x\n", "/etc/stevedore/config.yaml:2: field \"logDir\": want a string, not an alias");
 }
 
@@ -110,6 +139,7 @@ static void test_load_missing_file(void) {
 
 int main(void) {
         test_fields();
+        test_dns_fields();
         test_empty_and_comments_only();
         test_refused_with_file_line_and_field();
         test_yaml_errors_have_a_line();

@@ -82,9 +82,30 @@ static void test_env_field_refs_and_expansion(void) {
                                           "\"POD=kubia-x\",\"IP=10.244.0.5\",\"APP=kubia\",\"BOTH=kubia-x@10.244.0.5\"]");
 }
 
+/* kubelet's expansion sees the Service variables and the container's env, never the
+ * image's Env; the container's env overrides a Service variable; an unknown reference
+ * stays whole, even with a known one inside. */
+static void test_env_over_service_variables(void) {
+        _cleanup_(json_object_putp) json_object *pod = parse(pod_json);
+        _cleanup_free_ char *error = NULL;
+        _cleanup_(json_object_putp) json_object *c = build(
+                pod,
+                "{\"name\": \"a\", \"command\": [\"$(KUBERNETES_SERVICE_HOST)\", \"$(PATH)\", \"$(X$(MODE))\"],"
+                " \"args\": [\"$(MODE)\"],"
+                " \"env\": [{\"name\": \"MODE\", \"value\": \"$(MODE)-$(KUBERNETES_SERVICE_HOST)\"},"
+                "  {\"name\": \"P\", \"value\": \"$(PATH):/x\"},"
+                "  {\"name\": \"KUBERNETES_SERVICE_HOST\", \"value\": \"own\"}]}",
+                "{\"Env\": [\"PATH=/bin\", \"MODE=img\", \"KUBERNETES_SERVICE_HOST=img\"]}", &error);
+
+        check(c);
+        check_streq(at(c, "process.args"), "[\"own\",\"$(PATH)\",\"$(X$(MODE))\",\"$(MODE)-10.96.0.1\"]");
+        check_streq(at(c, "process.env"), "[\"PATH=\\/bin\",\"MODE=$(MODE)-10.96.0.1\",\"KUBERNETES_SERVICE_HOST=own\","
+                                          "\"P=$(PATH):\\/x\"]");
+}
+
 static void test_security_context(void) {
         _cleanup_(json_object_putp) json_object *pod = parse(pod_json);
-        _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL;
+        _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL, *e5 = NULL;
         _cleanup_(json_object_putp) json_object *c1 = build(
                 pod,
                 "{\"name\": \"a\", \"command\": [\"x\"], \"securityContext\": {\"runAsUser\": 1000,"
@@ -97,11 +118,23 @@ static void test_security_context(void) {
         _cleanup_(json_object_putp) json_object *c3 = build(
                 pod, "{\"name\": \"c\", \"command\": [\"x\"], \"securityContext\": {\"capabilities\": {\"add\": [\"FLY\"]}}}",
                 NULL, &e3);
+        /* ALL in add is every capability whatever comes with it; the named drops go after */
+        _cleanup_(json_object_putp) json_object *c4 = build(
+                pod, "{\"name\": \"d\", \"command\": [\"x\"], \"securityContext\": {\"capabilities\": "
+                     "{\"add\": [\"CHOWN\", \"ALL\"], \"drop\": [\"CHOWN\"]}}}", NULL, &e4);
+        _cleanup_(json_object_putp) json_object *c5 = build(
+                pod, "{\"name\": \"e\", \"command\": [\"x\"], \"securityContext\": {\"capabilities\": "
+                     "{\"add\": [\"ALL\"], \"drop\": [\"CHOWN\"]}}}", NULL, &e5);
 
         check(c1);
         check_streq(at(c1, "process.user"), "{\"uid\":1000,\"gid\":0,\"additionalGids\":[5,7]}");
-        /* drop ALL applies after add, as containerd does it: nothing is left */
-        check_streq(at(c1, "process.capabilities.bounding"), "[]");
+        /* containerd's rule: drop ALL clears the set, then the named adds go in (kubeadm's
+         * CoreDNS: drop ALL, add NET_BIND_SERVICE) */
+        check_streq(at(c1, "process.capabilities.bounding"), "[\"CAP_NET_ADMIN\"]");
+        check_streq(at(c1, "process.capabilities.effective"), "[\"CAP_NET_ADMIN\"]");
+        check_streq(at(c4, "process.capabilities.permitted"), at(c5, "process.capabilities.permitted"));
+        check(!strstr(at(c4, "process.capabilities.permitted"), "CAP_CHOWN"));
+        check(strstr(at(c4, "process.capabilities.permitted"), "CAP_SYS_ADMIN"));
         check_streq(at(c1, "process.noNewPrivileges"), "true");
         check_streq(at(c1, "root.readonly"), "true");
         check_streq(at(c1, "annotations"), "{\"org.stevedore.seccomp\":\"runtime\\/default\"}");
@@ -143,6 +176,7 @@ static void test_resources_namespaces_and_the_runtime_accepts_it(void) {
 int main(void) {
         test_command_and_args_over_the_image();
         test_env_field_refs_and_expansion();
+        test_env_over_service_variables();
         test_security_context();
         test_resources_namespaces_and_the_runtime_accepts_it();
         return 0;

@@ -46,6 +46,7 @@ TEST(defaults) {
         check_int(s->restart_policy, ==, POD_RESTART_ALWAYS);
         check_int(s->termination_grace_seconds, ==, 30);
         check(!s->host_network);
+        check(s->enable_service_links);
         check(!s->deleting);
         check_int(s->deletion_grace_seconds, ==, -1);
         check_int(s->n_containers, ==, 1);
@@ -65,7 +66,7 @@ TEST(fields) {
         error = parse("{\"metadata\": {\"name\": \"web\", \"namespace\": \"ns\", \"uid\": \"u1\", "
                       "\"deletionTimestamp\": \"2026-01-01T00:00:00Z\", \"deletionGracePeriodSeconds\": 5}, "
                       "\"spec\": {\"restartPolicy\": \"OnFailure\", \"terminationGracePeriodSeconds\": 0, "
-                      "\"hostNetwork\": true, "
+                      "\"hostNetwork\": true, \"enableServiceLinks\": false, "
                       "\"initContainers\": [{\"name\": \"setup\", \"image\": \"busybox\"}], "
                       "\"containers\": [{\"name\": \"app\", \"image\": \"nginx:1\", \"imagePullPolicy\": \"Never\", "
                       "\"startupProbe\": {\"exec\": {}}, \"readinessProbe\": {\"tcpSocket\": {\"port\": 80}}, "
@@ -76,6 +77,7 @@ TEST(fields) {
         check_int(s->restart_policy, ==, POD_RESTART_ON_FAILURE);
         check_int(s->termination_grace_seconds, ==, 0);
         check(s->host_network);
+        check(!s->enable_service_links);
         check(s->deleting);
         check_int(s->deletion_grace_seconds, ==, 5);
         check_int(s->n_containers, ==, 2);
