@@ -309,6 +309,11 @@ static const struct option agent_options[] = {
         { "port", required_argument, NULL, 'P' },
         { "insecure-registry", required_argument, NULL, 'I' },
         { "cgroup-driver", required_argument, NULL, 'G' },
+        { "tls-cert-file", required_argument, NULL, 'T' },
+        { "tls-private-key-file", required_argument, NULL, 'K' },
+        { "register-with-taints", required_argument, NULL, 'W' },
+        { "cluster-cidr", required_argument, NULL, 'C' },
+        { "pod-routes", required_argument, NULL, 'r' },
         { "help", no_argument, NULL, 'h' },
         {},
 };
@@ -361,7 +366,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         _cleanup_(agent_config_done) AgentConfig cfg = {};
         PodNetworkConfig net_config = { .state_dir = opts->root_dir, .run_dir = opts->run_dir, .masquerade = true };
         const char *log_dir, *kubeconfig_path, *manifest_dir;
-        Ipv4Prefix service_cidr = {};
+        Ipv4Prefix service_cidr = {}, cluster_cidr = {};
         unsigned kubelet_port;
         RegistryHostConfig registries[16] = {};
         RegistryOptions registry = { .hosts = registries };
@@ -439,6 +444,45 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                                 return 2;
                         }
                         break;
+                case 'T':
+                        if (set_option(&cfg.tls_cert_file, optarg) < 0)
+                                return 1;
+                        break;
+                case 'K':
+                        if (set_option(&cfg.tls_private_key_file, optarg) < 0)
+                                return 1;
+                        break;
+                case 'W': {
+                        _cleanup_free_ char *why = NULL;
+                        NodeTaint *taints;
+                        size_t n;
+
+                        r = node_taints_parse(optarg, &taints, &n, &why);
+                        if (r == -ENOMEM)
+                                return log_oom(), 1;
+                        if (r < 0) {
+                                log_error("agent: --register-with-taints: %s", why);
+                                return 2;
+                        }
+                        node_taints_free(cfg.taints, cfg.n_taints);
+                        cfg.taints = taints;
+                        cfg.n_taints = n;
+                        break;
+                }
+                case 'C':
+                        if (ipv4_prefix_parse(optarg, &cluster_cidr) < 0) {
+                                log_error("agent: --cluster-cidr '%s' is not an IPv4 network in CIDR form", optarg);
+                                return 2;
+                        }
+                        if (set_option(&cfg.cluster_cidr, optarg) < 0)
+                                return 1;
+                        break;
+                case 'r':
+                        if (pod_routes_mode_from_string(optarg, &cfg.pod_routes) < 0) {
+                                log_error("agent: --pod-routes '%s' is not auto, host-gw, vxlan or none", optarg);
+                                return 2;
+                        }
+                        break;
                 case 'S':
                         if (ipv4_prefix_parse(optarg, &service_cidr) < 0) {
                                 log_error("agent: --service-cidr '%s' is not an IPv4 network in CIDR form", optarg);
@@ -451,6 +495,9 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                         printf("Usage: stevedore agent [--config FILE] --kubeconfig FILE [--hostname-override NAME]\n"
                                "                       [--node-ip IP] [--pod-cidr CIDR] [--runtime PATH] [--log-dir DIR]\n"
                                "                       [--port PORT] [--cgroup-driver systemd|cgroupfs]\n"
+                               "                       [--tls-cert-file FILE --tls-private-key-file FILE]\n"
+                               "                       [--register-with-taints KEY[=VALUE]:EFFECT,…] [--cluster-cidr CIDR]\n"
+                               "                       [--pod-routes auto|host-gw|vxlan|none]\n"
                                "                       [--insecure-registry HOST]… (plain HTTP to HOST's registry)\n"
                                "       stevedore agent [--config FILE] --manifests DIR --pod-cidr CIDR [--service-cidr CIDR] …\n"
                                "With --kubeconfig: registers this machine as a Node, keeps its status and Lease\n"
@@ -479,6 +526,13 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 (void) ipv4_prefix_parse(cfg.pod_cidr, &net_config.pod_cidr);
         if (ipv4_prefix_parse(cfg.service_cidr ?: "10.96.0.0/12", &service_cidr) < 0)
                 return 1;
+        /* Pods' traffic inside the cluster CIDR keeps its source address: a pod on
+         * another node sees the pod's own. */
+        if (cfg.cluster_cidr) {
+                (void) ipv4_prefix_parse(cfg.cluster_cidr, &cluster_cidr);
+                net_config.cluster_cidrs[0] = cluster_cidr;
+                net_config.n_cluster_cidrs = 1;
+        }
         if (optind != argc || !!kubeconfig_path == !!manifest_dir) {
                 log_error("agent: either --kubeconfig (a cluster's node) or --manifests (standalone) is required "
                           "(or kubeconfig or staticPodPath in the config file)");
@@ -522,7 +576,8 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         if (r < 0)
                 return log_oom(), 1;
         NodeRegistrationConfig node = { .name = name, .internal_ip = node_ip, .root_dir = opts->root_dir,
-                                 .kubelet_port = kubelet_port, .on_pod_cidr = cfg.pod_cidr ? NULL : on_pod_cidr,
+                                 .kubelet_port = kubelet_port, .taints = cfg.taints, .n_taints = cfg.n_taints,
+                                 .on_pod_cidr = cfg.pod_cidr ? NULL : on_pod_cidr,
                                  .registered = on_registered, .userdata = &pods };
         r = mkdir_p(opts->root_dir, 0700);
         if (r < 0)
@@ -534,7 +589,8 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 return 1;
 
         KubeletServerConfig api = {
-                .port = kubelet_port, .node_name = name, .node_ip = node_ip, .client_ca = kube.config->ca,
+                .port = kubelet_port, .node_name = name, .node_ip = node_ip, .tls_cert_file = cfg.tls_cert_file,
+                .tls_private_key_file = cfg.tls_private_key_file, .client_ca = kube.config->ca,
                 .client_ca_size = kube.config->ca_size, .pods = pods.set, .run_dir = opts->run_dir,
                 .runtime_path = runtime_path,
         };
