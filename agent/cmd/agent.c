@@ -18,9 +18,11 @@
 #include "pod-cgroup.h"
 #include "pod-manager.h"
 #include "pod-network.h"
+#include "pod-routes.h"
 #include "service-notify.h"
 #include "standalone.h"
 #include "verbs.h"
+#include "vxlan.h"
 
 /* The source address the kernel would use towards the default route, as the node's
  * InternalIP; no packet is sent. NULL without a default route. */
@@ -361,6 +363,7 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         _cleanup_(verb_kube_done) VerbKube kube = {};
         _cleanup_(service_notify_freep) ServiceNotify *notify = NULL;
         _cleanup_(node_registration_freep) NodeRegistration *agent = NULL;
+        _cleanup_(pod_routes_freep) PodRoutes *routes = NULL;
         _cleanup_(cluster_pods_done) ClusterPods pods = {};
         _cleanup_free_ char *resolv = NULL, *runtime_path = NULL;
         _cleanup_(agent_config_done) AgentConfig cfg = {};
@@ -566,6 +569,10 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 return log_error_errno(r, "agent: service notification: %m"), 1;
         service_notify_starting(notify, "Registering node %s with %s", name, kube.config->server);
 
+        /* Where a node may be reached through VXLAN, the pods' packets leave room for its
+         * header (as Calico's CrossSubnet mode does for every pod). */
+        if (cfg.pod_routes == POD_ROUTES_VXLAN || cfg.pod_routes == POD_ROUTES_AUTO)
+                net_config.mtu_overhead = VXLAN_OVERHEAD;
         pods = (ClusterPods) {
                 .event = kube.event, .client = kube.client, .opts = opts, .node_name = name, .node_ip = node_ip,
                 .log_dir = log_dir, .runtime_path = runtime_path, .resolv = resolv, .registry = &registry,
@@ -585,6 +592,13 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         r = node_registration_new(kube.client, &node, &agent);
         if (r < 0)
                 return log_error_errno(r, "agent: node %s: %m", name), 1;
+        if (cfg.pod_routes != POD_ROUTES_NONE) {
+                PodRoutesConfig rc = { .node_name = name, .node_ip = node_ip, .mode = cfg.pod_routes };
+
+                r = pod_routes_new(kube.client, &rc, &routes);
+                if (r < 0)
+                        return log_error_errno(r, "agent: pod routes: %m"), 1;
+        }
         if (cfg.pod_cidr && cluster_pods_start(&pods) < 0)
                 return 1;
 
@@ -600,7 +614,8 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         log_info("agent: node %s (%s), API server %s, kubelet API on :%u", name, node_ip ?: "no InternalIP",
                  kube.config->server, kubelet_port);
         r = sd_event_loop(kube.event);
-        /* SIGINT or SIGTERM: the pods keep running for the next agent. */
+        /* SIGINT or SIGTERM: the pods keep running for the next agent. A failure that
+         * ended the loop (the pod network refused) is its exit status. */
         service_notify_stopping(notify, false);
-        return r < 0 ? 1 : 0;
+        return r < 0 ? 1 : r;
 }

@@ -527,6 +527,8 @@ class Cluster:
         if self.controllers:
             self.start_controllers(bin_dir)
         if self.network:
+            # The agents' pod routes watch every Node.
+            self.kubectl("apply", "-f", HERE.parents[1] / "examples" / "cluster" / "stevedore-node-rbac.yaml")
             for node in self.nodes:
                 node.start()
             self.wait_nodes_ready()
