@@ -41,9 +41,9 @@ static struct nl_addr *ipv4_addr(struct in_addr a, unsigned prefixlen) {
         return addr;
 }
 
+/* By its bytes: libnl gives an FDB entry's NDA_DST the bridge family, not AF_INET. */
 static bool addr_is(struct nl_addr *addr, struct in_addr a) {
-        return addr && nl_addr_get_family(addr) == AF_INET && nl_addr_get_len(addr) == sizeof(a) &&
-               memcmp(nl_addr_get_binary_addr(addr), &a, sizeof(a)) == 0;
+        return addr && nl_addr_get_len(addr) == sizeof(a) && memcmp(nl_addr_get_binary_addr(addr), &a, sizeof(a)) == 0;
 }
 
 /* The link holding address a, and its MTU. */
@@ -179,15 +179,17 @@ static int entry_build(int family, int ifindex, const VxlanPeer *peer, struct rt
 
         if (!n || !mac || !dst)
                 return -ENOMEM;
+        /* The IPv4 destination before the family: libnl refuses an address of another
+         * family than the entry's, and an FDB entry's is the bridge's. */
+        r = rtnl_neigh_set_dst(n, dst);
+        if (r < 0)
+                return nl_error_to_errno(r);
         rtnl_neigh_set_family(n, family);
         rtnl_neigh_set_ifindex(n, ifindex);
         rtnl_neigh_set_lladdr(n, mac);
         rtnl_neigh_set_state(n, NUD_PERMANENT);
         if (family == AF_BRIDGE)
                 rtnl_neigh_set_flags(n, NTF_SELF);
-        r = rtnl_neigh_set_dst(n, dst);
-        if (r < 0)
-                return nl_error_to_errno(r);
         *ret = TAKE_PTR(n);
         return 0;
 }
