@@ -50,6 +50,7 @@ CLUSTER_CIDR = "10.244.0.0/16"
 # Network mode's node network.
 NODE_NETWORK_PREFIX = 24
 NODE_GATEWAY = "10.250.0.1"  # the bridge's address, in the node network's namespace
+ROUTED_GATEWAY = "10.250.1.1"  # routed_workers' subnet, 10.250.1.0/24, on the same bridge
 CONTROL_PLANE_IP = "10.250.0.2"
 FIRST_WORKER_IP = 11  # node-1 is 10.250.0.11
 API_PORT = 6443
@@ -265,11 +266,13 @@ class Cluster:
     write kubeconfigs for]). Network mode: Cluster(dir, network=True, workers=N,
     stevedore_bin=PATH, registries=[host loopback ports of registries, reachable from the
     nodes at registry_host(port)], pod_routes=None|"auto"|"host-gw"|"vxlan",
-    agent_args=[more agent flags]); .nodes (control plane first), .workers,
+    agent_args=[more agent flags], routed_workers=K: the last K workers on a subnet of
+    their own, 10.250.1.0/24, that the node network's namespace routes to, so no other
+    node shares a link with them); .nodes (control plane first), .workers,
     .control_plane, node(name)."""
 
     def __init__(self, workdir, controllers=False, nodes=(), on_spawn=None, network=False, workers=3,
-                 stevedore_bin=None, registries=(), pod_routes=None, agent_args=(), on_netns=None):
+                 stevedore_bin=None, registries=(), pod_routes=None, agent_args=(), on_netns=None, routed_workers=0):
         self.dir = Path(workdir)
         self.network = network
         self.controllers = controllers or network
@@ -291,6 +294,7 @@ class Cluster:
             self.pod_routes = pod_routes
             self.agent_args = list(agent_args)
             self.worker_count = workers
+            self.routed_workers = routed_workers
             self.etcd_port, self.etcd_peer_port = 2379, 2380
             # Inside the control plane's namespace; the host's kubectl goes through a relay.
             self.internal_server = f"https://{CONTROL_PLANE_IP}:{API_PORT}"
@@ -333,10 +337,17 @@ class Cluster:
         ip("-n", self.bridge_netns, "link", "add", "br0", "type", "bridge")
         ip("-n", self.bridge_netns, "addr", "add", f"{NODE_GATEWAY}/{NODE_NETWORK_PREFIX}", "dev", "br0")
         ip("-n", self.bridge_netns, "link", "set", "br0", "up")
-        names = [(CONTROL_PLANE_NODE, CONTROL_PLANE_IP, "cp", [CONTROL_PLANE_TAINT])]
+        if self.routed_workers:
+            ip("-n", self.bridge_netns, "addr", "add", f"{ROUTED_GATEWAY}/{NODE_NETWORK_PREFIX}", "dev", "br0")
+            # A router between the two subnets that tells no node to go around it.
+            ip("netns", "exec", self.bridge_netns, "sysctl", "-qw", "net.ipv4.ip_forward=1",
+               "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.br0.send_redirects=0")
+        names = [(CONTROL_PLANE_NODE, CONTROL_PLANE_IP, "cp", [CONTROL_PLANE_TAINT], NODE_GATEWAY)]
         for i in range(self.worker_count):
-            names.append((f"node-{i + 1}", f"10.250.0.{FIRST_WORKER_IP + i}", f"n{i + 1}", []))
-        for name, address, short, taints in names:
+            routed = i >= self.worker_count - self.routed_workers
+            subnet, gateway = ("10.250.1", ROUTED_GATEWAY) if routed else ("10.250.0", NODE_GATEWAY)
+            names.append((f"node-{i + 1}", f"{subnet}.{FIRST_WORKER_IP + i}", f"n{i + 1}", [], gateway))
+        for name, address, short, taints, gateway in names:
             node = ClusterNode(self, name, address, f"{prefix}-{short}", taints)
             self._netns_add(node.netns)
             port = f"v{short}"
@@ -345,7 +356,7 @@ class Cluster:
             ip("-n", self.bridge_netns, "link", "set", port, "master", "br0", "up")
             ip("-n", node.netns, "addr", "add", f"{address}/{NODE_NETWORK_PREFIX}", "dev", "eth0")
             ip("-n", node.netns, "link", "set", "eth0", "up")
-            ip("-n", node.netns, "route", "add", "default", "via", NODE_GATEWAY)
+            ip("-n", node.netns, "route", "add", "default", "via", gateway)
             self.nodes.append(node)
         # kubectl on the host: 127.0.0.1:<port> carried to the API server.
         api = Relay(("127.0.0.1", 0), (CONTROL_PLANE_IP, API_PORT), connect_netns=self.control_plane.netns_path)

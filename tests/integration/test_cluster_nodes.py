@@ -205,13 +205,17 @@ def test_deleted_node_takes_its_routes_with_it(net_cluster):
         wait_for(lambda: new_cidr in node_routes(n), what=f"the route to node-3's pods back on {n.name}")
 
 
-# --- VXLAN forced ------------------------------------------------------------------------
+# --- VXLAN forced, and chosen where nodes share no link ---------------------------------
+
+def small_cluster(tmp_path_factory, stevedore_bin, registry, **kw):
+    return Cluster(tmp_path_factory.mktemp("cluster"), network=True, workers=2, stevedore_bin=stevedore_bin,
+                   registries=[registry.port], on_spawn=infrastructure_pids.add, on_netns=infrastructure_netns.add,
+                   **kw)
+
 
 @pytest.fixture(scope="module")
 def vxlan_cluster(tmp_path_factory, stevedore_bin, registry):
-    with Cluster(tmp_path_factory.mktemp("vxlan-cluster"), network=True, workers=2, stevedore_bin=stevedore_bin,
-                 registries=[registry.port], pod_routes="vxlan", on_spawn=infrastructure_pids.add,
-                 on_netns=infrastructure_netns.add) as c:
+    with small_cluster(tmp_path_factory, stevedore_bin, registry, pod_routes="vxlan") as c:
         yield c
 
 
@@ -220,6 +224,35 @@ def vxlan_pods(vxlan_cluster, cluster_images):
     p = Pods(vxlan_cluster, cluster_images)
     yield p
     p.delete()
+
+
+@pytest.fixture(scope="module")
+def routed_cluster(tmp_path_factory, stevedore_bin, registry):
+    """node-2 on a subnet of its own behind a router: it shares no link with the others."""
+    with small_cluster(tmp_path_factory, stevedore_bin, registry, routed_workers=1) as c:
+        yield c
+
+
+@pytest.fixture
+def routed_pods(routed_cluster, cluster_images):
+    p = Pods(routed_cluster, cluster_images)
+    yield p
+    p.delete()
+
+
+def test_auto_routes_host_gw_on_the_link_and_vxlan_across_a_router(routed_cluster, routed_pods):
+    cp, node_1, node_2 = routed_cluster.nodes
+    assert node_2.ip.startswith("10.250.1.")
+    cidrs = pod_cidrs(routed_cluster)
+    wait_for(lambda: cidrs["node-2"] in node_routes(node_1), what="node-1's route to node-2's pods")
+    assert f"via {node_1.ip} dev eth0" in node_routes(cp)[cidrs["node-1"]]
+    assert "dev stevedore.1 onlink" in node_routes(cp)[cidrs["node-2"]]
+    assert "dev stevedore.1 onlink" in node_routes(node_1)[cidrs["node-2"]]
+    assert "dev stevedore.1 onlink" in node_routes(node_2)[cidrs["node-1"]]
+    check_pod_to_pod(routed_cluster, routed_pods, node_1, node_2)
+    # The API server reaches the pod behind the router too.
+    body = routed_cluster.kubectl("get", "--raw", "/api/v1/namespaces/default/pods/kubia-b:8080/proxy/").stdout
+    assert body == "You've hit kubia-b\n"
 
 
 def test_vxlan_pods_on_two_nodes_talk_with_their_own_addresses(vxlan_cluster, vxlan_pods):
