@@ -10,13 +10,7 @@
 
 #include "link.h"
 #include "macro.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct rtnl_link *, rtnl_link_put)
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct rtnl_addr *, rtnl_addr_put)
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct rtnl_route *, rtnl_route_put)
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_addr *, nl_addr_put)
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_cache *, nl_cache_free)
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct nl_msg *, nlmsg_free)
+#include "nl-cleanup.h"
 
 int nl_error_to_errno(int nl_error) {
         static const int table[] = {

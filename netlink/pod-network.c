@@ -71,6 +71,10 @@ static int setup_node(PodNetwork *net) {
                 net->mtu = DEFAULT_MTU;
         else if (r < 0)
                 return log_error_errno(r, "pod network: MTU of the default route's link: %m");
+        if (net->mtu <= c->mtu_overhead + 68)
+                return log_error_errno(-EMSGSIZE, "pod network: MTU %u leaves no room for %u bytes of encapsulation",
+                                       net->mtu, c->mtu_overhead);
+        net->mtu -= c->mtu_overhead;
 
         if (c->masquerade) {
                 r = masquerade_apply(&c->pod_cidr, c->cluster_cidrs, c->n_cluster_cidrs);

@@ -24,6 +24,9 @@ typedef struct PodNetworkConfig {
         Ipv4Prefix cluster_cidrs[POD_NETWORK_MAX_CLUSTER_CIDRS];
         size_t n_cluster_cidrs;
         bool masquerade; /* program egress masquerading */
+        /* Bytes an encapsulation between nodes adds (VXLAN's 50): taken off the pods' MTU,
+         * which is otherwise that of the link the default route leaves by. */
+        unsigned mtu_overhead;
 } PodNetworkConfig;
 
 typedef struct PodNetworkResult {

@@ -19,11 +19,13 @@
 #include "pod-manager.h"
 #include "pod-network.h"
 #include "proxy-run.h"
+#include "pod-routes.h"
 #include "service-notify.h"
 #include "service-store.h"
 #include "standalone.h"
 #include "static-pods.h"
 #include "verbs.h"
+#include "vxlan.h"
 
 /* The source address the kernel would use towards the default route, as the node's
  * InternalIP; no packet is sent. NULL without a default route. */
@@ -360,6 +362,10 @@ static const struct option agent_options[] = {
         { "cluster-dns", required_argument, NULL, 'D' },
         { "cluster-domain", required_argument, NULL, 'o' },
         { "resolv-conf", required_argument, NULL, 'r' },
+        { "tls-cert-file", required_argument, NULL, 'T' },
+        { "tls-private-key-file", required_argument, NULL, 'K' },
+        { "register-with-taints", required_argument, NULL, 'W' },
+        { "pod-routes", required_argument, NULL, 'g' },
         { "help", no_argument, NULL, 'h' },
         {},
 };
@@ -444,19 +450,19 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         _cleanup_(node_registration_freep) NodeRegistration *agent = NULL;
         /* Freed after the pods, which ask it. */
         _cleanup_(service_store_freep) ServiceStore *services = NULL;
+        _cleanup_(pod_routes_freep) PodRoutes *routes = NULL;
         _cleanup_(cluster_pods_done) ClusterPods pods = {};
         _cleanup_free_ char *runtime_path = NULL;
         _cleanup_(agent_config_done) AgentConfig cfg = {};
         PodNetworkConfig net_config = { .state_dir = opts->root_dir, .run_dir = opts->run_dir, .masquerade = true };
         const char *log_dir, *kubeconfig_path, *manifest_dir;
-        Ipv4Prefix service_cidr = {};
+        Ipv4Prefix service_cidr = {}, cluster_cidr = {};
         unsigned kubelet_port;
         RegistryHostConfig registries[16] = {};
         RegistryOptions registry = { .hosts = registries };
         _cleanup_(kubelet_server_freep) KubeletServer *kubelet = NULL;
         _cleanup_(proxy_run_freep) ProxyRun *proxy_run = NULL;
         ProxyConfig proxy_config;
-        Ipv4Prefix cluster_cidr;
         bool service_proxy;
         struct in_addr ip;
         bool flag_kubeconfig = false, flag_manifests = false, flag_pod_manifest_path = false, flag_cluster_dns = false;
@@ -557,6 +563,45 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                                 return 2;
                         }
                         break;
+                case 'T':
+                        if (set_option(&cfg.tls_cert_file, optarg) < 0)
+                                return 1;
+                        break;
+                case 'K':
+                        if (set_option(&cfg.tls_private_key_file, optarg) < 0)
+                                return 1;
+                        break;
+                case 'W': {
+                        _cleanup_free_ char *why = NULL;
+                        NodeTaint *taints;
+                        size_t n;
+
+                        r = node_taints_parse(optarg, &taints, &n, &why);
+                        if (r == -ENOMEM)
+                                return log_oom(), 1;
+                        if (r < 0) {
+                                log_error("agent: --register-with-taints: %s", why);
+                                return 2;
+                        }
+                        node_taints_free(cfg.taints, cfg.n_taints);
+                        cfg.taints = taints;
+                        cfg.n_taints = n;
+                        break;
+                }
+                case 'C':
+                        if (ipv4_prefix_parse(optarg, &cluster_cidr) < 0) {
+                                log_error("agent: --cluster-cidr '%s' is not an IPv4 network in CIDR form", optarg);
+                                return 2;
+                        }
+                        if (set_option(&cfg.cluster_cidr, optarg) < 0)
+                                return 1;
+                        break;
+                case 'g':
+                        if (pod_routes_mode_from_string(optarg, &cfg.pod_routes) < 0) {
+                                log_error("agent: --pod-routes '%s' is not auto, host-gw, vxlan or none", optarg);
+                                return 2;
+                        }
+                        break;
                 case 'S':
                         if (ipv4_prefix_parse(optarg, &service_cidr) < 0) {
                                 log_error("agent: --service-cidr '%s' is not an IPv4 network in CIDR form", optarg);
@@ -575,19 +620,14 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                                 return 2;
                         }
                         break;
-                case 'C':
-                        if (ipv4_prefix_parse(optarg, &cluster_cidr) < 0) {
-                                log_error("agent: --cluster-cidr '%s' is not an IPv4 network in CIDR form", optarg);
-                                return 2;
-                        }
-                        if (set_option(&cfg.cluster_cidr, optarg) < 0)
-                                return 1;
-                        break;
                 case 'h':
                         printf("Usage: stevedore agent [--config FILE] --kubeconfig FILE [--hostname-override NAME]\n"
                                "                       [--node-ip IP] [--pod-cidr CIDR] [--runtime PATH] [--log-dir DIR]\n"
                                "                       [--port PORT] [--cgroup-driver systemd|cgroupfs]\n"
                                "                       [--cluster-dns IP[,IP…]] [--cluster-domain DOMAIN] [--resolv-conf FILE]\n"
+                               "                       [--tls-cert-file FILE --tls-private-key-file FILE]\n"
+                               "                       [--register-with-taints KEY[=VALUE]:EFFECT,…]\n"
+                               "                       [--pod-routes auto|host-gw|vxlan|none]\n"
                                "                       [--insecure-registry HOST]… (plain HTTP to HOST's registry)\n"
                                "                       [--cluster-cidr CIDR] [--service-proxy=false] [--pod-manifest-path DIR]\n"
                                "       stevedore agent [--config FILE] --manifests DIR --pod-cidr CIDR [--service-cidr CIDR] …\n"
@@ -628,6 +668,13 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
                 (void) ipv4_prefix_parse(cfg.pod_cidr, &net_config.pod_cidr);
         if (ipv4_prefix_parse(cfg.service_cidr ?: "10.96.0.0/12", &service_cidr) < 0)
                 return 1;
+        /* Pods' traffic inside the cluster CIDR keeps its source address: a pod on
+         * another node sees the pod's own. */
+        if (cfg.cluster_cidr) {
+                (void) ipv4_prefix_parse(cfg.cluster_cidr, &cluster_cidr);
+                net_config.cluster_cidrs[0] = cluster_cidr;
+                net_config.n_cluster_cidrs = 1;
+        }
         if (optind != argc || (!kubeconfig_path && !manifest_dir)) {
                 log_error("agent: either --kubeconfig (a cluster's node) or --manifests (standalone) is required "
                           "(or kubeconfig or staticPodPath in the config file)");
@@ -644,8 +691,6 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         if (!runtime_path && !(runtime_path = default_runtime_path()))
                 return log_oom(), 1;
         service_proxy = cfg.service_proxy != AGENT_CONFIG_FALSE;
-        if (cfg.cluster_cidr)
-                (void) ipv4_prefix_parse(cfg.cluster_cidr, &cluster_cidr);
         if (!service_proxy) {
                 /* What an earlier run programmed would shadow the other proxy's rules. */
                 r = proxy_ruleset_remove();
@@ -682,6 +727,10 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         if (r < 0)
                 return log_error_errno(r, "agent: the Services' watch: %m"), 1;
 
+        /* Where a node may be reached through VXLAN, the pods' packets leave room for its
+         * header (as Calico's CrossSubnet mode does for every pod). */
+        if (cfg.pod_routes == POD_ROUTES_VXLAN || cfg.pod_routes == POD_ROUTES_AUTO)
+                net_config.mtu_overhead = VXLAN_OVERHEAD;
         pods = (ClusterPods) {
                 .event = kube.event, .client = kube.client, .opts = opts, .node_name = name, .node_ip = node_ip,
                 .log_dir = log_dir, .runtime_path = runtime_path, .dns = &dns, .services = services,
@@ -693,7 +742,8 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         if (r < 0)
                 return log_oom(), 1;
         NodeRegistrationConfig node = { .name = name, .internal_ip = node_ip, .root_dir = opts->root_dir,
-                                 .kubelet_port = kubelet_port, .on_pod_cidr = cfg.pod_cidr ? NULL : on_pod_cidr,
+                                 .kubelet_port = kubelet_port, .taints = cfg.taints, .n_taints = cfg.n_taints,
+                                 .on_pod_cidr = cfg.pod_cidr ? NULL : on_pod_cidr,
                                  .registered = on_registered, .userdata = &pods };
         r = mkdir_p(opts->root_dir, 0700);
         if (r < 0)
@@ -701,11 +751,19 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         r = node_registration_new(kube.client, &node, &agent);
         if (r < 0)
                 return log_error_errno(r, "agent: node %s: %m", name), 1;
+        if (cfg.pod_routes != POD_ROUTES_NONE) {
+                PodRoutesConfig rc = { .node_name = name, .node_ip = node_ip, .mode = cfg.pod_routes };
+
+                r = pod_routes_new(kube.client, &rc, &routes);
+                if (r < 0)
+                        return log_error_errno(r, "agent: pod routes: %m"), 1;
+        }
         if (cfg.pod_cidr && cluster_pods_start(&pods) < 0)
                 return 1;
 
         KubeletServerConfig api = {
-                .port = kubelet_port, .node_name = name, .node_ip = node_ip, .client_ca = kube.config->ca,
+                .port = kubelet_port, .node_name = name, .node_ip = node_ip, .tls_cert_file = cfg.tls_cert_file,
+                .tls_private_key_file = cfg.tls_private_key_file, .client_ca = kube.config->ca,
                 .client_ca_size = kube.config->ca_size, .pods = pods.set, .run_dir = opts->run_dir,
                 .runtime_path = runtime_path,
         };
@@ -721,7 +779,8 @@ int verb_agent(int argc, char **argv, const GlobalOptions *opts) {
         log_info("agent: node %s (%s), API server %s, kubelet API on :%u, Service proxy %s", name,
                  node_ip ?: "no InternalIP", kube.config->server, kubelet_port, service_proxy ? "on" : "off");
         r = sd_event_loop(kube.event);
-        /* SIGINT or SIGTERM: the pods keep running for the next agent. */
+        /* SIGINT or SIGTERM: the pods keep running for the next agent. A failure that
+         * ended the loop (the pod network refused) is its exit status. */
         service_notify_stopping(notify, false);
-        return r < 0 ? 1 : 0;
+        return r < 0 ? 1 : r;
 }

@@ -105,6 +105,21 @@ done:
         return r;
 }
 
+/* The certificate (and its chain) and key of the files given, which must match. */
+static int load_certificate(SSL_CTX *tls, const char *cert_file, const char *key_file) {
+        if (SSL_CTX_use_certificate_chain_file(tls, cert_file) != 1) {
+                log_error("kubelet API: the serving certificate %s: %s", cert_file,
+                          ERR_reason_error_string(ERR_get_error()) ?: "unreadable");
+                return -EINVAL;
+        }
+        if (SSL_CTX_use_PrivateKey_file(tls, key_file, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(tls) != 1) {
+                log_error("kubelet API: the serving key %s: %s", key_file,
+                          ERR_reason_error_string(ERR_get_error()) ?: "unreadable, or not the certificate's");
+                return -EINVAL;
+        }
+        return 0;
+}
+
 static int trust_client_ca(SSL_CTX *tls, const char *pem, size_t size) {
         BIO *bio = BIO_new_mem_buf(pem, (int) size);
         X509_STORE *store = SSL_CTX_get_cert_store(tls);
@@ -580,10 +595,20 @@ int kubelet_server_new(sd_event *event, const KubeletServerConfig *config, Kubel
         if (!s->run_dir || !s->runtime_path || !s->tls)
                 return -ENOMEM;
         SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION);
-        r = make_certificate(s->tls, config->node_name, config->node_ip);
-        if (r < 0) {
-                log_error("kubelet API: cannot make a serving certificate");
-                return r;
+        if (!!config->tls_cert_file != !!config->tls_private_key_file) {
+                log_error("kubelet API: a serving certificate needs both its file and its key's");
+                return -EINVAL;
+        }
+        if (config->tls_cert_file) {
+                r = load_certificate(s->tls, config->tls_cert_file, config->tls_private_key_file);
+                if (r < 0)
+                        return r;
+        } else {
+                r = make_certificate(s->tls, config->node_name, config->node_ip);
+                if (r < 0) {
+                        log_error("kubelet API: cannot make a serving certificate");
+                        return r;
+                }
         }
         r = config->client_ca ? trust_client_ca(s->tls, config->client_ca, config->client_ca_size) : -EINVAL;
         if (r == -EINVAL) {

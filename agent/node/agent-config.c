@@ -19,6 +19,7 @@ typedef enum FieldType {
         FIELD_INTEGER,
         FIELD_BOOLEAN,
         FIELD_STRING_LIST, /* a YAML sequence of strings, each given to set() */
+        FIELD_TAINTS, /* a list of {key, value, effect} */
 } FieldType;
 
 typedef struct Parser {
@@ -136,6 +137,11 @@ static int set_cgroup_driver(Parser *p, const Field *f, const char *value, const
         return 0;
 }
 
+static int set_pod_routes(Parser *p, const Field *f, const char *value, const char **ret_why) {
+        *ret_why = "not auto, host-gw, vxlan or none";
+        return pod_routes_mode_from_string(value, &p->config->pod_routes);
+}
+
 static int check_api_version(Parser *p, const Field *f, const char *value, const char **ret_why) {
         *ret_why = "not kubelet.config.k8s.io/v1beta1";
         return streq(value, "kubelet.config.k8s.io/v1beta1") ? 0 : -EINVAL;
@@ -165,6 +171,10 @@ static const Field fields[] = {
         { "clusterDNS", FIELD_STRING_LIST, add_dns_address, offsetof(AgentConfig, cluster_dns) },
         { "clusterDomain", FIELD_STRING, set_string, offsetof(AgentConfig, cluster_domain) },
         { "resolvConf", FIELD_STRING, set_string, offsetof(AgentConfig, resolv_conf) },
+        { "tlsCertFile", FIELD_STRING, set_string, offsetof(AgentConfig, tls_cert_file) },
+        { "tlsPrivateKeyFile", FIELD_STRING, set_string, offsetof(AgentConfig, tls_private_key_file) },
+        { "podRoutes", FIELD_STRING, set_pod_routes, 0 },
+        { "registerWithTaints", FIELD_TAINTS, NULL, 0 },
 };
 
 static int next_event(Parser *p, yaml_event_t *e) {
@@ -195,7 +205,8 @@ static bool is_null(const yaml_event_t *e) {
 }
 
 static const char *field_type_name(FieldType t) {
-        return t == FIELD_INTEGER ? "an integer" : t == FIELD_BOOLEAN ? "true or false" : "a string";
+        return t == FIELD_INTEGER ? "an integer" : t == FIELD_BOOLEAN ? "true or false" :
+               t == FIELD_TAINTS ? "a list" : "a string";
 }
 
 static int scalar_value(Parser *p, const Field *f, const yaml_event_t *e);
@@ -219,8 +230,97 @@ static int list_value(Parser *p, const Field *f) {
         }
 }
 
+/* One taint's mapping, its start already read: key, value and effect, as v1.Taint. */
+static int parse_taint(Parser *p, const yaml_mark_t *start, NodeTaint *t) {
+        static const char *const names[] = { "key", "value", "effect" };
+        char **slots[] = { &t->key, &t->value, &t->effect };
+        const char *why;
+
+        for (;;) {
+                _cleanup_(yaml_event_delete) yaml_event_t key = {};
+                _cleanup_(yaml_event_delete) yaml_event_t value = {};
+                size_t i;
+                int r;
+
+                r = next_event(p, &key);
+                if (r < 0)
+                        return r;
+                if (key.type == YAML_MAPPING_END_EVENT)
+                        break;
+                if (key.type != YAML_SCALAR_EVENT)
+                        return fail(p, &key.start_mark, "field \"registerWithTaints\": a field name must be a string");
+                for (i = 0; i < ELEMENTSOF(names); i++)
+                        if (streq((const char *) key.data.scalar.value, names[i]))
+                                break;
+                if (i == ELEMENTSOF(names))
+                        return fail(p, &key.start_mark, "field \"registerWithTaints\": unknown taint field \"%s\"",
+                                    (const char *) key.data.scalar.value);
+                if (*slots[i])
+                        return fail(p, &key.start_mark, "field \"registerWithTaints\": \"%s\" given twice", names[i]);
+                r = next_event(p, &value);
+                if (r < 0)
+                        return r;
+                if (value.type != YAML_SCALAR_EVENT)
+                        return fail(p, &value.start_mark, "field \"registerWithTaints\": \"%s\" must be a string",
+                                    names[i]);
+                *slots[i] = strdup((const char *) value.data.scalar.value);
+                if (!*slots[i])
+                        return -ENOMEM;
+        }
+        why = node_taint_invalid(t);
+        if (why)
+                return fail(p, start, "field \"registerWithTaints\": %s", why);
+        return 0;
+}
+
+/* registerWithTaints' list, its start already read; replaces what was there. */
+static int parse_taints(Parser *p) {
+        NodeTaint *taints = NULL;
+        size_t n = 0;
+        int r;
+
+        for (;;) {
+                _cleanup_(yaml_event_delete) yaml_event_t e = {};
+                NodeTaint *grown;
+
+                r = next_event(p, &e);
+                if (r < 0)
+                        goto fail;
+                if (e.type == YAML_SEQUENCE_END_EVENT)
+                        break;
+                if (e.type != YAML_MAPPING_START_EVENT) {
+                        r = fail(p, &e.start_mark, "field \"registerWithTaints\": want a taint mapping, not %s",
+                                 e.type == YAML_SCALAR_EVENT ? "a scalar" : event_kind(&e));
+                        goto fail;
+                }
+                grown = realloc(taints, (n + 1) * sizeof(NodeTaint));
+                if (!grown) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                taints = grown;
+                taints[n++] = (NodeTaint) {};
+                r = parse_taint(p, &e.start_mark, &taints[n - 1]);
+                if (r < 0)
+                        goto fail;
+        }
+        node_taints_free(p->config->taints, p->config->n_taints);
+        p->config->taints = taints;
+        p->config->n_taints = n;
+        return 0;
+fail:
+        node_taints_free(taints, n);
+        return r;
+}
+
 /* The value event of field f, already read. */
 static int field_value(Parser *p, const Field *f, const yaml_event_t *e) {
+        if (f->type == FIELD_TAINTS) {
+                if (e->type != YAML_SEQUENCE_START_EVENT)
+                        return fail(p, &e->start_mark, "field \"%s\": want a list, not %s", f->name,
+                                    e->type == YAML_SCALAR_EVENT ? "a scalar" : event_kind(e));
+                return parse_taints(p);
+        }
         if (f->type == FIELD_STRING_LIST) {
                 if (e->type != YAML_SEQUENCE_START_EVENT)
                         return fail(p, &e->start_mark, "field \"%s\": want a list of strings, not %s", f->name,
@@ -235,6 +335,12 @@ static int scalar_value(Parser *p, const Field *f, const yaml_event_t *e) {
         const char *value = (const char *) e->data.scalar.value, *why = NULL;
         int r;
 
+        if (f->type == FIELD_TAINTS) {
+                if (e->type != YAML_SEQUENCE_START_EVENT)
+                        return fail(p, &e->start_mark, "field \"%s\": want a list, not %s", f->name,
+                                    e->type == YAML_SCALAR_EVENT ? "a scalar" : event_kind(e));
+                return parse_taints(p);
+        }
         if (e->type != YAML_SCALAR_EVENT)
                 return fail(p, &e->start_mark, "field \"%s\": want %s, not %s", f->name, field_type_name(f->type),
                             event_kind(e));
@@ -363,6 +469,9 @@ void agent_config_done(AgentConfig *c) {
         strv_free(c->cluster_dns);
         free(c->cluster_domain);
         free(c->resolv_conf);
+        free(c->tls_cert_file);
+        free(c->tls_private_key_file);
+        node_taints_free(c->taints, c->n_taints);
         *c = (AgentConfig) {};
 }
 
@@ -389,4 +498,140 @@ int agent_config_add_cluster_dns(char ***list, const char *address) {
 
 const char *cgroup_driver_to_string(CgroupDriver d) {
         return d == CGROUP_DRIVER_SYSTEMD ? "systemd" : d == CGROUP_DRIVER_CGROUPFS ? "cgroupfs" : "auto";
+}
+
+static const char *const pod_routes_modes[_POD_ROUTES_MAX] = {
+        [POD_ROUTES_AUTO] = "auto",
+        [POD_ROUTES_HOST_GW] = "host-gw",
+        [POD_ROUTES_VXLAN] = "vxlan",
+        [POD_ROUTES_NONE] = "none",
+};
+
+const char *pod_routes_mode_to_string(PodRoutesMode m) {
+        return m >= 0 && m < _POD_ROUTES_MAX ? pod_routes_modes[m] : NULL;
+}
+
+int pod_routes_mode_from_string(const char *s, PodRoutesMode *ret) {
+        for (PodRoutesMode m = 0; m < _POD_ROUTES_MAX; m++)
+                if (streq(s, pod_routes_modes[m])) {
+                        *ret = m;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+/* --- taints -------------------------------------------------------------------------- */
+
+static bool is_alnum(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* apimachinery's qualified name part and label value: at most 63 of [-A-Za-z0-9_.],
+ * beginning and ending with an alphanumeric; empty only where allowed. */
+static bool is_name_part(const char *s, size_t n, bool empty_ok) {
+        if (n == 0)
+                return empty_ok;
+        if (n > 63 || !is_alnum(s[0]) || !is_alnum(s[n - 1]))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+                        return false;
+        return true;
+}
+
+/* A DNS-1123 subdomain: at most 253 of [-a-z0-9.], labels beginning and ending with one
+ * of [a-z0-9]. */
+static bool is_dns_subdomain(const char *s, size_t n) {
+        if (n == 0 || n > 253)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                bool edge = i == 0 || i == n - 1 || s[i - 1] == '.' || s[i + 1] == '.';
+
+                if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+                        continue;
+                if ((c == '-' || c == '.') && !edge)
+                        continue;
+                return false;
+        }
+        return true;
+}
+
+static bool is_qualified_name(const char *s) {
+        const char *slash = strchr(s, '/');
+
+        if (!slash)
+                return is_name_part(s, strlen(s), false);
+        return is_dns_subdomain(s, (size_t) (slash - s)) && is_name_part(slash + 1, strlen(slash + 1), false);
+}
+
+const char *node_taint_invalid(const NodeTaint *t) {
+        if (!t->key || !is_qualified_name(t->key))
+                return "a taint's key must be a qualified name ([prefix/]name)";
+        if (t->value && !is_name_part(t->value, strlen(t->value), true))
+                return "a taint's value must be a label value (at most 63 of [-A-Za-z0-9_.])";
+        if (!t->effect || !(streq(t->effect, "NoSchedule") || streq(t->effect, "PreferNoSchedule") ||
+                            streq(t->effect, "NoExecute")))
+                return "a taint's effect must be NoSchedule, PreferNoSchedule or NoExecute";
+        return NULL;
+}
+
+/* One "key[=value]:effect". */
+static int taint_parse(const char *spec, NodeTaint *t, char **ret_error) {
+        const char *colon = strrchr(spec, ':'), *equals, *why;
+
+        if (!colon || strchr(spec, ':') != colon)
+                return error_set(ret_error, -EINVAL, "invalid taint spec '%s': want key[=value]:effect", spec);
+        equals = memchr(spec, '=', (size_t) (colon - spec));
+        if (equals && memchr(equals + 1, '=', (size_t) (colon - equals - 1)))
+                return error_set(ret_error, -EINVAL, "invalid taint spec '%s': want key[=value]:effect", spec);
+        t->key = strndup(spec, (size_t) ((equals ?: colon) - spec));
+        t->value = equals ? strndup(equals + 1, (size_t) (colon - equals - 1)) : NULL;
+        t->effect = strdup(colon + 1);
+        if (!t->key || (equals && !t->value) || !t->effect)
+                return -ENOMEM;
+        why = node_taint_invalid(t);
+        if (why)
+                return error_set(ret_error, -EINVAL, "invalid taint spec '%s': %s", spec, why);
+        return 0;
+}
+
+int node_taints_parse(const char *spec, NodeTaint **ret, size_t *ret_n, char **ret_error) {
+        _cleanup_free_ char *copy = strdup(spec);
+        NodeTaint *taints = NULL;
+        size_t n = 0;
+        char *save = NULL;
+        int r = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+                NodeTaint *grown = realloc(taints, (n + 1) * sizeof(NodeTaint));
+
+                if (!grown) {
+                        r = -ENOMEM;
+                        break;
+                }
+                taints = grown;
+                taints[n++] = (NodeTaint) {};
+                r = taint_parse(part, &taints[n - 1], ret_error);
+                if (r < 0)
+                        break;
+        }
+        if (r < 0) {
+                node_taints_free(taints, n);
+                return r;
+        }
+        *ret = taints;
+        *ret_n = n;
+        return 0;
+}
+
+void node_taints_free(NodeTaint *taints, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(taints[i].key);
+                free(taints[i].value);
+                free(taints[i].effect);
+        }
+        free(taints);
 }

@@ -264,7 +264,8 @@ static void on_node(KubeClient *c, int error, const char *message, long status, 
 }
 
 static void register_node(NodeRegistration *a) {
-        _cleanup_(json_object_putp) json_object *node = node_object_new(a->config.name, &a->info);
+        _cleanup_(json_object_putp) json_object *node = node_object_new(a->config.name, &a->info, a->config.taints,
+                                                                        a->config.n_taints);
         int r;
 
         if (a->node_request)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
+#include "agent-config.h"
 #include "kube-client.h"
 
 /* Keeps this machine registered as a Node: creates the Node object (or finds it), reports
@@ -14,6 +15,8 @@ typedef struct NodeRegistrationConfig {
         const char *internal_ip; /* NULL: none reported */
         const char *root_dir;    /* its file system is the node's ephemeral storage */
         unsigned kubelet_port;   /* the kubelet API's; 0: 10250 */
+        const NodeTaint *taints; /* registered with (registerWithTaints) */
+        size_t n_taints;
         /* Set when the pod CIDR comes from the Node's spec.podCIDR (no --pod-cidr): called
          * once, with the first one the Node object shows; until then the node is not Ready
          * (the pod network is not) and the Node is looked up at every tick. */

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "macro.h"
 #include "node-status.h"
 
 static const struct {
@@ -55,7 +56,7 @@ static void add_string(json_object *o, const char *key, const char *value) {
         json_object_object_add(o, key, json_object_new_string(value ? value : ""));
 }
 
-json_object *node_object_new(const char *name, const NodeInfo *info) {
+json_object *node_object_new(const char *name, const NodeInfo *info, const NodeTaint *taints, size_t n_taints) {
         json_object *node = json_object_new_object(), *metadata = json_object_new_object(),
                     *labels = json_object_new_object(), *spec = json_object_new_object();
 
@@ -66,6 +67,20 @@ json_object *node_object_new(const char *name, const NodeInfo *info) {
         add_string(labels, "beta.kubernetes.io/arch", info->architecture);
         add_string(metadata, "name", name);
         json_object_object_add(metadata, "labels", labels);
+        if (n_taints > 0) {
+                json_object *list = json_object_new_array();
+
+                for (size_t i = 0; i < n_taints; i++) {
+                        json_object *t = json_object_new_object();
+
+                        add_string(t, "key", taints[i].key);
+                        if (!isempty(taints[i].value))
+                                add_string(t, "value", taints[i].value);
+                        add_string(t, "effect", taints[i].effect);
+                        json_object_array_add(list, t);
+                }
+                json_object_object_add(spec, "taints", list);
+        }
         add_string(node, "apiVersion", "v1");
         add_string(node, "kind", "Node");
         json_object_object_add(node, "metadata", metadata);

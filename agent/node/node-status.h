@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "agent-config.h"
 #include "node-info.h"
 
 /* The Node object this node registers and the status it reports, as the kubelet shapes
@@ -41,8 +42,9 @@ typedef struct NodeConditionTimes {
 
 void node_health_evaluate(NodeHealth *h);
 
-/* {"apiVersion":"v1","kind":"Node",…} to create the node. */
-json_object *node_object_new(const char *name, const NodeInfo *info);
+/* {"apiVersion":"v1","kind":"Node",…} to create the node, with spec.taints (the only
+ * moment a node may set them: NodeRestriction refuses a node changing its taints). */
+json_object *node_object_new(const char *name, const NodeInfo *info, const NodeTaint *taints, size_t n_taints);
 
 /* The strategic-merge patch of nodes/<name>/status. Transition times are updated in
  * `times` for conditions that changed since `previous` (NULL: the first report);

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from hoststate import HostState, infrastructure_pids, kill_netns_pids, remove_leaks, run
+from hoststate import HostState, infrastructure_netns, infrastructure_pids, kill_netns_pids, remove_leaks, run
 from oci import unpack_layout
 from systemd_machine import SystemdMachine, machine_image
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
-from cluster import Cluster, free_port  # noqa: E402
+from cluster import NODE_GATEWAY, Cluster, free_port  # noqa: E402
 
 
 def pytest_sessionstart(session):
@@ -287,6 +287,31 @@ def cluster(session_dir):
     with Cluster(session_dir / "cluster", controllers=True, nodes=["node-a"],
                  on_spawn=infrastructure_pids.add) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def net_cluster(session_dir, stevedore_bin, registry):
+    """A cluster on a node network of its own (tests/cluster/cluster.py, network mode):
+    the control plane and a stevedore agent at 10.250.0.2 (tainted control-plane), three
+    stevedore workers node-1..node-3 at 10.250.0.11-13, each Ready with its pod CIDR, pod
+    routes between them; the session registry reachable from every node at
+    net_cluster.registry_host(registry.port). Tests delete the pods they make."""
+    with Cluster(session_dir / "net-cluster", network=True, workers=3, stevedore_bin=stevedore_bin,
+                 registries=[registry.port], on_spawn=infrastructure_pids.add,
+                 on_netns=infrastructure_netns.add) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def cluster_images(images, registry):
+    """The test images pushed to the session registry, as the nodes of a network-mode
+    cluster (made with registries=[registry.port]) pull them:
+    {"busybox": "10.250.0.1:<port>/busybox:latest", "kubia": …}."""
+    refs = {}
+    for name in ("busybox", "kubia"):
+        registry.push(images[name], name)
+        refs[name] = f"{NODE_GATEWAY}:{registry.port}/{name}:latest"
+    return refs
 
 
 # --- a machine with systemd as PID 1 ---------------------------------------------------

@@ -39,13 +39,18 @@ def nft_tables():
     return {line.strip() for line in out.splitlines() if line.startswith("table ")}
 
 
-# Long-lived processes of session fixtures (the control plane, the registry): not leaks,
-# even when one is restarted during a test.
+# Long-lived processes of session fixtures (the control plane, the registry, a test
+# cluster's agents): not leaks, even when one is restarted during a test, and neither is
+# what they run (an agent's pod monitors and containers).
 infrastructure_pids = set()
+# Network namespaces of a test cluster (tests/cluster/cluster.py's node network): its
+# fixture removes them.
+infrastructure_netns = set()
 
 
-def descendants(pid=None):
-    """PIDs of all live descendants of pid (default: this process)."""
+def descendants(pid=None, skip=frozenset()):
+    """PIDs of all live descendants of pid (default: this process), less those of skip
+    and what descends from them."""
     pid = pid or os.getpid()
     children = {}
     for entry in os.listdir("/proc"):
@@ -63,18 +68,19 @@ def descendants(pid=None):
     found, todo = set(), [pid]
     while todo:
         for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
+            if child not in skip:
+                found.add(child)
+                todo.append(child)
     return found
 
 
 @dataclass
 class HostState:
-    netns: set = field(default_factory=netns_names)
+    netns: set = field(default_factory=lambda: netns_names() - infrastructure_netns)
     veths: set = field(default_factory=veth_names)
     mounts: set = field(default_factory=mount_points)
     tables: set = field(default_factory=nft_tables)
-    procs: set = field(default_factory=lambda: descendants() - infrastructure_pids)
+    procs: set = field(default_factory=lambda: descendants(skip=frozenset(infrastructure_pids)))
 
     def leaks_since(self, before):
         """What exists now that did not exist in `before`, as {kind: sorted list}."""

@@ -120,6 +120,88 @@ static void test_refused_with_file_line_and_field(void) {
         check_refused("port: &x 1\nlogDir: *x\n", "/etc/stevedore/config.yaml:2: field \"logDir\": want a string, not an alias");
 }
 
+static void test_cluster_fields(void) {
+        _cleanup_free_ char *error = NULL;
+        AgentConfig c = {};
+
+        check_int(parse("tlsCertFile: /etc/stevedore/pki/kubelet.crt\ntlsPrivateKeyFile: /etc/stevedore/pki/kubelet.key\n"
+                        "clusterCIDR: 10.244.0.0/16\npodRoutes: vxlan\nregisterWithTaints:\n"
+                        "  - key: node-role.kubernetes.io/control-plane\n    effect: NoSchedule\n"
+                        "  - {key: dedicated, value: infra, effect: NoExecute}\n",
+                        &c, &error),
+                  ==, 0);
+        check_streq(c.tls_cert_file, "/etc/stevedore/pki/kubelet.crt");
+        check_streq(c.tls_private_key_file, "/etc/stevedore/pki/kubelet.key");
+        check_streq(c.cluster_cidr, "10.244.0.0/16");
+        check_int(c.pod_routes, ==, POD_ROUTES_VXLAN);
+        check_int(c.n_taints, ==, 2);
+        check_streq(c.taints[0].key, "node-role.kubernetes.io/control-plane");
+        check(!c.taints[0].value);
+        check_streq(c.taints[0].effect, "NoSchedule");
+        check_streq(c.taints[1].value, "infra");
+        agent_config_done(&c);
+
+        check_refused("podRoutes: flannel\n",
+                      "/etc/stevedore/config.yaml:1: field \"podRoutes\": 'flannel' is not auto, host-gw, vxlan or none");
+        check_refused("clusterCIDR: 10.244.0.1/16\n",
+                      "/etc/stevedore/config.yaml:1: field \"clusterCIDR\": '10.244.0.1/16' is not an IPv4 network in CIDR form");
+        check_refused("registerWithTaints: a:NoSchedule\n",
+                      "/etc/stevedore/config.yaml:1: field \"registerWithTaints\": want a list, not a scalar");
+        check_refused("registerWithTaints:\n- key: a\n  effect: Sometimes\n",
+                      "/etc/stevedore/config.yaml:2: field \"registerWithTaints\": a taint's effect must be NoSchedule, "
+                      "PreferNoSchedule or NoExecute");
+        check_refused("registerWithTaints:\n- key: a\n  colour: red\n",
+                      "/etc/stevedore/config.yaml:3: field \"registerWithTaints\": unknown taint field \"colour\"");
+        check_refused("registerWithTaints:\n- a\n",
+                      "/etc/stevedore/config.yaml:2: field \"registerWithTaints\": want a taint mapping, not a scalar");
+}
+
+static void check_taints_refused(const char *spec, const char *message) {
+        _cleanup_free_ char *error = NULL;
+        NodeTaint *t = NULL;
+        size_t n = 0;
+
+        check_int(node_taints_parse(spec, &t, &n, &error), ==, -EINVAL);
+        check_streq(error, message);
+}
+
+static void test_taints_flag(void) {
+        _cleanup_free_ char *error = NULL;
+        NodeTaint *t = NULL;
+        size_t n = 0;
+
+        /* kubelet's --register-with-taints format. */
+        check_int(node_taints_parse("node-role.kubernetes.io/control-plane:NoSchedule,dedicated=infra:NoExecute,"
+                                    "empty=:PreferNoSchedule",
+                                    &t, &n, &error),
+                  ==, 0);
+        check_int(n, ==, 3);
+        check_streq(t[0].key, "node-role.kubernetes.io/control-plane");
+        check(!t[0].value);
+        check_streq(t[0].effect, "NoSchedule");
+        check_streq(t[1].key, "dedicated");
+        check_streq(t[1].value, "infra");
+        check_streq(t[1].effect, "NoExecute");
+        check_streq(t[2].value, "");
+        node_taints_free(t, n);
+
+        check_int(node_taints_parse("", &t, &n, &error), ==, 0);
+        check_int(n, ==, 0);
+        node_taints_free(t, n);
+
+        check_taints_refused("dedicated", "invalid taint spec 'dedicated': want key[=value]:effect");
+        check_taints_refused("a=b=c:NoSchedule", "invalid taint spec 'a=b=c:NoSchedule': want key[=value]:effect");
+        check_taints_refused("a:b:NoSchedule", "invalid taint spec 'a:b:NoSchedule': want key[=value]:effect");
+        check_taints_refused("a:Never", "invalid taint spec 'a:Never': a taint's effect must be NoSchedule, "
+                                        "PreferNoSchedule or NoExecute");
+        check_taints_refused("-a:NoSchedule", "invalid taint spec '-a:NoSchedule': a taint's key must be a qualified "
+                                              "name ([prefix/]name)");
+        check_taints_refused("Example.com/a:NoSchedule", "invalid taint spec 'Example.com/a:NoSchedule': a taint's key "
+                                                         "must be a qualified name ([prefix/]name)");
+        check_taints_refused("a=b c:NoSchedule", "invalid taint spec 'a=b c:NoSchedule': a taint's value must be a label "
+                                                 "value (at most 63 of [-A-Za-z0-9_.])");
+}
+
 static void test_yaml_errors_have_a_line(void) {
         _cleanup_free_ char *error = NULL;
         AgentConfig c = {};
@@ -142,6 +224,8 @@ int main(void) {
         test_dns_fields();
         test_empty_and_comments_only();
         test_refused_with_file_line_and_field();
+        test_cluster_fields();
+        test_taints_flag();
         test_yaml_errors_have_a_line();
         test_load_missing_file();
         return 0;

@@ -78,13 +78,27 @@ TEST(capacity_and_allocatable) {
 
 TEST(node_object_labels_and_taint) {
         NodeInfo info = fake_info();
-        _cleanup_(json_object_putp) json_object *n = node_object_new("worker-1", &info);
-        json_object *spec, *taints;
+        _cleanup_(json_object_putp) json_object *n = node_object_new("worker-1", &info, NULL, 0);
+        NodeTaint control_plane[] = {
+                { .key = "node-role.kubernetes.io/control-plane", .effect = "NoSchedule" },
+                { .key = "dedicated", .value = "infra", .effect = "NoExecute" },
+        };
+        _cleanup_(json_object_putp) json_object *tainted = node_object_new("cp", &info, control_plane, 2);
+        json_object *spec, *taints, *t;
 
         check_streq(json_get_string(n, "metadata", "labels", "kubernetes.io/hostname", NULL), "worker-1");
         check_streq(json_get_string(n, "metadata", "labels", "kubernetes.io/arch", NULL), "amd64");
         /* It runs pods: nothing keeps the scheduler away. */
         check(json_object_object_get_ex(n, "spec", &spec) && !json_object_object_get_ex(spec, "taints", &taints));
+
+        /* registerWithTaints: v1.Taint objects, no value where none was given. */
+        taints = json_get(json_get(tainted, "spec"), "taints");
+        check_int(json_object_array_length(taints), ==, 2);
+        t = json_object_array_get_idx(taints, 0);
+        check_streq(json_get_string(t, "key", NULL), "node-role.kubernetes.io/control-plane");
+        check_streq(json_get_string(t, "effect", NULL), "NoSchedule");
+        check(!json_get(t, "value"));
+        check_streq(json_get_string(json_object_array_get_idx(taints, 1), "value", NULL), "infra");
 }
 
 int main(void) {
