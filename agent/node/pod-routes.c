@@ -382,6 +382,8 @@ int pod_routes_new(KubeClient *client, const PodRoutesConfig *config, PodRoutes 
         r = sd_event_add_time(event, &p->timer, CLOCK_MONOTONIC, now + POD_ROUTES_RESYNC_USEC, 0, on_resync, p);
         if (r < 0)
                 return r;
+        /* Not one-shot: on_resync moves it on by a period each time. */
+        (void) sd_event_source_set_enabled(p->timer, SD_EVENT_ON);
         r = kube_watch_new(client, "/api/v1/nodes", NULL, on_node, p, &p->watch);
         if (r < 0)
                 return r;

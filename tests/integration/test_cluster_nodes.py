@@ -183,6 +183,19 @@ def test_api_server_reaches_pods_and_kubelet_apis_directly(net_cluster, pods):
     assert any(str(a).startswith("--kubelet-certificate-authority=") for a in apiserver_args)
 
 
+def test_resync_restores_its_routes_and_leaves_others_alone(net_cluster):
+    node_1 = net_cluster.node("node-1")
+    cidr = pod_cidrs(net_cluster)["node-2"]
+    node_1.exec("ip", "route", "add", "10.99.0.0/24", "via", "10.250.0.1")
+    try:
+        node_1.exec("ip", "route", "del", cidr)
+        # Back within the 30 s resync, with nothing changed in the API.
+        wait_for(lambda: cidr in node_routes(node_1), timeout=45, what="the route removed by hand back")
+        assert "10.99.0.0/24 via 10.250.0.1" in node_1.exec("ip", "route").stdout
+    finally:
+        node_1.exec("ip", "route", "del", "10.99.0.0/24", check=False)
+
+
 def test_deleted_node_takes_its_routes_with_it(net_cluster):
     node_3 = net_cluster.node("node-3")
     others = [n for n in net_cluster.nodes if n is not node_3]
