@@ -68,7 +68,8 @@ def test_walkthrough_manifests_are_accepted_by_the_api_server(cluster):
 def test_skopeo_pushes_kubia_and_registry_lists_it(registry, images):
     digest, _ = layout_manifest(images["kubia"])
     ref = registry.push(images["kubia"], "kubia", "v1")
-    assert registry.get("/v2/kubia/tags/list") == {"name": "kubia", "tags": ["v1"]}
+    # The session's registry: other tests push kubia:latest too.
+    assert "v1" in registry.get("/v2/kubia/tags/list")["tags"]
     inspected = json.loads(run("skopeo", "inspect", "--tls-verify=false",
                                f"docker://{ref}").stdout)
     assert inspected["Digest"] == digest
