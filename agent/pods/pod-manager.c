@@ -468,7 +468,7 @@ static bool pod_known(const char *uid, void *userdata) {
 static void pod_seen(PodManager *m, json_object *pod) {
         const char *uid = json_get_string(pod, "metadata", "uid", NULL);
         const char *phase = json_get_string(pod, "status", "phase", NULL) ?: "";
-        bool deleting = json_get(json_get(pod, "metadata"), "deletionTimestamp");
+        bool deleting = json_get(json_get(pod, "metadata"), "deletionTimestamp"), finished;
         PodEntry *e = api_entry(m, uid);
         ApiPod *a;
         int r;
@@ -491,12 +491,12 @@ static void pod_seen(PodManager *m, json_object *pod) {
         a->entry = e;
         /* Finished pods stay finished: known, without a worker, so that their logs are
          * still served (kubectl logs of a completed Job's pod after an agent restart);
-         * one already being deleted is left alone, as before. */
-        if (streq(phase, "Succeeded") || streq(phase, "Failed")) {
-                if (deleting)
-                        pod_set_remove(e);
+         * what an earlier agent left of them on the node is released. */
+        finished = streq(phase, "Succeeded") || streq(phase, "Failed");
+        if (finished)
+                pod_release_finished(pod_set_runtime(m->set), pod);
+        if (finished && !deleting)
                 return;
-        }
         if (deleting) {
                 delete_pod_object(a);
                 a->removing = true;

@@ -20,6 +20,7 @@ struct PodWorker {
         char *cgroup_parent; /* pod_cgroup_parent() */
         bool cgroup_created;
         bool sandbox_ready, network_added, terminating, gone;
+        bool finished; /* terminal (Succeeded or Failed): its sandbox released, nothing runs again */
         Container *containers; /* as spec->containers: the init containers first */
         size_t n_containers, n_init;
         ContainerSpecVolume *volumes;

@@ -12,6 +12,7 @@
 
 #include "container.h"
 #include "fileio.h"
+#include "json-util.h"
 #include "pod-admission.h"
 #include "pod-cgroup.h"
 #include "pod-files.h"
@@ -431,23 +432,64 @@ static int volumes_up(PodWorker *w) {
 
 /* --- the pod ----------------------------------------------------------------------- */
 
-static void teardown(PodWorker *w) {
+/* What a pod holds on the node besides its logs, its run and state dirs: volumes,
+ * hostPorts, network (its address), cgroup, sandbox. *network_added and *cgroup_created
+ * say which of the two were made, and are cleared once they are gone. */
+static void release_node_resources(const PodRuntime *rt, const char *uid, const char *key, const char *state_dir,
+                                   const char *sandbox_dir, const char *cgroup_parent, bool *network_added,
+                                   bool *cgroup_created) {
+        (void) volumes_teardown(state_dir);
+        if (rt->host_ports)
+                (void) host_ports_remove(rt->host_ports, uid);
+        if (*network_added && pod_network_del(rt->network, uid, key) >= 0)
+                *network_added = false;
+        if (*cgroup_created && pod_cgroup_remove(rt->cgroups, cgroup_parent, key) >= 0)
+                *cgroup_created = false;
+        (void) sandbox_remove(sandbox_dir, NULL);
+}
+
+static void sandbox_down(PodWorker *w) {
         for (size_t i = 0; i < w->n_containers; i++)
                 w->containers[i].backoff_timer = sd_event_source_disable_unref(w->containers[i].backoff_timer);
-        (void) volumes_teardown(w->pod_state_dir);
-        if (w->rt.host_ports)
-                (void) host_ports_remove(w->rt.host_ports, w->uid);
-        if (w->network_added && pod_network_del(w->rt.network, w->uid, w->key) >= 0)
-                w->network_added = false;
-        if (w->cgroup_created && pod_cgroup_remove(w->rt.cgroups, w->cgroup_parent, w->key) >= 0)
-                w->cgroup_created = false;
-        (void) sandbox_remove(w->sandbox_dir, NULL);
+        release_node_resources(&w->rt, w->uid, w->key, w->pod_state_dir, w->sandbox_dir, w->cgroup_parent,
+                               &w->network_added, &w->cgroup_created);
+        w->sandbox_ready = false;
+}
+
+static void teardown(PodWorker *w) {
+        sandbox_down(w);
         (void) rm_rf_at(AT_FDCWD, w->pod_run_dir);
         (void) rm_rf_at(AT_FDCWD, w->pod_state_dir);
-        w->sandbox_ready = false;
         w->gone = true;
         if (w->rt.terminated)
                 w->rt.terminated(w, w->rt.userdata);
+}
+
+void pod_release_finished(const PodRuntime *rt, json_object *pod) {
+        const char *uid = json_get_string(pod, "metadata", "uid", NULL),
+                   *namespace = json_get_string(pod, "metadata", "namespace", NULL) ?: "",
+                   *name = json_get_string(pod, "metadata", "name", NULL) ?: "";
+        _cleanup_free_ char *key = NULL, *run_dir = NULL, *state_dir = NULL, *sandbox_dir = NULL,
+                            *cgroup_parent = NULL;
+        bool network = rt->network != NULL, cgroup = true;
+
+        if (!uid || asprintf(&key, "%s/%s", namespace, name) < 0 || !(run_dir = pod_run_dir(rt->run_dir, uid)) ||
+            !(state_dir = pod_state_dir(rt->state_dir, uid)) || !(sandbox_dir = pod_sandbox_dir(rt->run_dir, uid)) ||
+            !(cgroup_parent = pod_cgroup_parent(pod_cgroups_driver(rt->cgroups), pod, uid)))
+                return;
+        if (access(run_dir, F_OK) < 0 && access(state_dir, F_OK) < 0)
+                return;
+        log_info("pod %s: finished before this agent started, releasing what it held on the node", key);
+        release_node_resources(rt, uid, key, state_dir, sandbox_dir, cgroup_parent, &network, &cgroup);
+        (void) rm_rf_at(AT_FDCWD, run_dir);
+        (void) rm_rf_at(AT_FDCWD, state_dir);
+}
+
+static bool pod_terminal(PodWorker *w) {
+        bool initialized, ready;
+        const char *phase = pod_phase(w, &initialized, &ready);
+
+        return streq(phase, "Succeeded") || streq(phase, "Failed");
 }
 
 /* Starts what should run now: the next init container, or every container once the
@@ -462,6 +504,8 @@ void pod_worker_sync(PodWorker *w) {
                         teardown(w);
                 return;
         }
+        if (w->finished)
+                return;
         if (!w->sandbox_ready) {
                 if (sandbox_up(w) < 0 || volumes_up(w) < 0) {
                         pod_worker_report(w);
@@ -481,6 +525,13 @@ void pod_worker_sync(PodWorker *w) {
                 Container *c = &w->containers[i];
                 if (c->phase == CONTAINER_WAITING && !pod_container_pending(c) && !c->id)
                         pod_container_run(c);
+        }
+        /* Terminal: nothing runs again. As kubelet's SyncTerminatedPod, the network, the
+         * volumes and the sandbox go now, not at the deletion (a finished Job's pod would
+         * keep its address); the logs and the status stay. */
+        if (!any_active && pod_terminal(w)) {
+                w->finished = true;
+                sandbox_down(w);
         }
         pod_worker_report(w);
 }

@@ -69,5 +69,10 @@ void pod_worker_update(PodWorker *w, json_object *pod);
 void pod_worker_terminate(PodWorker *w, int64_t grace_seconds);
 void pod_worker_free(PodWorker *w);
 
+/* A pod that finished (Succeeded or Failed) while no worker of this agent ran it: what
+ * it still holds on the node (network, volumes, hostPorts, cgroup, sandbox, its run and
+ * state dirs) is released; its logs stay for `kubectl logs`. */
+void pod_release_finished(const PodRuntime *runtime, json_object *pod);
+
 /* The current PodStatus (owned by the worker). */
 json_object *pod_worker_status(PodWorker *w);

@@ -243,9 +243,30 @@ def test_completed_pod_succeeds(node):
     p = node.wait("once", lambda p: p and p["status"].get("phase") == "Succeeded", what="Succeeded")
     main = p["status"]["containerStatuses"][0]["state"]["terminated"]
     assert main["exitCode"] == 0 and main["reason"] == "Completed"
-    log = (node.log_dir / "pods" / f"default_once_{p['metadata']['uid']}" / "main" / "0.log").read_text()
+    uid = p["metadata"]["uid"]
+    log = (node.log_dir / "pods" / f"default_once_{uid}" / "main" / "0.log").read_text()
     assert log.endswith(" stdout F init\n")
     assert node.kubectl("logs", "once", "-c", "main").stdout == "init\n"
+
+    # Finished, as kubelet's SyncTerminatedPod: its address, network namespace and
+    # sandbox go now, before any deletion; its status and logs stay.
+    def holds_address():
+        return any(f.read_text().strip() == uid for f in (node.root / "ipam").rglob("*") if f.is_file())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (holds_address() or (node.run_dir / "netns" / uid).exists()):
+        time.sleep(0.2)
+    assert not holds_address(), "a Succeeded pod still holds its address"
+    assert not (node.run_dir / "netns" / uid).exists()
+    assert node.kubectl("get", "pod", "once", "-o", "jsonpath={.status.podIP}").stdout
+
+    # An agent started after it finished serves its logs and runs nothing again.
+    assert node.stop() == 0
+    node.start()
+    time.sleep(3)
+    assert node.kubectl("logs", "once", "-c", "main").stdout == "init\n"
+    p = node.wait("once", lambda p: p and p["status"].get("phase") == "Succeeded", what="still Succeeded")
+    assert p["status"]["containerStatuses"][0]["restartCount"] == 0
+    assert not (node.run_dir / "netns" / uid).exists()
 
 
 def test_bad_image_is_reported(node):
