@@ -14,6 +14,10 @@ Two modes:
   --kubeconfig` with its own root, run and log dirs. Each agent serves the kubelet API on
   :10250 at its InternalIP with a certificate for that address, which the API server
   verifies. kubectl on the host reaches the API server through one loopback relay.
+  Cluster DNS as kubeadm deploys it: the agents run with --cluster-dns 10.96.0.10
+  --cluster-domain cluster.local, and CoreDNS (tests/images/build-coredns, pushed to the
+  first registry, else imported into every node's store) runs from coredns.yaml; the
+  start waits until it is Ready (dns=False leaves it out).
 
 Used by the pytest fixtures (tests/integration/conftest.py) and as a command:
 
@@ -57,6 +61,9 @@ API_PORT = 6443
 KUBELET_PORT = 10250
 CONTROL_PLANE_NODE = "control-plane"
 CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane:NoSchedule"
+# Cluster DNS as kubeadm sets it up: Service kube-dns at the Service CIDR's tenth address.
+CLUSTER_DNS = "10.96.0.10"
+CLUSTER_DOMAIN = "cluster.local"
 
 
 def free_port():
@@ -207,7 +214,8 @@ class ClusterNode:
                 "agent", "--kubeconfig", self.kubeconfig, "--hostname-override", self.name,
                 "--node-ip", self.ip, "--log-dir", self.log_dir,
                 "--tls-cert-file", self.cert, "--tls-private-key-file", self.key,
-                "--cluster-cidr", CLUSTER_CIDR]
+                "--cluster-cidr", CLUSTER_CIDR,
+                "--cluster-dns", CLUSTER_DNS, "--cluster-domain", CLUSTER_DOMAIN]
         for port in c.registries:
             args += ["--insecure-registry", c.registry_host(port)]
         if self.taints:
@@ -268,11 +276,13 @@ class Cluster:
     nodes at registry_host(port)], pod_routes=None|"auto"|"host-gw"|"vxlan",
     agent_args=[more agent flags], routed_workers=K: the last K workers on a subnet of
     their own, 10.250.1.0/24, that the node network's namespace routes to, so no other
-    node shares a link with them); .nodes (control plane first), .workers,
-    .control_plane, node(name)."""
+    node shares a link with them, dns=True|False: CoreDNS deployed and Ready before the
+    start returns); .nodes (control plane first), .workers, .control_plane,
+    node(name)."""
 
     def __init__(self, workdir, controllers=False, nodes=(), on_spawn=None, network=False, workers=3,
-                 stevedore_bin=None, registries=(), pod_routes=None, agent_args=(), on_netns=None, routed_workers=0):
+                 stevedore_bin=None, registries=(), pod_routes=None, agent_args=(), on_netns=None, routed_workers=0,
+                 dns=True):
         self.dir = Path(workdir)
         self.network = network
         self.controllers = controllers or network
@@ -295,6 +305,7 @@ class Cluster:
             self.agent_args = list(agent_args)
             self.worker_count = workers
             self.routed_workers = routed_workers
+            self.dns = dns
             self.etcd_port, self.etcd_peer_port = 2379, 2380
             # Inside the control plane's namespace; the host's kubectl goes through a relay.
             self.internal_server = f"https://{CONTROL_PLANE_IP}:{API_PORT}"
@@ -524,6 +535,7 @@ class Cluster:
             if not self.stevedore_bin.exists():
                 raise FileNotFoundError(f"{self.stevedore_bin} not built (scripts/build, or STEVEDORE_BIN)")
             self._make_node_network()
+            coredns_image = self._coredns_image() if self.dns else None
         self._make_pki()
         self._spawn("etcd", [
             bin_dir / "etcd", "--name", "default", "--data-dir", self.dir / "etcd",
@@ -547,7 +559,45 @@ class Cluster:
             # Its role, as kubeadm labels it (NodeRestriction keeps a node from setting
             # node-role labels on itself).
             self.kubectl("label", "node", CONTROL_PLANE_NODE, "node-role.kubernetes.io/control-plane=")
+            if self.dns:
+                self.deploy_coredns(coredns_image)
         return self
+
+    def _coredns_image(self):
+        """Builds the CoreDNS image (the binary is cached) and puts it where the nodes
+        find it: pushed to the first registry, else imported into every node's store
+        under the manifest's own name; the image reference for the manifest."""
+        images = self.dir / "images"
+        subprocess.run([sys.executable, str(HERE.parent / "images" / "build-coredns"), str(images)],
+                       check=True, stdout=subprocess.DEVNULL)
+        layout = images / "coredns"
+        if self.registries:
+            port = self.registries[0]
+            subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:latest",
+                            f"docker://127.0.0.1:{port}/coredns:latest"], check=True, capture_output=True)
+            return f"{self.registry_host(port)}/coredns:latest"
+        for node in self.nodes:
+            node.image_import(layout, "coredns")
+        return "coredns"
+
+    def deploy_coredns(self, image, timeout=180):
+        """kubeadm's CoreDNS (coredns.yaml) with `image`; waits until the Deployment's
+        replicas are all Ready, as a cluster is usable for DNS only then."""
+        manifest = (HERE / "coredns.yaml").read_text().replace("image: coredns\n", f"image: {image}\n")
+        self.kubectl("apply", "-f", "-", input=manifest)
+        deadline = time.monotonic() + timeout
+        status = {}
+        while time.monotonic() < deadline:
+            self._check_alive()
+            deployment = self.get_json("deployment", "-n", "kube-system", "coredns")
+            status = deployment.get("status", {})
+            want = deployment["spec"]["replicas"]
+            if status.get("readyReplicas") == want and status.get("updatedReplicas") == want:
+                return
+            time.sleep(1)
+        pods = self.kubectl("get", "pods", "-n", "kube-system", "-o", "wide", check=False).stdout
+        raise TimeoutError(f"CoreDNS not Ready after {timeout}s: {status}\n{pods}\n"
+                           + "\n".join(f"--- {n.name}\n{n.log_tail(15)}" for n in self.nodes))
 
     def bind_node_proxier(self):
         """What an admin does for stevedore nodes (docs/proxy.md): the nodes' credentials
@@ -719,6 +769,7 @@ def main():
     ap.add_argument("--stevedore", help="the stevedore program for the nodes (default: $STEVEDORE_BIN, "
                                         "else build/agent/stevedore)")
     ap.add_argument("--pod-routes", choices=["auto", "host-gw", "vxlan"], help="the agents' --pod-routes")
+    ap.add_argument("--no-dns", action="store_true", help="network mode: do not deploy CoreDNS")
     ap.add_argument("command", nargs="*", help="run this with KUBECONFIG set, then stop")
     args = ap.parse_args()
 
@@ -726,7 +777,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.nodes is not None:
         cluster = Cluster(workdir, network=True, workers=args.nodes, stevedore_bin=args.stevedore,
-                          pod_routes=args.pod_routes)
+                          pod_routes=args.pod_routes, dns=not args.no_dns)
     else:
         cluster = Cluster(workdir, controllers=args.controllers, nodes=args.node)
     with cluster as c:

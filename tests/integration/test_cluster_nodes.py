@@ -223,7 +223,7 @@ def test_deleted_node_takes_its_routes_with_it(net_cluster):
 def small_cluster(tmp_path_factory, stevedore_bin, registry, **kw):
     return Cluster(tmp_path_factory.mktemp("cluster"), network=True, workers=2, stevedore_bin=stevedore_bin,
                    registries=[registry.port], on_spawn=infrastructure_pids.add, on_netns=infrastructure_netns.add,
-                   **kw)
+                   dns=False, **kw)
 
 
 @pytest.fixture(scope="module")
