@@ -277,16 +277,18 @@ class Cluster:
     agent_args=[more agent flags], routed_workers=K: the last K workers on a subnet of
     their own, 10.250.1.0/24, that the node network's namespace routes to, so no other
     node shares a link with them, dns=True|False: CoreDNS deployed and Ready before the
-    start returns); .nodes (control plane first), .workers, .control_plane,
+    start returns), controller_args=[more kube-controller-manager flags, e.g. a short
+    --node-monitor-grace-period]; .nodes (control plane first), .workers, .control_plane,
     node(name)."""
 
     def __init__(self, workdir, controllers=False, nodes=(), on_spawn=None, network=False, workers=3,
                  stevedore_bin=None, registries=(), pod_routes=None, agent_args=(), on_netns=None, routed_workers=0,
-                 dns=True):
+                 dns=True, controller_args=()):
         self.dir = Path(workdir)
         self.network = network
         self.controllers = controllers or network
         self.node_names = list(nodes)
+        self.controller_args = list(controller_args)
         self.procs = []
         self.argv = {}
         self.on_spawn = on_spawn  # told the pid of every process started
@@ -617,7 +619,8 @@ class Cluster:
             f"--cluster-signing-cert-file={self.pki.ca_crt}",
             f"--cluster-signing-key-file={self.pki.ca_key}",
             "--allocate-node-cidrs=true", f"--cluster-cidr={CLUSTER_CIDR}",
-            "--node-cidr-mask-size=24", f"--service-cluster-ip-range={SERVICE_CIDR}"])
+            "--node-cidr-mask-size=24", f"--service-cluster-ip-range={SERVICE_CIDR}",
+            *self.controller_args])
         self._spawn("kube-scheduler", [
             bin_dir / "kube-scheduler",
             f"--kubeconfig={self.dir / 'scheduler.kubeconfig'}",
