@@ -285,6 +285,7 @@ class Cluster:
                  stevedore_bin=None, registries=(), pod_routes=None, agent_args=(), on_netns=None, routed_workers=0,
                  dns=True, controller_args=()):
         self.dir = Path(workdir)
+        self.restarts = {}
         self.network = network
         self.controllers = controllers or network
         self.node_names = list(nodes)
@@ -462,7 +463,20 @@ class Cluster:
                                     timeout=timeout) as r:
             return r.read().decode()
 
+    # Restarted when they exit, as a kubeadm node's kubelet restarts their static pods:
+    # kube-controller-manager exits when a request fails while it builds its controllers
+    # (seen here: "connection reset by peer" from the API server as the agents start).
+    RESTARTED = ("kube-controller-manager", "kube-scheduler")
+    MAX_RESTARTS = 3
+
     def _check_alive(self):
+        for p in list(self.procs):
+            if p.poll() is not None and p.name in self.RESTARTED and self.restarts.get(p.name, 0) < self.MAX_RESTARTS:
+                self.restarts[p.name] = self.restarts.get(p.name, 0) + 1
+                print(f"cluster: {p.name} exited with {p.returncode}, starting it again:\n" + self.log_tail(p.name, 3),
+                      file=sys.stderr)
+                self.procs.remove(p)
+                self._spawn(p.name, self.argv[p.name])
         for p in self.procs:
             if p.poll() is not None:
                 raise RuntimeError(f"{p.name} exited with {p.returncode}; see "
