@@ -11,8 +11,8 @@
 
 static const char *const pods[] = {
         "{\"metadata\": {\"name\": \"p\", \"namespace\": \"ns\"}, \"spec\": {}}",
-        "{\"metadata\": {\"name\": \"p\"}, \"spec\": {\"dnsPolicy\": \"Default\", \"dnsConfig\": "
-        "{\"nameservers\": [\"10.0.0.9\"], \"searches\": [\"x.example\"], \"options\": [{\"name\": \"ndots\"}]}}}",
+        ("{\"metadata\": {\"name\": \"p\"}, \"spec\": {\"dnsPolicy\": \"Default\", \"dnsConfig\": "
+         "{\"nameservers\": [\"10.0.0.9\"], \"searches\": [\"x.example\"], \"options\": [{\"name\": \"ndots\"}]}}}"),
         "{\"metadata\": {\"name\": \"p\"}, \"spec\": {\"hostNetwork\": true, \"dnsPolicy\": \"ClusterFirstWithHostNet\"}}",
 };
 
