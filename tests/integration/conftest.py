@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from hoststate import HostState, infrastructure_netns, infrastructure_pids, kill_netns_pids, remove_leaks, run
+from hoststate import (HostState, infrastructure_mounts, infrastructure_netns, infrastructure_pids, kill_netns_pids,
+                       remove_leaks, run)
 from oci import unpack_layout
 from systemd_machine import SystemdMachine, machine_image
 
@@ -299,7 +300,15 @@ def net_cluster(session_dir, stevedore_bin, registry):
     with Cluster(session_dir / "net-cluster", network=True, workers=3, stevedore_bin=stevedore_bin,
                  registries=[registry.port], on_spawn=infrastructure_pids.add,
                  on_netns=infrastructure_netns.add) as c:
+        def kube_system_pod_mount(mount):
+            """A mount of a kube-system pod's (CoreDNS restarted while a test ran)."""
+            if "/run/pods/" not in mount or not mount.startswith(str(c.dir)):
+                return False
+            uids = c.kubectl("get", "pods", "-n", "kube-system", "-o", "jsonpath={.items[*].metadata.uid}").stdout
+            return mount.split("/run/pods/", 1)[1].split("/", 1)[0] in uids.split()
+        infrastructure_mounts.append(kube_system_pod_mount)
         yield c
+        infrastructure_mounts.remove(kube_system_pod_mount)
 
 
 @pytest.fixture(scope="session")

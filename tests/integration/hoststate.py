@@ -46,6 +46,9 @@ infrastructure_pids = set()
 # Network namespaces of a test cluster (tests/cluster/cluster.py's node network): its
 # fixture removes them.
 infrastructure_netns = set()
+# Callables telling whether a mount belongs to a test cluster's own pods (CoreDNS in
+# kube-system), whose containers may restart while a test runs.
+infrastructure_mounts = []
 
 
 def descendants(pid=None, skip=frozenset()):
@@ -87,7 +90,7 @@ class HostState:
         leaks = {
             "netns": self.netns - before.netns,
             "veth": self.veths - before.veths,
-            "mount": self.mounts - before.mounts,
+            "mount": {m for m in self.mounts - before.mounts if not any(f(m) for f in infrastructure_mounts)},
             "nft table": self.tables - before.tables,
             "process": self.procs - before.procs,
         }

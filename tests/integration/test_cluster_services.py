@@ -82,7 +82,13 @@ def exec_in(cluster, ns, pod_name, script, timeout=120):
 def nslookup(cluster, ns, client, name):
     """The addresses busybox's nslookup gives for name from inside pod client (the answer
     section only: the server's own address is printed first)."""
-    r = exec_in(cluster, ns, client, f"nslookup {name}")
+    # Retried for a while: a CoreDNS replica restarting (under load here) drops queries.
+    deadline = time.monotonic() + 60
+    while True:
+        r = exec_in(cluster, ns, client, f"nslookup {name}")
+        if r.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert r.returncode == 0, f"nslookup {name} in {client}: {r.stdout!r} {r.stderr!r}"
     answer = r.stdout.split("Name:", 1)[1] if "Name:" in r.stdout else ""
     return set(re.findall(r"Address:\s*([0-9.]+)", answer)), r.stdout
