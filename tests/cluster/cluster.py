@@ -163,8 +163,10 @@ def ip(*args, check=True):
     return r.stdout
 
 
-def descendants(pid):
-    """PIDs of the live descendants of pid."""
+def descendants(pid=None, skip=frozenset()):
+    """PIDs of all live descendants of pid (default: this process), less those of skip
+    and what descends from them."""
+    pid = pid or os.getpid()
     children = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -175,14 +177,28 @@ def descendants(pid):
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(entry))
+        if fields[0] == "Z":
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
     found, todo = set(), [pid]
     while todo:
         for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
+            if child not in skip:
+                found.add(child)
+                todo.append(child)
     return found
+
+
+def wait_for(predicate, timeout=60, what="the condition", interval=0.5):
+    """predicate()'s first true value, asked every interval seconds; AssertionError after
+    timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached in {timeout}s")
 
 
 def kill(pids):

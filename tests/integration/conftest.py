@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "cluster"))
 from hoststate import (HostState, infrastructure_mounts, infrastructure_netns, infrastructure_pids, kill_netns_pids,
                        remove_leaks, run)
 from oci import unpack_layout
 from systemd_machine import SystemdMachine, machine_image
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "cluster"))
 from cluster import NODE_GATEWAY, Cluster, free_port  # noqa: E402
 
 

@@ -9,6 +9,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
+from cluster import descendants
+
 
 def run(*argv, check=True, **kw):
     return subprocess.run([str(a) for a in argv], check=check, capture_output=True,
@@ -49,32 +51,6 @@ infrastructure_netns = set()
 # Callables telling whether a mount belongs to a test cluster's own pods (CoreDNS in
 # kube-system), whose containers may restart while a test runs.
 infrastructure_mounts = []
-
-
-def descendants(pid=None, skip=frozenset()):
-    """PIDs of all live descendants of pid (default: this process), less those of skip
-    and what descends from them."""
-    pid = pid or os.getpid()
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] == "Z":
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in skip:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 @dataclass

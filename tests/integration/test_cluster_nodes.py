@@ -7,11 +7,10 @@ at its InternalIP."""
 
 import ipaddress
 import json
-import time
 
 import pytest
 
-from cluster import CLUSTER_CIDR, Cluster
+from cluster import CLUSTER_CIDR, Cluster, wait_for
 from hoststate import infrastructure_netns, infrastructure_pids
 
 pytestmark = pytest.mark.cluster
@@ -88,16 +87,6 @@ def node_routes(node):
     """{pod CIDR: route line} of the agent's own routes in the node's namespace."""
     out = node.exec("ip", "route", "show", "proto", NODE_ROUTE_PROTOCOL).stdout
     return {line.split()[0]: line for line in out.splitlines() if line.strip()}
-
-
-def wait_for(predicate, timeout=60, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not reached in {timeout}s")
 
 
 def pod_cidrs(cluster):

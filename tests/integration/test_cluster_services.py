@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster import CLUSTER_DNS
+from cluster import CLUSTER_DNS, wait_for
 from hoststate import kill_netns_pids, run
 
 pytestmark = pytest.mark.cluster
@@ -29,16 +29,6 @@ CLIENT_IP = "10.250.0.200"
 def running(p):
     return p and p["status"].get("phase") == "Running" and p["status"].get("podIP") and all(
         c.get("ready") for c in p["status"].get("containerStatuses", []))
-
-
-def wait_for(predicate, timeout=60, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not reached in {timeout}s")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster import descendants
 from hoststate import run
 from test_standalone import StandaloneNode, running
 
@@ -65,22 +66,6 @@ def test_pushed_images_are_those_e2e_test_asks_for_through_the_repo_list(conform
     assert pushed <= listed, pushed - listed
     # The one registry left as it was: a spec expects that pull to fail.
     assert "invalid.registry.k8s.io/invalid/alpine:3.1" in listed
-
-
-def descendants(pid):
-    children = {}
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            ppid = next(line.split()[1] for line in status.read_text().splitlines() if line.startswith("PPid:"))
-        except (OSError, StopIteration):
-            continue
-        children.setdefault(int(ppid), []).append(int(status.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 POD = """apiVersion: v1

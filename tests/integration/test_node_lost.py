@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from cluster import Cluster
+from cluster import Cluster, wait_for
 from hoststate import infrastructure_netns, infrastructure_pids
 
 pytestmark = pytest.mark.cluster
@@ -43,16 +43,6 @@ def deployment(image):
 
 SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubia", "namespace": "default"},
            "spec": {"selector": {"app": "kubia"}, "ports": [{"port": 8080, "targetPort": 8080}]}}
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"{what} not reached in {timeout}s")
 
 
 def kubia_pods(c):
