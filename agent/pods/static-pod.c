@@ -270,6 +270,8 @@ static int check_volume(json_object *v, const char **ret_resource, char **ret_er
         json_object *sources;
 
         *ret_resource = NULL;
+        if (!json_object_is_type(v, json_type_object))
+                return error_set(ret_error, -EINVAL, "a volume is not an object");
         json_object_object_foreach(v, key, value) {
                 (void) value;
                 if (streq(key, "name") || streq(key, "projected") || one_of(key, allowed, ELEMENTSOF(allowed)))
@@ -284,6 +286,9 @@ static int check_volume(json_object *v, const char **ret_resource, char **ret_er
         sources = json_get(json_get(v, "projected"), "sources");
         for (size_t s = 0; s < json_array_length(sources); s++) {
                 json_object *source = json_object_array_get_idx(sources, s);
+                if (!json_object_is_type(source, json_type_object))
+                        return error_set(ret_error, -EINVAL, "a source of projected volume \"%s\" is not an object",
+                                         name);
                 json_object_object_foreach(source, kind, projection) {
                         (void) projection;
                         if (streq(kind, "downwardAPI"))

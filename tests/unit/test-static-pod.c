@@ -97,6 +97,10 @@ static void test_check(void) {
                       " \"volumes\": [{\"name\": \"e\", \"emptyDir\": {}}, {\"name\": \"h\", \"hostPath\": {\"path\": \"/x\"}},"
                       " {\"name\": \"d\", \"projected\": {\"sources\": [{\"downwardAPI\": {\"items\": []}}]}}]}",
                       NULL);
+        /* Malformed volumes are refused with a message, not read as objects (fuzz find). */
+        check_refused("{\"volumes\": [\"v\"]}", "a volume is not an object");
+        check_refused("{\"volumes\": [{\"name\": \"d\", \"projected\": {\"sources\": [7]}}]}",
+                      "a source of projected volume \"d\" is not an object");
         check_refused("{\"serviceAccountName\": \"default\"}", "static pods may not reference serviceaccounts");
         check_refused("{\"serviceAccount\": \"default\"}", "static pods may not reference serviceaccounts");
         check_refused("{\"imagePullSecrets\": [{\"name\": \"pull\"}]}", "static pods may not reference secrets");
