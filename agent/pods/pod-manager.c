@@ -465,6 +465,35 @@ static bool pod_known(const char *uid, void *userdata) {
         return pod_set_get(m->set, uid) != NULL;
 }
 
+/* A pod its node should keep: of any source, and not one of the API's that goes. */
+static bool pod_kept(const char *uid, void *userdata) {
+        PodManager *m = userdata;
+        PodEntry *e = pod_set_get(m->set, uid);
+
+        return e && !(e->source == &m->source && ((ApiPod *) e->data)->removing);
+}
+
+/* A pod first seen being deleted: what an earlier agent left running of it is stopped
+ * first, as kubelet's pod workers stop it, and then its object goes (on_terminated). */
+static void stop_deleted(ApiPod *a) {
+        _cleanup_free_ char *error = NULL;
+        PodEntry *e = a->entry;
+        int r;
+
+        if (pod_left_on_node(pod_set_runtime(a->manager->set), e->uid)) {
+                r = pod_set_start(e, NULL, &error);
+                if (r >= 0)
+                        return;
+                if (error)
+                        log_error("%s", error);
+                else
+                        log_error_errno(r, "pod %s/%s: stop: %m", e->namespace, e->name);
+        }
+        delete_pod_object(a);
+        a->removing = true;
+        schedule_reap(a->manager);
+}
+
 static void pod_seen(PodManager *m, json_object *pod) {
         const char *uid = json_get_string(pod, "metadata", "uid", NULL);
         const char *phase = json_get_string(pod, "status", "phase", NULL) ?: "";
@@ -494,13 +523,11 @@ static void pod_seen(PodManager *m, json_object *pod) {
          * what an earlier agent left of them on the node is released. */
         finished = streq(phase, "Succeeded") || streq(phase, "Failed");
         if (finished)
-                pod_release_finished(pod_set_runtime(m->set), pod);
+                pod_release_leftovers(pod_set_runtime(m->set), pod);
         if (finished && !deleting)
                 return;
         if (deleting) {
-                delete_pod_object(a);
-                a->removing = true;
-                schedule_reap(a->manager);
+                stop_deleted(a);
                 return;
         }
         if (!m->synced)
@@ -546,7 +573,10 @@ static void on_pod(KubeWatch *w, KubeEvent event, json_object *pod, void *userda
                         break;
                 m->synced = true;
                 admit_listed(m);
-                /* Pods deleted while no agent ran are not in the list: their hostPorts go. */
+                /* Pods deleted while no agent ran are not in the list: what an earlier
+                 * agent left of them is stopped and released, and their hostPorts go
+                 * (kubelet's HandlePodCleanups). */
+                pod_set_stop_orphans(m->set, pod_kept, m);
                 if (pod_set_runtime(m->set)->host_ports)
                         (void) host_ports_retain(pod_set_runtime(m->set)->host_ports, pod_known, m);
                 break;

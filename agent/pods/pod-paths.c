@@ -48,6 +48,10 @@ char *pod_container_log_link(const char *log_dir, const char *namespace, const c
         return dir ? format("%s/%s_%s_%s-%s.log", dir, name, namespace, container, id) : NULL;
 }
 
+char *pod_dirs(const char *dir) {
+        return format("%s/pods", dir);
+}
+
 char *pod_run_dir(const char *run_dir, const char *uid) {
         return format("%s/pods/%s", run_dir, uid);
 }

@@ -6,7 +6,7 @@
  * pods' containers there.
  *
  *   <log_dir>/pods/<namespace>_<name>_<uid>/<container>/<restart>.log   CRI logs, as kubelet's
- *   <run_dir>/pods/<uid>/                      hosts, resolv.conf, hostname, netns
+ *   <run_dir>/pods/<uid>/                      pod.json, hosts, resolv.conf, hostname, netns
  *   <run_dir>/pods/<uid>/ns/                   the sandbox (its namespaces; net: the pod's network)
  *   <run_dir>/pods/<uid>/containers/<container>/<restart>/   a run: its bundle, exit.json
  *   <state_dir>/pods/<uid>/volumes/<volume>/   the volumes
@@ -28,6 +28,8 @@ char *pod_container_log_links_dir(const char *log_dir);
 char *pod_container_log_link(const char *log_dir, const char *namespace, const char *name, const char *container,
                              const char *id);
 
+/* <run_dir>/pods or <state_dir>/pods: every pod's run or state dir, named by its UID. */
+char *pod_dirs(const char *dir);
 char *pod_run_dir(const char *run_dir, const char *uid);
 char *pod_state_dir(const char *state_dir, const char *uid);
 /* <pod_state_dir>/volumes, and one volume's directory below it. */
@@ -43,6 +45,11 @@ char *pod_sandbox_netns(const char *sandbox_dir);
 #define POD_RESOLV_CONF_FILE "resolv.conf"
 #define POD_HOSTNAME_FILE "hostname"
 #define POD_NETNS_FILE "netns"
+/* The Pod object as its worker was given it: what a later agent stops the pod by when the
+ * API no longer has it. */
+#define POD_OBJECT_FILE "pod.json"
+/* Past the API server's largest object. */
+#define POD_OBJECT_MAX_SIZE (4u << 20)
 /* <dir>/<name>: a file of a pod's run directory, or of a container run's. */
 char *pod_file(const char *dir, const char *name);
 char *pod_netns_file(const char *run_dir, const char *uid);

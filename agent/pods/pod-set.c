@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +273,97 @@ void pod_set_remove(PodEntry *e) {
         if (!set->reaper)
                 (void) sd_event_add_defer(set->rt.event, &set->reaper, reap, set);
         (void) sd_event_source_set_enabled(set->reaper, SD_EVENT_ONESHOT);
+}
+
+/* --- pods left on the node by an earlier agent ------------------------------------- */
+
+/* kubelet's minimumGracePeriodInSeconds: what it gives a pod it knows only from the
+ * runtime. */
+#define ORPHAN_GRACE_SECONDS 2
+
+static void on_orphan_terminated(PodEntry *e, void *userdata) {
+        log_info("pod %s/%s: stopped and removed", e->namespace, e->name);
+        pod_set_remove(e);
+        pod_set_report(e->set);
+}
+
+static const PodSource orphan_source = { .terminated = on_orphan_terminated };
+
+static void stop_orphan(PodSet *set, const char *uid) {
+        _cleanup_(json_object_putp) json_object *pod = NULL;
+        _cleanup_free_ char *error = NULL;
+        PodEntry *e;
+        int r;
+
+        r = pod_left_object(&set->rt, uid, ORPHAN_GRACE_SECONDS, &pod);
+        if (r >= 0 && pod_set_add(set, &orphan_source, pod, NULL, &e) >= 0) {
+                log_info("pod %s/%s: no longer bound to this node, stopping what an earlier agent left of it",
+                         e->namespace, e->name);
+                r = pod_set_start(e, NULL, &error);
+                if (r >= 0)
+                        return;
+                log_error("pod %s/%s: stop: %s", e->namespace, e->name, error ?: strerror(-r));
+                pod_set_remove(e);
+        } else if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "pod %s: %s left by an earlier agent: %m", uid, POD_OBJECT_FILE);
+        /* Without its object no container of it ran (the object is written before the
+         * sandbox is made) or the node rebooted: only its directories, network and
+         * volumes are left. */
+        json_object_put(pod);
+        pod = json_object_new_object();
+        if (!pod)
+                return;
+        json_object_object_add(pod, "metadata", json_object_new_object());
+        json_object_object_add(json_get(pod, "metadata"), "uid", json_object_new_string(uid));
+        pod_release_leftovers(&set->rt, pod);
+}
+
+/* The UIDs of the pods with a directory in dir's pods/, NULL-terminated; NULL when out of
+ * memory. */
+static char **pod_uids(const char *dir) {
+        _cleanup_free_ char *pods = pod_dirs(dir);
+        _cleanup_(closedirp) DIR *d = NULL;
+        _cleanup_strv_free_ char **names = NULL;
+        size_t n = 0;
+
+        if (!pods || !(names = calloc(1, sizeof(char *))))
+                return NULL;
+        d = opendir(pods);
+        if (!d)
+                return TAKE_PTR(names);
+        for (struct dirent *de; (de = readdir(d));) {
+                char **grown;
+                if (de->d_name[0] == '.')
+                        continue;
+                grown = reallocarray(names, n + 2, sizeof(char *));
+                if (!grown)
+                        return NULL;
+                names = grown;
+                names[n + 1] = NULL;
+                if (!(names[n++] = strdup(de->d_name)))
+                        return NULL;
+        }
+        return TAKE_PTR(names);
+}
+
+void pod_set_stop_orphans(PodSet *set, bool (*kept)(const char *uid, void *userdata), void *userdata) {
+        const char *dirs[] = { set->rt.run_dir, set->rt.state_dir };
+
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                _cleanup_strv_free_ char **uids = pod_uids(dirs[i]);
+
+                if (!uids) {
+                        log_oom();
+                        return;
+                }
+                for (char **uid = uids; *uid; uid++) {
+                        PodEntry *e = pod_set_get(set, *uid);
+                        if ((e && (e->source == &orphan_source || !kept || kept(*uid, userdata))) ||
+                            !pod_left_on_node(&set->rt, *uid))
+                                continue;
+                        stop_orphan(set, *uid);
+                }
+        }
 }
 
 /* --- the kubelet API's view ----------------------------------------------------------- */

@@ -100,6 +100,12 @@ PodEntry *pod_entry_next(PodEntry *e);
 /* The current status of e's worker, or the one it was rejected with; NULL otherwise. */
 json_object *pod_entry_status(PodEntry *e);
 
+/* kubelet's cleanup of the pods it no longer has, once its sources know theirs: every
+ * pod an earlier agent left on the node (a run or state dir) that is not in the set or
+ * that kept() says goes (NULL: every one in the set stays) is stopped with kubelet's
+ * grace for a pod it knows only from the runtime, and what it held is released. */
+void pod_set_stop_orphans(PodSet *set, bool (*kept)(const char *uid, void *userdata), void *userdata);
+
 /* Calls pods_changed with the counts as they are now; each source calls it when its pods
  * change (the API source at once, standalone once its status file is written). */
 void pod_set_report(PodSet *set);

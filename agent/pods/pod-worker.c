@@ -338,6 +338,9 @@ static int sandbox_up(PodWorker *w) {
         r = mkdir_p(w->pod_state_dir, 0700);
         if (r < 0)
                 return log_error_errno(r, "pod %s: create %s: %m", w->key, w->pod_state_dir);
+        r = write_pod_file(w, POD_OBJECT_FILE, json_object_to_json_string_ext(w->pod, JSON_C_TO_STRING_PLAIN));
+        if (r < 0)
+                return log_error_errno(r, "pod %s: write %s: %m", w->key, POD_OBJECT_FILE);
         if (access(w->sandbox_dir, F_OK) < 0) {
                 r = sandbox_create(w->sandbox_dir, hostname, &error);
                 if (r < 0) {
@@ -465,7 +468,34 @@ static void teardown(PodWorker *w) {
                 w->rt.terminated(w, w->rt.userdata);
 }
 
-void pod_release_finished(const PodRuntime *rt, json_object *pod) {
+bool pod_left_on_node(const PodRuntime *rt, const char *uid) {
+        _cleanup_free_ char *run_dir = pod_run_dir(rt->run_dir, uid), *state_dir = pod_state_dir(rt->state_dir, uid);
+
+        return (run_dir && access(run_dir, F_OK) >= 0) || (state_dir && access(state_dir, F_OK) >= 0);
+}
+
+int pod_left_object(const PodRuntime *rt, const char *uid, int64_t grace_seconds, json_object **ret) {
+        _cleanup_free_ char *run_dir = pod_run_dir(rt->run_dir, uid), *path = NULL, *text = NULL, *now = NULL;
+        _cleanup_(json_object_putp) json_object *pod = NULL;
+        json_object *meta;
+        int r;
+
+        if (!run_dir || !(path = pod_file(run_dir, POD_OBJECT_FILE)) || !(now = pod_worker_now_rfc3339()))
+                return -ENOMEM;
+        r = read_full_file(path, POD_OBJECT_MAX_SIZE, &text, NULL);
+        if (r < 0)
+                return r;
+        pod = json_tokener_parse(text);
+        meta = json_get(pod, "metadata");
+        if (!json_object_is_type(meta, json_type_object) || !streq(json_get_string(pod, "metadata", "uid", NULL) ?: "", uid))
+                return -EBADMSG;
+        json_object_object_add(meta, "deletionTimestamp", json_object_new_string(now));
+        json_object_object_add(meta, "deletionGracePeriodSeconds", json_object_new_int64(grace_seconds));
+        *ret = TAKE_PTR(pod);
+        return 0;
+}
+
+void pod_release_leftovers(const PodRuntime *rt, json_object *pod) {
         const char *uid = json_get_string(pod, "metadata", "uid", NULL),
                    *namespace = json_get_string(pod, "metadata", "namespace", NULL) ?: "",
                    *name = json_get_string(pod, "metadata", "name", NULL) ?: "";
@@ -473,13 +503,12 @@ void pod_release_finished(const PodRuntime *rt, json_object *pod) {
                             *cgroup_parent = NULL;
         bool network = rt->network != NULL, cgroup = true;
 
-        if (!uid || asprintf(&key, "%s/%s", namespace, name) < 0 || !(run_dir = pod_run_dir(rt->run_dir, uid)) ||
-            !(state_dir = pod_state_dir(rt->state_dir, uid)) || !(sandbox_dir = pod_sandbox_dir(rt->run_dir, uid)) ||
+        if (!uid || !pod_left_on_node(rt, uid) || asprintf(&key, "%s/%s", namespace, name) < 0 ||
+            !(run_dir = pod_run_dir(rt->run_dir, uid)) || !(state_dir = pod_state_dir(rt->state_dir, uid)) ||
+            !(sandbox_dir = pod_sandbox_dir(rt->run_dir, uid)) ||
             !(cgroup_parent = pod_cgroup_parent(pod_cgroups_driver(rt->cgroups), pod, uid)))
                 return;
-        if (access(run_dir, F_OK) < 0 && access(state_dir, F_OK) < 0)
-                return;
-        log_info("pod %s: finished before this agent started, releasing what it held on the node", key);
+        log_info("pod %s: releasing what an earlier agent left of it on the node", key);
         release_node_resources(rt, uid, key, state_dir, sandbox_dir, cgroup_parent, &network, &cgroup);
         (void) rm_rf_at(AT_FDCWD, run_dir);
         (void) rm_rf_at(AT_FDCWD, state_dir);
@@ -593,13 +622,17 @@ static int start_pod(sd_event_source *s, void *userdata) {
         PodWorker *w = userdata;
 
         w->defer = sd_event_source_disable_unref(w->defer);
-        if (pull_secrets_up(w) < 0)
+        if (!w->spec->deleting && pull_secrets_up(w) < 0)
                 return 0;
         /* A sandbox left by an earlier agent: its containers are taken over once it is
-         * up again (each step reports its own failure). */
-        if (access(w->sandbox_dir, F_OK) >= 0 && sandbox_up(w) >= 0 && volumes_up(w) >= 0)
-                for (size_t i = 0; i < w->n_containers; i++)
-                        pod_container_adopt(&w->containers[i]);
+         * up again (each step reports its own failure). Those of a pod being deleted are
+         * taken over to be stopped, whatever its sandbox and volumes say. */
+        if (access(w->sandbox_dir, F_OK) >= 0) {
+                bool up = sandbox_up(w) >= 0 && (w->spec->deleting || volumes_up(w) >= 0);
+                if (up || w->spec->deleting)
+                        for (size_t i = 0; i < w->n_containers; i++)
+                                pod_container_adopt(&w->containers[i]);
+        }
         if (w->spec->deleting)
                 pod_worker_terminate(w, w->spec->deletion_grace_seconds);
         pod_worker_sync(w);

@@ -69,10 +69,16 @@ void pod_worker_update(PodWorker *w, json_object *pod);
 void pod_worker_terminate(PodWorker *w, int64_t grace_seconds);
 void pod_worker_free(PodWorker *w);
 
-/* A pod that finished (Succeeded or Failed) while no worker of this agent ran it: what
- * it still holds on the node (network, volumes, hostPorts, cgroup, sandbox, its run and
- * state dirs) is released; its logs stay for `kubectl logs`. */
-void pod_release_finished(const PodRuntime *runtime, json_object *pod);
+/* What an earlier agent's worker left on the node of pod uid: its run or state dir. */
+bool pod_left_on_node(const PodRuntime *runtime, const char *uid);
+/* The Pod object an earlier agent's worker ran as uid (its run dir's pod.json), marked
+ * for deletion after grace_seconds: a worker started with it takes over what is left of
+ * the pod and stops it. -ENOENT when there is none, -EBADMSG when it is not that pod's. */
+int pod_left_object(const PodRuntime *runtime, const char *uid, int64_t grace_seconds, json_object **ret);
+/* A pod no worker of this agent runs that has nothing running (it finished, or never got
+ * a container): what it still holds on the node (network, volumes, hostPorts, cgroup,
+ * sandbox, its run and state dirs) is released; its logs stay for `kubectl logs`. */
+void pod_release_leftovers(const PodRuntime *runtime, json_object *pod);
 
 /* The current PodStatus (owned by the worker). */
 json_object *pod_worker_status(PodWorker *w);

@@ -47,6 +47,17 @@ from pathlib import Path
 
 from relay import Relay  # noqa: E402  (beside this file)
 
+
+class KubectlError(subprocess.CalledProcessError):
+    """A kubectl that failed, told with what it printed on stderr."""
+
+    def __init__(self, completed):
+        super().__init__(completed.returncode, completed.args, completed.stdout, completed.stderr)
+
+    def __str__(self):
+        return f"{super().__str__()}: {self.stderr.strip()}"
+
+
 HERE = Path(__file__).resolve().parent
 SERVICE_CIDR = "10.96.0.0/16"
 CLUSTER_CIDR = "10.244.0.0/16"
@@ -771,10 +782,14 @@ class Cluster:
             raise RuntimeError("\n".join(failed))
 
     def kubectl(self, *args, kubeconfig=None, check=True, input=None, timeout=60):
-        """Runs the real kubectl against this cluster; returns the CompletedProcess."""
-        return subprocess.run(
+        """Runs the real kubectl against this cluster; returns the CompletedProcess. With
+        check, a failure raises with kubectl's own message in it."""
+        r = subprocess.run(
             [self.kubectl_bin, f"--kubeconfig={kubeconfig or self.admin_kubeconfig}", *args],
-            check=check, capture_output=True, text=True, input=input, timeout=timeout)
+            capture_output=True, text=True, input=input, timeout=timeout)
+        if check and r.returncode != 0:
+            raise KubectlError(r)
+        return r
 
     def __enter__(self):
         try:

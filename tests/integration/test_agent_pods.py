@@ -315,6 +315,43 @@ def test_agent_restart_adopts_containers(node):
     assert last["exitCode"] == 137 and last["containerID"] == before["containerID"]
 
 
+def test_pods_deleted_while_the_agent_was_down_are_stopped(node):
+    """kubelet's cleanup after a restart: a pod deleted from the API while no agent ran
+    (forced: its object gone) and one being deleted (its object waiting for the node) are
+    stopped by the next agent, nothing of them left on the node, and the second's object
+    goes; the pod still bound keeps its container."""
+    names = ("gone", "going", "kept")
+    for name in names:
+        node.apply(kubia_pod(name))
+    pods = {name: node.wait(name, running, what="Running") for name in names}
+    uids = {name: p["metadata"]["uid"] for name, p in pods.items()}
+    node.proc.kill()
+    node.proc.wait()
+    node.kubectl("delete", "pod", "gone", "--grace-period=0", "--force")
+    node.kubectl("delete", "pod", "going", "--wait=false")
+    assert node.pod("gone") is None and node.pod("going")["metadata"].get("deletionTimestamp")
+
+    def containers():
+        r = run(str(node.bin), "runtime", "--root", str(node.run_dir / "runtime"), "list")
+        return {line.split()[0] for line in r.stdout.splitlines()[1:] if line.strip()}
+
+    assert {c.split("-kubia-")[0] for c in containers()} == set(uids.values())
+    node.start()
+    node.wait("going", lambda p: p is None, what="the object deleted once its pod stopped")
+    deadline = time.monotonic() + 30
+    while {c.split("-kubia-")[0] for c in containers()} != {uids["kept"]}:
+        assert time.monotonic() < deadline, (containers(), node.log.read_text()[-4000:])
+        time.sleep(0.25)
+    for name in ("gone", "going"):
+        assert not (node.run_dir / "pods" / uids[name]).exists()
+        assert not (node.root / "pods" / uids[name]).exists()
+        assert node.in_node("ping", "-c", "1", "-W", "1", pods[name]["status"]["podIP"], check=False).returncode != 0
+    kept = node.wait("kept", running, what="Running after the restart")["status"]["containerStatuses"][0]
+    assert kept["containerID"] == pods["kept"]["status"]["containerStatuses"][0]["containerID"]
+    assert kept["restartCount"] == 0
+    assert "no longer bound to this node" in node.log.read_text()
+
+
 def test_images_pulled_by_policy_from_the_registry(node, registry, images):
     """An image the node does not have is pulled from the registry (Pulling, Pulled);
     one the registry does not have either is ErrImagePull, then ImagePullBackOff."""

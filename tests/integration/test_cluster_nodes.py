@@ -42,7 +42,12 @@ class Pods:
         self.cluster, self.images, self.names = cluster, images, []
 
     def kubia(self, name, node, **kw):
-        return self.start(pod(name, node, self.images["kubia"], **kw))
+        """A kubia server, Ready once it listens: on a loaded node its process takes a
+        while to, and a request before that is refused."""
+        obj = pod(name, node, self.images["kubia"], **kw)
+        port = int((kw.get("env") or {}).get("PORT", 8080))
+        obj["spec"]["containers"][0]["readinessProbe"] = {"tcpSocket": {"port": port}, "periodSeconds": 1}
+        return self.start(obj)
 
     def client(self, name, node):
         return self.start(pod(name, node, self.images["busybox"], command=["sleep", "3600"]))

@@ -77,9 +77,6 @@ def containers(node):
     return [line.split()[0] for line in r.stdout.splitlines()[1:] if line.strip()]
 
 
-@pytest.mark.xfail(strict=True, reason="a restarted agent leaves running the containers of its pods that "
-                   "were deleted from the API while it was down (taint eviction): nothing stops pods "
-                   "found in the run dir but not in the API, as kubelet's HandlePodCleanups does")
 def test_node_lost_and_back(lost_cluster, cluster_images):
     c = lost_cluster
     c.apply(SERVICE)
