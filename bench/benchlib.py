@@ -22,9 +22,10 @@ def ensure_packages(*packages):
                if subprocess.run(["dpkg-query", "-W", "-f=${Status}", p], capture_output=True,
                                  text=True).stdout != "install ok installed"]
     if missing:
-        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}  # iperf3 asks about a daemon
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
         subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-                       check=True, stdout=subprocess.DEVNULL)
+                       check=True, stdout=subprocess.DEVNULL, env=env)
 
 
 def time_once(argv):

@@ -306,7 +306,7 @@ static int parse_rlimits(json_object *list, RuntimeSpec *s, char **ret_error) {
 
 static int parse_process(json_object *p, RuntimeSpec *s, char **ret_error) {
         json_object *user = json_get(p, "user"), *gids = json_get(user, "additionalGids");
-        uint64_t v;
+        uint64_t v = 0; /* gcc -O3 cannot see that get_uint sets it when it returns > 0 */
         int r = 0;
 
         if (!p)
