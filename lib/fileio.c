@@ -59,6 +59,37 @@ int read_full_file_error(const char *path, size_t max_size, char **ret_content, 
         return r < 0 ? error_set(ret_error, r, "%s: %m", path) : 0;
 }
 
+int read_file_tail(const char *path, size_t max_size, char **ret_content, size_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t size = 0;
+        off_t start;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return negative_errno();
+        start = st.st_size > (off_t) max_size ? st.st_size - (off_t) max_size : 0;
+        buf = malloc(max_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (size < max_size) {
+                ssize_t k = pread(fd, buf + size, max_size - size, start + (off_t) size);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return negative_errno();
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+        }
+        buf[size] = 0;
+        *ret_content = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = size;
+        return 0;
+}
+
 int read_one_line_file(const char *path, char **ret_line) {
         _cleanup_free_ char *content = NULL;
         int r;

@@ -10,6 +10,9 @@ int read_full_file(const char *path, size_t max_size, char **ret_content, size_t
  * "<path>: <strerror>". */
 int read_full_file_error(const char *path, size_t max_size, char **ret_content, size_t *ret_size, char **ret_error);
 
+/* Reads the last max_size bytes of a file (all of a smaller one), NUL-terminated. */
+int read_file_tail(const char *path, size_t max_size, char **ret_content, size_t *ret_size);
+
 /* Reads the first line of a file without its newline. */
 int read_one_line_file(const char *path, char **ret_line);
 

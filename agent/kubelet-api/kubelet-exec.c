@@ -16,12 +16,14 @@
 #include "container.h"
 #include "error.h"
 #include "exec-terminal.h"
+#include "http-head.h"
 #include "json-util.h"
 #include "kubelet-exec.h"
 #include "log.h"
 #include "macro.h"
 #include "pod-paths.h"
 #include "spdy-conn.h"
+#include "ws-conn.h"
 
 #define STREAM_PROTOCOL "v4.channel.k8s.io"
 #define STREAMS_TIMEOUT_USEC (30ULL * 1000 * 1000) /* kubelet's streamCreationTimeout */
@@ -34,6 +36,16 @@ typedef enum StreamKind { STREAM_ERROR, STREAM_STDIN, STREAM_STDOUT, STREAM_STDE
 
 static const char *const stream_names[N_STREAMS] = { "error", "stdin", "stdout", "stderr", "resize" };
 
+/* Over a WebSocket each message starts with its channel: wsstream's numbering. */
+static const uint8_t ws_channels[N_STREAMS] = {
+        [STREAM_STDIN] = 0, [STREAM_STDOUT] = 1, [STREAM_STDERR] = 2, [STREAM_ERROR] = 3, [STREAM_RESIZE] = 4,
+};
+#define WS_CLOSE_CHANNEL 255 /* v5.channel.k8s.io: [255, channel] ends that channel */
+
+/* The WebSocket subprotocols, kubelet's newest first. channel.k8s.io (v1) writes only a
+ * failure's message on the error channel; v4 and v5 a metav1.Status. */
+static const char *const ws_protocols[] = { "v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io", NULL };
+
 struct ExecSession {
         sd_event *event;
         char *runtime_path, *root, *run_dir, *container_id;
@@ -42,8 +54,10 @@ struct ExecSession {
         bool want[N_STREAMS], tty;
         uint32_t stream[N_STREAMS]; /* the client's stream ids; 0: not (yet) opened */
 
-        /* The connection. */
+        /* The connection: SPDY, or a WebSocket (ws_protocol set). */
         SpdyConn *conn;
+        WsConn *ws;
+        const char *ws_protocol;
         sd_event_source *timer;
         bool closing; /* all said: wait for the client to close */
 
@@ -63,6 +77,7 @@ void exec_session_free(ExecSession *s) {
         if (!s)
                 return;
         spdy_conn_free(s->conn);
+        ws_conn_free(s->ws);
         sd_event_source_disable_unref(s->timer);
         sd_event_source_disable_unref(s->child);
         sd_event_source_disable_unref(s->stdin_source);
@@ -183,12 +198,14 @@ int kubelet_exec_prepare(const KubeletExecConfig *config, const char *request, E
             sscanf(target, "/exec/%255[^/]/%255[^/]/%255[^/?]", namespace, pod, container) != 3 ||
             strstr(container, "..") || strstr(pod, "..") || strstr(namespace, ".."))
                 return (*ret_message = strdup("expected /exec/<namespace>/<pod>/<container>\n")) ? 400 : -ENOMEM;
-        r = spdy_upgrade_check(request, STREAM_PROTOCOL, ret_message);
-        if (r != 0)
-                return r;
         s = calloc(1, sizeof(ExecSession));
         if (!s)
                 return -ENOMEM;
+        r = http_header_has(request, "upgrade", "websocket") || http_header_has(request, "upgrade", "WebSocket")
+                    ? ws_upgrade_check(request, ws_protocols, &s->ws_protocol, ret_message)
+                    : spdy_upgrade_check(request, STREAM_PROTOCOL, ret_message);
+        if (r != 0)
+                return r;
         s->pidfd = s->stdin_fd = s->stdout_fd = s->stderr_fd = s->terminal_fd = -EBADF;
         s->event = sd_event_ref(config->event);
         s->want[STREAM_ERROR] = true;
@@ -225,10 +242,13 @@ int kubelet_exec_prepare(const KubeletExecConfig *config, const char *request, E
 /* --- the connection ----------------------------------------------------------------- */
 
 static void session_check_done(ExecSession *s);
+static StreamKind kind_of(ExecSession *s, uint32_t id);
 
 static void connection_close(ExecSession *s) {
         spdy_conn_free(s->conn);
         s->conn = NULL;
+        ws_conn_free(s->ws);
+        s->ws = NULL;
         s->timer = sd_event_source_disable_unref(s->timer);
         /* The command loses its terminal: no more input, output goes nowhere. */
         s->stdin_source = sd_event_source_disable_unref(s->stdin_source);
@@ -244,13 +264,15 @@ static void connection_close(ExecSession *s) {
 
 /* Free once the connection is gone and the command reaped. */
 static void session_check_done(ExecSession *s) {
-        if (!s->conn && !s->child)
+        if (!s->conn && !s->ws && !s->child)
                 exec_session_free(s);
 }
 
-static void on_throttle(SpdyConn *c, bool full, void *userdata) {
-        ExecSession *s = userdata;
+static bool connected(ExecSession *s) {
+        return s->conn || s->ws;
+}
 
+static void throttle(ExecSession *s, bool full) {
         if (s->stdout_source)
                 (void) sd_event_source_set_enabled(s->stdout_source, full ? SD_EVENT_OFF : SD_EVENT_ON);
         if (s->stderr_source)
@@ -259,9 +281,35 @@ static void on_throttle(SpdyConn *c, bool full, void *userdata) {
                 (void) sd_event_source_set_enabled(s->terminal_source, full ? SD_EVENT_OFF : SD_EVENT_ON);
 }
 
+static void on_throttle(SpdyConn *c, bool full, void *userdata) {
+        throttle(userdata, full);
+}
+
+static void on_ws_throttle(WsConn *c, bool full, void *userdata) {
+        throttle(userdata, full);
+}
+
+/* Data for the client on stream k: a SPDY data frame, or a WebSocket message on k's
+ * channel; fin ends the stream (SPDY only: v4 WebSockets have no way to say it). */
+static int send_stream(ExecSession *s, StreamKind k, bool fin, const void *data, size_t size) {
+        _cleanup_free_ uint8_t *message = NULL;
+
+        if (s->conn)
+                return spdy_conn_data(s->conn, s->stream[k], fin ? SPDY_FLAG_FIN : 0, data, size);
+        if (fin && size == 0)
+                return 0;
+        message = malloc(size + 1);
+        if (!message)
+                return -ENOMEM;
+        message[0] = ws_channels[k];
+        if (size > 0)
+                memcpy(message + 1, data, size);
+        return ws_conn_send(s->ws, message, size + 1);
+}
+
 /* Writes what is pending; false when the connection failed (and s may be gone). */
 static bool flush(ExecSession *s) {
-        if (spdy_conn_flush(s->conn) >= 0)
+        if ((s->conn ? spdy_conn_flush(s->conn) : ws_conn_flush(s->ws)) >= 0)
                 return true;
         connection_close(s);
         return false;
@@ -303,7 +351,10 @@ static int write_status(ExecSession *s) {
                 json_object_object_add(status, "details", details);
         }
         text = json_object_to_json_string_ext(status, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        r = spdy_conn_data(s->conn, s->stream[STREAM_ERROR], SPDY_FLAG_FIN, text, strlen(text));
+        if (s->ws_protocol && streq(s->ws_protocol, "channel.k8s.io"))
+                /* v1: a failure's message alone, nothing on success. */
+                text = json_get_string(status, "message", NULL);
+        r = text ? send_stream(s, STREAM_ERROR, true, text, strlen(text)) : 0;
         s->stream[STREAM_ERROR] = 0;
         return r;
 }
@@ -318,19 +369,22 @@ static int on_close_timeout(sd_event_source *source, uint64_t usec, void *userda
 static int session_finish(ExecSession *s) {
         int r = 0;
 
-        if (!s->conn || s->closing)
+        if (!connected(s) || s->closing)
                 return 0;
         for (StreamKind k = STREAM_STDOUT; r >= 0 && k <= STREAM_STDERR; k++)
                 if (s->stream[k]) {
-                        r = spdy_conn_data(s->conn, s->stream[k], SPDY_FLAG_FIN, NULL, 0);
+                        r = send_stream(s, k, true, NULL, 0);
                         s->stream[k] = 0;
                 }
         if (r >= 0 && s->stream[STREAM_ERROR])
                 r = write_status(s);
+        if (r >= 0 && s->ws)
+                r = ws_conn_close(s->ws);
         if (r < 0)
                 return r;
         s->closing = true;
-        spdy_conn_ignore_input(s->conn);
+        if (s->conn)
+                spdy_conn_ignore_input(s->conn);
         s->timer = sd_event_source_disable_unref(s->timer);
         return sd_event_add_time_relative(s->event, &s->timer, CLOCK_MONOTONIC, CLOSE_TIMEOUT_USEC, 0, on_close_timeout, s);
 }
@@ -363,7 +417,7 @@ static int on_child(sd_event_source *source, int fd, uint32_t revents, void *use
                 s->exit_code = info.si_status;
         else
                 s->exit_signal = info.si_status;
-        if (s->conn)
+        if (connected(s))
                 check_finished(s); /* may free s */
         else
                 session_check_done(s);
@@ -395,7 +449,7 @@ static int on_output(sd_event_source *source, int fd, uint32_t revents, void *us
                 check_finished(s); /* may free s */
                 return 0;
         }
-        if (stream && spdy_conn_data(s->conn, stream, 0, buf, (size_t) n) < 0) {
+        if (stream && send_stream(s, kind_of(s, stream), false, buf, (size_t) n) < 0) {
                 connection_close(s);
                 return 0;
         }
@@ -593,10 +647,27 @@ static StreamKind kind_of(ExecSession *s, uint32_t id) {
         return N_STREAMS;
 }
 
+/* Every stream is there: the command runs. */
+static int start_command(ExecSession *s) {
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        s->timer = sd_event_source_disable_unref(s->timer);
+        r = spawn_command(s, &error);
+        if (r < 0) {
+                log_error("kubelet API: exec in %s: %s", s->container_id, error ?: strerror(-r));
+                s->exited = true;
+                s->exit_code = 126;
+                s->stdout_fd = safe_close(s->stdout_fd);
+                s->stderr_fd = safe_close(s->stderr_fd);
+                return session_finish(s);
+        }
+        return 0;
+}
+
 static int on_syn_stream(SpdyConn *c, const SpdyFrame *f, const SpdyHeaders *headers, void *userdata) {
         ExecSession *s = userdata;
         const char *type = spdy_headers_get(headers, "streamtype");
-        _cleanup_free_ char *error = NULL;
         StreamKind k;
         int r;
 
@@ -613,36 +684,48 @@ static int on_syn_stream(SpdyConn *c, const SpdyFrame *f, const SpdyHeaders *hea
                 s->stdin_eof = true;
         if (!all_streams_open(s))
                 return 0;
-        s->timer = sd_event_source_disable_unref(s->timer);
-        r = spawn_command(s, &error);
-        if (r < 0) {
-                log_error("kubelet API: exec in %s: %s", s->container_id, error ?: strerror(-r));
-                s->exited = true;
-                s->exit_code = 126;
-                s->stdout_fd = safe_close(s->stdout_fd);
-                s->stderr_fd = safe_close(s->stderr_fd);
-                return session_finish(s);
-        }
+        return start_command(s);
+}
+
+/* What the client sent on stream k: input, or a terminal size; fin ends the input. */
+static int received(ExecSession *s, StreamKind k, const void *data, size_t size, bool fin) {
+        int r;
+
+        if (k == STREAM_RESIZE && s->terminal && exec_terminal_resize(s->terminal, data, size) < 0)
+                log_warning("kubelet API: exec in %s: a resize message that is not a terminal size", s->container_id);
+        if (k != STREAM_STDIN || s->stdin_eof)
+                return 0;
+        r = buffer_append(&s->stdin_pending, &s->n_stdin, &s->stdin_allocated, data, size, 64u << 20);
+        if (r < 0)
+                return r;
+        if (fin)
+                s->stdin_eof = true;
+        stdin_kick(s);
         return 0;
 }
 
 static int on_data(SpdyConn *c, const SpdyFrame *f, void *userdata) {
         ExecSession *s = userdata;
-        int r;
 
-        StreamKind k = kind_of(s, f->stream_id);
+        return received(s, kind_of(s, f->stream_id), f->payload, f->size, f->flags & SPDY_FLAG_FIN);
+}
 
-        if (k == STREAM_RESIZE && s->terminal && exec_terminal_resize(s->terminal, f->payload, f->size) < 0)
-                log_warning("kubelet API: exec in %s: a resize message that is not a terminal size", s->container_id);
-        if (k != STREAM_STDIN || s->stdin_eof)
+/* A WebSocket message: its first byte the channel; v5's [255, channel] closes one. */
+static int on_ws_message(WsConn *c, const uint8_t *data, size_t size, void *userdata) {
+        ExecSession *s = userdata;
+
+        if (size == 0)
                 return 0;
-        r = buffer_append(&s->stdin_pending, &s->n_stdin, &s->stdin_allocated, f->payload, f->size, 64u << 20);
-        if (r < 0)
-                return r;
-        if (f->flags & SPDY_FLAG_FIN)
-                s->stdin_eof = true;
-        stdin_kick(s);
+        if (data[0] == WS_CLOSE_CHANNEL)
+                return size >= 2 && data[1] == ws_channels[STREAM_STDIN] ? received(s, STREAM_STDIN, NULL, 0, true) : 0;
+        for (StreamKind k = 0; k < N_STREAMS; k++)
+                if (ws_channels[k] == data[0] && s->stream[k])
+                        return received(s, k, data + 1, size - 1, false);
         return 0;
+}
+
+static void on_ws_closed(WsConn *c, void *userdata) {
+        connection_close(userdata);
 }
 
 static int on_rst_stream(SpdyConn *c, uint32_t stream_id, void *userdata) {
@@ -667,12 +750,40 @@ static int on_streams_timeout(sd_event_source *source, uint64_t usec, void *user
         return 0;
 }
 
-int kubelet_exec_start(ExecSession *s, SSL *ssl, int fd, const void *leftover, size_t n) {
+/* Over a WebSocket the streams are the channels asked for: the command starts at once. */
+static int ws_start(ExecSession *s, SSL *ssl, int fd, const char *request, const void *leftover, size_t n) {
+        static const WsConnHandlers handlers = {
+                .message = on_ws_message, .throttle = on_ws_throttle, .closed = on_ws_closed,
+        };
+        int r;
+
+        r = ws_conn_new(s->event, ssl, fd, request, s->ws_protocol, leftover, n, &handlers, s, &s->ws);
+        if (r < 0) {
+                log_warning_errno(r, "kubelet API: exec in %s: the connection: %m", s->container_id);
+                exec_session_free(s);
+                return r;
+        }
+        for (StreamKind k = 0; k < N_STREAMS; k++)
+                if (s->want[k])
+                        s->stream[k] = (uint32_t) k + 1;
+        r = start_command(s);
+        if (r < 0 || !flush(s)) {
+                if (r < 0)
+                        connection_close(s);
+                return r;
+        }
+        return 0;
+}
+
+int kubelet_exec_start(ExecSession *s, SSL *ssl, int fd, const char *request, const void *leftover, size_t n) {
         static const SpdyConnHandlers handlers = {
                 .syn_stream = on_syn_stream, .data = on_data, .rst_stream = on_rst_stream, .throttle = on_throttle,
                 .closed = on_closed,
         };
         int r;
+
+        if (s->ws_protocol)
+                return ws_start(s, ssl, fd, request, leftover, n);
 
         r = spdy_conn_new(s->event, ssl, fd, STREAM_PROTOCOL, leftover, n, &handlers, s, &s->conn, "exec in %s",
                           s->container_id);

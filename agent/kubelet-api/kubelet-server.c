@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cri-log.h"
 #include "fileio.h"
 #include "kubelet-exec.h"
 #include "kubelet-portforward.h"
@@ -185,6 +186,32 @@ static char *query_value(const char *query, const char *name) {
         return NULL;
 }
 
+/* sinceSeconds or sinceTime (RFC3339, %-escaped) as a CRI log time, or NULL. */
+static char *since_cutoff(const char *query) {
+        _cleanup_free_ char *seconds = query_value(query, "sinceSeconds"), *t = query_value(query, "sinceTime");
+        char *cutoff = NULL;
+        struct tm tm = {};
+        time_t at;
+
+        if (seconds)
+                at = time(NULL) - strtol(seconds, NULL, 10);
+        else if (t) {
+                for (char *p; (p = strcasestr(t, "%3A"));) {
+                        *p = ':';
+                        memmove(p + 1, p + 3, strlen(p + 3) + 1);
+                }
+                if (!strptime(t, "%Y-%m-%dT%H:%M:%S", &tm))
+                        return NULL;
+                at = timegm(&tm);
+        } else
+                return NULL;
+        gmtime_r(&at, &tm);
+        cutoff = malloc(40);
+        if (cutoff)
+                strftime(cutoff, 40, "%Y-%m-%dT%H:%M:%S.000000000Z", &tm);
+        return cutoff;
+}
+
 static bool query_true(const char *query, const char *name) {
         _cleanup_free_ char *v = query_value(query, name);
         return v && (streq(v, "true") || streq(v, "1"));
@@ -212,29 +239,6 @@ static int log_files(const PodInfo *pod, const char *container, glob_t *ret) {
 static int restart_of(const char *path) {
         const char *slash = strrchr(path, '/');
         return slash ? atoi(slash + 1) : 0;
-}
-
-/* CRI lines to what kubectl shows: the messages, P parts joined, with their time when
- * asked. */
-static void cri_to_text(const char *content, bool timestamps, FILE *out) {
-        bool continuing = false;
-
-        for (const char *line = content; line && *line;) {
-                const char *end = strchr(line, '\n') ?: line + strlen(line);
-                const char *stream = memchr(line, ' ', (size_t) (end - line)), *tag, *message;
-
-                tag = stream ? memchr(stream + 1, ' ', (size_t) (end - stream - 1)) : NULL;
-                message = tag && tag + 2 < end ? tag + 3 : NULL;
-                if (message) {
-                        if (timestamps && !continuing)
-                                fprintf(out, "%.*s ", (int) (stream - line), line);
-                        fwrite(message, 1, (size_t) (end - message), out);
-                        continuing = tag[1] == 'P';
-                        if (!continuing)
-                                fputc('\n', out);
-                }
-                line = *end ? end + 1 : NULL;
-        }
 }
 
 static int append_chunk(Connection *c, const char *data, size_t size) {
@@ -313,7 +317,7 @@ static int on_follow(sd_event_source *s, uint64_t usec, void *userdata) {
                 c->follow_offset += last - data;
                 f = open_memstream(&text, &size);
                 if (f) {
-                        cri_to_text(data, c->follow_timestamps, f);
+                        cri_log_to_text(data, c->follow_timestamps, f);
                         fclose(f);
                 }
                 if (size > 0 && append_chunk(c, text, size) < 0)
@@ -336,7 +340,7 @@ static int on_follow(sd_event_source *s, uint64_t usec, void *userdata) {
 static int container_logs(Connection *c, const char *path, const char *query) {
         char namespace[256], pod[256], container[256];
         _cleanup_free_ char *content = NULL, *text = NULL, *tail = query_value(query, "tailLines"),
-                            *limit = query_value(query, "limitBytes");
+                            *limit = query_value(query, "limitBytes"), *since = since_cutoff(query);
         glob_t files = {};
         PodInfo info;
         size_t size = 0, start = 0, pick, content_size = 0;
@@ -382,7 +386,7 @@ static int container_logs(Connection *c, const char *path, const char *query) {
                 return -ENOMEM;
         if (c->follow_path)
                 content[content_size] = '\0';
-        cri_to_text(content, query_true(query, "timestamps"), f);
+        cri_log_to_text(since ? cri_log_since(content, since) : content, query_true(query, "timestamps"), f);
         fclose(f);
         if (tail && (lines = strtol(tail, NULL, 10)) >= 0) {
                 start = size;
@@ -435,7 +439,7 @@ static int exec_upgrade(Connection *c) {
         if (r != 0)
                 return upgrade_refused(c, r, message, "exec");
         hand_over(c, &ssl, &fd, &leftover, &n);
-        (void) kubelet_exec_start(session, ssl, fd, leftover, n);
+        (void) kubelet_exec_start(session, ssl, fd, c->request, leftover, n);
         return 1;
 }
 
@@ -470,7 +474,8 @@ static int handle(Connection *c) {
         }
         query = strchr(target, '?');
         query = query ? query + 1 : "";
-        if (streq(method, "POST") && strncmp(target, "/exec/", 6) == 0)
+        /* exec: POST for SPDY, GET (or POST) for a WebSocket. */
+        if ((streq(method, "POST") || streq(method, "GET")) && strncmp(target, "/exec/", 6) == 0)
                 return exec_upgrade(c);
         if ((streq(method, "POST") || streq(method, "GET")) && strncmp(target, "/portForward/", 13) == 0)
                 return portforward_upgrade(c);

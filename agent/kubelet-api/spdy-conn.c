@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "buffer.h"
+#include "http-head.h"
 #include "log.h"
 #include "macro.h"
 #include "spdy-conn.h"
@@ -215,24 +216,11 @@ int spdy_conn_set_reading(SpdyConn *c, bool on) {
         return sd_event_add_defer(c->event, &c->resume, on_resume, c);
 }
 
-/* Whether a header of the request (case-insensitive name) has a value containing what. */
-static bool header_has(const char *request, const char *name, const char *what) {
-        size_t n = strlen(name);
-
-        for (const char *line = strstr(request, "\r\n"); line && line[2] != '\r'; line = strstr(line + 2, "\r\n")) {
-                const char *h = line + 2, *end = strstr(h, "\r\n");
-                if (end && strncasecmp(h, name, n) == 0 && h[n] == ':' &&
-                    memmem(h + n + 1, (size_t) (end - h - n - 1), what, strlen(what)))
-                        return true;
-        }
-        return false;
-}
-
 int spdy_upgrade_check(const char *request, const char *protocol, char **ret_message) {
         *ret_message = NULL;
-        if (!header_has(request, "upgrade", "SPDY/3.1") && !header_has(request, "upgrade", "spdy/3.1"))
+        if (!http_header_has(request, "upgrade", "SPDY/3.1") && !http_header_has(request, "upgrade", "spdy/3.1"))
                 return (*ret_message = strdup("unable to upgrade: missing upgrade headers in request\n")) ? 400 : -ENOMEM;
-        if (!header_has(request, "x-stream-protocol-version", protocol))
+        if (!http_header_has(request, "x-stream-protocol-version", protocol))
                 return asprintf(ret_message,
                                 "unable to upgrade: unable to negotiate protocol: client supports no protocol the "
                                 "server does (%s)\n", protocol) < 0 ? -ENOMEM : 403;

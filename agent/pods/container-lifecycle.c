@@ -14,6 +14,7 @@
 #include "container-lifecycle.h"
 #include "container-spec.h"
 #include "container.h"
+#include "cri-log.h"
 #include "error.h"
 #include "fileio.h"
 #include "json-util.h"
@@ -59,11 +60,19 @@ const char *container_exit_reason(int exit_code, bool oom_killed) {
 
 /* --- carrying them out --------------------------------------------------------------- */
 
+/* kubelet's limits on a termination message: the file's last 4 KiB; of the log, the last
+ * 80 lines and 2 KiB (read from its last 64 KiB). */
+#define TERMINATION_MESSAGE_MAX 4096
+#define TERMINATION_MESSAGE_LOG_LINES 80
+#define TERMINATION_MESSAGE_LOG_BYTES 2048
+#define TERMINATION_LOG_READ_MAX (64 * 1024)
+
 static void exit_done(ContainerExit *e) {
         free(e->reason);
         free(e->started_at);
         free(e->finished_at);
         free(e->container_id);
+        free(e->message);
         *e = (ContainerExit) {};
 }
 
@@ -94,6 +103,7 @@ static int container_paths(Container *c) {
 
 static int on_monitor_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 static int on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+static void run_post_start(Container *c);
 
 /* /var/log/containers/<pod>_<namespace>_<container>-<id>.log → the pod's log, as
  * kubelet links them for log collectors. */
@@ -387,6 +397,7 @@ static void stop_probes(Container *c) {
         probe_free(c->liveness);
         c->startup = c->readiness = c->liveness = NULL;
         c->kill_timer = sd_event_source_disable_unref(c->kill_timer);
+        c->hook = lifecycle_hook_free(c->hook);
 }
 
 static void on_readiness(Probe *p, bool success, const char *message, void *userdata) {
@@ -408,21 +419,89 @@ static int on_kill_after_grace(sd_event_source *s, uint64_t usec, void *userdata
         return 0;
 }
 
-/* A failed liveness or startup probe restarts the container as kubelet does: SIGTERM,
- * the grace period, SIGKILL; the restart policy does the rest. probe: "Liveness" or
- * "Startup". */
-static void kill_unhealthy(Container *c, const char *probe, const char *what, const char *message) {
+/* SIGTERM and SIGKILL after grace_seconds; SIGKILL at once for 0. */
+static void send_stop_signals(Container *c, int64_t grace_seconds) {
         PodWorker *w = c->worker;
         _cleanup_free_ char *root = pod_worker_runtime_root(w);
 
-        if (c->kill_timer || !root)
+        if (!root)
+                return;
+        (void) container_kill(root, c->id, grace_seconds > 0 ? SIGTERM : SIGKILL, NULL);
+        c->kill_timer = sd_event_source_disable_unref(c->kill_timer);
+        if (grace_seconds > 0 &&
+            sd_event_add_time_relative(w->rt.event, &c->kill_timer, CLOCK_MONOTONIC,
+                                       (uint64_t) grace_seconds * CONTAINER_USEC_PER_SEC, 0, on_kill_after_grace, c) < 0)
+                log_container_full_errno(c, LOG_ERR, 0, "cannot schedule its SIGKILL");
+}
+
+static void on_pre_stop_done(LifecycleHook *h, bool success, const char *message, void *userdata) {
+        Container *c = userdata;
+        PodWorker *w = c->worker;
+        int64_t left = c->stop_grace_seconds - (int64_t) ((pod_worker_now(w) - c->stop_started_usec) / CONTAINER_USEC_PER_SEC);
+
+        c->hook = lifecycle_hook_free(c->hook);
+        if (!success)
+                pod_worker_emit(w, c, "Warning", "FailedPreStopHook", "PreStopHook failed: %s", message ?: "");
+        send_stop_signals(c, MAX(left, CONTAINER_MIN_GRACE_SECONDS));
+}
+
+/* What runs a command in the container, for exec probes and hooks: stevedore-runc --root
+ * ROOT exec ID; NULL when out of memory. */
+static char **exec_prefix(Container *c) {
+        _cleanup_free_ char *root = pod_worker_runtime_root(c->worker);
+        const char *words[] = { c->worker->rt.runtime_path, "--root", root, "exec", c->id };
+        char **prefix = root ? calloc(ELEMENTSOF(words) + 1, sizeof(char *)) : NULL;
+
+        for (size_t i = 0; prefix && i < ELEMENTSOF(words); i++)
+                if (!(prefix[i] = strdup(words[i]))) {
+                        strv_free(prefix);
+                        return NULL;
+                }
+        return prefix;
+}
+
+void pod_container_stop(Container *c, int64_t grace_seconds) {
+        PodWorker *w = c->worker;
+        _cleanup_free_ char *error = NULL;
+        _cleanup_strv_free_ char **prefix = NULL;
+        int r;
+
+        if (!pod_container_active(c))
+                return;
+        if (c->stopping) {
+                if (grace_seconds == 0) {
+                        c->hook = lifecycle_hook_free(c->hook);
+                        send_stop_signals(c, 0);
+                }
+                return;
+        }
+        stop_probes(c);
+        c->stopping = true;
+        c->post_start_pending = false;
+        c->stop_started_usec = pod_worker_now(w);
+        c->stop_grace_seconds = grace_seconds;
+        if (c->spec->pre_stop && grace_seconds > 0 && c->phase == CONTAINER_RUN && (prefix = exec_prefix(c))) {
+                r = lifecycle_hook_run(w->rt.event, c->spec->pre_stop, c->spec->json, w->pod_ip, prefix,
+                                       (uint64_t) grace_seconds * CONTAINER_USEC_PER_SEC, on_pre_stop_done, c, &c->hook,
+                                       &error);
+                if (r >= 0)
+                        return;
+                pod_worker_emit(w, c, "Warning", "FailedPreStopHook", "PreStopHook failed: %s", error ?: strerror(-r));
+        }
+        send_stop_signals(c, grace_seconds);
+}
+
+/* A failed liveness or startup probe restarts the container as kubelet does: stopped
+ * with the pod's grace period; the restart policy does the rest. probe: "Liveness" or
+ * "Startup". */
+static void kill_unhealthy(Container *c, const char *probe, const char *what, const char *message) {
+        PodWorker *w = c->worker;
+
+        if (c->stopping)
                 return;
         pod_worker_emit(w, c, "Warning", "Unhealthy", "%s probe failed: %s", probe, message ?: "");
         pod_worker_emit(w, c, "Normal", "Killing", "Container %s failed %s probe, will be restarted", c->name, what);
-        (void) container_kill(root, c->id, SIGTERM, NULL);
-        (void) sd_event_add_time_relative(w->rt.event, &c->kill_timer, CLOCK_MONOTONIC,
-                                          (uint64_t) w->spec->termination_grace_seconds * CONTAINER_USEC_PER_SEC, 0,
-                                          on_kill_after_grace, c);
+        pod_container_stop(c, w->spec->termination_grace_seconds);
 }
 
 static void on_liveness(Probe *p, bool success, const char *message, void *userdata) {
@@ -434,8 +513,7 @@ static void on_liveness(Probe *p, bool success, const char *message, void *userd
 static void start_health_probes(Container *c) {
         PodWorker *w = c->worker;
         json_object *readiness = c->spec->readiness_probe, *liveness = c->spec->liveness_probe;
-        _cleanup_free_ char *root = pod_worker_runtime_root(w);
-        char *prefix[] = { (char *) w->rt.runtime_path, (char *) "--root", root, (char *) "exec", c->id, NULL };
+        _cleanup_strv_free_ char **prefix = exec_prefix(c);
 
         c->ready = !readiness;
         if (readiness &&
@@ -457,13 +535,14 @@ static void on_startup(Probe *p, bool success, const char *message, void *userda
                 kill_unhealthy(c, "Startup", "startup", message);
                 return;
         }
-        if (c->kill_timer) /* being killed for an earlier failure */
+        if (c->stopping) /* being killed for an earlier failure */
                 return;
         probe_free(c->startup);
         c->startup = NULL;
         c->started = true;
         start_health_probes(c);
-        pod_worker_report(c->worker);
+        /* A started sidecar lets the next init container run. */
+        pod_worker_sync(c->worker);
 }
 
 /* While a startupProbe has not succeeded the container is not started and its liveness
@@ -471,8 +550,7 @@ static void on_startup(Probe *p, bool success, const char *message, void *userda
 static void start_probes(Container *c) {
         PodWorker *w = c->worker;
         json_object *startup = c->spec->startup_probe;
-        _cleanup_free_ char *root = pod_worker_runtime_root(w);
-        char *prefix[] = { (char *) w->rt.runtime_path, (char *) "--root", root, (char *) "exec", c->id, NULL };
+        _cleanup_strv_free_ char **prefix = exec_prefix(c);
 
         stop_probes(c);
         c->started = !startup;
@@ -484,6 +562,38 @@ static void start_probes(Container *c) {
         }
         if (c->started)
                 start_health_probes(c);
+}
+
+static void on_post_start_done(LifecycleHook *h, bool success, const char *message, void *userdata) {
+        Container *c = userdata;
+        PodWorker *w = c->worker;
+
+        c->hook = lifecycle_hook_free(c->hook);
+        c->post_start_pending = false;
+        if (!success) {
+                pod_worker_emit(w, c, "Warning", "FailedPostStartHook", "PostStartHook failed: %s", message ?: "");
+                pod_container_stop(c, w->spec->termination_grace_seconds);
+                return;
+        }
+        start_probes(c);
+        pod_worker_sync(w);
+}
+
+/* Its probes wait for the postStart hook, as kubelet's start of the container does. */
+static void run_post_start(Container *c) {
+        PodWorker *w = c->worker;
+        _cleanup_free_ char *error = NULL;
+        _cleanup_strv_free_ char **prefix = exec_prefix(c);
+        int r;
+
+        stop_probes(c);
+        c->started = c->ready = false;
+        c->post_start_pending = true;
+        r = prefix ? lifecycle_hook_run(w->rt.event, c->spec->post_start, c->spec->json, w->pod_ip, prefix, 0,
+                                        on_post_start_done, c, &c->hook, &error)
+                   : -ENOMEM;
+        if (r < 0)
+                on_post_start_done(NULL, false, error ?: strerror(-r), c);
 }
 
 static int on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -501,7 +611,11 @@ static int on_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata
                 c->started_at = pod_worker_now_rfc3339();
                 c->started_usec = pod_worker_now(w);
                 pod_worker_emit(w, c, "Normal", "Started", "Started container %s", c->name);
-                start_probes(c);
+                if (c->spec->post_start)
+                        run_post_start(c);
+                else
+                        start_probes(c);
+                pod_worker_sync(w);
         } else {
                 buf[strcspn(buf, "\n")] = '\0';
                 set_failed(c, "RunContainerError", n > 0 ? buf + (strncmp(buf, "error: ", 7) == 0 ? 7 : 0) : "the monitor died");
@@ -517,6 +631,46 @@ static char *to_seconds(const char *t) {
         if (!t || strlen(t) < 19)
                 return NULL;
         return asprintf(&out, "%.19sZ", t) < 0 ? NULL : out;
+}
+
+/* The end of the container's log as kubelet's FallbackToLogsOnError takes it: the last
+ * 80 lines, at most 2 KiB. */
+static char *log_tail(Container *c) {
+        _cleanup_free_ char *log = pod_container_log(c->worker->log_dir, c->name, c->restart_count), *content = NULL,
+                            *text = NULL;
+        size_t size = 0, start, n_content;
+        const char *lines;
+        FILE *f;
+
+        if (!log || read_file_tail(log, TERMINATION_LOG_READ_MAX, &content, &n_content) < 0 ||
+            !(f = open_memstream(&text, &size)))
+                return NULL;
+        /* A window that starts inside a line starts after it. */
+        lines = n_content == TERMINATION_LOG_READ_MAX ? strchr(content, '\n') : content;
+        cri_log_to_text(lines ? lines + (lines != content) : "", false, f);
+        fclose(f);
+        start = size;
+        for (unsigned n = 0; start > 0; start--)
+                if (text[start - 1] == '\n' && start != size && ++n == TERMINATION_MESSAGE_LOG_LINES)
+                        break;
+        if (size - start > TERMINATION_MESSAGE_LOG_BYTES)
+                start = size - TERMINATION_MESSAGE_LOG_BYTES;
+        return strdup(text + start);
+}
+
+/* The end of what the container left in its terminationMessagePath (4 KiB, as kubelet
+ * reads it), else, with terminationMessagePolicy FallbackToLogsOnError and a failure, the
+ * end of its log. */
+static char *termination_message(Container *c, int exit_code) {
+        _cleanup_free_ char *path = pod_file(c->dir, POD_RUN_TERMINATION_LOG), *content = NULL;
+        size_t size = 0;
+
+        if (path && read_file_tail(path, TERMINATION_MESSAGE_MAX, &content, &size) >= 0 && size > 0)
+                return TAKE_PTR(content);
+        if (exit_code != 0 &&
+            streq(json_get_string(c->spec->json, "terminationMessagePolicy", NULL) ?: "", "FallbackToLogsOnError"))
+                return log_tail(c);
+        return NULL;
 }
 
 static void read_exit(Container *c) {
@@ -540,6 +694,7 @@ static void read_exit(Container *c) {
                 json_object_put(o);
         }
         c->state.reason = strdup(container_exit_reason(c->state.exit_code, oom_killed));
+        c->state.message = termination_message(c, c->state.exit_code);
         snprintf(id, sizeof(id), "stevedore://%s", c->id);
         c->state.container_id = strdup(id);
         c->phase = CONTAINER_EXITED;
@@ -549,7 +704,11 @@ static void read_exit(Container *c) {
  * or none when the restart policy says so. */
 static void after_exit(Container *c) {
         PodWorker *w = c->worker;
-        ContainerExitDecision next = container_exit_decide(w->spec->restart_policy, c->init, w->terminating,
+        bool sidecar = c->spec->restartable;
+        ContainerExitDecision next = container_exit_decide(sidecar ? POD_RESTART_ALWAYS : w->spec->restart_policy,
+                                                           c->init && !sidecar,
+                                                           w->terminating || w->deadline_exceeded ||
+                                                                   (sidecar && w->sidecars_stopping),
                                                            c->state.exit_code, pod_worker_now(w) - c->started_usec,
                                                            c->backoff_usec);
         char message[256];
@@ -589,7 +748,7 @@ static int on_monitor_exit(sd_event_source *s, int fd, uint32_t revents, void *u
         c->ready_source = sd_event_source_disable_unref(c->ready_source);
         c->ready_fd = safe_close(c->ready_fd);
         stop_probes(c);
-        c->ready = c->started = false;
+        c->ready = c->started = c->stopping = c->post_start_pending = false;
         if (c->phase == CONTAINER_WAITING && !c->id)
                 return 0;
         if (c->phase != CONTAINER_WAITING || !c->waiting_reason || !streq(c->waiting_reason, "RunContainerError"))
@@ -644,7 +803,7 @@ void pod_container_adopt(Container *c) {
         after_exit(c);
 }
 
-void pod_container_init(Container *c, PodWorker *w, const PodSpecContainer *spec, bool after_init_containers) {
+void pod_container_init(Container *c, PodWorker *w, const PodSpecContainer *spec, bool pod_has_init_containers) {
         *c = (Container) {
                 .worker = w,
                 .spec = spec,
@@ -653,7 +812,7 @@ void pod_container_init(Container *c, PodWorker *w, const PodSpecContainer *spec
                 .monitor_pidfd = -EBADF,
                 .ready_fd = -EBADF,
         };
-        set_waiting(c, after_init_containers ? "PodInitializing" : "ContainerCreating", NULL);
+        set_waiting(c, pod_has_init_containers ? "PodInitializing" : "ContainerCreating", NULL);
 }
 
 void pod_container_cancel(Container *c) {

@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "image-manager.h"
+#include "lifecycle-hook.h"
 #include "pod-spec.h"
 #include "probe.h"
 
@@ -22,6 +23,8 @@
 #define CONTAINER_BACKOFF_MAX_USEC (300 * CONTAINER_USEC_PER_SEC)
 #define CONTAINER_BACKOFF_RESET_USEC (600 * CONTAINER_USEC_PER_SEC)
 #define CONTAINER_USEC_PER_SEC UINT64_C(1000000)
+/* kubelet's minimumGracePeriodInSeconds: what a container gets after its preStop hook. */
+#define CONTAINER_MIN_GRACE_SECONDS 2
 
 typedef enum ContainerPhase { CONTAINER_WAITING, CONTAINER_RUN, CONTAINER_EXITED } ContainerPhase;
 
@@ -60,6 +63,7 @@ typedef struct PodWorker PodWorker;
 typedef struct ContainerExit {
         int exit_code, signal;
         char *reason, *started_at, *finished_at, *container_id;
+        char *message; /* the termination message; NULL: none */
 } ContainerExit;
 
 typedef struct Container {
@@ -83,13 +87,18 @@ typedef struct Container {
         Probe *startup, *readiness, *liveness;
         bool started;                /* running and its startupProbe (if any) has succeeded */
         bool ready;                  /* started and its readiness probe (if any) succeeds */
-        sd_event_source *kill_timer; /* SIGKILL after a failed liveness or startup probe's SIGTERM */
+        sd_event_source *kill_timer; /* SIGKILL after the SIGTERM of a stop */
+        LifecycleHook *hook;         /* its postStart or preStop hook, while it runs */
+        bool post_start_pending;     /* running, its postStart hook not done yet */
+        bool stopping;               /* being stopped: its preStop hook, SIGTERM, SIGKILL */
+        uint64_t stop_started_usec;
+        int64_t stop_grace_seconds;
         unsigned image_failures;
         ContainerExit state, last; /* state while exited; last: the one before (lastState) */
         bool has_last;
 } Container;
 
-void pod_container_init(Container *c, PodWorker *w, const PodSpecContainer *spec, bool after_init_containers);
+void pod_container_init(Container *c, PodWorker *w, const PodSpecContainer *spec, bool pod_has_init_containers);
 void pod_container_done(Container *c);
 
 /* Makes the image present, then writes the bundle and starts the monitor. */
@@ -98,6 +107,10 @@ void pod_container_run(Container *c);
 void pod_container_adopt(Container *c);
 /* Stops a pending image pull or restart (the pod terminates). */
 void pod_container_cancel(Container *c);
+/* Stops it as kubelet's killContainer does: its preStop hook, given at most the grace
+ * period, then SIGTERM and, after what is left of the period (at least 2 s), SIGKILL;
+ * grace 0 is SIGKILL at once. Again while stopping: a shorter grace period only. */
+void pod_container_stop(Container *c, int64_t grace_seconds);
 
 /* Its monitor runs (or is starting). */
 bool pod_container_active(const Container *c);

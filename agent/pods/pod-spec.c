@@ -56,7 +56,10 @@ static int parse_container(json_object *o, bool init, PodSpecContainer *ret, con
                 .startup_probe = json_get(o, "startupProbe"),
                 .readiness_probe = json_get(o, "readinessProbe"),
                 .liveness_probe = json_get(o, "livenessProbe"),
+                .post_start = json_get(json_get(o, "lifecycle"), "postStart"),
+                .pre_stop = json_get(json_get(o, "lifecycle"), "preStop"),
                 .init = init,
+                .restartable = init && streq(json_get_string(o, "restartPolicy", NULL) ?: "", "Always"),
         };
         /* Its name makes its directories and runtime id. */
         if (!ret->name || !*ret->name || strchr(ret->name, '/') || streq(ret->name, ".") || streq(ret->name, ".."))
@@ -114,6 +117,7 @@ static int parse(PodSpec *s, char **ret_error) {
                         &s->termination_grace_seconds);
         if (r < 0)
                 return error_set(ret_error, r, "pod %s: spec.terminationGracePeriodSeconds: not an integer", key);
+        s->active_deadline_seconds = pod_spec_active_deadline(s->pod);
         host_network = json_get(spec, "hostNetwork");
         s->host_network = json_object_get_boolean(host_network);
         links = json_get(spec, "enableServiceLinks");
@@ -129,6 +133,14 @@ bool pod_spec_deletion(json_object *pod, int64_t *ret_grace_seconds) {
         if (parse_int64(meta, "deletionGracePeriodSeconds", -1, ret_grace_seconds) < 0)
                 *ret_grace_seconds = -1;
         return json_get(meta, "deletionTimestamp");
+}
+
+int64_t pod_spec_active_deadline(json_object *pod) {
+        int64_t seconds;
+
+        if (parse_int64(json_get(pod, "spec"), "activeDeadlineSeconds", -1, &seconds) < 0 || seconds < 0)
+                return -1;
+        return seconds;
 }
 
 int pod_spec_parse(json_object *pod, PodSpec **ret, char **ret_error) {

@@ -26,7 +26,12 @@ typedef struct PodSpecContainer {
         const char *image;             /* "" when unset */
         const char *image_pull_policy; /* NULL: by the image's tag; checked when it is pulled */
         json_object *startup_probe, *readiness_probe, *liveness_probe; /* NULL: none */
+        json_object *post_start, *pre_stop; /* lifecycle handlers; NULL: none */
         bool init;
+        /* An init container with restartPolicy Always: a sidecar, which the next init
+         * container waits to have started, and which runs (restarted whatever the pod's
+         * policy) until the other containers have ended. */
+        bool restartable;
 } PodSpecContainer;
 
 typedef struct PodSpec {
@@ -35,6 +40,7 @@ typedef struct PodSpec {
         const char *name, *uid;
         PodRestartPolicy restart_policy;
         int64_t termination_grace_seconds;
+        int64_t active_deadline_seconds; /* -1: none */
         bool host_network;
         bool enable_service_links; /* spec.enableServiceLinks, true by default */
         /* metadata.deletionTimestamp is set; deletion_grace_seconds: its
@@ -54,6 +60,8 @@ PodSpec *pod_spec_free(PodSpec *s);
  * whether metadata.deletionTimestamp is set, and its deletionGracePeriodSeconds (-1 when
  * unset or not an integer: the spec's period then). */
 bool pod_spec_deletion(json_object *pod, int64_t *ret_grace_seconds);
+/* spec.activeDeadlineSeconds, which a pod's update may change; -1 when unset or invalid. */
+int64_t pod_spec_active_deadline(json_object *pod);
 static inline void pod_spec_freep(PodSpec **s) {
         pod_spec_free(*s);
 }

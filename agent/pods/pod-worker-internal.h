@@ -26,7 +26,14 @@ struct PodWorker {
         ContainerSpecVolume *volumes;
         size_t n_volumes;
         AuthFile *pull_credentials; /* from its imagePullSecrets; NULL: none */
-        sd_event_source *kill_timer, *defer;
+        bool initialized;      /* its init containers have all completed (sidecars: started) once */
+        bool deadline_exceeded; /* ran longer than activeDeadlineSeconds: stopped, Failed */
+        uint64_t start_realtime; /* status.startTime, CLOCK_REALTIME usec */
+        sd_event_source *deadline_timer;
+        bool sidecars_stopping; /* the other containers ended: its sidecars stop, for good */
+        uint64_t terminate_started_usec;
+        int64_t terminate_grace_seconds;
+        sd_event_source *defer;
 };
 
 /* The status again, sent when it changed. */

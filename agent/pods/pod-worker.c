@@ -21,6 +21,8 @@
 #include "pull-secrets.h"
 #include "sandbox.h"
 
+#define DEADLINE_MESSAGE "Pod was active on the node longer than the specified deadline"
+
 uint64_t pod_worker_now(PodWorker *w) {
         uint64_t t = 0;
         sd_event_now(w->rt.event, CLOCK_MONOTONIC, &t);
@@ -78,6 +80,8 @@ static json_object *exit_json(const ContainerExit *e) {
                 json_object_object_add(t, "finishedAt", json_object_new_string(e->finished_at));
         if (e->container_id)
                 json_object_object_add(t, "containerID", json_object_new_string(e->container_id));
+        if (e->message && *e->message)
+                json_object_object_add(t, "message", json_object_new_string(e->message));
         json_object_object_add(o, "terminated", t);
         return o;
 }
@@ -107,7 +111,11 @@ static json_object *container_status(const Container *c) {
         }
         json_object_object_add(s, "state", state);
         json_object_object_add(s, "lastState", c->has_last ? exit_json(&c->last) : json_object_new_object());
-        json_object_object_add(s, "ready", json_object_new_boolean(c->phase == CONTAINER_RUN && c->started && c->ready));
+        /* An init container that completed is ready, as kubelet reports it. */
+        json_object_object_add(s, "ready", json_object_new_boolean(
+                                                   (c->phase == CONTAINER_RUN && c->started && c->ready) ||
+                                                   (c->init && !c->spec->restartable && c->phase == CONTAINER_EXITED &&
+                                                    c->state.exit_code == 0)));
         json_object_object_add(s, "started", json_object_new_boolean(c->phase == CONTAINER_RUN && c->started));
         json_object_object_add(s, "restartCount", json_object_new_int((int) c->restart_count));
         json_object_object_add(s, "image", json_object_new_string(c->spec->image));
@@ -148,19 +156,27 @@ static void add_ip(json_object *status, const char *key, const char *list_key, c
         json_object_object_add(status, list_key, ips);
 }
 
-/* kubelet's getPhase, for what this worker tracks. */
+static bool sidecar_started(const Container *c) {
+        return c->phase == CONTAINER_RUN && c->started;
+}
+
+/* kubelet's getPhase, for what this worker tracks. Sidecars count for Initialized (once
+ * started) and Ready, not for the phase. */
 static const char *pod_phase(PodWorker *w, bool *ret_initialized, bool *ret_ready) {
         PodRestartPolicy policy = w->spec->restart_policy;
         size_t running = 0, waiting = 0, succeeded = 0, failed = 0, n = w->n_containers - w->n_init;
 
         *ret_initialized = true;
         *ret_ready = false;
-        for (size_t i = 0; i < w->n_init; i++) {
+        if (w->deadline_exceeded)
+                return "Failed";
+        for (size_t i = 0; i < w->n_init && !w->initialized; i++) {
                 Container *c = &w->containers[i];
-                bool done = c->phase == CONTAINER_EXITED && c->state.exit_code == 0;
+                bool done = c->spec->restartable ? sidecar_started(c)
+                                                 : c->phase == CONTAINER_EXITED && c->state.exit_code == 0;
                 if (!done) {
                         *ret_initialized = false;
-                        if (c->phase == CONTAINER_EXITED && policy == POD_RESTART_NEVER)
+                        if (!c->spec->restartable && c->phase == CONTAINER_EXITED && policy == POD_RESTART_NEVER)
                                 return "Failed";
                         return "Pending";
                 }
@@ -179,9 +195,11 @@ static const char *pod_phase(PodWorker *w, bool *ret_initialized, bool *ret_read
                         failed++;
         }
         *ret_ready = n > 0 && running == n;
-        for (size_t i = w->n_init; i < w->n_containers; i++)
-                if (w->containers[i].phase != CONTAINER_RUN || !w->containers[i].started || !w->containers[i].ready)
+        for (size_t i = 0; i < w->n_containers; i++) {
+                const Container *c = &w->containers[i];
+                if ((!c->init || c->spec->restartable) && (c->phase != CONTAINER_RUN || !c->started || !c->ready))
                         *ret_ready = false;
+        }
         if (waiting > 0)
                 return "Pending";
         if (running > 0)
@@ -193,12 +211,28 @@ static const char *pod_phase(PodWorker *w, bool *ret_initialized, bool *ret_read
         return "Succeeded";
 }
 
+static bool any_container_active(PodWorker *w) {
+        for (size_t i = 0; i < w->n_containers; i++)
+                if (pod_container_active(&w->containers[i]))
+                        return true;
+        return false;
+}
+
 void pod_worker_report(PodWorker *w) {
         json_object *status = json_object_new_object(), *conditions = json_object_new_array();
         bool initialized, ready;
         const char *phase = pod_phase(w, &initialized, &ready);
 
+        /* As kubelet, no terminal phase while a container (a sidecar, one being stopped)
+         * still runs: Succeeded or Failed means nothing runs any more. */
+        if ((streq(phase, "Succeeded") || streq(phase, "Failed")) && any_container_active(w))
+                phase = "Running";
+
         json_object_object_add(status, "phase", json_object_new_string(phase));
+        if (w->deadline_exceeded) {
+                json_object_object_add(status, "reason", json_object_new_string("DeadlineExceeded"));
+                json_object_object_add(status, "message", json_object_new_string(DEADLINE_MESSAGE));
+        }
         json_object_array_add(conditions, condition("PodReadyToStartContainers", w->sandbox_ready, NULL));
         json_object_array_add(conditions, condition("Initialized", initialized, "ContainersNotInitialized"));
         json_object_array_add(conditions, condition("ContainersReady", ready, "ContainersNotReady"));
@@ -521,32 +555,77 @@ static bool pod_terminal(PodWorker *w) {
         return streq(phase, "Succeeded") || streq(phase, "Failed");
 }
 
+/* The sidecars stop, last first, once the other containers have ended: with what is
+ * left of the pod's grace period when it terminates, else its whole period. */
+static void stop_sidecars(PodWorker *w) {
+        int64_t grace = w->spec->termination_grace_seconds;
+
+        if (w->terminating) {
+                int64_t left = w->terminate_grace_seconds -
+                               (int64_t) ((pod_worker_now(w) - w->terminate_started_usec) / CONTAINER_USEC_PER_SEC);
+                grace = w->terminate_grace_seconds == 0 ? 0 : MAX(left, CONTAINER_MIN_GRACE_SECONDS);
+        }
+        w->sidecars_stopping = true;
+        for (size_t i = w->n_init; i-- > 0;) {
+                Container *c = &w->containers[i];
+                if (!c->spec->restartable)
+                        continue;
+                pod_container_cancel(c);
+                if (pod_container_active(c) && !c->stopping) {
+                        pod_worker_emit(w, c, "Normal", "Killing", "Stopping container %s", c->name);
+                        pod_container_stop(c, grace);
+                }
+        }
+}
+
+/* The init containers in order, each after the one before completed (a sidecar: once it
+ * started); true when all have. */
+static bool run_init_containers(PodWorker *w) {
+        for (size_t i = 0; i < w->n_init; i++) {
+                Container *c = &w->containers[i];
+                if (c->spec->restartable ? sidecar_started(c) : c->phase == CONTAINER_EXITED && c->state.exit_code == 0)
+                        continue;
+                if (c->phase == CONTAINER_WAITING && !pod_container_pending(c) && !c->id)
+                        pod_container_run(c);
+                return false;
+        }
+        return true;
+}
+
 /* Starts what should run now: the next init container, or every container once the
  * init containers have succeeded. */
 void pod_worker_sync(PodWorker *w) {
-        bool any_active = false;
+        bool any_active = false, others_active = false;
 
-        for (size_t i = 0; i < w->n_containers; i++)
-                any_active |= pod_container_active(&w->containers[i]);
+        for (size_t i = 0; i < w->n_containers; i++) {
+                bool active = pod_container_active(&w->containers[i]);
+                any_active |= active;
+                others_active |= active && !w->containers[i].spec->restartable;
+        }
         if (w->terminating) {
+                if (!others_active && !w->sidecars_stopping)
+                        stop_sidecars(w);
                 if (!any_active && !w->gone)
                         teardown(w);
                 return;
         }
         if (w->finished)
                 return;
+        if (w->deadline_exceeded) {
+                if (!any_active) {
+                        w->finished = true;
+                        sandbox_down(w);
+                }
+                pod_worker_report(w);
+                return;
+        }
         if (!w->sandbox_ready) {
                 if (sandbox_up(w) < 0 || volumes_up(w) < 0) {
                         pod_worker_report(w);
                         return;
                 }
         }
-        for (size_t i = 0; i < w->n_init; i++) {
-                Container *c = &w->containers[i];
-                if (c->phase == CONTAINER_EXITED && c->state.exit_code == 0)
-                        continue;
-                if (c->phase == CONTAINER_WAITING && !pod_container_pending(c) && !c->id)
-                        pod_container_run(c);
+        if (!w->initialized && !(w->initialized = run_init_containers(w))) {
                 pod_worker_report(w);
                 return;
         }
@@ -557,47 +636,70 @@ void pod_worker_sync(PodWorker *w) {
         }
         /* Terminal: nothing runs again. As kubelet's SyncTerminatedPod, the network, the
          * volumes and the sandbox go now, not at the deletion (a finished Job's pod would
-         * keep its address); the logs and the status stay. */
-        if (!any_active && pod_terminal(w)) {
-                w->finished = true;
-                sandbox_down(w);
+         * keep its address); the logs and the status stay. The sidecars go first. */
+        if (!others_active && pod_terminal(w)) {
+                if (any_active) {
+                        if (!w->sidecars_stopping)
+                                stop_sidecars(w);
+                } else {
+                        w->finished = true;
+                        sandbox_down(w);
+                }
         }
         pod_worker_report(w);
 }
 
-static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        PodWorker *w = userdata;
-        _cleanup_free_ char *root = pod_worker_runtime_root(w);
-
-        w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
-        for (size_t i = 0; i < w->n_containers; i++)
-                if (pod_container_active(&w->containers[i]) && root)
-                        (void) container_kill(root, w->containers[i].id, SIGKILL, NULL);
-        return 0;
-}
-
+/* The containers stop, the sidecars after the others (pod_worker_sync). A second
+ * deletion with no grace period kills what still runs. */
 void pod_worker_terminate(PodWorker *w, int64_t grace_seconds) {
-        _cleanup_free_ char *root = pod_worker_runtime_root(w);
-        bool any_active = false;
-
-        if (w->terminating)
-                return;
-        w->terminating = true;
         if (grace_seconds < 0)
                 grace_seconds = w->spec->termination_grace_seconds;
+        if (w->terminating) {
+                for (size_t i = 0; i < w->n_containers && grace_seconds == 0; i++)
+                        pod_container_stop(&w->containers[i], 0);
+                return;
+        }
+        w->terminating = true;
+        w->terminate_started_usec = pod_worker_now(w);
+        w->terminate_grace_seconds = grace_seconds;
         for (size_t i = 0; i < w->n_containers; i++) {
                 Container *c = &w->containers[i];
                 pod_container_cancel(c);
-                if (!pod_container_active(c) || !root)
+                if (c->spec->restartable || !pod_container_active(c))
                         continue;
-                any_active = true;
                 pod_worker_emit(w, c, "Normal", "Killing", "Stopping container %s", c->name);
-                (void) container_kill(root, c->id, grace_seconds > 0 ? SIGTERM : SIGKILL, NULL);
+                pod_container_stop(c, grace_seconds);
         }
-        if (any_active && grace_seconds > 0)
-                (void) sd_event_add_time_relative(w->rt.event, &w->kill_timer, CLOCK_MONOTONIC,
-                                                  (uint64_t) grace_seconds * CONTAINER_USEC_PER_SEC, 0, on_kill_timer, w);
         pod_worker_sync(w);
+}
+
+/* kubelet's activeDeadline handler: past the deadline every container stops and the pod
+ * is Failed; it is not deleted. */
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        PodWorker *w = userdata;
+
+        w->deadline_timer = sd_event_source_disable_unref(w->deadline_timer);
+        if (w->terminating || w->finished || w->deadline_exceeded)
+                return 0;
+        w->deadline_exceeded = true;
+        pod_worker_emit(w, NULL, "Normal", "DeadlineExceeded", DEADLINE_MESSAGE);
+        for (size_t i = 0; i < w->n_containers; i++) {
+                pod_container_cancel(&w->containers[i]);
+                pod_container_stop(&w->containers[i], w->spec->termination_grace_seconds);
+        }
+        pod_worker_sync(w);
+        return 0;
+}
+
+/* The deadline, counted from the pod's start (its status.startTime, which outlives the
+ * agent); seconds -1: none. */
+static void arm_deadline(PodWorker *w, int64_t seconds) {
+        w->deadline_timer = sd_event_source_disable_unref(w->deadline_timer);
+        if (seconds < 0 || w->finished || w->terminating)
+                return;
+        if (sd_event_add_time(w->rt.event, &w->deadline_timer, CLOCK_REALTIME,
+                              w->start_realtime + (uint64_t) seconds * CONTAINER_USEC_PER_SEC, 0, on_deadline, w) < 0)
+                log_warning("pod %s: cannot schedule its activeDeadlineSeconds", w->key);
 }
 
 void pod_worker_update(PodWorker *w, json_object *pod) {
@@ -605,6 +707,8 @@ void pod_worker_update(PodWorker *w, json_object *pod) {
 
         if (pod_spec_deletion(pod, &grace))
                 pod_worker_terminate(w, grace);
+        else
+                arm_deadline(w, pod_spec_active_deadline(pod));
 }
 
 static int make_containers(PodWorker *w) {
@@ -614,7 +718,7 @@ static int make_containers(PodWorker *w) {
         w->n_init = w->spec->n_init;
         w->n_containers = w->spec->n_containers;
         for (size_t i = 0; i < w->n_containers; i++)
-                pod_container_init(&w->containers[i], w, &w->spec->containers[i], i >= w->n_init && w->n_init > 0);
+                pod_container_init(&w->containers[i], w, &w->spec->containers[i], w->n_init > 0);
         return 0;
 }
 
@@ -635,8 +739,23 @@ static int start_pod(sd_event_source *s, void *userdata) {
         }
         if (w->spec->deleting)
                 pod_worker_terminate(w, w->spec->deletion_grace_seconds);
+        else
+                arm_deadline(w, w->spec->active_deadline_seconds);
         pod_worker_sync(w);
         return 0;
+}
+
+/* status.startTime as the API has it (an earlier agent's), else now. */
+static int start_time(PodWorker *w) {
+        const char *t = json_get_string(w->pod, "status", "startTime", NULL);
+        struct tm tm = {};
+        time_t seconds = time(NULL);
+
+        if (t && strptime(t, "%Y-%m-%dT%H:%M:%SZ", &tm))
+                seconds = timegm(&tm);
+        w->start_realtime = (uint64_t) seconds * CONTAINER_USEC_PER_SEC;
+        w->started_at = t ? strdup(t) : pod_worker_now_rfc3339();
+        return w->started_at ? 0 : -ENOMEM;
 }
 
 int pod_worker_new(const PodRuntime *runtime, json_object *pod, json_object *objects, PodWorker **ret,
@@ -664,7 +783,7 @@ int pod_worker_new(const PodRuntime *runtime, json_object *pod, json_object *obj
             !(w->sandbox_dir = pod_sandbox_dir(runtime->run_dir, uid)) ||
             !(w->log_dir = pod_log_dir(runtime->log_dir, namespace, name, uid)) ||
             !(w->cgroup_parent = pod_cgroup_parent(pod_cgroups_driver(runtime->cgroups), pod, uid)) ||
-            !(w->started_at = pod_worker_now_rfc3339()) || (r = make_containers(w)) < 0) {
+            start_time(w) < 0 || (r = make_containers(w)) < 0) {
                 pod_worker_free(w);
                 return -ENOMEM;
         }
@@ -687,7 +806,6 @@ void pod_worker_free(PodWorker *w) {
         free(w->containers);
         volumes_free(w->volumes, w->n_volumes);
         auth_file_free(w->pull_credentials);
-        sd_event_source_disable_unref(w->kill_timer);
         sd_event_source_disable_unref(w->defer);
         pod_spec_free(w->spec);
         json_object_put(w->pod);
@@ -703,6 +821,7 @@ void pod_worker_free(PodWorker *w) {
         free(w->netns_path);
         free(w->cgroup_parent);
         free(w->started_at);
+        sd_event_source_disable_unref(w->deadline_timer);
         free(w);
 }
 

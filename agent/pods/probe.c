@@ -47,8 +47,7 @@ static int64_t field(json_object *o, const char *key, int64_t fallback) {
                                                                                                : fallback;
 }
 
-/* A port by number or by the container's port name. */
-static int port_of(json_object *port, json_object *container) {
+int handler_port(json_object *port, json_object *container) {
         json_object *ports = json_object_object_get(container, "ports");
 
         if (json_object_is_type(port, json_type_int))
@@ -150,48 +149,68 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata);
 
-static int on_exec_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Probe *p = userdata;
+int handler_reap(int pidfd, char *message, size_t size) {
         siginfo_t info = {};
-        char message[128];
 
-        if (waitid((idtype_t) P_PIDFD, (id_t) fd, &info, WEXITED) < 0)
-                return 0;
-        p->pid = 0;
-        if (info.si_code == CLD_EXITED && info.si_status == 0) {
-                attempt_done(p, true, NULL);
-                return 0;
-        }
-        snprintf(message, sizeof(message), "command terminated with exit code %d",
+        if (waitid((idtype_t) P_PIDFD, (id_t) pidfd, &info, WEXITED) < 0)
+                return -errno;
+        if (info.si_code == CLD_EXITED && info.si_status == 0)
+                return 1;
+        snprintf(message, size, "command terminated with exit code %d",
                  info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status);
-        attempt_done(p, false, message);
         return 0;
 }
 
-/* An exec probe's command, its stdio /dev/null, watched through a pidfd. */
-static int exec_attempt(Probe *p) {
+static int on_exec_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Probe *p = userdata;
+        char message[128];
+        int r = handler_reap(fd, message, sizeof(message));
+
+        if (r < 0)
+                return 0;
+        p->pid = 0;
+        attempt_done(p, r > 0, r > 0 ? NULL : message);
+        return 0;
+}
+
+int handler_spawn(char *const *argv, pid_t *ret_pid) {
         posix_spawn_file_actions_t actions;
         posix_spawnattr_t attr;
         sigset_t unblocked;
-        int r;
+        int r, fd;
 
         posix_spawn_file_actions_init(&actions);
-        for (int fd = 0; fd < 3; fd++)
-                posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
+        for (int i = 0; i < 3; i++)
+                posix_spawn_file_actions_addopen(&actions, i, "/dev/null", i ? O_WRONLY : O_RDONLY, 0);
         /* The command runs in the container: not with the agent's blocked signals. */
         posix_spawnattr_init(&attr);
         sigemptyset(&unblocked);
         posix_spawnattr_setsigmask(&attr, &unblocked);
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-        r = -posix_spawn(&p->pid, p->exec_argv[0], &actions, &attr, p->exec_argv, environ);
+        r = -posix_spawn(ret_pid, argv[0], &actions, &attr, argv, environ);
         posix_spawn_file_actions_destroy(&actions);
         posix_spawnattr_destroy(&attr);
         if (r < 0) {
-                p->pid = 0;
+                *ret_pid = 0;
                 return r;
         }
-        p->fd = (int) syscall(SYS_pidfd_open, p->pid, 0);
-        if (p->fd < 0 || sd_event_add_io(p->event, &p->io, p->fd, EPOLLIN, on_exec_exit, p) < 0 ||
+        fd = (int) syscall(SYS_pidfd_open, *ret_pid, 0);
+        if (fd < 0) {
+                r = -errno;
+                (void) kill(*ret_pid, SIGKILL);
+                (void) waitpid(*ret_pid, NULL, 0);
+                *ret_pid = 0;
+                return r;
+        }
+        return fd;
+}
+
+/* An exec probe's command, watched through a pidfd. */
+static int exec_attempt(Probe *p) {
+        p->fd = handler_spawn(p->exec_argv, &p->pid);
+        if (p->fd < 0)
+                return p->fd;
+        if (sd_event_add_io(p->event, &p->io, p->fd, EPOLLIN, on_exec_exit, p) < 0 ||
             sd_event_add_time_relative(p->event, &p->deadline, CLOCK_MONOTONIC, p->timeout_usec, 0, on_deadline, p) < 0)
                 return -EIO;
         return 0;
@@ -242,8 +261,7 @@ static void schedule(Probe *p, uint64_t delay_usec) {
                 log_warning("probe: cannot schedule the next attempt");
 }
 
-/* prefix + the probe's exec.command, NULL-terminated. */
-static char **exec_argv(char *const *prefix, json_object *command) {
+char **handler_exec_argv(char *const *prefix, json_object *command) {
         size_t n_prefix = 0, n = command && json_object_is_type(command, json_type_array) ? json_object_array_length(command) : 0;
         char **argv;
 
@@ -284,13 +302,13 @@ int probe_new(sd_event *event, json_object *spec, json_object *container, const 
                 .address = { .sin_family = AF_INET },
         };
         if (p->kind == PROBE_EXEC) {
-                p->exec_argv = exec_argv(exec_prefix, json_object_object_get(json_object_object_get(spec, "exec"), "command"));
+                p->exec_argv = handler_exec_argv(exec_prefix, json_object_object_get(json_object_object_get(spec, "exec"), "command"));
                 if (!p->exec_argv) {
                         free(p);
                         return -EINVAL;
                 }
         }
-        port = port_of(json_object_object_get(http ?: tcp, "port"), container);
+        port = handler_port(json_object_object_get(http ?: tcp, "port"), container);
         if (p->kind != PROBE_EXEC && (port <= 0 || port > 65535 || !pod_ip ||
                                       inet_pton(AF_INET, pod_ip, &p->address.sin_addr) != 1)) {
                 free(p);

@@ -3,6 +3,8 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
 #include <systemd/sd-event.h>
 
 /* A container's probe (startupProbe, readinessProbe, livenessProbe) as kubelet runs it, on the event
@@ -23,3 +25,15 @@ typedef void (*ProbeHandler)(Probe *p, bool success, const char *message, void *
 int probe_new(sd_event *event, json_object *spec, json_object *container, const char *pod_ip,
               char *const *exec_prefix, ProbeHandler handler, void *userdata, Probe **ret);
 void probe_free(Probe *p);
+
+/* What probes and lifecycle hooks (lifecycle-hook.c) share of a handler. */
+/* A port by number or by the container's port name; 0 when neither. */
+int handler_port(json_object *port, json_object *container);
+/* prefix + an exec action's command, NULL-terminated; NULL without a command. */
+char **handler_exec_argv(char *const *prefix, json_object *command);
+/* argv in the background, its stdio /dev/null, the agent's blocked signals unblocked:
+ * a pidfd of it (and *ret_pid), or -errno. */
+int handler_spawn(char *const *argv, pid_t *ret_pid);
+/* Reaps the command of pidfd, which has exited: 1 when it exited 0, else 0 and message
+ * ("command terminated with exit code 3"; 128+n for signal n); -errno. */
+int handler_reap(int pidfd, char *message, size_t size);

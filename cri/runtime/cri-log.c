@@ -194,7 +194,41 @@ int cri_log_flush(CriLog *log, CriStream stream) {
 
         if (log->n_pending[stream] == 0)
                 return 0;
-        r = write_line(log, stream, false, log->pending[stream], log->n_pending[stream]);
+        /* Partial, as containerd writes it: what the container wrote had no newline, and
+         * kubectl logs (and a termination message from the log) shows none. */
+        r = write_line(log, stream, true, log->pending[stream], log->n_pending[stream]);
         log->n_pending[stream] = 0;
         return r;
+}
+
+void cri_log_to_text(const char *content, bool timestamps, FILE *out) {
+        bool continuing = false;
+
+        for (const char *line = content; line && *line;) {
+                const char *end = strchr(line, '\n') ?: line + strlen(line);
+                const char *stream = memchr(line, ' ', (size_t) (end - line)), *tag, *message;
+
+                tag = stream ? memchr(stream + 1, ' ', (size_t) (end - stream - 1)) : NULL;
+                message = tag && tag + 2 < end ? tag + 3 : NULL;
+                if (message) {
+                        if (timestamps && !continuing)
+                                fprintf(out, "%.*s ", (int) (stream - line), line);
+                        fwrite(message, 1, (size_t) (end - message), out);
+                        continuing = tag[1] == 'P';
+                        if (!continuing)
+                                fputc('\n', out);
+                }
+                line = *end ? end + 1 : NULL;
+        }
+}
+
+const char *cri_log_since(const char *content, const char *cutoff) {
+        size_t n = strlen(cutoff);
+        const char *line = content;
+
+        while (*line && strncmp(line, cutoff, n) < 0) {
+                const char *end = strchr(line, '\n');
+                line = end ? end + 1 : line + strlen(line);
+        }
+        return line;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 /* A container's log in the CRI format kubelet reads (`kubectl logs`):
@@ -26,9 +28,17 @@ int cri_log_open(const char *path, uint64_t max_size, unsigned max_files, CriLog
 /* What a stream delivered: complete lines are written at once, the rest waits for its
  * newline (or is written as "P" once CRI_LOG_LINE_MAX bytes are pending). */
 int cri_log_write(CriLog *log, CriStream stream, const char *data, size_t size);
-/* The stream ended: a pending unterminated line is written as a whole one. */
+/* The stream ended: a pending unterminated line is written as a "P" part, as containerd
+ * does (it ends without a newline). */
 int cri_log_flush(CriLog *log, CriStream stream);
 void cri_log_close(CriLog *log);
+
+/* CRI lines to what kubectl shows: the messages, P parts joined, with their time when
+ * asked. */
+void cri_log_to_text(const char *content, bool timestamps, FILE *out);
+/* The first line of content written at or after cutoff (an RFC3339Nano time as the log
+ * writes them: the lines are in time order), the end of content when none is. */
+const char *cri_log_since(const char *content, const char *cutoff);
 
 static inline void cri_log_closep(CriLog **log) {
         if (*log)

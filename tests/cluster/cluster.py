@@ -94,7 +94,7 @@ def binaries_dir():
 class PKI:
     """A throwaway certificate authority and the certificates a cluster needs."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, name="stevedore-test-ca"):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ca_crt = self.dir / "ca.crt"
@@ -102,7 +102,7 @@ class PKI:
         self._openssl("req", "-x509", "-new", "-nodes", "-newkey", "ec",
                       "-pkeyopt", "ec_paramgen_curve:prime256v1",
                       "-keyout", self.ca_key, "-out", self.ca_crt, "-days", "3650",
-                      "-subj", "/CN=stevedore-test-ca")
+                      "-subj", f"/CN={name}")
 
     def _openssl(self, *args):
         subprocess.run(["openssl", *map(str, args)], check=True,
@@ -430,6 +430,12 @@ class Cluster:
         self.kubelet_client_crt, self.kubelet_client_key = pki.issue(
             "apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client")
         self.sa_key, self.sa_pub = pki.service_account_keys()
+        # The aggregator's client identity (kubeadm's front-proxy CA and client): the API
+        # server tells an extension API server (metrics-server, sample-apiserver) who
+        # asked, and the extension trusts it for the requestheader CA.
+        self.front_proxy = PKI(self.dir / "pki" / "front-proxy", "stevedore-front-proxy-ca")
+        self.front_proxy_crt, self.front_proxy_key = self.front_proxy.issue("front-proxy-client",
+                                                                            "/CN=front-proxy-client")
 
         def kubeconfig(path, name, subject, server, embed=True):
             crt, key = pki.issue(name, subject)
@@ -554,6 +560,13 @@ class Cluster:
             "--authorization-mode=Node,RBAC",
             "--enable-admission-plugins=NodeRestriction",
             "--allow-privileged=true",
+            f"--requestheader-client-ca-file={self.front_proxy.ca_crt}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={self.front_proxy_crt}",
+            f"--proxy-client-key-file={self.front_proxy_key}",
             "--profiling=false"]
         if self.network:
             # The kubernetes Service leads to 10.250.0.2:6443 (the default lease

@@ -3,7 +3,6 @@ namespaces, veth links and root directories, and start the real parts (kube-apis
 etcd, Debian's docker-registry) on loopback. Every fixture removes what it made, and the
 autouse `no_leaks` fixture fails a test that leaves anything behind."""
 
-import json
 import os
 import secrets
 import shutil
@@ -11,8 +10,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,7 +21,8 @@ from hoststate import (HostState, infrastructure_mounts, infrastructure_netns, i
 from oci import unpack_layout
 from systemd_machine import SystemdMachine, machine_image
 
-from cluster import NODE_GATEWAY, Cluster, free_port  # noqa: E402
+from cluster import NODE_GATEWAY, Cluster  # noqa: E402
+from registry import Registry  # noqa: E402
 
 
 def pytest_sessionstart(session):
@@ -188,83 +186,11 @@ def http_get(netns_path, url, timeout=5):
     return r.stdout if r.returncode == 0 else None
 
 
-class Registry:
-    """docker-registry on loopback, plain HTTP; with credentials (user, password) it
-    wants them (htpasswd basic auth)."""
-
-    def __init__(self, workdir, credentials=None):
-        self.dir = workdir
-        self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
-        self.proc = None
-        self.credentials = credentials
-
-    def start(self):
-        config = self.dir / "config.yml"
-        auth = ""
-        if self.credentials:
-            htpasswd = run("htpasswd", "-Bbn", *self.credentials).stdout
-            (self.dir / "htpasswd").write_text(htpasswd)
-            auth = f"""auth:
-  htpasswd:
-    realm: stevedore-test
-    path: {self.dir / 'htpasswd'}
-"""
-        config.write_text(f"""version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: {self.dir / 'data'}
-  delete:
-    enabled: true
-{auth}http:
-  addr: {self.host}
-""")
-        log = open(self.dir / "registry.log", "wb")
-        self.proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        infrastructure_pids.add(self.proc.pid)
-        log.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("docker-registry exited: "
-                                   + (self.dir / "registry.log").read_text())
-            try:
-                self.get("/v2/")
-                return self
-            except urllib.error.HTTPError as e:
-                if e.code == 401 and self.credentials:
-                    return self
-                time.sleep(0.1)
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError("docker-registry did not answer on " + self.host)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-    def get(self, path):
-        with urllib.request.urlopen(f"http://{self.host}{path}", timeout=5) as r:
-            return json.loads(r.read() or b"null")
-
-    def push(self, layout, repo, tag="latest"):
-        """Pushes an OCI layout's `latest` with skopeo; returns the reference pushed."""
-        ref = f"{self.host}/{repo}:{tag}"
-        creds = ["--dest-creds", ":".join(self.credentials)] if self.credentials else []
-        run("skopeo", "copy", "--quiet", "--dest-tls-verify=false", *creds,
-            f"oci:{layout}:latest", f"docker://{ref}")
-        return ref
-
-
 @pytest.fixture(scope="session")
 def registry(session_dir):
     d = session_dir / "registry"
     d.mkdir()
-    r = Registry(d).start()
+    r = Registry(d, on_spawn=infrastructure_pids.add).start()
     yield r
     r.stop()
 
@@ -274,7 +200,7 @@ def auth_registry(session_dir):
     """A registry that wants basic credentials: .credentials (user, password)."""
     d = session_dir / "auth-registry"
     d.mkdir()
-    r = Registry(d, credentials=("puller", "pull-s3cret")).start()
+    r = Registry(d, credentials=("puller", "pull-s3cret"), on_spawn=infrastructure_pids.add).start()
     yield r
     r.stop()
 

@@ -4,18 +4,22 @@ with back-off, and deletion within the grace period. The node runs in a network
 namespace of its own (the API server reached through a loopback relay), so its bridge
 and pods stay inside what the test made."""
 
+import base64
 import fcntl
+import hashlib
 import ipaddress
 import json
 import os
 import select
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import termios
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -496,6 +500,96 @@ def test_exec_through_the_api_server(node):
     r = node.kubectl("exec", "kubia-x", "-c", "nope", "--", "true", check=False, timeout=30)
     assert r.returncode != 0 and "nope" in r.stderr
     assert "bad SPDY" not in node.log.read_text()
+
+
+def websocket_exec(cluster, pod, command, protocol, stdin=None):
+    """exec over a WebSocket through the API server, as the conformance suite's
+    e2ewebsocket client does it (which the API server passes on to the kubelet API as it
+    is, for any subprotocol but v5): {channel: bytes} of the messages received until the
+    server closed, and the subprotocol it chose."""
+    ctx = ssl.create_default_context(cafile=str(cluster.pki.ca_crt))
+    ctx.load_cert_chain(str(cluster.pki.dir / "admin.crt"), str(cluster.pki.dir / "admin.key"))
+    query = "&".join([f"command={urllib.parse.quote(c)}" for c in command] + ["stdout=1", "stderr=1"]
+                     + (["stdin=1"] if stdin is not None else []))
+    key = base64.b64encode(os.urandom(16)).decode()
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", cluster.port), timeout=30),
+                         server_hostname="127.0.0.1") as sock:
+        sock.sendall((f"GET /api/v1/namespaces/default/pods/{pod}/exec?{query} HTTP/1.1\r\n"
+                      f"Host: 127.0.0.1:{cluster.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                      f"Sec-WebSocket-Protocol: {protocol}\r\n\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            assert chunk, data
+            data += chunk
+        head, data = data.split(b"\r\n\r\n", 1)
+        head = head.decode()
+        assert head.startswith("HTTP/1.1 101"), head
+        accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+        assert f"Sec-WebSocket-Accept: {accept.decode()}".lower() in head.lower(), head
+        chosen = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
+                      if line.lower().startswith("sec-websocket-protocol:"))
+
+        def send(opcode, payload):
+            mask = os.urandom(4)
+            n = len(payload)
+            length = bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack("!H", n)
+            sock.sendall(bytes([0x80 | opcode]) + length + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+        if stdin is not None:
+            send(2, b"\x00" + stdin)
+        messages = {}
+        while True:
+            while len(data) < 2 or len(data) < frame_size(data):
+                chunk = sock.recv(65536)
+                assert chunk, "the connection ended before a close frame"
+                data += chunk
+            size = frame_size(data)
+            frame, data = data[:size], data[size:]
+            opcode, payload = frame[0] & 0x0F, frame[size - payload_length(frame):]
+            if opcode == 8:
+                send(8, payload[:2])
+                return messages, chosen
+            if opcode in (1, 2) and payload:
+                messages[payload[0]] = messages.get(payload[0], b"") + payload[1:]
+
+
+def payload_length(frame):
+    n = frame[1] & 0x7F
+    if n == 126:
+        return struct.unpack("!H", frame[2:4])[0]
+    if n == 127:
+        return struct.unpack("!Q", frame[2:10])[0]
+    return n
+
+
+def frame_size(data):
+    """The size of the unmasked frame at the start of data (what is known of it)."""
+    n = data[1] & 0x7F
+    header = 2 + (2 if n == 126 else 8 if n == 127 else 0)
+    return header if len(data) < header else header + payload_length(data)
+
+
+def test_exec_over_websockets(node):
+    """The kubelet API's exec as a WebSocket (GET, wsstream's channels): channel.k8s.io as
+    the conformance suite asks for it, v4.channel.k8s.io with its Status on channel 3."""
+    node.apply(kubia_pod("kubia-ws"))
+    node.wait("kubia-ws", running, what="Running")
+    messages, chosen = websocket_exec(node.cluster, "kubia-ws", ["echo", "remote execution test"], "channel.k8s.io")
+    assert chosen == "channel.k8s.io"
+    assert messages.get(1) == b"remote execution test\n", messages
+    assert 3 not in messages  # v1: nothing on the error channel on success
+
+    messages, chosen = websocket_exec(node.cluster, "kubia-ws", ["sh", "-c", "read line; echo got $line; echo err >&2; exit 3"],
+                                      "v4.channel.k8s.io", stdin=b"from stdin\n")
+    assert chosen == "v4.channel.k8s.io"
+    assert messages.get(1) == b"got from stdin\n", messages
+    assert messages.get(2) == b"err\n", messages
+    assert 3 in messages, messages
+    status = json.loads(messages[3])
+    assert status["status"] == "Failure" and status["reason"] == "NonZeroExitCode", status
+    assert status["details"]["causes"][0]["message"] == "3"
 
 
 def test_exec_readiness_probe(node):

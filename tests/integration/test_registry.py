@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from cluster import free_port
 from hoststate import infrastructure_pids, run
 from imagestore import Store
 from oci import blob_path, layout_manifest

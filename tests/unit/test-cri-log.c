@@ -54,7 +54,7 @@ static void test_lines_and_streams(void) {
         check(cri_log_write(log, CRI_STDOUT, "ld\n\nlast", 8) == 0);
         cri_log_close(log);
         text = lines_without_time(path);
-        check_streq(text, "stdout F hello|stderr F oops|stdout F world|stdout F |stdout F last|");
+        check_streq(text, "stdout F hello|stderr F oops|stdout F world|stdout F |stdout P last|");
         remove_dir(dir);
 }
 
@@ -106,8 +106,43 @@ static void test_rotation_keeps_max_files(void) {
         remove_dir(dir);
 }
 
+/* What kubectl logs shows: messages only, P parts joined, timestamps when asked. */
+static void test_to_text(void) {
+        const char *cri = "2026-11-23T12:00:00.000000001Z stdout F hello\n"
+                          "2026-11-23T12:00:01.000000001Z stderr P lo\n"
+                          "2026-11-23T12:00:01.000000002Z stderr F ng\n"
+                          "garbage\n"
+                          "2026-11-23T12:00:02.000000001Z stdout F ";
+        char *text = NULL, *stamped = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+
+        cri_log_to_text(cri, false, f);
+        fclose(f);
+        check_streq(text, "hello\nlong\n\n"); /* the last: an empty line */
+        f = open_memstream(&stamped, &size);
+        cri_log_to_text("2026-11-23T12:00:00.000000001Z stdout F hi\n", true, f);
+        fclose(f);
+        check_streq(stamped, "2026-11-23T12:00:00.000000001Z hi\n");
+        free(text);
+        free(stamped);
+}
+
+static void test_since(void) {
+        const char *cri = "2026-11-23T12:00:00.000000001Z stdout F a\n"
+                          "2026-11-23T12:00:01.500000000Z stdout F b\n"
+                          "2026-11-23T12:00:02.000000000Z stdout F c\n";
+
+        check_streq(cri_log_since(cri, "2026-11-23T12:00:01.000000000Z"),
+                    "2026-11-23T12:00:01.500000000Z stdout F b\n2026-11-23T12:00:02.000000000Z stdout F c\n");
+        check_streq(cri_log_since(cri, "2026-11-23T11:00:00.000000000Z"), cri);
+        check_streq(cri_log_since(cri, "2026-11-24T00:00:00.000000000Z"), "");
+}
+
 int main(void) {
         test_lines_and_streams();
+        test_since();
+        test_to_text();
         test_long_line_in_parts();
         test_rotation_keeps_max_files();
         return 0;

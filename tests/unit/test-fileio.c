@@ -118,8 +118,25 @@ TEST(env_file_get) {
         check(!none);
 }
 
+TEST(read_file_tail_takes_the_end) {
+        _cleanup_free_ char *dir = test_mkdtemp(), *path = NULL, *content = NULL, *all = NULL;
+        size_t size;
+
+        check(asprintf(&path, "%s/f", dir) >= 0);
+        check_int(write_file_atomic(path, "0123456789", 10, 0644), ==, 0);
+        check_int(read_file_tail(path, 4, &content, &size), ==, 0);
+        check_streq(content, "6789");
+        check_int(size, ==, 4);
+        check_int(read_file_tail(path, 100, &all, &size), ==, 0);
+        check_streq(all, "0123456789");
+        check_int(size, ==, 10);
+        check_int(read_file_tail("/nonexistent/x", 10, &content, &size), ==, -ENOENT);
+        test_rm_rf(dir);
+}
+
 int main(void) {
         RUN(read_full_file_limits);
+        RUN(read_file_tail_takes_the_end);
         RUN(read_full_file_grows_past_one_page);
         RUN(read_full_file_error_names_the_path);
         RUN(write_file_atomic_replaces_and_sets_mode);

@@ -45,6 +45,7 @@ TEST(defaults) {
         check_streq(s->uid, "u1");
         check_int(s->restart_policy, ==, POD_RESTART_ALWAYS);
         check_int(s->termination_grace_seconds, ==, 30);
+        check_int(s->active_deadline_seconds, ==, -1);
         check(!s->host_network);
         check(s->enable_service_links);
         check(!s->deleting);
@@ -66,6 +67,7 @@ TEST(fields) {
         error = parse("{\"metadata\": {\"name\": \"web\", \"namespace\": \"ns\", \"uid\": \"u1\", "
                       "\"deletionTimestamp\": \"2026-01-01T00:00:00Z\", \"deletionGracePeriodSeconds\": 5}, "
                       "\"spec\": {\"restartPolicy\": \"OnFailure\", \"terminationGracePeriodSeconds\": 0, "
+                      "\"activeDeadlineSeconds\": 7, "
                       "\"hostNetwork\": true, \"enableServiceLinks\": false, "
                       "\"initContainers\": [{\"name\": \"setup\", \"image\": \"busybox\"}], "
                       "\"containers\": [{\"name\": \"app\", \"image\": \"nginx:1\", \"imagePullPolicy\": \"Never\", "
@@ -76,6 +78,7 @@ TEST(fields) {
         check_streq(s->namespace, "ns");
         check_int(s->restart_policy, ==, POD_RESTART_ON_FAILURE);
         check_int(s->termination_grace_seconds, ==, 0);
+        check_int(s->active_deadline_seconds, ==, 7);
         check(s->host_network);
         check(!s->enable_service_links);
         check(s->deleting);
@@ -149,8 +152,29 @@ TEST(deletion) {
         }
 }
 
+TEST(sidecars_and_hooks) {
+        _cleanup_free_ char *error = NULL;
+        PodSpec *s;
+
+        error = parse("{\"metadata\": {\"name\": \"p\", \"uid\": \"u\"}, \"spec\": {"
+                      "\"initContainers\": [{\"name\": \"proxy\", \"restartPolicy\": \"Always\"}, {\"name\": \"setup\"}], "
+                      "\"containers\": [{\"name\": \"app\", \"restartPolicy\": \"Always\", \"lifecycle\": {"
+                      "\"postStart\": {\"exec\": {\"command\": [\"true\"]}}, \"preStop\": {\"sleep\": {\"seconds\": 1}}}}]}}",
+                      &s);
+        check_streq(error, "");
+        check(s->containers[0].restartable);
+        check(!s->containers[1].restartable);
+        /* Only an init container is a sidecar. */
+        check(!s->containers[2].restartable);
+        check(!s->containers[0].post_start && !s->containers[0].pre_stop);
+        check(json_object_object_get_ex(s->containers[2].post_start, "exec", NULL));
+        check(json_object_object_get_ex(s->containers[2].pre_stop, "sleep", NULL));
+        pod_spec_free(s);
+}
+
 int main(void) {
         RUN(defaults);
+        RUN(sidecars_and_hooks);
         RUN(deletion);
         RUN(fields);
         RUN(bad_input);
