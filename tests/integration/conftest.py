@@ -227,11 +227,13 @@ def net_cluster(session_dir, stevedore_bin, registry):
                  registries=[registry.port], on_spawn=infrastructure_pids.add,
                  on_netns=infrastructure_netns.add) as c:
         def kube_system_pod_mount(mount):
-            """A mount of a kube-system pod's (CoreDNS restarted while a test ran)."""
-            if "/run/pods/" not in mount or not mount.startswith(str(c.dir)):
+            """A mount of a kube-system pod's, its network namespace's among them
+            (CoreDNS restarted, or moved by a drain, while a test ran)."""
+            kind = next((k for k in ("/run/pods/", "/run/netns/") if k in mount), None)
+            if not kind or not mount.startswith(str(c.dir)):
                 return False
             uids = c.kubectl("get", "pods", "-n", "kube-system", "-o", "jsonpath={.items[*].metadata.uid}").stdout
-            return mount.split("/run/pods/", 1)[1].split("/", 1)[0] in uids.split()
+            return mount.split(kind, 1)[1].split("/", 1)[0] in uids.split()
         infrastructure_mounts.append(kube_system_pod_mount)
         yield c
         infrastructure_mounts.remove(kube_system_pod_mount)

@@ -196,7 +196,11 @@ def test_deleted_node_takes_its_routes_with_it(net_cluster):
     cidr = pod_cidrs(net_cluster)["node-3"]
     assert all(cidr in node_routes(n) for n in others)
 
-    # Stopped first, so it does not register again until it is started.
+    # As an admin removes a node: drained first (its pods, a CoreDNS replica among them,
+    # move to the other nodes), then stopped, so it does not register again until it is
+    # started.
+    net_cluster.kubectl("drain", "node-3", "--ignore-daemonsets", "--delete-emptydir-data", "--force",
+                        "--timeout=120s", timeout=150)
     assert node_3.stop() == 0
     net_cluster.kubectl("delete", "node", "node-3")
     for n in others:
@@ -210,6 +214,12 @@ def test_deleted_node_takes_its_routes_with_it(net_cluster):
     new_cidr = pod_cidrs(net_cluster)["node-3"]
     for n in others:
         wait_for(lambda: new_cidr in node_routes(n), what=f"the route to node-3's pods back on {n.name}")
+    # Every pod left is reachable: none kept an address of node-3's old pod CIDR.
+    cidrs = [ipaddress.ip_network(c) for c in pod_cidrs(net_cluster).values()]
+    for p in net_cluster.get_json("pods", "-A")["items"]:
+        ip = p["status"].get("podIP")
+        if ip and not p["spec"].get("hostNetwork"):
+            assert any(ipaddress.ip_address(ip) in c for c in cidrs), (p["metadata"]["name"], ip, cidrs)
 
 
 # --- VXLAN forced, and chosen where nodes share no link ---------------------------------

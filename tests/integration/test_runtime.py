@@ -549,7 +549,7 @@ def test_monitor_writes_the_cri_log_and_the_exit_status(bundle, tmp_path):
     # The unterminated last line is a P part, as containerd writes it.
     assert [t[:2] for t in tagged if t[0] == "stdout"][1:] == [["stdout", "P"], ["stdout", "F"], ["stdout", "P"]]
     assert "".join(t[2] for t in tagged if t[0] == "stdout" and t[2].startswith("x")) == "x" * 20000
-    assert tagged[-1] == ["stdout", "F", "unterminated"]
+    assert tagged[-1] == ["stdout", "P", "unterminated"]
     status = json.loads(exit_file.read_text())
     assert status["exitCode"] == 7 and status["signal"] == 0 and status["finishedAt"] >= status["startedAt"]
     assert "oomKilled" not in status
