@@ -15,6 +15,7 @@
 #include "log.h"
 #include "node-registration.h"
 #include "node-info.h"
+#include "node-status.h"
 #include "pod-cgroup.h"
 #include "pod-manager.h"
 #include "pod-network.h"
@@ -111,14 +112,18 @@ static int open_node(sd_event *event, const GlobalOptions *opts, const PodNetwor
         return 0;
 }
 
-static uint64_t node_memory(void) {
+/* The node's memory, and what of it and of its cpus the pods may have (the allocatable
+ * node-status.c reports). */
+static void node_resources(PodRuntime *rt) {
         NodeInfo info = {};
-        uint64_t bytes;
 
         (void) node_info_collect("/", &info);
-        bytes = info.memory_bytes;
+        rt->node_memory = info.memory_bytes;
+        rt->allocatable_cpu_milli = (int64_t) info.cpus * 1000;
+        rt->allocatable_memory = info.memory_bytes > EVICTION_MEMORY_AVAILABLE
+                                         ? (int64_t) (info.memory_bytes - EVICTION_MEMORY_AVAILABLE)
+                                         : 0;
         node_info_done(&info);
-        return bytes;
 }
 
 /* What the pods' resolv.conf is made from: kubelet's resolvConf, clusterDNS and
@@ -218,10 +223,11 @@ static int run_standalone(const GlobalOptions *opts, const StandaloneOptions *o)
                 .host_ports = parts.host_ports,
                 .cgroups = parts.cgroups, .state_dir = opts->root_dir,
                 .run_dir = opts->run_dir, .log_dir = o->log_dir, .runtime_path = o->runtime_path,
-                .node_name = o->node_name, .node_ip = o->node_ip, .node_memory = node_memory(),
+                .node_name = o->node_name, .node_ip = o->node_ip,
                 .resolv_conf = o->dns->resolv_conf, .cluster_dns = o->dns->cluster_dns,
                 .cluster_domain = o->dns->cluster_domain, .services = services,
         };
+        node_resources(&rt);
         run = (StandaloneRun) { .event = event, .notify = notify };
         StandaloneConfig config = {
                 .manifest_dir = o->manifest_dir, .status_path = status_path, .proxy = o->proxy,
@@ -308,9 +314,10 @@ static int cluster_pods_start(ClusterPods *p) {
                 .network = p->parts.network, .host_ports = p->parts.host_ports, .cgroups = p->parts.cgroups,
                 .state_dir = p->opts->root_dir, .run_dir = p->opts->run_dir, .log_dir = p->log_dir,
                 .runtime_path = p->runtime_path, .node_name = p->node_name, .node_ip = p->node_ip,
-                .node_memory = node_memory(), .resolv_conf = p->dns->resolv_conf, .cluster_dns = p->dns->cluster_dns,
+                .resolv_conf = p->dns->resolv_conf, .cluster_dns = p->dns->cluster_dns,
                 .cluster_domain = p->dns->cluster_domain, .services = p->services,
         };
+        node_resources(&rt);
         r = pod_set_attach(p->set, &rt);
         if (r < 0)
                 return log_error_errno(r, "agent: pods: %m");

@@ -222,8 +222,9 @@ static int write_bundle(Container *c, json_object *image_config, const char *roo
                 .pod = w->pod, .container = c->spec->json, .image_config = image_config, .rootfs = rootfs,
                 .sandbox_dir = w->sandbox_dir, .pod_ip = w->pod_ip, .host_ip = w->rt.node_ip, .node_name = w->rt.node_name,
                 .hosts_file = hosts, .hostname_file = hostname, .resolv_conf = resolv, .termination_log = termination,
-                .cgroups_path = cgroup, .node_memory = w->rt.node_memory, .volumes = w->volumes, .n_volumes = w->n_volumes,
-                .extra_env = services,
+                .cgroups_path = cgroup, .node_memory = w->rt.node_memory,
+                .allocatable_cpu_milli = w->rt.allocatable_cpu_milli, .allocatable_memory = w->rt.allocatable_memory, .volumes = w->volumes, .n_volumes = w->n_volumes,
+                .extra_env = services, .lookup = pod_worker_lookup_object, .userdata = w,
         };
         /* The network namespace is the pod network's, not the sandbox's. */
         ctx.netns_path = w->netns_path;

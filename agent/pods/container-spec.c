@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "container-spec.h"
 #include "error.h"
 #include "json-util.h"
@@ -117,17 +118,53 @@ char *container_spec_expand(const char *s, char **env, size_t n_env) {
         return fclose(f) < 0 ? NULL : out;
 }
 
+static PodFieldContext field_context(const ContainerSpecContext *ctx) {
+        return (PodFieldContext) { ctx->pod_ip, ctx->host_ip, ctx->node_name, ctx->allocatable_cpu_milli,
+                                   ctx->allocatable_memory };
+}
+
 static int field_ref(Builder *b, const char *path, char **ret) {
-        PodFieldContext fields = { b->ctx->pod_ip, b->ctx->host_ip, b->ctx->node_name };
+        PodFieldContext fields = field_context(b->ctx);
         int r = pod_field_value(b->ctx->pod, &fields, path, ret);
 
         return r == -EINVAL ? fail(b, -EINVAL, "fieldRef.fieldPath '%s' is not supported", path) : r;
 }
 
+/* resourceFieldRef: of this container unless it names another. */
+static int resource_ref(Builder *b, const char *name, json_object *ref, char **ret) {
+        PodFieldContext fields = field_context(b->ctx);
+        const char *resource = json_get_string(ref, "resource", NULL) ?: "";
+        const char *container = json_get_string(ref, "containerName", NULL);
+        int r = pod_resource_value(b->ctx->pod, &fields, container && *container ? container : b->container_name,
+                                   resource, json_get_string(ref, "divisor", NULL), ret);
+
+        if (r == -EINVAL)
+                return fail(b, r, "env %s: resourceFieldRef: resource '%s' or its divisor is not supported", name, resource);
+        if (r == -ENOENT)
+                return fail(b, r, "env %s: resourceFieldRef: no container %s", name, container);
+        return r;
+}
+
+/* What a ConfigMap's data or a Secret's (base64) data holds for key: 0 and the value,
+ * -ENOENT without it, -EINVAL when a Secret's is not base64. */
+static int object_value(const char *kind, json_object *object, const char *key, char **ret) {
+        json_object *value = json_get(json_get(object, "data"), key);
+        const char *text = value ? json_object_get_string(value) : NULL;
+        size_t size;
+
+        if (!text)
+                return -ENOENT;
+        if (streq(kind, "Secret"))
+                return base64_decode(text, strlen(text), ret, &size) < 0 ? -EINVAL : 0;
+        *ret = strdup(text);
+        return *ret ? 0 : -ENOMEM;
+}
+
 /* One env entry's value. *ret NULL: an optional reference that is missing (no variable). */
 static int env_value(Builder *b, json_object *entry, const char *name, Strv *env, char **ret) {
-        json_object *from = json_get(entry, "valueFrom"), *ref;
-        const char *kind = NULL;
+        json_object *from = json_get(entry, "valueFrom"), *ref, *object;
+        const char *kind = NULL, *object_name, *key;
+        bool optional;
         int r;
 
         *ret = NULL;
@@ -137,27 +174,101 @@ static int env_value(Builder *b, json_object *entry, const char *name, Strv *env
         }
         if ((ref = json_get(from, "fieldRef")))
                 return field_ref(b, json_get_string(ref, "fieldPath", NULL) ?: "", ret);
+        if ((ref = json_get(from, "resourceFieldRef")))
+                return resource_ref(b, name, ref, ret);
         if ((ref = json_get(from, "configMapKeyRef")))
                 kind = "ConfigMap";
         else if ((ref = json_get(from, "secretKeyRef")))
                 kind = "Secret";
         else
-                return fail(b, -EINVAL, "env %s: valueFrom: only fieldRef, configMapKeyRef and secretKeyRef are supported",
+                return fail(b, -EINVAL, "env %s: valueFrom: only fieldRef, resourceFieldRef, configMapKeyRef and secretKeyRef are supported",
                             name);
-        if (!b->ctx->resolve_ref)
-                return fail(b, -EOPNOTSUPP, "env %s: %s references cannot be resolved here", name, kind);
-        r = b->ctx->resolve_ref(b->ctx->userdata, kind, json_get_string(ref, "name", NULL) ?: "",
-                                json_get_string(ref, "key", NULL) ?: "", ret);
-        if (r == -ENOENT && json_object_get_boolean(json_get(ref, "optional")))
+        object_name = json_get_string(ref, "name", NULL) ?: "";
+        key = json_get_string(ref, "key", NULL) ?: "";
+        optional = json_object_get_boolean(json_get(ref, "optional"));
+        object = b->ctx->lookup ? b->ctx->lookup(b->ctx->userdata, kind, object_name) : NULL;
+        if (!object)
+                return optional ? 0 : fail(b, -ENOENT, "env %s: %s %s not found", name, kind, object_name);
+        r = object_value(kind, object, key, ret);
+        if (r == -ENOENT && optional)
                 return 0;
+        if (r == -ENOENT)
+                return fail(b, r, "env %s: couldn't find key %s in %s %s", name, key, kind, object_name);
         if (r < 0)
-                return fail(b, r, "env %s: %s %s key %s: %m", name, kind, json_get_string(ref, "name", NULL) ?: "",
-                            json_get_string(ref, "key", NULL) ?: "");
+                return fail(b, r, "env %s: %s %s key %s: %m", name, kind, object_name, key);
         return 0;
 }
 
-/* kube: what kubelet hands the runtime — the Service variables, then the container's env
- * over them, each value's $(VAR) expanded from those before it (never from the image's
+/* envFrom, in order, each ConfigMap's or Secret's keys (with the entry's prefix) as
+ * variables: kubelet's, before env, which overrides them. */
+static int env_from(Builder *b, Strv *kube) {
+        json_object *list = json_get(b->ctx->container, "envFrom");
+        int r;
+
+        for (size_t i = 0; i < json_array_length(list); i++) {
+                json_object *entry = json_object_array_get_idx(list, i), *ref, *object, *data;
+                const char *kind = (ref = json_get(entry, "configMapRef")) ? "ConfigMap"
+                                   : (ref = json_get(entry, "secretRef")) ? "Secret" : NULL;
+                const char *name = json_get_string(ref, "name", NULL) ?: "", *prefix = json_get_string(entry, "prefix", NULL) ?: "";
+
+                if (!kind)
+                        return fail(b, -EINVAL, "envFrom[%zu]: configMapRef or secretRef is required", i);
+                object = b->ctx->lookup ? b->ctx->lookup(b->ctx->userdata, kind, name) : NULL;
+                if (!object) {
+                        if (json_object_get_boolean(json_get(ref, "optional")))
+                                continue;
+                        return fail(b, -ENOENT, "envFrom: %s %s not found", kind, name);
+                }
+                data = json_get(object, "data");
+                if (!json_object_is_type(data, json_type_object))
+                        continue;
+                json_object_object_foreach(data, key, value) {
+                        _cleanup_free_ char *variable = NULL, *text = NULL;
+                        (void) value;
+                        r = object_value(kind, object, key, &text);
+                        if (r < 0)
+                                return fail(b, r, "envFrom: %s %s key %s: %m", kind, name, key);
+                        if (asprintf(&variable, "%s%s", prefix, key) < 0 || env_set(kube, variable, text) < 0)
+                                return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
+static void need_ref(json_object *ref, const char *kind,
+                     void (*need)(void *userdata, const char *kind, const char *name, bool optional), void *userdata) {
+        const char *name = json_get_string(ref, "name", NULL);
+
+        if (name)
+                need(userdata, kind, name, json_object_get_boolean(json_get(ref, "optional")));
+}
+
+void container_env_required(json_object *pod,
+                            void (*need)(void *userdata, const char *kind, const char *name, bool optional),
+                            void *userdata) {
+        static const char *const lists[] = { "initContainers", "containers" };
+
+        for (size_t l = 0; l < ELEMENTSOF(lists); l++) {
+                json_object *containers = json_get(json_get(pod, "spec"), lists[l]);
+                for (size_t i = 0; i < json_array_length(containers); i++) {
+                        json_object *c = json_object_array_get_idx(containers, i);
+                        json_object *env = json_get(c, "env"), *from = json_get(c, "envFrom");
+                        for (size_t j = 0; j < json_array_length(env); j++) {
+                                json_object *v = json_get(json_object_array_get_idx(env, j), "valueFrom");
+                                need_ref(json_get(v, "configMapKeyRef"), "ConfigMap", need, userdata);
+                                need_ref(json_get(v, "secretKeyRef"), "Secret", need, userdata);
+                        }
+                        for (size_t j = 0; j < json_array_length(from); j++) {
+                                json_object *f = json_object_array_get_idx(from, j);
+                                need_ref(json_get(f, "configMapRef"), "ConfigMap", need, userdata);
+                                need_ref(json_get(f, "secretRef"), "Secret", need, userdata);
+                        }
+                }
+        }
+}
+
+/* kube: what kubelet hands the runtime — the Service variables, then envFrom's, then the
+ * container's env over them, each value's $(VAR) expanded from those before it (never from the image's
  * env, which kubelet does not know). env: the image's env with kube over it, as
  * containerd merges them. */
 static int build_env(Builder *b, Strv *env, Strv *kube) {
@@ -169,6 +280,9 @@ static int build_env(Builder *b, Strv *env, Strv *kube) {
                 if (!name || (r = env_set(kube, name, (*e)[strlen(name)] ? *e + strlen(name) + 1 : "")) < 0)
                         return -ENOMEM;
         }
+        r = env_from(b, kube);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < json_array_length(list); i++) {
                 json_object *entry = json_object_array_get_idx(list, i);
                 const char *name = json_get_string(entry, "name", NULL);

@@ -10,8 +10,9 @@
  *
  * - process: command/args over the image's Entrypoint/Cmd by Kubernetes' rules; env =
  *   the image's Env with, over it, what kubelet makes: extra_env (the Service variables,
- *   service-links.h), then the container's env over those (value, valueFrom.fieldRef, and
- *   configMapKeyRef/secretKeyRef through resolve_ref). $(VAR) in env values, command and
+ *   service-links.h), then envFrom's ConfigMaps and Secrets (with their prefix), then the
+ *   container's env over those (value, valueFrom.fieldRef, configMapKeyRef, secretKeyRef;
+ *   the objects through lookup). $(VAR) in env values, command and
  *   args is expanded from kubelet's part only, as kubelet does: never from the image's Env;
  *   workingDir; user from runAsUser/runAsGroup (container, then pod) or the image's User
  *   (numeric or looked up in the root's /etc/passwd and /etc/group), supplementalGroups
@@ -34,10 +35,9 @@ typedef struct ContainerSpecVolume {
         bool read_only;        /* the volume itself is (configMap, secret, projected) */
 } ContainerSpecVolume;
 
-/* Looks a configMapKeyRef ("ConfigMap") or secretKeyRef ("Secret") up: 0 and the value,
- * -ENOENT when the object or key is missing, another -errno on failure. */
-typedef int (*ContainerSpecResolveRef)(void *userdata, const char *kind, const char *name, const char *key,
-                                       char **ret_value);
+/* A ConfigMap ("ConfigMap") or Secret ("Secret") of the pod's namespace as the API serves
+ * it, fetched before: NULL when it does not exist (or could not be had). */
+typedef json_object *(*ContainerSpecLookup)(void *userdata, const char *kind, const char *name);
 
 typedef struct ContainerSpecContext {
         json_object *pod;          /* the Pod object */
@@ -50,12 +50,19 @@ typedef struct ContainerSpecContext {
         const char *hosts_file, *hostname_file, *resolv_conf, *termination_log; /* NULL: not bound */
         const char *cgroups_path;
         uint64_t node_memory; /* bytes, for a burstable container's oom_score_adj */
+        int64_t allocatable_cpu_milli, allocatable_memory; /* the node's, for resourceFieldRef */
         const ContainerSpecVolume *volumes;
         size_t n_volumes;
         char **extra_env; /* the Service variables, "NAME=value", NULL-terminated; may be NULL */
-        ContainerSpecResolveRef resolve_ref;
+        ContainerSpecLookup lookup; /* for env valueFrom and envFrom; NULL: none can be had */
         void *userdata;
 } ContainerSpecContext;
+
+/* The ConfigMaps and Secrets the containers' env and envFrom refer to: need(kind, name,
+ * optional) once per reference, to fetch them before the containers are made. */
+void container_env_required(json_object *pod,
+                            void (*need)(void *userdata, const char *kind, const char *name, bool optional),
+                            void *userdata);
 
 /* On failure -errno and *ret_error says what, naming the pod and container: "pod
  * default/kubia-x: container kubia: env KEY: configMapKeyRef cfg/key: not found". */

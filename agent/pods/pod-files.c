@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "json-util.h"
 #include "macro.h"
 #include "pod-files.h"
+#include "quantity.h"
 
 char *pod_hostname(json_object *pod) {
         const char *name = json_get_string(pod, "spec", "hostname", NULL) ?: json_get_string(pod, "metadata", "name", NULL);
@@ -427,4 +429,44 @@ int pod_field_value(json_object *pod, const PodFieldContext *c, const char *path
                 return -EINVAL;
         *ret = strdup(value ?: "");
         return *ret ? 0 : -ENOMEM;
+}
+
+static json_object *find_container(json_object *pod, const char *name) {
+        static const char *const lists[] = { "containers", "initContainers" };
+
+        for (size_t l = 0; l < ELEMENTSOF(lists); l++) {
+                json_object *list = json_get(json_get(pod, "spec"), lists[l]);
+                for (size_t i = 0; i < json_array_length(list); i++) {
+                        json_object *c = json_object_array_get_idx(list, i);
+                        if (streq(json_get_string(c, "name", NULL) ?: "", name))
+                                return c;
+                }
+        }
+        return NULL;
+}
+
+int pod_resource_value(json_object *pod, const PodFieldContext *c, const char *container_name, const char *resource,
+                       const char *divisor, char **ret) {
+        json_object *container = find_container(pod, container_name ?: "");
+        bool limit = strncmp(resource, "limits.", 7) == 0, request = strncmp(resource, "requests.", 9) == 0;
+        const char *name = limit ? resource + 7 : request ? resource + 9 : "", *quantity;
+        bool cpu = streq(name, "cpu");
+        int64_t value = 0, per = 0;
+
+        if ((!limit && !request) ||
+            (!cpu && !streq(name, "memory") && !streq(name, "ephemeral-storage") && strncmp(name, "hugepages-", 10) != 0))
+                return -EINVAL;
+        if (!container)
+                return -ENOENT;
+        if (cpu ? quantity_parse_milli(divisor && *divisor ? divisor : "1", &per) < 0
+                : quantity_parse(divisor && *divisor ? divisor : "1", &per) < 0)
+                return -EINVAL;
+        if (per <= 0)
+                return -EINVAL;
+        quantity = json_get_string(container, "resources", limit ? "limits" : "requests", name, NULL);
+        if (quantity && (cpu ? quantity_parse_milli(quantity, &value) : quantity_parse(quantity, &value)) < 0)
+                return -EINVAL;
+        if (!quantity && limit)
+                value = cpu ? c->allocatable_cpu_milli : streq(name, "memory") ? c->allocatable_memory : 0;
+        return asprintf(ret, "%" PRId64, value / per + (value % per != 0)) < 0 ? -ENOMEM : 0;
 }

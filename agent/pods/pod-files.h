@@ -2,6 +2,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdint.h>
 
 /* The files kubelet makes for each pod, as it makes them. */
 
@@ -49,5 +50,16 @@ char *pod_hostname(json_object *pod);
  * spec.serviceAccountName, status.podIP(s), status.hostIP(s)). -EINVAL for another path. */
 typedef struct PodFieldContext {
         const char *pod_ip, *host_ip, *node_name;
+        /* The node's allocatable cpu (thousandths) and memory (bytes): what a limit that is
+         * not set stands for. */
+        int64_t allocatable_cpu_milli, allocatable_memory;
 } PodFieldContext;
 int pod_field_value(json_object *pod, const PodFieldContext *c, const char *path, char **ret);
+
+/* A resourceFieldRef's value, as kubelet's ExtractContainerResourceValue gives it: resource
+ * ("limits.cpu", "requests.memory", "limits.ephemeral-storage", "requests.hugepages-2Mi", …)
+ * of container_name's resources over divisor (NULL or "": 1), rounded up; a cpu or memory
+ * limit that is not set is the node's allocatable. -EINVAL for an unknown resource or a bad
+ * divisor, -ENOENT for a container the pod does not have. */
+int pod_resource_value(json_object *pod, const PodFieldContext *c, const char *container_name, const char *resource,
+                       const char *divisor, char **ret);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "container-spec.h"
 #include "json-util.h"
 #include "kube-watch.h"
 #include "log.h"
@@ -419,6 +420,7 @@ static void admit_and_start(ApiPod *a) {
         log_info("pod %s/%s: bound to this node", e->namespace, e->name);
         a->fetching = 1; /* held while the requests go out */
         volumes_required(e->pod, need, a);
+        container_env_required(e->pod, need, a);
         pull_secrets_required(e->pod, need, a);
         if (--a->fetching == 0)
                 start_worker(a);

@@ -57,3 +57,6 @@ LogContext pod_worker_log_context(PodWorker *w, Container *c);
 char *pod_worker_runtime_root(PodWorker *w);
 uint64_t pod_worker_now(PodWorker *w);
 char *pod_worker_now_rfc3339(void);
+/* A ConfigMap, Secret or token the pod manager fetched for the pod (a ContainerSpecLookup
+ * and VolumeLookup; userdata is the PodWorker). */
+json_object *pod_worker_lookup_object(void *userdata, const char *kind, const char *name);

@@ -86,6 +86,23 @@ static json_object *exit_json(const ContainerExit *e) {
         return o;
 }
 
+static bool sidecar_started(const Container *c) {
+        return c->phase == CONTAINER_RUN && c->started;
+}
+
+static bool container_ready(const Container *c) {
+        return c->phase == CONTAINER_RUN && c->started && c->ready;
+}
+
+/* Whose readiness makes the pod's: its containers and its sidecars. */
+static bool readiness_counts(const Container *c) {
+        return !c->init || c->spec->restartable;
+}
+
+static bool init_container_complete(const Container *c) {
+        return c->spec->restartable ? sidecar_started(c) : c->phase == CONTAINER_EXITED && c->state.exit_code == 0;
+}
+
 static json_object *container_status(const Container *c) {
         json_object *s = json_object_new_object(), *state = json_object_new_object(), *inner;
         char id[256];
@@ -113,7 +130,7 @@ static json_object *container_status(const Container *c) {
         json_object_object_add(s, "lastState", c->has_last ? exit_json(&c->last) : json_object_new_object());
         /* An init container that completed is ready, as kubelet reports it. */
         json_object_object_add(s, "ready", json_object_new_boolean(
-                                                   (c->phase == CONTAINER_RUN && c->started && c->ready) ||
+                                                   container_ready(c) ||
                                                    (c->init && !c->spec->restartable && c->phase == CONTAINER_EXITED &&
                                                     c->state.exit_code == 0)));
         json_object_object_add(s, "started", json_object_new_boolean(c->phase == CONTAINER_RUN && c->started));
@@ -127,13 +144,15 @@ static json_object *container_status(const Container *c) {
         return s;
 }
 
-static json_object *condition(const char *type, bool status, const char *reason) {
+static json_object *condition(const char *type, bool status, const char *reason, const char *message) {
         json_object *c = json_object_new_object();
 
         json_object_object_add(c, "type", json_object_new_string(type));
         json_object_object_add(c, "status", json_object_new_string(status ? "True" : "False"));
-        if (reason && !status)
+        if (reason)
                 json_object_object_add(c, "reason", json_object_new_string(reason));
+        if (message)
+                json_object_object_add(c, "message", json_object_new_string(message));
         json_object_object_add(c, "lastProbeTime", NULL);
         return c;
 }
@@ -156,10 +175,6 @@ static void add_ip(json_object *status, const char *key, const char *list_key, c
         json_object_object_add(status, list_key, ips);
 }
 
-static bool sidecar_started(const Container *c) {
-        return c->phase == CONTAINER_RUN && c->started;
-}
-
 /* kubelet's getPhase, for what this worker tracks. Sidecars count for Initialized (once
  * started) and Ready, not for the phase. */
 static const char *pod_phase(PodWorker *w, bool *ret_initialized, bool *ret_ready) {
@@ -172,9 +187,7 @@ static const char *pod_phase(PodWorker *w, bool *ret_initialized, bool *ret_read
                 return "Failed";
         for (size_t i = 0; i < w->n_init && !w->initialized; i++) {
                 Container *c = &w->containers[i];
-                bool done = c->spec->restartable ? sidecar_started(c)
-                                                 : c->phase == CONTAINER_EXITED && c->state.exit_code == 0;
-                if (!done) {
+                if (!init_container_complete(c)) {
                         *ret_initialized = false;
                         if (!c->spec->restartable && c->phase == CONTAINER_EXITED && policy == POD_RESTART_NEVER)
                                 return "Failed";
@@ -197,7 +210,7 @@ static const char *pod_phase(PodWorker *w, bool *ret_initialized, bool *ret_read
         *ret_ready = n > 0 && running == n;
         for (size_t i = 0; i < w->n_containers; i++) {
                 const Container *c = &w->containers[i];
-                if ((!c->init || c->spec->restartable) && (c->phase != CONTAINER_RUN || !c->started || !c->ready))
+                if (readiness_counts(c) && !container_ready(c))
                         *ret_ready = false;
         }
         if (waiting > 0)
@@ -218,6 +231,53 @@ static bool any_container_active(PodWorker *w) {
         return false;
 }
 
+/* kubelet's "containers with <what> status: [a b]" of the containers that are not ok. */
+static char *containers_message(const char *what, const Container *containers, size_t n,
+                                bool (*counts)(const Container *c), bool (*ok)(const Container *c)) {
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+        bool any = false;
+
+        if (!f)
+                return NULL;
+        fprintf(f, "containers with %s status: [", what);
+        for (size_t i = 0; i < n; i++)
+                if ((!counts || counts(&containers[i])) && !ok(&containers[i])) {
+                        fprintf(f, "%s%s", any ? " " : "", containers[i].name);
+                        any = true;
+                }
+        fputc(']', f);
+        if (fclose(f) < 0 || !any) {
+                free(text);
+                return NULL;
+        }
+        return text;
+}
+
+/* The pod's conditions with kubelet's reasons and messages (status.GeneratePod*Condition):
+ * Initialized names the init containers not complete, ContainersReady and Ready those
+ * not ready; a terminal pod's say PodCompleted or PodFailed. */
+static void add_conditions(PodWorker *w, json_object *conditions, const char *phase, bool initialized, bool ready) {
+        bool succeeded = streq(phase, "Succeeded"), failed = streq(phase, "Failed");
+        _cleanup_free_ char *incomplete = initialized ? NULL
+                                                      : containers_message("incomplete", w->containers, w->n_init, NULL,
+                                                                           init_container_complete);
+        _cleanup_free_ char *unready = ready || succeeded || failed
+                                               ? NULL
+                                               : containers_message("unready", w->containers, w->n_containers,
+                                                                    readiness_counts, container_ready);
+        const char *ready_reason = succeeded ? "PodCompleted" : failed ? "PodFailed" : ready ? NULL : "ContainersNotReady";
+
+        json_object_array_add(conditions, condition("PodReadyToStartContainers", w->sandbox_ready, NULL, NULL));
+        json_object_array_add(conditions, condition("Initialized", initialized,
+                                                    initialized ? (succeeded ? "PodCompleted" : NULL) : "ContainersNotInitialized",
+                                                    incomplete));
+        json_object_array_add(conditions, condition("ContainersReady", ready, ready_reason, unready));
+        json_object_array_add(conditions, condition("Ready", ready, ready_reason, unready));
+        json_object_array_add(conditions, condition("PodScheduled", true, NULL, NULL));
+}
+
 void pod_worker_report(PodWorker *w) {
         json_object *status = json_object_new_object(), *conditions = json_object_new_array();
         bool initialized, ready;
@@ -233,11 +293,7 @@ void pod_worker_report(PodWorker *w) {
                 json_object_object_add(status, "reason", json_object_new_string("DeadlineExceeded"));
                 json_object_object_add(status, "message", json_object_new_string(DEADLINE_MESSAGE));
         }
-        json_object_array_add(conditions, condition("PodReadyToStartContainers", w->sandbox_ready, NULL));
-        json_object_array_add(conditions, condition("Initialized", initialized, "ContainersNotInitialized"));
-        json_object_array_add(conditions, condition("ContainersReady", ready, "ContainersNotReady"));
-        json_object_array_add(conditions, condition("Ready", ready, "ContainersNotReady"));
-        json_object_array_add(conditions, condition("PodScheduled", true, NULL));
+        add_conditions(w, conditions, phase, initialized, ready);
         json_object_object_add(status, "conditions", conditions);
         if (w->rt.node_ip)
                 add_ip(status, "hostIP", "hostIPs", w->rt.node_ip);
@@ -426,7 +482,7 @@ static int sandbox_up(PodWorker *w) {
         return 0;
 }
 
-static json_object *lookup_object(void *userdata, const char *kind, const char *name) {
+json_object *pod_worker_lookup_object(void *userdata, const char *kind, const char *name) {
         PodWorker *w = userdata;
         char key[512];
         json_object *o;
@@ -441,7 +497,7 @@ static int pull_secrets_up(PodWorker *w) {
         _cleanup_free_ char *missing = NULL;
         int r;
 
-        r = pull_secrets_credentials(w->pod, lookup_object, w, &w->pull_credentials, &missing);
+        r = pull_secrets_credentials(w->pod, pod_worker_lookup_object, w, &w->pull_credentials, &missing);
         if (r < 0) {
                 LogContext context = pod_worker_log_context(w, NULL);
                 return log_context_error_errno(&context, r, "pod %s: imagePullSecrets: %m", w->key);
@@ -455,12 +511,13 @@ static int pull_secrets_up(PodWorker *w) {
 
 static int volumes_up(PodWorker *w) {
         _cleanup_free_ char *error = NULL;
-        PodFieldContext fields = { w->pod_ip, w->rt.node_ip, w->rt.node_name };
+        PodFieldContext fields = { w->pod_ip, w->rt.node_ip, w->rt.node_name, w->rt.allocatable_cpu_milli,
+                                   w->rt.allocatable_memory };
         int r;
 
         if (w->volumes)
                 return 0;
-        r = volumes_setup(w->pod, w->pod_state_dir, &fields, lookup_object, w, &w->volumes,
+        r = volumes_setup(w->pod, w->pod_state_dir, &fields, pod_worker_lookup_object, w, &w->volumes,
                           &w->n_volumes, &error);
         if (r < 0)
                 pod_worker_emit(w, NULL, "Warning", "FailedMount", "%s", error ?: strerror(-r));
@@ -583,7 +640,7 @@ static void stop_sidecars(PodWorker *w) {
 static bool run_init_containers(PodWorker *w) {
         for (size_t i = 0; i < w->n_init; i++) {
                 Container *c = &w->containers[i];
-                if (c->spec->restartable ? sidecar_started(c) : c->phase == CONTAINER_EXITED && c->state.exit_code == 0)
+                if (init_container_complete(c))
                         continue;
                 if (c->phase == CONTAINER_WAITING && !pod_container_pending(c) && !c->id)
                         pod_container_run(c);

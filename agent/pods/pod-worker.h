@@ -39,6 +39,7 @@ typedef struct PodRuntime {
         const char *runtime_path; /* stevedore-runc, which runs the monitors */
         const char *node_name, *node_ip;
         uint64_t node_memory;
+        int64_t allocatable_cpu_milli, allocatable_memory; /* the node's, for resourceFieldRef */
         /* DNS as kubelet's resolvConf (read for each pod; NULL or "": none), clusterDNS
          * (NULL-terminated; NULL: none) and clusterDomain (NULL: none) give it. */
         const char *resolv_conf;

@@ -190,13 +190,25 @@ static int add_downward(Setup *s, Payloads *p, json_object *items, mode_t mode) 
                 json_object *item = json_object_array_get_idx(items, i);
                 const char *path = json_get_string(item, "path", NULL) ?: "";
                 const char *field = json_get_string(item, "fieldRef", "fieldPath", NULL);
+                json_object *resource = json_get(item, "resourceFieldRef");
                 char *value = NULL;
                 int r;
 
-                if (!field)
-                        return volume_error(s, -EOPNOTSUPP, "downwardAPI item %s: only fieldRef is supported", path);
-                /* Labels and annotations whole, as key="value" lines. */
-                if (streq(field, "metadata.labels") || streq(field, "metadata.annotations")) {
+                if (!field && !resource)
+                        return volume_error(s, -EOPNOTSUPP, "downwardAPI item %s: fieldRef or resourceFieldRef is required",
+                                            path);
+                if (!field) {
+                        const char *name = json_get_string(resource, "resource", NULL) ?: "";
+                        r = pod_resource_value(s->pod, s->fields, json_get_string(resource, "containerName", NULL) ?: "",
+                                               name, json_get_string(resource, "divisor", NULL), &value);
+                        if (r == -EINVAL || r == -ENOENT)
+                                return volume_error(s, r, "downwardAPI item %s: resourceFieldRef %s of container %s: %s",
+                                                    path, name, json_get_string(resource, "containerName", NULL) ?: "",
+                                                    r == -ENOENT ? "no such container" : "not supported");
+                        if (r < 0)
+                                return r;
+                } else if (streq(field, "metadata.labels") || streq(field, "metadata.annotations")) {
+                        /* Labels and annotations whole, as key="value" lines. */
                         json_object *map = json_get(json_get(s->pod, "metadata"), field + strlen("metadata."));
                         size_t size = 0;
                         FILE *f = open_memstream(&value, &size);

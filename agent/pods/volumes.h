@@ -20,7 +20,7 @@
  * "ServiceAccountToken" and the pod's service account a TokenRequest's status
  * ({"token": …}); NULL when it does not exist. */
 
-typedef json_object *(*VolumeLookup)(void *userdata, const char *kind, const char *name);
+typedef ContainerSpecLookup VolumeLookup;
 
 /* The objects the pod's volumes need: need(kind, name, optional) once per reference. */
 void volumes_required(json_object *pod, void (*need)(void *userdata, const char *kind, const char *name, bool optional),

@@ -247,6 +247,9 @@ def test_completed_pod_succeeds(node):
     p = node.wait("once", lambda p: p and p["status"].get("phase") == "Succeeded", what="Succeeded")
     main = p["status"]["containerStatuses"][0]["state"]["terminated"]
     assert main["exitCode"] == 0 and main["reason"] == "Completed"
+    conditions = {c["type"]: c for c in p["status"]["conditions"]}
+    assert conditions["Initialized"]["status"] == "True" and conditions["Initialized"].get("reason") == "PodCompleted"
+    assert conditions["Ready"]["status"] == "False" and conditions["Ready"]["reason"] == "PodCompleted"
     uid = p["metadata"]["uid"]
     log = (node.log_dir / "pods" / f"default_once_{uid}" / "main" / "0.log").read_text()
     assert log.endswith(" stdout F init\n")
@@ -271,6 +274,61 @@ def test_completed_pod_succeeds(node):
     p = node.wait("once", lambda p: p and p["status"].get("phase") == "Succeeded", what="still Succeeded")
     assert p["status"]["containerStatuses"][0]["restartCount"] == 0
     assert not (node.run_dir / "netns" / uid).exists()
+
+
+def test_failed_init_container_fails_the_pod_and_names_itself(node):
+    """restartPolicy Never and an init container that fails: the pod is Failed, its app
+    container never starts (PodInitializing), and the conditions name the container as
+    kubelet does, which `kubectl describe pod` shows."""
+    busybox = {"image": "busybox", "imagePullPolicy": "IfNotPresent"}
+    node.apply({"metadata": {"name": "init-fails"},
+                "spec": {"restartPolicy": "Never", "initContainers": [
+                    {"name": "init1", **busybox, "command": ["true"]},
+                    {"name": "init2", **busybox, "command": ["false"]}],
+                    "containers": [{"name": "run1", **busybox, "command": ["true"]}]}})
+    p = node.wait("init-fails", lambda p: p and p["status"].get("phase") == "Failed", what="Failed")
+    conditions = {c["type"]: c for c in p["status"]["conditions"]}
+    assert conditions["Initialized"]["status"] == "False"
+    assert conditions["Initialized"]["reason"] == "ContainersNotInitialized"
+    assert conditions["Initialized"]["message"] == "containers with incomplete status: [init2]"
+    assert conditions["Ready"]["reason"] == "PodFailed"
+    assert p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "PodInitializing"
+    assert [s["state"]["terminated"]["exitCode"] for s in p["status"]["initContainerStatuses"]] == [0, 1]
+
+
+def test_env_from_config_maps_and_secrets(node):
+    """env valueFrom configMapKeyRef/secretKeyRef and envFrom (with a prefix) from the
+    API's objects, env over envFrom; a missing required Secret leaves the container
+    waiting with CreateContainerConfigError naming it."""
+    objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "env-cfg", "namespace": "default"},
+                "data": {"MODE": "fast", "LEVEL": "3"}},
+               {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "env-sec", "namespace": "default"},
+                "stringData": {"PASSWORD": "s3cret"}}]
+    node.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    node.apply({"metadata": {"name": "env-refs"},
+                "spec": {"containers": [{"name": "main", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                                         "command": ["sleep", "3600"],
+                                         "envFrom": [{"configMapRef": {"name": "env-cfg"}},
+                                                     {"prefix": "S_", "secretRef": {"name": "env-sec"}},
+                                                     {"configMapRef": {"name": "absent", "optional": True}}],
+                                         "env": [{"name": "LEVEL", "value": "9"},
+                                                 {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "env-sec",
+                                                                                              "key": "PASSWORD"}}},
+                                                 {"name": "M", "valueFrom": {"configMapKeyRef": {"name": "env-cfg",
+                                                                                                "key": "MODE"}}}]}]}})
+    node.wait("env-refs", running, what="Running")
+    env = dict(line.split("=", 1) for line in node.kubectl("exec", "env-refs", "--", "env").stdout.splitlines()
+               if "=" in line)
+    assert {k: env.get(k) for k in ("MODE", "LEVEL", "S_PASSWORD", "PW", "M")} == {
+        "MODE": "fast", "LEVEL": "9", "S_PASSWORD": "s3cret", "PW": "s3cret", "M": "fast"}
+
+    node.apply({"metadata": {"name": "env-missing"},
+                "spec": {"containers": [{"name": "main", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                                         "command": ["sleep", "3600"], "envFrom": [{"secretRef": {"name": "absent"}}]}]}})
+    p = node.wait("env-missing", lambda p: p and "CreateContainerConfigError" in json.dumps(p["status"]),
+                  what="CreateContainerConfigError")
+    waiting = p["status"]["containerStatuses"][0]["state"]["waiting"]
+    assert "Secret absent not found" in waiting["message"], waiting
 
 
 def test_bad_image_is_reported(node):

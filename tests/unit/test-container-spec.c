@@ -16,8 +16,24 @@ static json_object *parse(const char *s) {
         return o;
 }
 
-/* Builds the container's config; the container is given as JSON. */
+/* Builds the container's config; the container is given as JSON, its ConfigMaps and
+ * Secrets by objects ({"ConfigMap/name": …}, may be NULL). */
+static json_object *build_with(json_object *pod, const char *container, const char *image, json_object *objects,
+                               char **ret_error);
+
 static json_object *build(json_object *pod, const char *container, const char *image, char **ret_error) {
+        return build_with(pod, container, image, NULL, ret_error);
+}
+
+static json_object *lookup(void *userdata, const char *kind, const char *name) {
+        char key[128];
+
+        snprintf(key, sizeof(key), "%s/%s", kind, name);
+        return json_object_object_get(userdata, key);
+}
+
+static json_object *build_with(json_object *pod, const char *container, const char *image, json_object *objects,
+                               char **ret_error) {
         _cleanup_(json_object_putp) json_object *c = parse(container), *img = image ? parse(image) : NULL;
         ContainerSpecVolume volumes[] = { { "data", "/var/lib/pods/u-1/volumes/data", false } };
         char *extra[] = { "KUBERNETES_SERVICE_HOST=10.96.0.1", NULL };
@@ -26,6 +42,7 @@ static json_object *build(json_object *pod, const char *container, const char *i
                 .pod_ip = "10.244.0.5", .host_ip = "192.168.1.2", .node_name = "node1", .hosts_file = "/run/hosts",
                 .cgroups_path = "/kubepods/besteffort/podu-1/c1", .node_memory = UINT64_C(1) << 33,
                 .volumes = volumes, .n_volumes = 1, .extra_env = extra,
+                .lookup = objects ? lookup : NULL, .userdata = objects,
         };
         json_object *config = NULL;
 
@@ -103,6 +120,41 @@ static void test_env_over_service_variables(void) {
                                           "\"P=$(PATH):\\/x\"]");
 }
 
+/* envFrom's ConfigMaps and Secrets (prefixed) after the Service variables, env over them;
+ * a missing optional object or key gives no variable, a missing required one an error
+ * naming it. */
+static void test_env_from_config_maps_and_secrets(void) {
+        _cleanup_(json_object_putp) json_object *pod = parse(pod_json), *objects = parse(
+                "{\"ConfigMap/cfg\": {\"data\": {\"A\": \"1\", \"B\": \"2\"}},"
+                " \"Secret/sec\": {\"data\": {\"S\": \"czNjcmV0\"}}}");
+        _cleanup_free_ char *error = NULL, *e2 = NULL, *e3 = NULL;
+        _cleanup_(json_object_putp) json_object *c = build_with(
+                pod,
+                "{\"name\": \"a\", \"command\": [\"env\"],"
+                " \"envFrom\": [{\"configMapRef\": {\"name\": \"cfg\"}}, {\"prefix\": \"p-\", \"secretRef\": {\"name\": \"sec\"}},"
+                "  {\"configMapRef\": {\"name\": \"gone\", \"optional\": true}}],"
+                " \"env\": [{\"name\": \"B\", \"value\": \"env\"},"
+                "  {\"name\": \"K\", \"valueFrom\": {\"configMapKeyRef\": {\"name\": \"cfg\", \"key\": \"A\"}}},"
+                "  {\"name\": \"T\", \"valueFrom\": {\"secretKeyRef\": {\"name\": \"sec\", \"key\": \"S\"}}},"
+                "  {\"name\": \"O\", \"valueFrom\": {\"secretKeyRef\": {\"name\": \"sec\", \"key\": \"no\", \"optional\": true}}}]}",
+                NULL, objects, &error);
+        _cleanup_(json_object_putp) json_object *c2 = build_with(
+                pod, "{\"name\": \"a\", \"command\": [\"env\"], \"envFrom\": [{\"secretRef\": {\"name\": \"gone\"}}]}",
+                NULL, objects, &e2);
+        _cleanup_(json_object_putp) json_object *c3 = build_with(
+                pod, "{\"name\": \"a\", \"command\": [\"env\"], \"env\": [{\"name\": \"X\", \"valueFrom\":"
+                     " {\"secretKeyRef\": {\"name\": \"sec\", \"key\": \"no\"}}}]}",
+                NULL, objects, &e3);
+
+        check(c);
+        check_streq(at(c, "process.env"), "[\"KUBERNETES_SERVICE_HOST=10.96.0.1\",\"A=1\",\"B=env\",\"p-S=s3cret\","
+                                          "\"K=1\",\"T=s3cret\"]");
+        check(!c2);
+        check_streq(e2, "pod default/kubia-x: container a: envFrom: Secret gone not found");
+        check(!c3);
+        check_streq(e3, "pod default/kubia-x: container a: env X: couldn't find key no in Secret sec");
+}
+
 static void test_security_context(void) {
         _cleanup_(json_object_putp) json_object *pod = parse(pod_json);
         _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL, *e5 = NULL;
@@ -177,6 +229,7 @@ int main(void) {
         test_command_and_args_over_the_image();
         test_env_field_refs_and_expansion();
         test_env_over_service_variables();
+        test_env_from_config_maps_and_secrets();
         test_security_context();
         test_resources_namespaces_and_the_runtime_accepts_it();
         return 0;

@@ -143,10 +143,40 @@ static void test_resolv_conf_limits(void) {
         check(strstr(warnings, "the applied search line is: ok.example\n"));
 }
 
+static char *resource(json_object *pod, const char *container, const char *what, const char *divisor) {
+        PodFieldContext c = { .allocatable_cpu_milli = 2000, .allocatable_memory = 1 << 30 };
+        char *value = NULL;
+
+        return pod_resource_value(pod, &c, container, what, divisor, &value) < 0 ? strdup("(error)") : value;
+}
+
+/* The downward API's resource values as the e2e tests read them: rounded up, over the
+ * divisor; limits that are not set are the node's allocatable. */
+static void test_resource_values(void) {
+        _cleanup_(json_object_putp) json_object *pod = json_tokener_parse(
+                "{\"spec\": {\"containers\": [{\"name\": \"c\", \"resources\": {"
+                "\"requests\": {\"cpu\": \"250m\", \"memory\": \"32Mi\"}, \"limits\": {\"cpu\": \"1250m\", \"memory\": \"64Mi\"}}},"
+                " {\"name\": \"bare\"}]}}");
+        const char *const cases[][4] = {
+                { "c", "limits.cpu", NULL, "2" },          { "c", "limits.cpu", "1m", "1250" },
+                { "c", "requests.cpu", NULL, "1" },        { "c", "limits.memory", NULL, "67108864" },
+                { "c", "requests.memory", "1Mi", "32" },   { "bare", "limits.cpu", NULL, "2" },
+                { "bare", "limits.memory", "1Mi", "1024" }, { "bare", "requests.cpu", NULL, "0" },
+                { "c", "limits.gpu", NULL, "(error)" },    { "c", "limits.cpu", "x", "(error)" },
+                { "nope", "limits.cpu", NULL, "(error)" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *v = resource(pod, cases[i][0], cases[i][1], cases[i][2]);
+                check_streq(v, cases[i][3]);
+        }
+}
+
 int main(void) {
         test_hosts();
         test_resolv_conf_policies();
         test_resolv_conf_parse_and_merge();
         test_resolv_conf_limits();
+        test_resource_values();
         return 0;
 }

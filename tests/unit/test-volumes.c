@@ -21,7 +21,8 @@ static char *read_file(const char *dir, const char *path) {
         return read_full_file(full, 1 << 20, &content, NULL) < 0 ? NULL : content;
 }
 
-static const PodFieldContext fields = { "10.244.0.5", "192.168.1.2", "node1" };
+static const PodFieldContext fields = { .pod_ip = "10.244.0.5", .host_ip = "192.168.1.2", .node_name = "node1",
+                                        .allocatable_cpu_milli = 2000, .allocatable_memory = 1 << 30 };
 
 static int setup(const char *pod_json, const char *dir, json_object *objects, ContainerSpecVolume **v, size_t *n,
                  char **error) {
