@@ -219,7 +219,7 @@ static int write_bundle(Container *c, json_object *image_config, const char *roo
         if (r < 0)
                 return r;
         ContainerSpecContext ctx = {
-                .pod = w->pod, .container = c->spec->json, .image_config = image_config, .rootfs = rootfs,
+                .pod = w->latest ?: w->pod, .container = c->spec->json, .image_config = image_config, .rootfs = rootfs,
                 .sandbox_dir = w->sandbox_dir, .pod_ip = w->pod_ip, .host_ip = w->rt.node_ip, .node_name = w->rt.node_name,
                 .hosts_file = hosts, .hostname_file = hostname, .resolv_conf = resolv, .termination_log = termination,
                 .cgroups_path = cgroup, .node_memory = w->rt.node_memory,
@@ -360,10 +360,16 @@ static void start_with_image(Container *c, const char *image_ref) {
                 return;
         r = create_container(c, image, image_config, rootfs, log, exit_file, &error);
         if (r < 0) {
-                if (c->phase != CONTAINER_WAITING || !c->waiting_reason ||
-                    !streq(c->waiting_reason, "CreateContainerConfigError"))
+                bool config_error = c->phase == CONTAINER_WAITING && c->waiting_reason &&
+                                    streq(c->waiting_reason, "CreateContainerConfigError");
+                if (!config_error)
                         set_failed(c, "CreateContainerError", error ?: strerror(-r));
                 (void) image_rootfs_remove(w->rt.images, c->id, rootfs, NULL);
+                /* Tried again, as kubelet's pod worker syncs a pod again after an error: the
+                 * annotation or env the subPathExpr lacked may be there by then. */
+                if (config_error)
+                        (void) sd_event_add_time_relative(w->rt.event, &c->backoff_timer, CLOCK_MONOTONIC,
+                                                          CONTAINER_CONFIG_RETRY_USEC, 0, on_retry, c);
                 pod_worker_report(w);
                 return;
         }

@@ -21,6 +21,9 @@
 
 #define CONTAINER_BACKOFF_INITIAL_USEC (10 * CONTAINER_USEC_PER_SEC)
 #define CONTAINER_BACKOFF_MAX_USEC (300 * CONTAINER_USEC_PER_SEC)
+/* A container whose config could not be made is tried again after this (kubelet's pod
+ * worker's back-off after a failed sync). */
+#define CONTAINER_CONFIG_RETRY_USEC (10 * CONTAINER_USEC_PER_SEC)
 #define CONTAINER_BACKOFF_RESET_USEC (600 * CONTAINER_USEC_PER_SEC)
 #define CONTAINER_USEC_PER_SEC UINT64_C(1000000)
 /* kubelet's minimumGracePeriodInSeconds: what a container gets after its preStop hook. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -83,10 +84,14 @@ typedef struct Builder {
         error_set(&(b)->error, r, "pod %s/%s: container %s: " format, (b)->pod_namespace, (b)->pod_name, \
                   (b)->container_name, ##__VA_ARGS__)
 
-char *container_spec_expand(const char *s, char **env, size_t n_env) {
+/* kubelet's expansion.Expand. missing NULL: an unknown reference stays as it was written;
+ * else it expands to nothing, and its name, as an empty value's, goes to missing
+ * (ExpandContainerVolumeMounts' "missing value for A, B"). */
+static char *expand(const char *s, char **env, size_t n_env, FILE *missing) {
         char *out = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&out, &size);
+        bool any_missing = false;
 
         if (!f)
                 return NULL;
@@ -105,17 +110,24 @@ char *container_spec_expand(const char *s, char **env, size_t n_env) {
                         for (size_t i = 0; i < n_env; i++)
                                 if (strncmp(env[i], s + 2, len) == 0 && env[i][len] == '=')
                                         value = env[i] + len + 1;
-                        /* An unknown name stays as it was written, the whole reference. */
-                        if (value)
+                        if (missing && (!value || !*value)) {
+                                fprintf(missing, "%s%.*s", any_missing ? ", " : "", (int) len, s + 2);
+                                any_missing = true;
+                        } else if (value) {
                                 fputs(value, f);
-                        else
+                        } else {
                                 fwrite(s, 1, (size_t) (close + 1 - s), f);
+                        }
                         s = close + 1;
                         continue;
                 }
                 fputc(*s++, f);
         }
         return fclose(f) < 0 ? NULL : out;
+}
+
+char *container_spec_expand(const char *s, char **env, size_t n_env) {
+        return expand(s, env, n_env, NULL);
 }
 
 static PodFieldContext field_context(const ContainerSpecContext *ctx) {
@@ -525,7 +537,74 @@ static void add_bind(json_object *mounts, const char *destination, const char *s
                   (const char *const[]) { "rbind", "rprivate", read_only ? "ro" : "rw", NULL });
 }
 
-static int build_mounts(Builder *b, bool privileged, json_object *config) {
+/* kubelet's subPath of a volumeMount: subPathExpr expanded from the container's env (every
+ * name it uses set and not empty), relative, no ".." part. *ret NULL: none. */
+static int mount_subpath(Builder *b, size_t i, json_object *vm, Strv *env, char **ret) {
+        const char *expr = json_get_string(vm, "subPathExpr", NULL), *sub = json_get_string(vm, "subPath", NULL);
+        _cleanup_free_ char *path = NULL, *missing = NULL;
+        size_t n_missing = 0;
+
+        *ret = NULL;
+        if (expr && *expr) {
+                _cleanup_fclose_ FILE *f = open_memstream(&missing, &n_missing);
+                if (!f || !(path = expand(expr, env->v, env->n, f)) || fflush(f) < 0)
+                        return -ENOMEM;
+                if (n_missing > 0)
+                        return fail(b, -EINVAL, "volumeMounts[%zu]: subPathExpr %s: missing value for %s", i, expr, missing);
+        } else if (sub && *sub && !(path = strdup(sub)))
+                return -ENOMEM;
+        if (!path || !*path)
+                return 0;
+        if (path[0] == '/')
+                return fail(b, -EINVAL, "volumeMounts[%zu]: error SubPath `%s` must not be an absolute path", i, path);
+        for (const char *part = path; part; part = strchr(part, '/') ? strchr(part, '/') + 1 : NULL)
+                if (strncmp(part, "..", 2) == 0 && (part[2] == '/' || part[2] == '\0'))
+                        return fail(b, -EINVAL, "volumeMounts[%zu]: unable to provision SubPath `%s`: must not contain '..'",
+                                    i, path);
+        *ret = TAKE_PTR(path);
+        return 0;
+}
+
+/* A subPath not there yet becomes a directory, each missing part with the volume's own
+ * mode, inside the volume whatever its symlinks say (kubelet's SafeMakeDir). */
+static int make_subpath(const char *volume, const char *sub) {
+        struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+        _cleanup_close_ int root = open(volume, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *path = strdup(sub);
+        struct stat st;
+
+        if (root < 0 || fstat(root, &st) < 0)
+                return -errno;
+        if (!path)
+                return -ENOMEM;
+        for (char *end = path; end;) {
+                _cleanup_close_ int parent = -EBADF;
+                char *name;
+
+                if ((end = strchr(end, '/')))
+                        *end = '\0';
+                name = strrchr(path, '/');
+                if (name) {
+                        *name = '\0';
+                        parent = (int) syscall(SYS_openat2, root, path, &how, sizeof(how));
+                        *name++ = '/';
+                } else {
+                        parent = fcntl(root, F_DUPFD_CLOEXEC, 3);
+                        name = path;
+                }
+                if (parent < 0)
+                        return -errno;
+                if (*name && mkdirat(parent, name, st.st_mode & 07777) == 0)
+                        (void) fchmodat(parent, name, st.st_mode & 07777, 0);
+                else if (*name && errno != EEXIST)
+                        return -errno;
+                if (end)
+                        *end++ = '/';
+        }
+        return 0;
+}
+
+static int build_mounts(Builder *b, bool privileged, json_object *config, Strv *env) {
         const ContainerSpecContext *ctx = b->ctx;
         json_object *mounts = json_object_new_array(), *volume_mounts = json_get(ctx->container, "volumeMounts");
         const char *termination = json_get_string(ctx->container, "terminationMessagePath", NULL) ?: "/dev/termination-log";
@@ -552,10 +631,10 @@ static int build_mounts(Builder *b, bool privileged, json_object *config) {
                 add_bind(mounts, termination, ctx->termination_log, false);
         for (size_t i = 0; i < json_array_length(volume_mounts); i++) {
                 json_object *vm = json_object_array_get_idx(volume_mounts, i);
-                const char *name = json_get_string(vm, "name", NULL), *path = json_get_string(vm, "mountPath", NULL),
-                           *sub = json_get_string(vm, "subPath", NULL);
+                const char *name = json_get_string(vm, "name", NULL), *path = json_get_string(vm, "mountPath", NULL);
                 const ContainerSpecVolume *v = NULL;
-                _cleanup_free_ char *source = NULL;
+                _cleanup_free_ char *source = NULL, *sub = NULL;
+                int r;
 
                 for (size_t k = 0; k < ctx->n_volumes && name; k++)
                         if (streq(ctx->volumes[k].name, name))
@@ -564,9 +643,12 @@ static int build_mounts(Builder *b, bool privileged, json_object *config) {
                         return fail(b, -ENOENT, "volumeMounts[%zu]: no volume named '%s'", i, name ?: "");
                 if (!path || path[0] != '/')
                         return fail(b, -EINVAL, "volumeMounts[%zu]: mountPath '%s' is not absolute", i, path ?: "");
-                if (sub && (sub[0] == '/' || strstr(sub, "..")))
-                        return fail(b, -EINVAL, "volumeMounts[%zu]: subPath '%s' leaves the volume", i, sub);
-                if (asprintf(&source, "%s%s%s", v->host_path, sub && *sub ? "/" : "", sub && *sub ? sub : "") < 0)
+                r = mount_subpath(b, i, vm, env, &sub);
+                if (r < 0)
+                        return r;
+                if (sub && !v->read_only && (r = make_subpath(v->host_path, sub)) < 0)
+                        return fail(b, r, "volumeMounts[%zu]: make subPath %s in volume %s: %m", i, sub, name);
+                if (asprintf(&source, "%s%s%s", v->host_path, sub ? "/" : "", sub ?: "") < 0)
                         return -ENOMEM;
                 add_bind(mounts, path, source, v->read_only || json_object_get_boolean(json_get(vm, "readOnly")));
         }
@@ -813,7 +895,7 @@ int container_spec_build(const ContainerSpecContext *ctx, json_object **ret_conf
         r = build_capabilities(&b, privileged, process);
         if (r < 0)
                 return build_failed(&b, r, "capabilities", ret_error);
-        r = build_mounts(&b, privileged, config);
+        r = build_mounts(&b, privileged, config, &kube_env);
         if (r < 0)
                 return build_failed(&b, r, "mounts", ret_error);
         r = build_linux(&b, privileged, config);

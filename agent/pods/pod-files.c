@@ -16,7 +16,7 @@ char *pod_hostname(json_object *pod) {
         return strndup(name ?: "", 63);
 }
 
-char *pod_hosts_file(json_object *pod, const char *pod_ip, const char *cluster_domain) {
+char *pod_hosts_file(json_object *pod, const char *pod_ip, const char *cluster_domain, const char *node_hosts) {
         _cleanup_free_ char *hostname = pod_hostname(pod);
         const char *subdomain = json_get_string(pod, "spec", "subdomain", NULL);
         const char *namespace = json_get_string(pod, "metadata", "namespace", NULL) ?: "default";
@@ -31,19 +31,24 @@ char *pod_hosts_file(json_object *pod, const char *pod_ip, const char *cluster_d
                 free(out);
                 return NULL;
         }
-        fputs("# Kubernetes-managed hosts file.\n"
-              "127.0.0.1\tlocalhost\n"
-              "::1\tlocalhost ip6-localhost ip6-loopback\n"
-              "fe00::0\tip6-localnet\n"
-              "fe00::0\tip6-mcastprefix\n"
-              "fe00::1\tip6-allnodes\n"
-              "fe00::2\tip6-allrouters\n",
-              f);
-        if (pod_ip && subdomain && *subdomain)
-                fprintf(f, "%s\t%s.%s.%s.svc.%s\t%s\n", pod_ip, hostname, subdomain, namespace,
-                        cluster_domain ?: "", hostname);
-        else if (pod_ip)
-                fprintf(f, "%s\t%s\n", pod_ip, hostname);
+        /* A host-network pod has the node's names, as kubelet's nodeHostsFileContent. */
+        if (node_hosts) {
+                fprintf(f, "# Kubernetes-managed hosts file (host network).\n%s", node_hosts);
+        } else {
+                fputs("# Kubernetes-managed hosts file.\n"
+                      "127.0.0.1\tlocalhost\n"
+                      "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                      "fe00::0\tip6-localnet\n"
+                      "fe00::0\tip6-mcastprefix\n"
+                      "fe00::1\tip6-allnodes\n"
+                      "fe00::2\tip6-allrouters\n",
+                      f);
+                if (pod_ip && subdomain && *subdomain)
+                        fprintf(f, "%s\t%s.%s.%s.svc.%s\t%s\n", pod_ip, hostname, subdomain, namespace,
+                                cluster_domain ?: "", hostname);
+                else if (pod_ip)
+                        fprintf(f, "%s\t%s\n", pod_ip, hostname);
+        }
         if (json_array_length(aliases) > 0)
                 fputs("\n# Entries added by HostAliases.\n", f);
         for (size_t i = 0; i < json_array_length(aliases); i++) {

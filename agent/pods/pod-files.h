@@ -9,8 +9,11 @@
 /* /etc/hosts: kubelet's header and localhost lines, then "<pod IP>\t<hostname>" (with
  * the FQDN <hostname>.<subdomain>.<namespace>.svc.<cluster_domain> first when
  * spec.hostname and spec.subdomain are set; cluster_domain NULL is kubelet's "") and
- * spec.hostAliases. */
-char *pod_hosts_file(json_object *pod, const char *pod_ip, const char *cluster_domain);
+ * spec.hostAliases. node_hosts (a hostNetwork pod's): the node's /etc/hosts instead, under
+ * kubelet's "(host network)" header, then the aliases. */
+char *pod_hosts_file(json_object *pod, const char *pod_ip, const char *cluster_domain, const char *node_hosts);
+/* What of the node's /etc/hosts is read at most. */
+#define POD_HOSTS_MAX_SIZE (1u << 20)
 
 /* kubelet reads at most this much of the node's resolv.conf. */
 #define POD_RESOLV_CONF_MAX_SIZE (10u << 20)

@@ -13,6 +13,9 @@
 struct PodWorker {
         PodRuntime rt;
         json_object *pod, *status, *objects;
+        /* The newest Pod the API gave (pod_worker_update): a container made later reads its
+         * labels and annotations (fieldRef); NULL: pod is. */
+        json_object *latest;
         PodSpec *spec; /* pod, parsed */
         char *uid, *key; /* key: namespace/name */
         char *pod_run_dir, *pod_state_dir, *sandbox_dir, *log_dir;

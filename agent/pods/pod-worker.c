@@ -417,7 +417,8 @@ static int resolv_conf(PodWorker *w, char **ret) {
 }
 
 static int sandbox_up(PodWorker *w) {
-        _cleanup_free_ char *error = NULL, *hostname = pod_hostname(w->pod), *hosts = NULL, *resolv = NULL;
+        _cleanup_free_ char *error = NULL, *hostname = pod_hostname(w->pod), *hosts = NULL, *resolv = NULL,
+                            *node_hosts = NULL;
         bool host_network = w->spec->host_network;
         PodNetworkResult net = {};
         int r;
@@ -456,7 +457,9 @@ static int sandbox_up(PodWorker *w) {
                 free(w->pod_ip);
                 w->pod_ip = w->rt.node_ip ? strdup(w->rt.node_ip) : NULL;
         }
-        hosts = pod_hosts_file(w->pod, w->pod_ip, w->rt.cluster_domain);
+        if (host_network && (r = read_full_file("/etc/hosts", POD_HOSTS_MAX_SIZE, &node_hosts, NULL)) < 0)
+                return log_error_errno(r, "pod %s: read the node's /etc/hosts: %m", w->key);
+        hosts = pod_hosts_file(w->pod, w->pod_ip, w->rt.cluster_domain, node_hosts);
         r = resolv_conf(w, &resolv);
         if (r < 0)
                 return r;
@@ -762,6 +765,8 @@ static void arm_deadline(PodWorker *w, int64_t seconds) {
 void pod_worker_update(PodWorker *w, json_object *pod) {
         int64_t grace;
 
+        json_object_put(w->latest);
+        w->latest = json_object_get(pod);
         if (pod_spec_deletion(pod, &grace))
                 pod_worker_terminate(w, grace);
         else
@@ -866,6 +871,7 @@ void pod_worker_free(PodWorker *w) {
         sd_event_source_disable_unref(w->defer);
         pod_spec_free(w->spec);
         json_object_put(w->pod);
+        json_object_put(w->latest);
         json_object_put(w->objects);
         json_object_put(w->status);
         free(w->uid);

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <sys/stat.h>
+
 #include "container-spec.h"
 #include "json-util.h"
 #include "spec.h"
@@ -32,10 +34,13 @@ static json_object *lookup(void *userdata, const char *kind, const char *name) {
         return json_object_object_get(userdata, key);
 }
 
+/* The "data" volume's directory (an emptyDir), made by main. */
+static char volume_dir[] = "/tmp/test-container-spec.XXXXXX";
+
 static json_object *build_with(json_object *pod, const char *container, const char *image, json_object *objects,
                                char **ret_error) {
         _cleanup_(json_object_putp) json_object *c = parse(container), *img = image ? parse(image) : NULL;
-        ContainerSpecVolume volumes[] = { { "data", "/var/lib/pods/u-1/volumes/data", false } };
+        ContainerSpecVolume volumes[] = { { "data", volume_dir, false } };
         char *extra[] = { "KUBERNETES_SERVICE_HOST=10.96.0.1", NULL };
         ContainerSpecContext ctx = {
                 .pod = pod, .container = c, .image_config = img, .rootfs = "/run/rootfs", .sandbox_dir = "/run/sb",
@@ -218,19 +223,60 @@ static void test_resources_namespaces_and_the_runtime_accepts_it(void) {
                                                "{\"type\":\"network\",\"path\":\"\\/run\\/sb\\/net\"},"
                                                "{\"type\":\"uts\",\"path\":\"\\/run\\/sb\\/uts\"},"
                                                "{\"type\":\"ipc\",\"path\":\"\\/run\\/sb\\/ipc\"}]");
-        check(strstr(at(c, "mounts"), "{\"destination\":\"\\/data\",\"type\":\"bind\",\"source\":"
-                                      "\"\\/var\\/lib\\/pods\\/u-1\\/volumes\\/data\\/x\""));
+        check(strstr(at(c, "mounts"), "{\"destination\":\"\\/data\",\"type\":\"bind\",\"source\":"));
+        check(strstr(at(c, "mounts"), "\\/x\",\"options\""));
         /* What the agent hands the runtime is what the runtime takes. */
         check_int(spec_parse(c, &spec, &spec_error), ==, 0);
         check_int(spec->resources.value[CGROUP_MEMORY_LIMIT], ==, 134217728);
 }
 
+/* subPathExpr from the container's env; a missing or empty value, an absolute path and a
+ * ".." part are refused (CreateContainerConfigError); a missing subPath is made with the
+ * volume's mode. */
+static void test_sub_path_expr(void) {
+        _cleanup_(json_object_putp) json_object *pod = parse(pod_json);
+        _cleanup_free_ char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL, *made = NULL;
+        const char *env = "\"env\": [{\"name\": \"P\", \"valueFrom\": {\"fieldRef\": {\"fieldPath\": \"metadata.name\"}}},"
+                          " {\"name\": \"E\", \"value\": \"\"}, {\"name\": \"ABS\", \"value\": \"/etc\"},"
+                          " {\"name\": \"UP\", \"value\": \"..\"}]";
+        char container[1024];
+        struct stat st;
+
+        check_int(chmod(volume_dir, 0777), ==, 0);
+#define WITH_EXPR(expr) (snprintf(container, sizeof(container), \
+                                  "{\"name\": \"a\", \"command\": [\"x\"], %s, \"volumeMounts\": [{\"name\": \"data\"," \
+                                  " \"mountPath\": \"/m\", \"subPathExpr\": \"%s\"}]}", env, expr), container)
+        _cleanup_(json_object_putp) json_object *c1 = build(pod, WITH_EXPR("logs/$(P)"), NULL, &e1);
+        _cleanup_(json_object_putp) json_object *c2 = build(pod, WITH_EXPR("$(E)$(NOPE)"), NULL, &e2);
+        _cleanup_(json_object_putp) json_object *c3 = build(pod, WITH_EXPR("$(ABS)"), NULL, &e3);
+        _cleanup_(json_object_putp) json_object *c4 = build(pod, WITH_EXPR("a/$(UP)/b"), NULL, &e4);
+#undef WITH_EXPR
+
+        check(c1);
+        check(strstr(at(c1, "mounts"), "\\/logs\\/kubia-x\""));
+        check(asprintf(&made, "%s/logs/kubia-x", volume_dir) > 0);
+        check_int(stat(made, &st), ==, 0);
+        check(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0777);
+        check(!c2);
+        check_streq(e2, "pod default/kubia-x: container a: volumeMounts[0]: subPathExpr $(E)$(NOPE): missing value for E, NOPE");
+        check(!c3);
+        check_streq(e3, "pod default/kubia-x: container a: volumeMounts[0]: error SubPath `/etc` must not be an absolute path");
+        check(!c4);
+        check_streq(e4, "pod default/kubia-x: container a: volumeMounts[0]: unable to provision SubPath `a/../b`: must not "
+                        "contain '..'");
+}
+
 int main(void) {
+        check(mkdtemp(volume_dir));
         test_command_and_args_over_the_image();
         test_env_field_refs_and_expansion();
         test_env_over_service_variables();
         test_env_from_config_maps_and_secrets();
         test_security_context();
         test_resources_namespaces_and_the_runtime_accepts_it();
+        test_sub_path_expr();
+        char rm[128];
+        snprintf(rm, sizeof(rm), "rm -rf %s", volume_dir);
+        check_int(system(rm), ==, 0);
         return 0;
 }

@@ -11,13 +11,17 @@ static void test_hosts(void) {
                 "[{\"ip\": \"10.1.1.1\", \"hostnames\": [\"db\", \"db.local\"]}]}}");
         _cleanup_(json_object_putp) json_object *sub = json_tokener_parse(
                 "{\"metadata\": {\"name\": \"p\", \"namespace\": \"web\"}, \"spec\": {\"hostname\": \"h\", \"subdomain\": \"s\"}}");
-        _cleanup_free_ char *hosts = pod_hosts_file(pod, "10.244.0.5", NULL),
-                            *hosts2 = pod_hosts_file(sub, "10.244.0.6", "cluster.local"),
-                            *no_domain = pod_hosts_file(sub, "10.244.0.6", NULL);
+        _cleanup_free_ char *hosts = pod_hosts_file(pod, "10.244.0.5", NULL, NULL),
+                            *hosts2 = pod_hosts_file(sub, "10.244.0.6", "cluster.local", NULL),
+                            *no_domain = pod_hosts_file(sub, "10.244.0.6", NULL, NULL),
+                            *host_network = pod_hosts_file(pod, "192.168.1.2", NULL, "127.0.0.1 localhost\n");
 
         check(strstr(hosts, "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"));
         check(strstr(hosts, "\n10.244.0.5\tkubia-x\n\n# Entries added by HostAliases.\n10.1.1.1\tdb\tdb.local\n"));
         check(strstr(hosts2, "\n10.244.0.6\th.s.web.svc.cluster.local\th\n"));
+        /* hostNetwork: the node's file under kubelet's other header, and the aliases. */
+        check_streq(host_network, "# Kubernetes-managed hosts file (host network).\n127.0.0.1 localhost\n"
+                                  "\n# Entries added by HostAliases.\n10.1.1.1\tdb\tdb.local\n");
         /* kubelet's clusterDomain has no default. */
         check(strstr(no_domain, "\n10.244.0.6\th.s.web.svc.\th\n"));
 }
