@@ -331,6 +331,28 @@ def test_env_from_config_maps_and_secrets(node):
     assert "Secret absent not found" in waiting["message"], waiting
 
 
+def test_sub_path_expr_waits_for_its_annotation(node):
+    """subPathExpr from an env var that a missing annotation leaves empty: the container
+    waits with CreateContainerConfigError; once the pod is annotated it starts, its
+    subPath made inside the volume."""
+    node.apply({"metadata": {"name": "subpath", "annotations": {"other": "x"}},
+                "spec": {"containers": [{"name": "main", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                                         "command": ["sleep", "3600"],
+                                         "env": [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                                                 {"name": "DIR", "valueFrom": {"fieldRef": {
+                                                     "fieldPath": "metadata.annotations['dir']"}}}],
+                                         "volumeMounts": [{"name": "work", "mountPath": "/sub", "subPathExpr": "$(DIR)/$(POD)"},
+                                                          {"name": "work", "mountPath": "/whole"}]}],
+                         "volumes": [{"name": "work", "emptyDir": {}}]}})
+    p = node.wait("subpath", lambda p: p and "CreateContainerConfigError" in json.dumps(p["status"]),
+                  what="CreateContainerConfigError")
+    assert "missing value for DIR" in p["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+    node.kubectl("annotate", "pod", "subpath", "dir=logs")
+    node.wait("subpath", running, timeout=60, what="Running once annotated")
+    node.kubectl("exec", "subpath", "--", "touch", "/sub/here")
+    assert node.kubectl("exec", "subpath", "--", "ls", "/whole/logs/subpath").stdout.split() == ["here"]
+
+
 def test_bad_image_is_reported(node):
     node.apply({"metadata": {"name": "noimage"},
                 "spec": {"containers": [{"name": "c", "image": "no-such-image:1"}]}})
