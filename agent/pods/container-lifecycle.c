@@ -712,7 +712,9 @@ static void read_exit(Container *c) {
 static void after_exit(Container *c) {
         PodWorker *w = c->worker;
         bool sidecar = c->spec->restartable;
-        ContainerExitDecision next = container_exit_decide(sidecar ? POD_RESTART_ALWAYS : w->spec->restart_policy,
+        ContainerExitDecision next = container_exit_decide(sidecar ? POD_RESTART_ALWAYS
+                                                           : c->spec->ephemeral ? POD_RESTART_NEVER
+                                                                                : w->spec->restart_policy,
                                                            c->init && !sidecar,
                                                            w->terminating || w->deadline_exceeded ||
                                                                    (sidecar && w->sidecars_stopping),

@@ -129,11 +129,12 @@ const PodRuntime *pod_set_runtime(PodSet *set) {
 
 /* --- entries ------------------------------------------------------------------------ */
 
-/* The names of the pod's init containers and containers. */
+/* The names of the pod's init, regular and ephemeral containers. */
 static char **container_names(json_object *pod) {
         json_object *spec = json_get(pod, "spec");
-        json_object *lists[] = { json_get(spec, "initContainers"), json_get(spec, "containers") };
-        size_t n = json_array_length(lists[0]) + json_array_length(lists[1]);
+        json_object *lists[] = { json_get(spec, "initContainers"), json_get(spec, "containers"),
+                                 json_get(spec, "ephemeralContainers") };
+        size_t n = json_array_length(lists[0]) + json_array_length(lists[1]) + json_array_length(lists[2]);
         char **names = calloc(n + 1, sizeof(char *));
 
         if (!names)
@@ -245,6 +246,13 @@ int pod_set_start(PodEntry *e, json_object *objects, char **ret_error) {
 }
 
 void pod_set_update(PodEntry *e, json_object *pod) {
+        char **names = container_names(pod);
+
+        /* Ephemeral containers join: their logs and exec are served by these names. */
+        if (names) {
+                strv_free(e->containers);
+                e->containers = names;
+        }
         json_object_put(e->pod);
         e->pod = json_object_get(pod);
         if (e->worker)

@@ -55,7 +55,7 @@ struct PodEntry {
 typedef struct PodInfo {
         const char *uid, *namespace, *name;
         const char *log_dir; /* its CRI logs: <log_dir>/<container>/<restart>.log */
-        char *const *containers; /* the names of its init containers and containers, NULL-terminated */
+        char *const *containers; /* the names of its init, regular and ephemeral containers, NULL-terminated */
         /* Its network namespace as its worker recorded it: "" for the node's; NULL while
          * its sandbox is not (or no longer) set up. */
         const char *netns_path;

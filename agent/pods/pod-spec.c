@@ -68,6 +68,16 @@ static int parse_container(json_object *o, bool init, PodSpecContainer *ret, con
         return 0;
 }
 
+int pod_spec_parse_ephemeral(json_object *container, const char *key, size_t i, PodSpecContainer *ret,
+                             char **ret_error) {
+        int r = parse_container(container, false, ret, key, "spec.ephemeralContainers", i, ret_error);
+
+        ret->ephemeral = true;
+        /* The API refuses probes and lifecycle handlers for them; none are run either. */
+        ret->startup_probe = ret->readiness_probe = ret->liveness_probe = ret->post_start = ret->pre_stop = NULL;
+        return r;
+}
+
 static int parse_containers(PodSpec *s, json_object *spec, const char *key, char **ret_error) {
         json_object *inits = json_get(spec, "initContainers"), *mains = json_get(spec, "containers");
         int r;

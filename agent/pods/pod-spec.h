@@ -32,6 +32,9 @@ typedef struct PodSpecContainer {
          * container waits to have started, and which runs (restarted whatever the pod's
          * policy) until the other containers have ended. */
         bool restartable;
+        /* Of spec.ephemeralContainers (kubectl debug): added while the pod runs, never
+         * restarted, counted for neither the phase nor readiness. */
+        bool ephemeral;
 } PodSpecContainer;
 
 typedef struct PodSpec {
@@ -50,6 +53,11 @@ typedef struct PodSpec {
         PodSpecContainer *containers; /* the init containers first, then the others */
         size_t n_containers, n_init;
 } PodSpec;
+
+/* spec.ephemeralContainers[i] of pod (its current version) into *ret; its strings point
+ * into that JSON. -EINVAL and *ret_error naming the pod for one that cannot run. */
+int pod_spec_parse_ephemeral(json_object *container, const char *key, size_t i, PodSpecContainer *ret,
+                             char **ret_error);
 
 /* -EINVAL and *ret_error naming the pod and the field for a pod the worker cannot run
  * ("pod default/web: spec.containers[1]: name: missing"), -ENOMEM. */

@@ -10,6 +10,9 @@
 #include "pod-worker.h"
 #include "registry-auth.h"
 
+/* Ephemeral containers a pod may have at once on this node. */
+#define POD_EPHEMERAL_MAX 16
+
 struct PodWorker {
         PodRuntime rt;
         json_object *pod, *status, *objects;
@@ -24,8 +27,12 @@ struct PodWorker {
         bool cgroup_created;
         bool sandbox_ready, network_added, terminating, gone;
         bool finished; /* terminal (Succeeded or Failed): its sandbox released, nothing runs again */
-        Container *containers; /* as spec->containers: the init containers first */
-        size_t n_containers, n_init;
+        /* As spec->containers (the init containers first: n_spec in all), then the
+         * ephemeral ones as they are added, up to POD_EPHEMERAL_MAX: room is made for them
+         * at the start, as the event sources hold pointers to the containers. */
+        Container *containers;
+        size_t n_containers, n_init, n_spec;
+        PodSpecContainer *ephemeral_specs; /* POD_EPHEMERAL_MAX, their JSON referenced; NULL: none yet */
         ContainerSpecVolume *volumes;
         size_t n_volumes;
         AuthFile *pull_credentials; /* from its imagePullSecrets; NULL: none */

@@ -96,7 +96,12 @@ static bool container_ready(const Container *c) {
 
 /* Whose readiness makes the pod's: its containers and its sidecars. */
 static bool readiness_counts(const Container *c) {
-        return !c->init || c->spec->restartable;
+        return !c->spec->ephemeral && (!c->init || c->spec->restartable);
+}
+
+/* Who stops only once the other containers have ended: sidecars, ephemeral containers. */
+static bool outlives_others(const Container *c) {
+        return c->spec->restartable || c->spec->ephemeral;
 }
 
 static bool init_container_complete(const Container *c) {
@@ -149,10 +154,10 @@ static json_object *condition(const char *type, bool status, const char *reason,
 
         json_object_object_add(c, "type", json_object_new_string(type));
         json_object_object_add(c, "status", json_object_new_string(status ? "True" : "False"));
-        if (reason)
-                json_object_object_add(c, "reason", json_object_new_string(reason));
-        if (message)
-                json_object_object_add(c, "message", json_object_new_string(message));
+        /* null, not left out: the status is a merge patch, and a reason or message of an
+         * earlier report must go. */
+        json_object_object_add(c, "reason", reason ? json_object_new_string(reason) : NULL);
+        json_object_object_add(c, "message", message ? json_object_new_string(message) : NULL);
         json_object_object_add(c, "lastProbeTime", NULL);
         return c;
 }
@@ -179,7 +184,7 @@ static void add_ip(json_object *status, const char *key, const char *list_key, c
  * started) and Ready, not for the phase. */
 static const char *pod_phase(PodWorker *w, bool *ret_initialized, bool *ret_ready) {
         PodRestartPolicy policy = w->spec->restart_policy;
-        size_t running = 0, waiting = 0, succeeded = 0, failed = 0, n = w->n_containers - w->n_init;
+        size_t running = 0, waiting = 0, succeeded = 0, failed = 0, n = w->n_spec - w->n_init;
 
         *ret_initialized = true;
         *ret_ready = false;
@@ -194,7 +199,7 @@ static const char *pod_phase(PodWorker *w, bool *ret_initialized, bool *ret_read
                         return "Pending";
                 }
         }
-        for (size_t i = w->n_init; i < w->n_containers; i++) {
+        for (size_t i = w->n_init; i < w->n_spec; i++) {
                 Container *c = &w->containers[i];
                 if (c->phase == CONTAINER_RUN)
                         running++;
@@ -304,7 +309,10 @@ void pod_worker_report(PodWorker *w) {
         json_object_object_add(status, "qosClass", json_object_new_string(pod_qos_class(w->pod)));
         json_object_object_add(status, "initContainerStatuses", container_statuses(w->containers, w->n_init));
         json_object_object_add(status, "containerStatuses",
-                               container_statuses(w->containers + w->n_init, w->n_containers - w->n_init));
+                               container_statuses(w->containers + w->n_init, w->n_spec - w->n_init));
+        if (w->n_containers > w->n_spec)
+                json_object_object_add(status, "ephemeralContainerStatuses",
+                                       container_statuses(w->containers + w->n_spec, w->n_containers - w->n_spec));
 
         if (w->status && json_object_equal(w->status, status)) {
                 json_object_put(status);
@@ -615,8 +623,9 @@ static bool pod_terminal(PodWorker *w) {
         return streq(phase, "Succeeded") || streq(phase, "Failed");
 }
 
-/* The sidecars stop, last first, once the other containers have ended: with what is
- * left of the pod's grace period when it terminates, else its whole period. */
+/* The sidecars (last first) and the ephemeral containers stop once the other containers
+ * have ended: with what is left of the pod's grace period when it terminates, else its
+ * whole period. */
 static void stop_sidecars(PodWorker *w) {
         int64_t grace = w->spec->termination_grace_seconds;
 
@@ -626,9 +635,9 @@ static void stop_sidecars(PodWorker *w) {
                 grace = w->terminate_grace_seconds == 0 ? 0 : MAX(left, CONTAINER_MIN_GRACE_SECONDS);
         }
         w->sidecars_stopping = true;
-        for (size_t i = w->n_init; i-- > 0;) {
+        for (size_t i = w->n_containers; i-- > 0;) {
                 Container *c = &w->containers[i];
-                if (!c->spec->restartable)
+                if (!outlives_others(c))
                         continue;
                 pod_container_cancel(c);
                 if (pod_container_active(c) && !c->stopping) {
@@ -660,7 +669,7 @@ void pod_worker_sync(PodWorker *w) {
         for (size_t i = 0; i < w->n_containers; i++) {
                 bool active = pod_container_active(&w->containers[i]);
                 any_active |= active;
-                others_active |= active && !w->containers[i].spec->restartable;
+                others_active |= active && !outlives_others(&w->containers[i]);
         }
         if (w->terminating) {
                 if (!others_active && !w->sidecars_stopping)
@@ -725,7 +734,7 @@ void pod_worker_terminate(PodWorker *w, int64_t grace_seconds) {
         for (size_t i = 0; i < w->n_containers; i++) {
                 Container *c = &w->containers[i];
                 pod_container_cancel(c);
-                if (c->spec->restartable || !pod_container_active(c))
+                if (outlives_others(c) || !pod_container_active(c))
                         continue;
                 pod_worker_emit(w, c, "Normal", "Killing", "Stopping container %s", c->name);
                 pod_container_stop(c, grace_seconds);
@@ -762,11 +771,51 @@ static void arm_deadline(PodWorker *w, int64_t seconds) {
                 log_warning("pod %s: cannot schedule its activeDeadlineSeconds", w->key);
 }
 
+/* The ephemeral containers of pod that the worker does not have yet, added (not
+ * started); how many. */
+static size_t add_ephemeral(PodWorker *w, json_object *pod) {
+        json_object *list = json_get(json_get(pod, "spec"), "ephemeralContainers");
+        size_t added = 0;
+
+        for (size_t i = 0; i < json_array_length(list); i++) {
+                json_object *o = json_object_array_get_idx(list, i);
+                const char *name = json_get_string(o, "name", NULL) ?: "";
+                size_t k = w->n_containers - w->n_spec;
+                _cleanup_free_ char *error = NULL;
+                bool known = false;
+
+                for (size_t j = 0; j < w->n_containers; j++)
+                        known |= streq(w->containers[j].name, name);
+                if (known)
+                        continue;
+                if (k == POD_EPHEMERAL_MAX) {
+                        log_warning("pod %s: ephemeral container %s: the pod has %d already", w->key, name,
+                                    POD_EPHEMERAL_MAX);
+                        continue;
+                }
+                if (!w->ephemeral_specs && !(w->ephemeral_specs = calloc(POD_EPHEMERAL_MAX, sizeof(PodSpecContainer)))) {
+                        log_oom();
+                        break;
+                }
+                if (pod_spec_parse_ephemeral(o, w->key, i, &w->ephemeral_specs[k], &error) < 0) {
+                        log_warning("%s", error);
+                        continue;
+                }
+                json_object_get(o);
+                pod_container_init(&w->containers[w->n_containers++], w, &w->ephemeral_specs[k], false);
+                added++;
+        }
+        return added;
+}
+
 void pod_worker_update(PodWorker *w, json_object *pod) {
         int64_t grace;
 
         json_object_put(w->latest);
         w->latest = json_object_get(pod);
+        /* kubectl debug: a container joins the running pod. */
+        if (!w->terminating && !w->finished && add_ephemeral(w, pod) > 0 && w->sandbox_ready)
+                pod_worker_sync(w);
         if (pod_spec_deletion(pod, &grace))
                 pod_worker_terminate(w, grace);
         else
@@ -774,13 +823,14 @@ void pod_worker_update(PodWorker *w, json_object *pod) {
 }
 
 static int make_containers(PodWorker *w) {
-        w->containers = calloc(w->spec->n_containers + 1, sizeof(Container));
+        w->containers = calloc(w->spec->n_containers + POD_EPHEMERAL_MAX + 1, sizeof(Container));
         if (!w->containers)
                 return -ENOMEM;
         w->n_init = w->spec->n_init;
-        w->n_containers = w->spec->n_containers;
+        w->n_spec = w->n_containers = w->spec->n_containers;
         for (size_t i = 0; i < w->n_containers; i++)
                 pod_container_init(&w->containers[i], w, &w->spec->containers[i], w->n_init > 0);
+        (void) add_ephemeral(w, w->pod);
         return 0;
 }
 
@@ -865,6 +915,9 @@ void pod_worker_free(PodWorker *w) {
                 return;
         for (size_t i = 0; i < w->n_containers; i++)
                 pod_container_done(&w->containers[i]);
+        for (size_t i = w->n_spec; i < w->n_containers; i++)
+                json_object_put(w->ephemeral_specs[i - w->n_spec].json);
+        free(w->ephemeral_specs);
         free(w->containers);
         volumes_free(w->volumes, w->n_volumes);
         auth_file_free(w->pull_credentials);

@@ -512,8 +512,9 @@ int container_create(const char *state_root, const char *id, const char *bundle,
 }
 
 int container_create_started(const char *state_root, const char *id, const char *bundle, pid_t *ret_pid,
-                             int *ret_pidfd, char **ret_error) {
-        _cleanup_close_ int pidfd = create(state_root, id, bundle, NULL, ret_pid, NULL, ret_error);
+                             int *ret_pidfd, int *ret_console, char **ret_error) {
+        _cleanup_close_ int console = -EBADF;
+        _cleanup_close_ int pidfd = create(state_root, id, bundle, NULL, ret_pid, &console, ret_error);
         int r;
 
         if (pidfd < 0)
@@ -524,6 +525,7 @@ int container_create_started(const char *state_root, const char *id, const char 
                 return r;
         }
         *ret_pidfd = TAKE_FD(pidfd);
+        *ret_console = TAKE_FD(console);
         return 0;
 }
 

@@ -33,9 +33,10 @@ int container_create(const char *state_root, const char *id, const char *bundle,
                      const char *console_socket, char **ret_error);
 int container_start(const char *state_root, const char *id, char **ret_error);
 /* create + start for a caller that waits for the process itself (it is the init's
- * parent): *ret_pidfd is the init's pidfd. The init inherits the caller's stdio. */
+ * parent): *ret_pidfd is the init's pidfd. The init inherits the caller's stdio, or with
+ * process.terminal gets a pty whose master goes to *ret_console (-EBADF without one). */
 int container_create_started(const char *state_root, const char *id, const char *bundle, pid_t *ret_pid,
-                             int *ret_pidfd, char **ret_error);
+                             int *ret_pidfd, int *ret_console, char **ret_error);
 /* The runtime-spec state: ociVersion, id, status, pid, bundle. */
 int container_state(const char *state_root, const char *id, json_object **ret, char **ret_error);
 int container_kill(const char *state_root, const char *id, int signal, char **ret_error);

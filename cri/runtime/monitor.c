@@ -95,8 +95,8 @@ static void check_oom(const MonitorOptions *o, int oom_fd, bool *oom_killed) {
 }
 
 /* Copies both pipes to the log until they end (or DRAIN_TIMEOUT_MS after the process
- * exited), notes OOM kills as the cgroup reports them (oom_fd, may be -1), and reaps
- * the process. */
+ * exited; a pty's master in out's place ends with EIO once its last user is gone), notes
+ * OOM kills as the cgroup reports them (oom_fd, may be -1), and reaps the process. */
 static int follow(const MonitorOptions *o, CriLog *log, int out, int err, int pidfd, int oom_fd, siginfo_t *ret_info,
                   bool *oom_killed) {
         struct pollfd fds[4] = {
@@ -146,7 +146,7 @@ static int follow(const MonitorOptions *o, CriLog *log, int out, int err, int pi
 
 int monitor_run(const MonitorOptions *o, char **ret_error) {
         _cleanup_(cri_log_closep) CriLog *log = NULL;
-        _cleanup_close_ int pidfd = -EBADF, oom_fd = -EBADF;
+        _cleanup_close_ int pidfd = -EBADF, oom_fd = -EBADF, console = -EBADF;
         _cleanup_free_ char *error = NULL;
         int out[2] = { -EBADF, -EBADF }, err[2] = { -EBADF, -EBADF }, r;
         char started[64];
@@ -162,7 +162,7 @@ int monitor_run(const MonitorOptions *o, char **ret_error) {
                 if (r < 0)
                         error_set(&error, r, "container %s: pipes for its stdout and stderr: %m", o->id);
                 else
-                        r = container_create_started(o->state_root, o->id, o->bundle, &pid, &pidfd, &error);
+                        r = container_create_started(o->state_root, o->id, o->bundle, &pid, &pidfd, &console, &error);
                 stdio_to_null();
         }
         if (r < 0) {
@@ -185,7 +185,9 @@ int monitor_run(const MonitorOptions *o, char **ret_error) {
          * (and a cgroupfs cgroup) is deleted; a systemd scope's cgroup may be gone by then. */
         if (container_oom_watch(o->state_root, o->id, &oom_fd, NULL) < 0)
                 oom_fd = -EBADF;
-        r = follow(o, log, out[0], err[0], pidfd, oom_fd, &info, &oom_killed);
+        /* A terminal's output is all stdout, as containerd logs it; the master stays open
+         * (stdin: true reads nothing until someone attaches). */
+        r = follow(o, log, console >= 0 ? console : out[0], err[0], pidfd, oom_fd, &info, &oom_killed);
         safe_close(out[0]);
         safe_close(err[0]);
         if (r < 0)

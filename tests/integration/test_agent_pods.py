@@ -353,6 +353,41 @@ def test_sub_path_expr_waits_for_its_annotation(node):
     assert node.kubectl("exec", "subpath", "--", "ls", "/whole/logs/subpath").stdout.split() == ["here"]
 
 
+def test_ephemeral_container_joins_the_running_pod(node):
+    """kubectl debug: an ephemeral container starts in the running pod (its network),
+    answers exec and logs, is reported in ephemeralContainerStatuses, is never restarted,
+    and leaves the pod's own container and readiness alone."""
+    node.apply({"metadata": {"name": "debug-me"},
+                "spec": {"terminationGracePeriodSeconds": 1,
+                         "containers": [{"name": "main", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                                         "command": ["sleep", "3600"]}]}})
+    before = node.wait("debug-me", running, what="Running")
+    node.kubectl("debug", "debug-me", "--image=busybox", "--image-pull-policy=IfNotPresent", "-c", "debugger",
+                 "--attach=false", "-i", "-t", "--", "sh", "-c", "while [ ! -e /tmp/stop ]; do echo polo; sleep 1; done")
+    p = node.wait("debug-me", lambda p: p and any(s["state"].get("running")
+                                                   for s in p["status"].get("ephemeralContainerStatuses", [])),
+                  what="the ephemeral container running")
+    assert running(p) and p["status"]["podIP"] == before["status"]["podIP"]
+    assert p["status"]["containerStatuses"][0]["restartCount"] == 0
+    assert node.kubectl("exec", "debug-me", "-c", "debugger", "--", "echo", "marco").stdout.strip() == "marco"
+    # In the pod's network namespace: the pod's address is its own.
+    assert before["status"]["podIP"] in node.kubectl("exec", "debug-me", "-c", "debugger", "--", "ip", "addr").stdout
+    deadline = time.monotonic() + 30
+    while "polo" not in node.kubectl("logs", "debug-me", "-c", "debugger", check=False).stdout:
+        assert time.monotonic() < deadline, "no polo in the ephemeral container's log"
+        time.sleep(1)
+
+    # It ends for good: an ephemeral container is never restarted.
+    node.kubectl("exec", "debug-me", "-c", "debugger", "--", "touch", "/tmp/stop")
+    p = node.wait("debug-me", lambda p: p and p["status"]["ephemeralContainerStatuses"][0]["state"].get("terminated"),
+                  what="the ephemeral container ended")
+    time.sleep(3)
+    p = node.pod("debug-me")
+    assert p["status"]["ephemeralContainerStatuses"][0]["restartCount"] == 0
+    assert p["status"]["ephemeralContainerStatuses"][0]["state"].get("terminated"), p["status"]
+    assert running(p)
+
+
 def test_bad_image_is_reported(node):
     node.apply({"metadata": {"name": "noimage"},
                 "spec": {"containers": [{"name": "c", "image": "no-such-image:1"}]}})

@@ -556,6 +556,20 @@ def test_monitor_writes_the_cri_log_and_the_exit_status(bundle, tmp_path):
     bundle.runtime("delete", "m1")
 
 
+def test_monitor_logs_a_terminal_container(bundle, tmp_path):
+    """A container with process.terminal (a pod's tty: true): the pty's output is its
+    stdout in the CRI log, as containerd logs it, and the monitor ends with it."""
+    log, exit_file = tmp_path / "0.log", tmp_path / "exit.json"
+    bundle.configure(["sh", "-c", "tty; echo hi; exit 3"], lambda c: c["process"].update(terminal=True))
+    r = bundle.runtime("monitor", "--log", str(log), "--exit-file", str(exit_file), "t5", check=False)
+    assert r.returncode == 0, r.stderr
+    tagged = [line.split(" ", 3)[1:] for line in log.read_text().split("\n") if line]
+    assert tagged[0][:2] == ["stdout", "F"] and tagged[0][2].startswith("/dev/pts/"), tagged
+    assert any(t[:2] == ["stdout", "F"] and t[2].rstrip("\r") == "hi" for t in tagged), tagged
+    assert json.loads(exit_file.read_text())["exitCode"] == 3
+    bundle.runtime("delete", "t5")
+
+
 def test_monitor_records_an_oom_kill(bundle, tmp_path):
     """A container over its memory limit: the OOM killer's kill (its memory cgroup's
     oom_kill count, v1 or v2) is in the exit file with the status."""
