@@ -149,16 +149,40 @@ static json_object *container_status(const Container *c) {
         return s;
 }
 
-static json_object *condition(const char *type, bool status, const char *reason, const char *message) {
-        json_object *c = json_object_new_object();
+/* The pod as the API has it now: the newest one given, else the first. */
+static json_object *pod_now(PodWorker *w) {
+        return w->latest ?: w->pod;
+}
 
+static int64_t pod_generation(PodWorker *w) {
+        return json_object_get_int64(json_get(json_get(pod_now(w), "metadata"), "generation"));
+}
+
+/* A condition as kubelet's status manager sets it: lastTransitionTime kept from the last
+ * report (or, after a restart, from the API's status) while its status stays, now when
+ * it flips; observedGeneration the pod's generation. */
+static json_object *condition(PodWorker *w, const char *type, bool status, const char *reason, const char *message) {
+        json_object *c = json_object_new_object(), *before = json_get(w->status ?: json_get(pod_now(w), "status"), "conditions");
+        const char *value = status ? "True" : "False", *since = NULL;
+        _cleanup_free_ char *now = NULL;
+
+        for (size_t i = 0; i < json_array_length(before); i++) {
+                json_object *b = json_object_array_get_idx(before, i);
+                if (streq(json_get_string(b, "type", NULL) ?: "", type) && streq(json_get_string(b, "status", NULL) ?: "", value))
+                        since = json_get_string(b, "lastTransitionTime", NULL);
+        }
+        if (!since)
+                since = now = pod_worker_now_rfc3339();
         json_object_object_add(c, "type", json_object_new_string(type));
-        json_object_object_add(c, "status", json_object_new_string(status ? "True" : "False"));
+        json_object_object_add(c, "status", json_object_new_string(value));
         /* null, not left out: the status is a merge patch, and a reason or message of an
          * earlier report must go. */
         json_object_object_add(c, "reason", reason ? json_object_new_string(reason) : NULL);
         json_object_object_add(c, "message", message ? json_object_new_string(message) : NULL);
         json_object_object_add(c, "lastProbeTime", NULL);
+        json_object_object_add(c, "lastTransitionTime", since ? json_object_new_string(since) : NULL);
+        json_object_object_add(c, "observedGeneration",
+                               json_object_new_int64(pod_generation(w)));
         return c;
 }
 
@@ -273,14 +297,19 @@ static void add_conditions(PodWorker *w, json_object *conditions, const char *ph
                                                : containers_message("unready", w->containers, w->n_containers,
                                                                     readiness_counts, container_ready);
         const char *ready_reason = succeeded ? "PodCompleted" : failed ? "PodFailed" : ready ? NULL : "ContainersNotReady";
+        json_object *scheduled;
 
-        json_object_array_add(conditions, condition("PodReadyToStartContainers", w->sandbox_ready, NULL, NULL));
-        json_object_array_add(conditions, condition("Initialized", initialized,
+        json_object_array_add(conditions, condition(w, "PodReadyToStartContainers", w->sandbox_ready, NULL, NULL));
+        json_object_array_add(conditions, condition(w, "Initialized", initialized,
                                                     initialized ? (succeeded ? "PodCompleted" : NULL) : "ContainersNotInitialized",
                                                     incomplete));
-        json_object_array_add(conditions, condition("ContainersReady", ready, ready_reason, unready));
-        json_object_array_add(conditions, condition("Ready", ready, ready_reason, unready));
-        json_object_array_add(conditions, condition("PodScheduled", true, NULL, NULL));
+        json_object_array_add(conditions, condition(w, "ContainersReady", ready, ready_reason, unready));
+        json_object_array_add(conditions, condition(w, "Ready", ready, ready_reason, unready));
+        /* As kubelet adds it; its time is the scheduler's (a static pod has none). */
+        scheduled = json_object_new_object();
+        json_object_object_add(scheduled, "type", json_object_new_string("PodScheduled"));
+        json_object_object_add(scheduled, "status", json_object_new_string("True"));
+        json_object_array_add(conditions, scheduled);
 }
 
 void pod_worker_report(PodWorker *w) {
@@ -294,6 +323,8 @@ void pod_worker_report(PodWorker *w) {
                 phase = "Running";
 
         json_object_object_add(status, "phase", json_object_new_string(phase));
+        json_object_object_add(status, "observedGeneration",
+                               json_object_new_int64(pod_generation(w)));
         if (w->deadline_exceeded) {
                 json_object_object_add(status, "reason", json_object_new_string("DeadlineExceeded"));
                 json_object_object_add(status, "message", json_object_new_string(DEADLINE_MESSAGE));
@@ -816,6 +847,9 @@ void pod_worker_update(PodWorker *w, json_object *pod) {
         /* kubectl debug: a container joins the running pod. */
         if (!w->terminating && !w->finished && add_ephemeral(w, pod) > 0 && w->sandbox_ready)
                 pod_worker_sync(w);
+        /* A new generation is observed (status.observedGeneration) once reported. */
+        if (w->status)
+                pod_worker_report(w);
         if (pod_spec_deletion(pod, &grace))
                 pod_worker_terminate(w, grace);
         else

@@ -528,13 +528,15 @@ _Noreturn void container_init(const RuntimeSpec *spec, const char *rootfs, int f
          * reached the host's mounts through a shared parent. */
         if (spec->rootfs_propagation && mount(NULL, "/", NULL, spec->rootfs_propagation, NULL) < 0)
                 fail(sync_fd, errno, "set rootfsPropagation on the root");
+        /* As runc: the sysctls while /proc/sys is still writable, then the masked and
+         * read-only paths (containerd's list makes /proc/sys read-only). */
+        set_sysctls(spec->sysctl, sync_fd);
         mask_paths(spec->masked_paths, sync_fd);
         readonly_paths(spec->readonly_paths, sync_fd);
         if (spec->root_readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
                 fail(sync_fd, errno, "make the root read-only");
         if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
                 fail(sync_fd, errno, "set hostname %s", spec->hostname);
-        set_sysctls(spec->sysctl, sync_fd);
         for (size_t i = 0; i < spec->n_rlimits; i++) {
                 struct rlimit l = { .rlim_cur = spec->rlimits[i].soft, .rlim_max = spec->rlimits[i].hard };
                 if (setrlimit(spec->rlimits[i].resource, &l) < 0)

@@ -369,6 +369,12 @@ def test_ephemeral_container_joins_the_running_pod(node):
                   what="the ephemeral container running")
     assert running(p) and p["status"]["podIP"] == before["status"]["podIP"]
     assert p["status"]["containerStatuses"][0]["restartCount"] == 0
+    # The spec changed (generation 2): observed, and the Ready condition kept its time.
+    p = node.wait("debug-me", lambda p: p and p["status"].get("observedGeneration") == p["metadata"]["generation"] == 2,
+                  what="generation 2 observed")
+    ready = {c["type"]: c for c in p["status"]["conditions"]}["Ready"]
+    was = {c["type"]: c for c in before["status"]["conditions"]}["Ready"]
+    assert ready["observedGeneration"] == 2 and ready["lastTransitionTime"] == was["lastTransitionTime"] is not None
     assert node.kubectl("exec", "debug-me", "-c", "debugger", "--", "echo", "marco").stdout.strip() == "marco"
     # In the pod's network namespace: the pod's address is its own.
     assert before["status"]["podIP"] in node.kubectl("exec", "debug-me", "-c", "debugger", "--", "ip", "addr").stdout
@@ -386,6 +392,20 @@ def test_ephemeral_container_joins_the_running_pod(node):
     assert p["status"]["ephemeralContainerStatuses"][0]["restartCount"] == 0
     assert p["status"]["ephemeralContainerStatuses"][0]["state"].get("terminated"), p["status"]
     assert running(p)
+
+
+def test_pod_sysctls_are_set(node):
+    """securityContext.sysctls (safe ones, of the pod's IPC and network namespaces) are
+    set before /proc/sys is made read-only, as runc sets them."""
+    node.apply({"metadata": {"name": "sysctls"},
+                "spec": {"restartPolicy": "Never",
+                         "securityContext": {"sysctls": [{"name": "kernel.shm_rmid_forced", "value": "1"},
+                                                         {"name": "net.ipv4.ip_local_port_range", "value": "20000 30000"}]},
+                         "containers": [{"name": "main", "image": "busybox", "imagePullPolicy": "IfNotPresent",
+                                         "command": ["sh", "-c", "cat /proc/sys/kernel/shm_rmid_forced "
+                                                     "/proc/sys/net/ipv4/ip_local_port_range"]}]}})
+    node.wait("sysctls", lambda p: p and p["status"].get("phase") == "Succeeded", what="Succeeded")
+    assert node.kubectl("logs", "sysctls").stdout.split() == ["1", "20000", "30000"]
 
 
 def test_bad_image_is_reported(node):
