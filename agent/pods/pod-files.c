@@ -466,7 +466,10 @@ int pod_resource_value(json_object *pod, const PodFieldContext *c, const char *c
         if (cpu ? quantity_parse_milli(divisor && *divisor ? divisor : "1", &per) < 0
                 : quantity_parse(divisor && *divisor ? divisor : "1", &per) < 0)
                 return -EINVAL;
-        if (per <= 0)
+        /* A zero divisor (the API's zero Quantity) is 1, as kubelet takes it. */
+        if (per == 0)
+                per = cpu ? 1000 : 1;
+        if (per < 0)
                 return -EINVAL;
         quantity = json_get_string(container, "resources", limit ? "limits" : "requests", name, NULL);
         if (quantity && (cpu ? quantity_parse_milli(quantity, &value) : quantity_parse(quantity, &value)) < 0)

@@ -167,7 +167,8 @@ static void test_resource_values(void) {
                 { "c", "requests.memory", "1Mi", "32" },   { "bare", "limits.cpu", NULL, "2" },
                 { "bare", "limits.memory", "1Mi", "1024" }, { "bare", "requests.cpu", NULL, "0" },
                 { "c", "limits.gpu", NULL, "(error)" },    { "c", "limits.cpu", "x", "(error)" },
-                { "nope", "limits.cpu", NULL, "(error)" },
+                { "nope", "limits.cpu", NULL, "(error)" },  { "c", "limits.cpu", "0", "2" },
+                { "c", "limits.memory", "0", "67108864" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
