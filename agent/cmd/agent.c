@@ -120,9 +120,7 @@ static void node_resources(PodRuntime *rt) {
         (void) node_info_collect("/", &info);
         rt->node_memory = info.memory_bytes;
         rt->allocatable_cpu_milli = (int64_t) info.cpus * 1000;
-        rt->allocatable_memory = info.memory_bytes > EVICTION_MEMORY_AVAILABLE
-                                         ? (int64_t) (info.memory_bytes - EVICTION_MEMORY_AVAILABLE)
-                                         : 0;
+        rt->allocatable_memory = (int64_t) node_allocatable_memory(info.memory_bytes);
         node_info_done(&info);
 }
 

@@ -95,13 +95,17 @@ static void add_quantity(json_object *o, const char *key, uint64_t value, const 
         add_string(o, key, buf);
 }
 
+uint64_t node_allocatable_memory(uint64_t memory_bytes) {
+        return memory_bytes > EVICTION_MEMORY_AVAILABLE ? memory_bytes - EVICTION_MEMORY_AVAILABLE : 0;
+}
+
 static json_object *resources(const NodeInfo *info, const NodeHealth *h, bool allocatable) {
         json_object *r = json_object_new_object();
         uint64_t memory = info->memory_bytes, storage = h->disk_capacity;
 
         if (allocatable) {
                 /* What is left for pods once the eviction thresholds are kept free. */
-                memory = memory > EVICTION_MEMORY_AVAILABLE ? memory - EVICTION_MEMORY_AVAILABLE : 0;
+                memory = node_allocatable_memory(memory);
                 storage -= storage / 100 * EVICTION_NODEFS_AVAILABLE_PERCENT;
         }
         add_quantity(r, "cpu", (uint64_t) info->cpus, "");

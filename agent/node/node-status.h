@@ -42,6 +42,10 @@ typedef struct NodeConditionTimes {
 
 void node_health_evaluate(NodeHealth *h);
 
+/* What of the node's memory pods may have: all but what the eviction threshold keeps free
+ * (the allocatable the node reports). */
+uint64_t node_allocatable_memory(uint64_t memory_bytes);
+
 /* {"apiVersion":"v1","kind":"Node",…} to create the node, with spec.taints (the only
  * moment a node may set them: NodeRestriction refuses a node changing its taints). */
 json_object *node_object_new(const char *name, const NodeInfo *info, const NodeTaint *taints, size_t n_taints);

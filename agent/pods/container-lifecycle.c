@@ -219,7 +219,7 @@ static int write_bundle(Container *c, json_object *image_config, const char *roo
         if (r < 0)
                 return r;
         ContainerSpecContext ctx = {
-                .pod = w->latest ?: w->pod, .container = c->spec->json, .image_config = image_config, .rootfs = rootfs,
+                .pod = pod_worker_pod(w), .container = c->spec->json, .image_config = image_config, .rootfs = rootfs,
                 .sandbox_dir = w->sandbox_dir, .pod_ip = w->pod_ip, .host_ip = w->rt.node_ip, .node_name = w->rt.node_name,
                 .hosts_file = hosts, .hostname_file = hostname, .resolv_conf = resolv, .termination_log = termination,
                 .cgroups_path = cgroup, .node_memory = w->rt.node_memory,

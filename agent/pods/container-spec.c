@@ -157,19 +157,23 @@ static int resource_ref(Builder *b, const char *name, json_object *ref, char **r
         return r;
 }
 
-/* What a ConfigMap's data or a Secret's (base64) data holds for key: 0 and the value,
- * -ENOENT without it, -EINVAL when a Secret's is not base64. */
-static int object_value(const char *kind, json_object *object, const char *key, char **ret) {
-        json_object *value = json_get(json_get(object, "data"), key);
-        const char *text = value ? json_object_get_string(value) : NULL;
+/* A value of a ConfigMap's data as it is, of a Secret's decoded: -EINVAL when that is
+ * not base64. */
+static int decode_value(const char *kind, const char *text, char **ret) {
         size_t size;
 
-        if (!text)
-                return -ENOENT;
         if (streq(kind, "Secret"))
                 return base64_decode(text, strlen(text), ret, &size) < 0 ? -EINVAL : 0;
         *ret = strdup(text);
         return *ret ? 0 : -ENOMEM;
+}
+
+/* What a ConfigMap's or Secret's data holds for key: 0 and the value, -ENOENT without it. */
+static int object_value(const char *kind, json_object *object, const char *key, char **ret) {
+        json_object *value = json_get(json_get(object, "data"), key);
+        const char *text = value ? json_object_get_string(value) : NULL;
+
+        return text ? decode_value(kind, text, ret) : -ENOENT;
 }
 
 /* One env entry's value. *ret NULL: an optional reference that is missing (no variable). */
@@ -236,8 +240,7 @@ static int env_from(Builder *b, Strv *kube) {
                         continue;
                 json_object_object_foreach(data, key, value) {
                         _cleanup_free_ char *variable = NULL, *text = NULL;
-                        (void) value;
-                        r = object_value(kind, object, key, &text);
+                        r = decode_value(kind, json_object_get_string(value) ?: "", &text);
                         if (r < 0)
                                 return fail(b, r, "envFrom: %s %s key %s: %m", kind, name, key);
                         if (asprintf(&variable, "%s%s", prefix, key) < 0 || env_set(kube, variable, text) < 0)

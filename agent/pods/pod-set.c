@@ -246,12 +246,20 @@ int pod_set_start(PodEntry *e, json_object *objects, char **ret_error) {
 }
 
 void pod_set_update(PodEntry *e, json_object *pod) {
-        char **names = container_names(pod);
+        json_object *spec = json_get(pod, "spec");
+        size_t n = 0;
 
-        /* Ephemeral containers join: their logs and exec are served by these names. */
-        if (names) {
-                strv_free(e->containers);
-                e->containers = names;
+        while (e->containers[n])
+                n++;
+        /* Ephemeral containers join (the others cannot change): their logs and exec are
+         * served by these names. */
+        if (n != json_array_length(json_get(spec, "initContainers")) + json_array_length(json_get(spec, "containers")) +
+                         json_array_length(json_get(spec, "ephemeralContainers"))) {
+                char **names = container_names(pod);
+                if (names) {
+                        strv_free(e->containers);
+                        e->containers = names;
+                }
         }
         json_object_put(e->pod);
         e->pod = json_object_get(pod);

@@ -67,6 +67,8 @@ LogContext pod_worker_log_context(PodWorker *w, Container *c);
 char *pod_worker_runtime_root(PodWorker *w);
 uint64_t pod_worker_now(PodWorker *w);
 char *pod_worker_now_rfc3339(void);
+/* The pod as the API has it now: the newest one given, else the first. */
+json_object *pod_worker_pod(PodWorker *w);
 /* A ConfigMap, Secret or token the pod manager fetched for the pod (a ContainerSpecLookup
  * and VolumeLookup; userdata is the PodWorker). */
 json_object *pod_worker_lookup_object(void *userdata, const char *kind, const char *name);

@@ -149,20 +149,15 @@ static json_object *container_status(const Container *c) {
         return s;
 }
 
-/* The pod as the API has it now: the newest one given, else the first. */
-static json_object *pod_now(PodWorker *w) {
-        return w->latest ?: w->pod;
-}
-
 static int64_t pod_generation(PodWorker *w) {
-        return json_object_get_int64(json_get(json_get(pod_now(w), "metadata"), "generation"));
+        return json_object_get_int64(json_get(json_get(pod_worker_pod(w), "metadata"), "generation"));
 }
 
 /* A condition as kubelet's status manager sets it: lastTransitionTime kept from the last
  * report (or, after a restart, from the API's status) while its status stays, now when
  * it flips; observedGeneration the pod's generation. */
 static json_object *condition(PodWorker *w, const char *type, bool status, const char *reason, const char *message) {
-        json_object *c = json_object_new_object(), *before = json_get(w->status ?: json_get(pod_now(w), "status"), "conditions");
+        json_object *c = json_object_new_object(), *before = json_get(w->status ?: json_get(pod_worker_pod(w), "status"), "conditions");
         const char *value = status ? "True" : "False", *since = NULL;
         _cleanup_free_ char *now = NULL;
 
@@ -524,6 +519,10 @@ static int sandbox_up(PodWorker *w) {
         return 0;
 }
 
+json_object *pod_worker_pod(PodWorker *w) {
+        return w->latest ?: w->pod;
+}
+
 json_object *pod_worker_lookup_object(void *userdata, const char *kind, const char *name) {
         PodWorker *w = userdata;
         char key[512];
@@ -848,7 +847,7 @@ void pod_worker_update(PodWorker *w, json_object *pod) {
         if (!w->terminating && !w->finished && add_ephemeral(w, pod) > 0 && w->sandbox_ready)
                 pod_worker_sync(w);
         /* A new generation is observed (status.observedGeneration) once reported. */
-        if (w->status)
+        if (w->status && json_object_get_int64(json_get(w->status, "observedGeneration")) != pod_generation(w))
                 pod_worker_report(w);
         if (pod_spec_deletion(pod, &grace))
                 pod_worker_terminate(w, grace);
